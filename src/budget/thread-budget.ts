@@ -1,0 +1,84 @@
+import { assertPositiveTokens, assertTokenCount } from '../validate.js';
+import type { ThreadUsage, UsageCharge } from './types.js';
+
+/** A hold kept by a thread until its reservation is settled, released or expires. */
+export interface Hold {
+  tokens: number;
+  expiresAt: number | undefined;
+}
+
+/**
+ * The token budget of one conversation thread.
+ *
+ * `remaining` counts both charged tokens and tokens held by outstanding reservations, and never goes
+ * negative. Holds are managed through {@link ThreadBudgetRegistry.reserve}; use this class directly
+ * for a single budget without a registry.
+ *
+ * @example
+ * ```ts
+ * const budget = new ThreadBudget({ maxTokens: 10_000 });
+ * budget.consume({ promptTokens: 500, completionTokens: 300 });
+ * budget.remaining; // 9200
+ * ```
+ */
+export class ThreadBudget {
+  maxTokens: number;
+  promptTokens = 0;
+  completionTokens = 0;
+  requestCount = 0;
+  /** Sum of the tokens of all live holds. */
+  reservedTokens = 0;
+  /** Live holds by reservation id; allocated on first use so idle budgets stay small. */
+  holds: Map<string, Hold> | undefined = undefined;
+  /** Bit i set once threshold i has fired for this thread. */
+  firedThresholds = 0;
+
+  constructor(options: { maxTokens: number }) {
+    assertPositiveTokens('maxTokens', options?.maxTokens);
+    this.maxTokens = options.maxTokens;
+  }
+
+  get totalTokens(): number {
+    return this.promptTokens + this.completionTokens;
+  }
+
+  get remaining(): number {
+    const left = this.maxTokens - this.promptTokens - this.completionTokens - this.reservedTokens;
+    return left > 0 ? left : 0;
+  }
+
+  get isExhausted(): boolean {
+    return this.promptTokens + this.completionTokens >= this.maxTokens;
+  }
+
+  /** Whether `tokens` more fit beside what is charged and held. */
+  canConsume(tokens: number): boolean {
+    assertTokenCount('tokens', tokens);
+    return this.promptTokens + this.completionTokens + this.reservedTokens + tokens <= this.maxTokens;
+  }
+
+  /** Charges usage (one request) without any check. Returns `this`. */
+  consume(charge: UsageCharge = {}): this {
+    const prompt = charge.promptTokens ?? 0;
+    const completion = charge.completionTokens ?? 0;
+    assertTokenCount('promptTokens', prompt);
+    assertTokenCount('completionTokens', completion);
+    this.promptTokens += prompt;
+    this.completionTokens += completion;
+    this.requestCount += 1;
+    return this;
+  }
+
+  /** A plain snapshot of this budget. */
+  toUsage(): ThreadUsage {
+    return {
+      promptTokens: this.promptTokens,
+      completionTokens: this.completionTokens,
+      totalTokens: this.promptTokens + this.completionTokens,
+      remaining: this.remaining,
+      maxTokens: this.maxTokens,
+      requestCount: this.requestCount,
+      reservedTokens: this.reservedTokens,
+    };
+  }
+}

@@ -1,0 +1,251 @@
+import { ValidationError } from '../errors.js';
+import { estimateCostNanos } from '../pricing/estimate.js';
+import type { Metadata, TokenUsage } from '../types.js';
+import { assertNonNegativeNumber, assertPositiveInteger, assertTokenCount } from '../validate.js';
+import { newEventId } from './event-id.js';
+import type { OverallTotals, UsageEvent, UsageTotals } from './types.js';
+
+/** What {@link UsageTracker.record} takes. */
+export interface RecordInput {
+  threadId?: string | null;
+  agentId?: string | null;
+  model: string;
+  provider: string;
+  promptTokens: number;
+  completionTokens: number;
+  latencyMs: number;
+  metadata?: Metadata;
+  cachedPromptTokens?: number;
+  cacheWriteTokens?: number;
+  reasoningTokens?: number;
+  /** Epoch ms; default now. */
+  timestamp?: number;
+}
+
+/** Options of {@link UsageTracker}. */
+export interface UsageTrackerOptions {
+  /** Receives errors thrown by subscribers (recording carries on). Default: console.error. */
+  onError?: (error: unknown, event: UsageEvent) => void;
+  /** Prices a call in integer nano-USD. Default: the global price table ({@link estimateCostNanos}). */
+  estimateCostNanos?: (model: string, usage: Omit<TokenUsage, 'totalTokens'>) => number | undefined;
+  /** Most distinct agents and models totalled separately; later ones are totalled under `(other)`. Default 10 000. */
+  maxKeys?: number;
+  /** Clock, epoch ms. Default `Date.now`. */
+  now?: () => number;
+}
+
+type Subscriber = (event: UsageEvent) => void;
+
+interface Accumulator {
+  promptTokens: number;
+  completionTokens: number;
+  requestCount: number;
+  costNanos: number;
+}
+
+/** Totals of agents and models beyond `maxKeys` go here. */
+export const OTHER_KEY = '(other)';
+
+/**
+ * Meters completed LLM calls: every `record()` builds a {@link UsageEvent} (with a unique, time-sortable
+ * id and a cost estimate), hands it to each subscriber in turn and adds it to running totals.
+ *
+ * Subscribers run synchronously before `record()` returns, so a durable store attached as a subscriber
+ * has written the event by the time the caller moves on. A subscriber that throws never breaks recording:
+ * its error goes to `onError`.
+ *
+ * @example
+ * ```ts
+ * const tracker = new UsageTracker();
+ * const stop = tracker.subscribe((e) => console.log(e.model, e.totalTokens, e.estimatedCost));
+ * tracker.record({ threadId: 't1', agentId: 'writer', model: 'gpt-4o', provider: 'openai',
+ *                  promptTokens: 500, completionTokens: 200, latencyMs: 840 });
+ * tracker.getAgentTotals('writer'); // { totalTokens: 700, requestCount: 1, totalCost: 0.00325, ... }
+ * stop();
+ * ```
+ */
+export class UsageTracker {
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly onError: (error: unknown, event: UsageEvent) => void;
+  private readonly priceNanos: NonNullable<UsageTrackerOptions['estimateCostNanos']>;
+  private readonly maxKeys: number;
+  private readonly now: () => number;
+  private readonly overall: Accumulator = blank();
+  private latencySum = 0;
+  private readonly byAgent = new Map<string, Accumulator>();
+  private readonly byModel = new Map<string, Accumulator>();
+
+  constructor(options: UsageTrackerOptions = {}) {
+    const {
+      onError = (err: unknown) => console.error('[tokenwarden] usage subscriber failed:', err),
+      estimateCostNanos: price = estimateCostNanos,
+      maxKeys = 10_000,
+      now = Date.now,
+    } = options;
+    assertPositiveInteger('maxKeys', maxKeys);
+    this.onError = onError;
+    this.priceNanos = price;
+    this.maxKeys = maxKeys;
+    this.now = now;
+  }
+
+  /** Records one completed call and returns its event. Throws a ValidationError on bad input. */
+  record(input: RecordInput): UsageEvent {
+    const event = this.buildEvent(input);
+    add(this.overall, event);
+    this.latencySum += event.latencyMs;
+    if (event.agentId !== null) add(this.bucket(this.byAgent, event.agentId), event);
+    add(this.bucket(this.byModel, event.model), event);
+    for (const subscriber of this.subscribers) {
+      try {
+        subscriber(event);
+      } catch (err) {
+        this.reportError(err, event);
+      }
+    }
+    return event;
+  }
+
+  /** Calls `callback` with every event recorded from now on. Returns the unsubscribe function. */
+  subscribe(callback: Subscriber): () => void {
+    if (typeof callback !== 'function') throw new ValidationError('callback', callback, 'must be a function');
+    this.subscribers.add(callback);
+    return () => this.unsubscribe(callback);
+  }
+
+  /** Stops calling `callback`. */
+  unsubscribe(callback: Subscriber): void {
+    this.subscribers.delete(callback);
+  }
+
+  /** Totals over every recorded call, with the mean latency. */
+  getTotals(): OverallTotals {
+    const count = this.overall.requestCount;
+    return { ...toTotals(this.overall), avgLatencyMs: count === 0 ? 0 : this.latencySum / count };
+  }
+
+  /** Totals of one agent (zeros if it made no call). */
+  getAgentTotals(agentId: string): UsageTotals {
+    return toTotals(this.byAgent.get(agentId) ?? blank());
+  }
+
+  /** Totals of one model (zeros if it was never called). */
+  getModelTotals(model: string): UsageTotals {
+    return toTotals(this.byModel.get(model) ?? blank());
+  }
+
+  /** Totals of every agent, by agent id. */
+  getAllAgentTotals(): Record<string, UsageTotals> {
+    return mapTotals(this.byAgent);
+  }
+
+  /** Totals of every model, by model name. */
+  getAllModelTotals(): Record<string, UsageTotals> {
+    return mapTotals(this.byModel);
+  }
+
+  private buildEvent(input: RecordInput): UsageEvent {
+    if (input === null || typeof input !== 'object') throw new ValidationError('record', input, 'must be an object');
+    const { model, provider, promptTokens, completionTokens, latencyMs } = input;
+    if (typeof model !== 'string' || model.length === 0) throw new ValidationError('model', model, 'must be a non-empty string');
+    if (typeof provider !== 'string' || provider.length === 0) {
+      throw new ValidationError('provider', provider, 'must be a non-empty string');
+    }
+    assertTokenCount('promptTokens', promptTokens);
+    assertTokenCount('completionTokens', completionTokens);
+    assertNonNegativeNumber('latencyMs', latencyMs);
+    const threadId = optionalString('threadId', input.threadId);
+    const agentId = optionalString('agentId', input.agentId);
+    const metadata = input.metadata ?? {};
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+      throw new ValidationError('metadata', metadata, 'must be a plain object');
+    }
+    const usage: Omit<TokenUsage, 'totalTokens'> = { promptTokens, completionTokens };
+    for (const key of ['cachedPromptTokens', 'cacheWriteTokens', 'reasoningTokens'] as const) {
+      const v = input[key];
+      if (v === undefined) continue;
+      assertTokenCount(key, v);
+      usage[key] = v;
+    }
+    const timestamp = input.timestamp ?? this.now();
+    assertNonNegativeNumber('timestamp', timestamp);
+    const costNanos = this.priceNanos(model, usage);
+    return {
+      id: newEventId(timestamp),
+      threadId,
+      agentId,
+      model,
+      provider,
+      ...usage,
+      totalTokens: promptTokens + completionTokens,
+      timestamp,
+      latencyMs,
+      estimatedCost: costNanos === undefined ? undefined : costNanos / 1e9,
+      costNanos,
+      metadata,
+    };
+  }
+
+  private bucket(map: Map<string, Accumulator>, key: string): Accumulator {
+    let acc = map.get(key);
+    if (acc) return acc;
+    if (map.size >= this.maxKeys) key = OTHER_KEY;
+    acc = map.get(key);
+    if (!acc) map.set(key, (acc = blank()));
+    return acc;
+  }
+
+  private reportError(err: unknown, event: UsageEvent): void {
+    try {
+      this.onError(err, event);
+    } catch {
+      // The error hook itself failed; recording must still complete.
+    }
+  }
+}
+
+function optionalString(field: string, value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length === 0) throw new ValidationError(field, value, 'must be a non-empty string or null');
+  return value;
+}
+
+function blank(): Accumulator {
+  return { promptTokens: 0, completionTokens: 0, requestCount: 0, costNanos: 0 };
+}
+
+function add(acc: Accumulator, event: UsageEvent): void {
+  acc.promptTokens += event.promptTokens;
+  acc.completionTokens += event.completionTokens;
+  acc.requestCount += 1;
+  if (event.costNanos !== undefined) acc.costNanos += event.costNanos;
+}
+
+function toTotals(acc: Accumulator): UsageTotals {
+  return {
+    promptTokens: acc.promptTokens,
+    completionTokens: acc.completionTokens,
+    totalTokens: acc.promptTokens + acc.completionTokens,
+    requestCount: acc.requestCount,
+    totalCost: acc.costNanos / 1e9,
+    totalCostNanos: acc.costNanos,
+  };
+}
+
+function mapTotals(map: Map<string, Accumulator>): Record<string, UsageTotals> {
+  const out: Record<string, UsageTotals> = {};
+  for (const [key, acc] of map) out[key] = toTotals(acc);
+  return out;
+}
+
+let globalTracker: UsageTracker | undefined;
+
+/** The process-wide tracker (created on first use). */
+export function getUsageTracker(): UsageTracker {
+  return (globalTracker ??= new UsageTracker());
+}
+
+/** Drops the process-wide tracker; the next `getUsageTracker()` creates a fresh one. */
+export function resetUsageTracker(): void {
+  globalTracker = undefined;
+}

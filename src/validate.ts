@@ -1,0 +1,48 @@
+import { ValidationError } from './errors.js';
+
+/**
+ * Validators shared by every layer. Each throws a {@link ValidationError} naming the field and the
+ * value, so a caller always learns which argument was wrong and why.
+ */
+
+/** A token count: a finite, non-negative integer. */
+export function assertTokenCount(field: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new ValidationError(field, value, describeTokenProblem(value));
+  }
+}
+
+/** A positive token maximum (at least 1). */
+export function assertPositiveTokens(field: string, value: unknown): asserts value is number {
+  assertTokenCount(field, value);
+  if (value < 1) throw new ValidationError(field, value, 'must be at least 1');
+}
+
+/** A thread id: a non-empty string of at most 256 characters. */
+export function assertThreadId(field: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string') throw new ValidationError(field, value, 'must be a string');
+  if (value.length === 0) throw new ValidationError(field, value, 'must not be empty');
+  if (value.length > 256) throw new ValidationError(field, value, 'must be at most 256 characters');
+}
+
+/** A finite, non-negative number (latencies, prices). */
+export function assertNonNegativeNumber(field: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ValidationError(field, value, 'must be a finite number >= 0');
+  }
+}
+
+/** A positive integer option (sizes, limits). */
+export function assertPositiveInteger(field: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ValidationError(field, value, 'must be an integer >= 1');
+  }
+}
+
+function describeTokenProblem(value: unknown): string {
+  if (typeof value !== 'number') return 'must be a number of tokens';
+  if (Number.isNaN(value)) return 'must be a number, not NaN';
+  if (!Number.isFinite(value)) return 'must be finite';
+  if (value < 0) return 'must not be negative';
+  return 'must be a whole number of tokens';
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { UsageTracker } from '../../src/usage/tracker.js';
+import { newEventId, eventIdTime } from '../../src/usage/event-id.js';
+import type { UsageEvent } from '../../src/usage/types.js';
+
+const base = { threadId: 't', agentId: 'a', model: 'gpt-4o-mini', provider: 'openai', latencyMs: 5 };
+
+describe('usage event ids', () => {
+  it('are unique, 26-character, and sort in creation order (also within one millisecond)', () => {
+    const ids = Array.from({ length: 5000 }, () => newEventId(1_700_000_000_000));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+    expect(ids[0]).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+    const later = newEventId(1_700_000_000_500);
+    expect(later > ids[ids.length - 1]!).toBe(true);
+    expect(eventIdTime(later)).toBe(1_700_000_000_500);
+  });
+});
+
+describe('UsageTracker beyond the seed', () => {
+  it('a throwing subscriber never breaks recording and its error reaches the hook', () => {
+    const errors: Array<[unknown, UsageEvent]> = [];
+    const tracker = new UsageTracker({ onError: (err, event) => errors.push([err, event]) });
+    const received: string[] = [];
+    tracker.subscribe(() => {
+      throw new Error('subscriber down');
+    });
+    tracker.subscribe((e) => received.push(e.id));
+    const event = tracker.record({ ...base, promptTokens: 10, completionTokens: 5 });
+    expect(received).toEqual([event.id]);
+    expect(errors).toHaveLength(1);
+    expect((errors[0]![0] as Error).message).toBe('subscriber down');
+    expect(errors[0]![1]).toBe(event);
+    expect(tracker.getTotals().requestCount).toBe(1);
+  });
+
+  it('subscribe returns an unsubscribe function', () => {
+    const tracker = new UsageTracker();
+    let n = 0;
+    const stop = tracker.subscribe(() => n++);
+    tracker.record({ ...base, promptTokens: 1, completionTokens: 1 });
+    stop();
+    tracker.record({ ...base, promptTokens: 1, completionTokens: 1 });
+    expect(n).toBe(1);
+  });
+
+  it('sums money without float drift', () => {
+    const tracker = new UsageTracker({ estimateCostNanos: () => 100 }); // 0.0000001 USD each
+    for (let i = 0; i < 10_000; i++) tracker.record({ ...base, promptTokens: 1, completionTokens: 0 });
+    expect(tracker.getTotals().totalCostNanos).toBe(1_000_000);
+    expect(tracker.getTotals().totalCost).toBe(0.001);
+    let float = 0;
+    for (let i = 0; i < 10_000; i++) float += 0.0000001;
+    expect(float).not.toBe(0.001); // what naive summing would have reported
+  });
+
+  it('unknown models cost undefined, not zero, and do not disturb totals', () => {
+    const tracker = new UsageTracker();
+    const e = tracker.record({ ...base, model: 'no-such-model-xyz', promptTokens: 10, completionTokens: 1 });
+    expect(e.estimatedCost).toBeUndefined();
+    expect(e.costNanos).toBeUndefined();
+    expect(tracker.getTotals().totalCost).toBe(0);
+  });
+
+  it('gives totals per agent and per model all at once', () => {
+    const tracker = new UsageTracker();
+    tracker.record({ ...base, agentId: 'a1', model: 'm1', promptTokens: 1, completionTokens: 2 });
+    tracker.record({ ...base, agentId: 'a2', model: 'm1', promptTokens: 3, completionTokens: 4 });
+    expect(Object.keys(tracker.getAllAgentTotals()).sort()).toEqual(['a1', 'a2']);
+    expect(tracker.getAllModelTotals().m1!.totalTokens).toBe(10);
+  });
+
+  it('rejects bad input naming the field', () => {
+    const tracker = new UsageTracker();
+    expect(() => tracker.record({ ...base, promptTokens: -1, completionTokens: 0 })).toThrow(/promptTokens: must not be negative/);
+    expect(() => tracker.record({ ...base, promptTokens: 1, completionTokens: Number.NaN })).toThrow(/completionTokens/);
+    expect(() => tracker.record({ ...base, model: '', promptTokens: 1, completionTokens: 1 })).toThrow(/model/);
+    expect(() => tracker.record({ ...base, latencyMs: -5, promptTokens: 1, completionTokens: 1 })).toThrow(/latencyMs/);
+  });
+});
