@@ -1,0 +1,216 @@
+import { ProviderError, ValidationError } from '../errors.js';
+import type { Backend, BackendRequest, LLMResponse, StreamChunk, ToolCall } from '../types.js';
+import { assertPositiveInteger } from '../validate.js';
+import { mapStopReason, readUsage, toAnthropicBody, toTokenUsage, type AnthropicUsageCounters } from './anthropic-convert.js';
+import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
+import { abortError, describeTarget, redact } from './call-errors.js';
+import { malformed, postJson, postStream, type HttpTarget } from './http.js';
+import { isObject } from './json-guards.js';
+import { parseSse } from './sse.js';
+
+/** Default Anthropic API base URL. */
+export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
+
+/** Options of {@link AnthropicBackend}. */
+export interface AnthropicBackendOptions extends HttpBackendOptions {
+  /** Default `https://api.anthropic.com`; requests go to `{baseUrl}/v1/messages`. */
+  baseUrl?: string;
+  /** `max_tokens` sent when the request has no `maxTokens` (Anthropic requires one). Default 4096. */
+  defaultMaxTokens?: number;
+  /** `anthropic-version` header. Default `2023-06-01`. */
+  anthropicVersion?: string;
+}
+
+/** Error event types after which another attempt may succeed. */
+const RETRYABLE_STREAM_ERRORS = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error']);
+
+/**
+ * A backend speaking Anthropic's Messages API. Requests are converted from the OpenAI shape (system
+ * messages lifted into `system`, tools and tool results converted); responses are converted back
+ * (text joined, `tool_use` → toolCalls, stop_reason → OpenAI finish reasons). Usage counts cache reads
+ * and writes as prompt tokens and reports them as `cachedPromptTokens` / `cacheWriteTokens`.
+ *
+ * @example
+ * ```ts
+ * const claude = new AnthropicBackend({ name: 'claude', apiKey: process.env.ANTHROPIC_API_KEY, models: ['claude-*'] });
+ * const res = await claude.complete({ model: 'claude-sonnet-4', messages: [{ role: 'user', content: 'Hi' }] });
+ * ```
+ */
+export class AnthropicBackend implements Backend {
+  readonly name: string;
+  readonly provider = 'anthropic';
+  priority: number;
+  load = 0;
+  readonly baseUrl: string;
+  readonly defaultMaxTokens: number;
+  readonly anthropicVersion: string;
+  readonly #apiKey: string | undefined;
+  readonly #headers: Record<string, string>;
+  readonly #target: HttpTarget;
+  readonly #serves: (model: string) => boolean;
+
+  constructor(options: AnthropicBackendOptions) {
+    const resolved = resolveHttpOptions('anthropic', options);
+    const { defaultMaxTokens = 4096, anthropicVersion = '2023-06-01' } = options;
+    assertPositiveInteger('options.defaultMaxTokens', defaultMaxTokens);
+    if (typeof anthropicVersion !== 'string' || !anthropicVersion) {
+      throw new ValidationError('options.anthropicVersion', anthropicVersion, 'must be a non-empty string such as "2023-06-01"');
+    }
+    this.name = resolved.name;
+    this.priority = resolved.priority;
+    this.baseUrl = resolveBaseUrl(options.baseUrl ?? ANTHROPIC_BASE_URL);
+    this.defaultMaxTokens = defaultMaxTokens;
+    this.anthropicVersion = anthropicVersion;
+    this.#apiKey = resolved.apiKey;
+    this.#headers = resolved.headers;
+    this.#target = resolved.target;
+    this.#serves = resolved.servesModel;
+  }
+
+  servesModel(model: string): boolean {
+    return this.#serves(model);
+  }
+
+  /** Sends one message. Throws ProviderError (see http.ts for codes), CallAbortedError or ValidationError. */
+  async complete(request: BackendRequest): Promise<LLMResponse> {
+    const body = toAnthropicBody(request, this.defaultMaxTokens);
+    const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), body, request.signal);
+    return parseMessage(this.#target, status, json, request.model);
+  }
+
+  /**
+   * Streams one message: text and OpenAI-shaped tool-call deltas, one `finish`, then one `usage`
+   * (from message_start and message_delta) when the provider reported it. An `error` event throws a
+   * ProviderError (retryable for overloaded/api/rate-limit errors); a stream cut before message_stop
+   * (and before any stop_reason) throws a retryable `STREAM_TRUNCATED`, after yielding what arrived.
+   */
+  async *stream(request: BackendRequest): AsyncGenerator<StreamChunk, void, undefined> {
+    const target = this.#target;
+    const body = { ...toAnthropicBody(request, this.defaultMaxTokens), stream: true };
+    const answer = await postStream(target, this.#url(), this.#requestHeaders(), body, request.signal);
+    const counters: AnthropicUsageCounters = {};
+    const toolIndexByBlock = new Map<number, number>();
+    let finished = false;
+    let stopped = false;
+    try {
+      for await (const event of parseSse(answer.body)) {
+        // Events already buffered must not outrun the caller's abort.
+        if (request.signal?.aborted) throw abortError(request.signal, target);
+        if (event.event === 'ping' || event.data.trim() === '') continue;
+        let json: unknown;
+        try {
+          json = JSON.parse(event.data);
+        } catch (err) {
+          throw malformed(target, answer.status, `the data of a "${event.event}" event is not valid JSON`, err);
+        }
+        if (!isObject(json)) throw malformed(target, answer.status, `a "${event.event}" event is not a JSON object`);
+        const type = typeof json.type === 'string' ? json.type : event.event;
+        if (type === 'message_start') {
+          if (isObject(json.message)) readUsage(json.message.usage, counters);
+        } else if (type === 'content_block_start') {
+          const block = isObject(json.content_block) ? json.content_block : {};
+          const index = typeof json.index === 'number' ? json.index : 0;
+          if (block.type === 'tool_use') {
+            const toolIndex = toolIndexByBlock.size;
+            toolIndexByBlock.set(index, toolIndex);
+            const call = { index: toolIndex, id: block.id, type: 'function', function: { name: block.name, arguments: '' } };
+            yield { type: 'delta', content: '', toolCalls: [call] };
+          } else if (block.type === 'text' && typeof block.text === 'string' && block.text) {
+            yield { type: 'delta', content: block.text };
+          }
+        } else if (type === 'content_block_delta') {
+          const delta = isObject(json.delta) ? json.delta : {};
+          if (delta.type === 'text_delta' && typeof delta.text === 'string') {
+            if (delta.text) yield { type: 'delta', content: delta.text };
+          } else if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string') {
+            const toolIndex = toolIndexByBlock.get(typeof json.index === 'number' ? json.index : -1);
+            if (toolIndex !== undefined && delta.partial_json) {
+              yield { type: 'delta', content: '', toolCalls: [{ index: toolIndex, function: { arguments: delta.partial_json } }] };
+            }
+          }
+        } else if (type === 'message_delta') {
+          readUsage(json.usage, counters);
+          const delta = isObject(json.delta) ? json.delta : {};
+          if (delta.stop_reason !== undefined && delta.stop_reason !== null && !finished) {
+            finished = true;
+            yield { type: 'finish', finishReason: mapStopReason(delta.stop_reason) };
+          }
+        } else if (type === 'message_stop') {
+          stopped = true;
+          break;
+        } else if (type === 'error') {
+          throw streamError(target, answer.status, json.error);
+        }
+      }
+      if (!stopped && !finished) {
+        throw new ProviderError({
+          code: 'STREAM_TRUNCATED',
+          provider: target.provider,
+          backend: target.backend,
+          status: answer.status,
+          isRetryable: true,
+          message: `${describeTarget(target)} stream ended before its final event (no stop_reason, no message_stop)`,
+        });
+      }
+      const usage = toTokenUsage(counters);
+      if (usage) yield { type: 'usage', usage };
+    } finally {
+      answer.close();
+    }
+  }
+
+  #url(): string {
+    return `${this.baseUrl}/v1/messages`;
+  }
+
+  #requestHeaders(): Record<string, string> {
+    const headers: Record<string, string> = { ...this.#headers, 'anthropic-version': this.anthropicVersion };
+    if (this.#apiKey) headers['x-api-key'] = this.#apiKey;
+    return headers;
+  }
+
+  /** Never exposes the API key. */
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, provider: this.provider, baseUrl: this.baseUrl, priority: this.priority };
+  }
+}
+
+function parseMessage(target: HttpTarget, status: number, json: unknown, requestedModel: string): LLMResponse {
+  if (!isObject(json)) throw malformed(target, status, 'the body is not a JSON object');
+  if (!Array.isArray(json.content)) throw malformed(target, status, 'the body has no "content" array');
+  const texts: string[] = [];
+  const toolCalls: ToolCall[] = [];
+  for (const block of json.content as unknown[]) {
+    if (!isObject(block)) continue;
+    if (block.type === 'text' && typeof block.text === 'string') texts.push(block.text);
+    else if (block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string') {
+      toolCalls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } });
+    }
+  }
+  const response: LLMResponse = {
+    content: texts.length > 0 ? texts.join('') : null,
+    model: typeof json.model === 'string' && json.model ? json.model : requestedModel,
+    finishReason: mapStopReason(json.stop_reason),
+  };
+  const counters: AnthropicUsageCounters = {};
+  readUsage(json.usage, counters);
+  const usage = toTokenUsage(counters);
+  if (usage) response.usage = usage;
+  if (toolCalls.length > 0) response.toolCalls = toolCalls;
+  if (typeof json.id === 'string') response.id = json.id;
+  return response;
+}
+
+function streamError(target: HttpTarget, status: number, error: unknown): ProviderError {
+  const obj = isObject(error) ? error : {};
+  const type = typeof obj.type === 'string' ? obj.type : 'error';
+  const text = typeof obj.message === 'string' ? obj.message : '';
+  return new ProviderError({
+    code: type === 'rate_limit_error' ? 'RATE_LIMITED' : type === 'overloaded_error' ? 'PROVIDER_UNAVAILABLE' : 'PROVIDER_ERROR',
+    provider: target.provider,
+    backend: target.backend,
+    status,
+    isRetryable: RETRYABLE_STREAM_ERRORS.has(type),
+    message: `${describeTarget(target)} sent a stream error event: ${type}${text ? `: ${redact(text, target.secrets).slice(0, 500)}` : ''}`,
+  });
+}

@@ -1,0 +1,417 @@
+/**
+ * HTTP plumbing shared by the provider adapters: an injectable fetch (undici's by default), a per-call
+ * timeout combined with the caller's AbortSignal, a response size cap, and the mapping of every
+ * failure to a {@link ProviderError} (or {@link CallAbortedError} when the caller aborted).
+ *
+ * Secrets (API keys) handed to {@link HttpTarget} are redacted from every message built here,
+ * including error bodies echoed back by a provider.
+ */
+import { fetch as undiciFetch } from 'undici';
+import { ProviderError, TokenwardenError } from '../errors.js';
+import { abortError, describeTarget, redact } from './call-errors.js';
+
+/** Default response size cap: 10 MiB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+/** Default per-call timeout: 2 minutes (for streams: the longest silence allowed between chunks). */
+export const DEFAULT_TIMEOUT_MS = 120_000;
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+/** The subset of a fetch Response the adapters use. undici's and Node's global fetch satisfy it. */
+export interface FetchResponseLike {
+  status: number;
+  headers: { get(name: string): string | null };
+  body: {
+    getReader(): {
+      read(): Promise<{ done: boolean; value?: Uint8Array }>;
+      cancel(reason?: unknown): Promise<void>;
+    };
+  } | null;
+}
+
+/** Request options the adapters pass to fetch. */
+export interface FetchInitLike {
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string;
+  signal: AbortSignal;
+  redirect: 'manual';
+}
+
+/**
+ * A fetch implementation. Inject one to add a proxy, logging or a test double.
+ *
+ * @example
+ * ```ts
+ * const backend = new OpenAICompatibleBackend({ name: 'a', baseUrl, models: ['*'], fetch: (url, init) => fetch(url, init) });
+ * ```
+ */
+export type FetchLike = (url: string, init: FetchInitLike) => Promise<FetchResponseLike>;
+
+/** The default fetch: undici's. */
+export const defaultFetch: FetchLike = (url, init) => undiciFetch(url, init);
+
+/** Who is being called, and how. */
+export interface HttpTarget {
+  provider: string;
+  backend: string;
+  fetch: FetchLike;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  /** Strings (API keys) that must never appear in a message. */
+  secrets: readonly string[];
+}
+
+/** A parsed JSON answer. */
+export interface JsonAnswer {
+  status: number;
+  json: unknown;
+}
+
+/** An open streaming answer: its body as capped, error-mapped byte chunks. */
+export interface StreamAnswer {
+  status: number;
+  /** Throws ProviderError STREAM_TRUNCATED / TIMEOUT / RESPONSE_TOO_LARGE, or CallAbortedError. */
+  body: AsyncIterable<Uint8Array>;
+  /** Cancels the body and frees the connection (idempotent; also done when `body` ends). */
+  close(): void;
+}
+
+/**
+ * POSTs JSON and returns the parsed JSON answer of a 2xx response; anything else throws.
+ * Timeout covers the whole call (headers and body).
+ */
+export async function postJson(
+  target: HttpTarget,
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  signal: AbortSignal | undefined,
+): Promise<JsonAnswer> {
+  const scope = new CallScope(target, signal);
+  try {
+    let response: FetchResponseLike;
+    try {
+      response = await scope.send(url, headers, body);
+    } catch (err) {
+      throw scope.mapError(err, 'connect');
+    }
+    const bytes = await readAll(response, target, scope, target.maxResponseBytes, true);
+    const text = new TextDecoder().decode(bytes);
+    try {
+      return { status: response.status, json: JSON.parse(text) as unknown };
+    } catch (err) {
+      throw malformed(target, response.status, 'the body is not valid JSON', err);
+    }
+  } catch (err) {
+    throw scope.mapError(err, 'body');
+  } finally {
+    scope.dispose();
+  }
+}
+
+/**
+ * POSTs JSON and opens a streaming (SSE) answer of a 2xx response; anything else throws.
+ * The timeout covers the wait for the response headers, then each silence between body chunks.
+ */
+export async function postStream(
+  target: HttpTarget,
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  signal: AbortSignal | undefined,
+): Promise<StreamAnswer> {
+  const scope = new CallScope(target, signal);
+  let response: FetchResponseLike;
+  try {
+    response = await scope.send(url, { accept: 'text/event-stream', ...headers }, body);
+  } catch (err) {
+    scope.dispose();
+    throw scope.mapError(err, 'connect');
+  }
+  scope.touch();
+  const reader = response.body ? response.body.getReader() : undefined;
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    scope.abortQuietly();
+    reader?.cancel().catch(() => undefined);
+    scope.dispose();
+  };
+  async function* chunks(): AsyncGenerator<Uint8Array, void, undefined> {
+    let total = 0;
+    try {
+      if (!reader) return;
+      while (true) {
+        let step: { done: boolean; value?: Uint8Array };
+        try {
+          step = await reader.read();
+        } catch (err) {
+          throw scope.mapError(err, 'stream');
+        }
+        if (step.done) return;
+        const value = step.value;
+        if (!value) continue;
+        total += value.byteLength;
+        if (total > target.maxResponseBytes) throw tooLarge(target, response.status);
+        scope.touch();
+        yield value;
+      }
+    } finally {
+      close();
+    }
+  }
+  return { status: response.status, body: chunks(), close };
+}
+
+/**
+ * Parses Retry-After (`retry-after-ms`, then `retry-after` in seconds or as an HTTP date) into ms.
+ *
+ * @example
+ * ```ts
+ * parseRetryAfter(response.headers);                 // 'retry-after: 2' → 2000
+ * parseRetryAfter(new Headers({ 'retry-after-ms': '150' })); // 150
+ * ```
+ */
+export function parseRetryAfter(headers: { get(name: string): string | null }, now: number = Date.now()): number | undefined {
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && ms.trim() !== '') {
+    const n = Number(ms);
+    if (Number.isFinite(n) && n >= 0) return Math.ceil(n);
+  }
+  const value = headers.get('retry-after');
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.ceil(Number(trimmed) * 1000);
+  // Only date-shaped values: Date.parse alone would read "-3" as a year.
+  if (!/[a-z]/i.test(trimmed) || !/\d{1,2}:\d{2}/.test(trimmed)) return undefined;
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+/** A 200 answer whose body is unusable. Not retryable. */
+export function malformed(target: HttpTarget, status: number | undefined, problem: string, cause?: unknown): ProviderError {
+  return new ProviderError({
+    code: 'MALFORMED_RESPONSE',
+    provider: target.provider,
+    backend: target.backend,
+    status,
+    isRetryable: false,
+    message: `${describeTarget(target)} sent a malformed response` + (status ? ` (HTTP ${status})` : '') + `: ${problem}`,
+    cause,
+  });
+}
+
+function tooLarge(target: HttpTarget, status: number): ProviderError {
+  return new ProviderError({
+    code: 'RESPONSE_TOO_LARGE',
+    provider: target.provider,
+    backend: target.backend,
+    status,
+    isRetryable: false,
+    message: `${describeTarget(target)} sent a response larger than the ${target.maxResponseBytes}-byte cap (maxResponseBytes)`,
+  });
+}
+
+/** Maps a non-2xx answer to a ProviderError. */
+export function statusError(target: HttpTarget, status: number, headers: { get(name: string): string | null }, bodyText: string): ProviderError {
+  const detail = redact(extractErrorMessage(bodyText), target.secrets);
+  const retryAfterMs = status === 429 || status >= 500 || status === 408 || status === 409 ? parseRetryAfter(headers) : undefined;
+  let code = 'PROVIDER_ERROR';
+  let isRetryable = false;
+  if (status === 429) {
+    code = 'RATE_LIMITED';
+    isRetryable = true;
+  } else if (status >= 500 || status === 408 || status === 409) {
+    code = 'PROVIDER_UNAVAILABLE';
+    isRetryable = true;
+  } else if (status === 401 || status === 403) {
+    code = 'AUTHENTICATION_FAILED';
+  } else if (status === 400 || status === 422) {
+    code = 'INVALID_REQUEST';
+  } else if (status === 404) {
+    code = 'NOT_FOUND';
+  }
+  return new ProviderError({
+    code,
+    provider: target.provider,
+    backend: target.backend,
+    status,
+    isRetryable,
+    retryAfterMs,
+    message:
+      `${describeTarget(target)} answered HTTP ${status}` +
+      (detail ? `: ${detail}` : '') +
+      (retryAfterMs !== undefined ? ` (retry after ${retryAfterMs} ms)` : ''),
+  });
+}
+
+/** Pulls the human-readable message out of an OpenAI / Anthropic / Ollama / vLLM error body. */
+function extractErrorMessage(bodyText: string): string {
+  const text = bodyText.trim();
+  if (!text) return '';
+  try {
+    const json = JSON.parse(text) as unknown;
+    if (json && typeof json === 'object') {
+      const obj = json as Record<string, unknown>;
+      const err = obj.error;
+      if (typeof err === 'string') return clip(err);
+      if (err && typeof err === 'object') {
+        const inner = err as Record<string, unknown>;
+        if (typeof inner.message === 'string') {
+          return clip(typeof inner.type === 'string' ? `${inner.type}: ${inner.message}` : inner.message);
+        }
+      }
+      if (typeof obj.message === 'string') return clip(obj.message);
+      if (typeof obj.detail === 'string') return clip(obj.detail);
+    }
+  } catch {
+    // not JSON: use the text
+  }
+  return clip(text);
+}
+
+function clip(text: string): string {
+  return text.length > 500 ? text.slice(0, 497) + '...' : text;
+}
+
+async function readAll(
+  response: FetchResponseLike,
+  target: HttpTarget,
+  scope: CallScope,
+  limit: number,
+  failOnOverflow: boolean,
+): Promise<Uint8Array> {
+  const declared = Number(response.headers.get('content-length'));
+  if (failOnOverflow && Number.isFinite(declared) && declared > limit) {
+    await response.body?.getReader().cancel().catch(() => undefined);
+    throw tooLarge(target, response.status);
+  }
+  if (!response.body) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  while (true) {
+    let step: { done: boolean; value?: Uint8Array };
+    try {
+      step = await reader.read();
+    } catch (err) {
+      throw scope.mapError(err, 'body');
+    }
+    if (step.done) break;
+    if (!step.value) continue;
+    if (total + step.value.byteLength > limit) {
+      await reader.cancel().catch(() => undefined);
+      if (failOnOverflow) throw tooLarge(target, response.status);
+      parts.push(step.value.subarray(0, limit - total));
+      total = limit;
+      break;
+    }
+    parts.push(step.value);
+    total += step.value.byteLength;
+  }
+  return Buffer.concat(parts, total);
+}
+
+/**
+ * One call's abort plumbing. The caller's signal and the timeout feed one AbortController by hand
+ * (rather than AbortSignal.any) so the listener and the timer are removed as soon as the call ends.
+ */
+class CallScope {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private timedOut = false;
+  private readonly onAbort = (): void => this.controller.abort(this.callerSignal?.reason);
+
+  constructor(
+    private readonly target: HttpTarget,
+    private readonly callerSignal: AbortSignal | undefined,
+  ) {
+    if (callerSignal) {
+      if (callerSignal.aborted) this.controller.abort(callerSignal.reason);
+      else callerSignal.addEventListener('abort', this.onAbort, { once: true });
+    }
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.controller.abort();
+    }, target.timeoutMs);
+    this.timer.unref();
+  }
+
+  async send(url: string, headers: Record<string, string>, body: unknown): Promise<FetchResponseLike> {
+    if (this.controller.signal.aborted) throw this.mapError(undefined, 'connect');
+    const response = await this.target.fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+      signal: this.controller.signal,
+      redirect: 'manual',
+    });
+    if (response.status >= 200 && response.status < 300) return response;
+    const bytes = await readAll(response, this.target, this, ERROR_BODY_LIMIT, false);
+    throw statusError(this.target, response.status, response.headers, new TextDecoder().decode(bytes));
+  }
+
+  /** Restarts the timeout (streams: the timeout is the longest silence allowed). */
+  touch(): void {
+    this.timer?.refresh();
+  }
+
+  abortQuietly(): void {
+    if (!this.controller.signal.aborted) this.controller.abort();
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.callerSignal?.removeEventListener('abort', this.onAbort);
+  }
+
+  /** Maps whatever was thrown during the call to the error the adapter should throw. */
+  mapError(err: unknown, phase: 'connect' | 'body' | 'stream'): Error {
+    if (err instanceof TokenwardenError) return err;
+    const { target } = this;
+    if (this.callerSignal?.aborted) return abortError(this.callerSignal, target);
+    if (this.timedOut) {
+      return new ProviderError({
+        code: 'TIMEOUT',
+        provider: target.provider,
+        backend: target.backend,
+        isRetryable: true,
+        message:
+          `${describeTarget(target)} did not answer within ${target.timeoutMs} ms` +
+          (phase === 'stream' ? ' (silence between stream chunks)' : ''),
+      });
+    }
+    const why = redact(describeNetworkError(err), target.secrets);
+    if (phase === 'stream') {
+      return new ProviderError({
+        code: 'STREAM_TRUNCATED',
+        provider: target.provider,
+        backend: target.backend,
+        isRetryable: true,
+        message: `${describeTarget(target)} stream ended before its final event: ${why}`,
+        cause: err,
+      });
+    }
+    return new ProviderError({
+      code: 'CONNECTION_ERROR',
+      provider: target.provider,
+      backend: target.backend,
+      isRetryable: true,
+      message: `${describeTarget(target)} connection failed${phase === 'body' ? ' while reading the response' : ''}: ${why}`,
+      cause: err,
+    });
+  }
+}
+
+function describeNetworkError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    return `${err.message} (${typeof code === 'string' ? `${code}: ` : ''}${cause.message})`;
+  }
+  return err.message;
+}

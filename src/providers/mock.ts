@@ -1,0 +1,308 @@
+import { ProviderError, ValidationError } from '../errors.js';
+import { estimateTextTokens, estimateTokens, estimateToolsTokens, tokenProfileForModel } from '../tokens/estimate.js';
+import type { Backend, BackendRequest, ChatMessage, LLMResponse, StreamChunk, TokenUsage } from '../types.js';
+import { assertNonNegativeNumber, assertPositiveInteger } from '../validate.js';
+import { abortError, describeTarget, type CallTarget } from './call-errors.js';
+import { createModelMatcher } from './model-match.js';
+
+/** How a failing mock call fails. `truncated` streams half the reply, then breaks. */
+export type MockFailure = '429' | '500' | 'timeout' | 'malformed' | 'truncated';
+
+/** Options of {@link MockBackend}. */
+export interface MockBackendOptions {
+  /** Default `mock`. */
+  name?: string;
+  /** Models served (exact names, prefixes ending in `*`, or `'*'`). Default `'*'`. */
+  models?: string | string[];
+  /** Default 1. */
+  priority?: number;
+  /** Delay before answering (and before the first stream chunk), in ms. Default 0 (no timers at all). */
+  latencyMs?: number;
+  /** Delay between stream chunks, in ms. Default 0. */
+  chunkDelayMs?: number;
+  /** PRNG seed: same seed and same calls give the same replies and failures. Default 42. */
+  seed?: number;
+  /** Share of calls that fail, 0..1 (drawn from the seeded PRNG, call by call). Default 0. */
+  failureRate?: number;
+  /** How failing calls fail. Default `'500'`. */
+  failWith?: MockFailure;
+  /** `retryAfterMs` carried by `'429'` failures. Default none. */
+  retryAfterMs?: number;
+  /** Produces the reply text. Default: a deterministic reply derived from the request. */
+  reply?: (request: BackendRequest) => string;
+  /** Completion tokens to report (and, for the default reply, its length in words). Default: counted from the reply. */
+  completionTokens?: number;
+  /** Report usage (default true). `false` mimics a provider that sends none. */
+  reportUsage?: boolean;
+}
+
+const WORDS = (
+  'the a of to and in that it is for on with as this was be at by an are from or have not but all ' +
+  'budget token thread agent model call usage limit cost router reply message system value result ' +
+  'data request answer check plan step next first then more each time work good new small large'
+).split(' ');
+
+/**
+ * An offline, deterministic backend for demos, tests and benchmarks. Replies are derived from the
+ * request and the seed; prompt tokens come from `estimateTokens`; failures are drawn from a seeded
+ * PRNG (no `Math.random`). With `latencyMs: 0` it uses no timers.
+ *
+ * @example
+ * ```ts
+ * const mock = new MockBackend({ seed: 7, latencyMs: 20, failureRate: 0.1, failWith: '429' });
+ * const res = await mock.complete({ model: 'any', messages: [{ role: 'user', content: 'Hello' }] });
+ * res.usage; // { promptTokens: …, completionTokens: …, totalTokens: … }
+ * ```
+ */
+export class MockBackend implements Backend {
+  readonly name: string;
+  readonly provider = 'mock';
+  priority: number;
+  load = 0;
+  readonly #serves: (model: string) => boolean;
+  readonly #latencyMs: number;
+  readonly #chunkDelayMs: number;
+  readonly #seed: number;
+  readonly #failureRate: number;
+  readonly #failWith: MockFailure;
+  readonly #retryAfterMs: number | undefined;
+  readonly #reply: ((request: BackendRequest) => string) | undefined;
+  readonly #completionTokens: number | undefined;
+  readonly #reportUsage: boolean;
+  readonly #failureRng: () => number;
+  #calls = 0;
+
+  constructor(options: MockBackendOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
+    const {
+      name = 'mock',
+      models = '*',
+      priority = 1,
+      latencyMs = 0,
+      chunkDelayMs = 0,
+      seed = 42,
+      failureRate = 0,
+      failWith = '500',
+      reportUsage = true,
+    } = options;
+    if (typeof name !== 'string' || name.trim() === '') throw new ValidationError('options.name', name, 'must be a non-empty string');
+    if (typeof priority !== 'number' || !Number.isFinite(priority)) {
+      throw new ValidationError('options.priority', priority, 'must be a finite number');
+    }
+    assertNonNegativeNumber('options.latencyMs', latencyMs);
+    assertNonNegativeNumber('options.chunkDelayMs', chunkDelayMs);
+    if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new ValidationError('options.seed', seed, 'must be an integer');
+    if (typeof failureRate !== 'number' || !(failureRate >= 0 && failureRate <= 1)) {
+      throw new ValidationError('options.failureRate', failureRate, 'must be a number from 0 to 1');
+    }
+    if (!['429', '500', 'timeout', 'malformed', 'truncated'].includes(failWith)) {
+      throw new ValidationError('options.failWith', failWith, 'must be one of "429", "500", "timeout", "malformed", "truncated"');
+    }
+    if (options.retryAfterMs !== undefined) assertNonNegativeNumber('options.retryAfterMs', options.retryAfterMs);
+    if (options.reply !== undefined && typeof options.reply !== 'function') {
+      throw new ValidationError('options.reply', options.reply, 'must be a function (request) => string');
+    }
+    if (options.completionTokens !== undefined) assertPositiveInteger('options.completionTokens', options.completionTokens);
+    if (typeof reportUsage !== 'boolean') throw new ValidationError('options.reportUsage', reportUsage, 'must be a boolean');
+    this.name = name;
+    this.priority = priority;
+    this.#serves = createModelMatcher('options.models', models);
+    this.#latencyMs = latencyMs;
+    this.#chunkDelayMs = chunkDelayMs;
+    this.#seed = seed;
+    this.#failureRate = failureRate;
+    this.#failWith = failWith;
+    this.#retryAfterMs = options.retryAfterMs;
+    this.#reply = options.reply;
+    this.#completionTokens = options.completionTokens;
+    this.#reportUsage = reportUsage;
+    this.#failureRng = mulberry32(seed);
+  }
+
+  /** Calls received so far (complete and stream). */
+  get calls(): number {
+    return this.#calls;
+  }
+
+  servesModel(model: string): boolean {
+    return this.#serves(model);
+  }
+
+  async complete(request: BackendRequest): Promise<LLMResponse> {
+    const call = this.#begin(request);
+    if (this.#latencyMs > 0) await sleep(this.#latencyMs, request.signal, this.#who());
+    if (call.failure) throw this.#failure(call.failure, 'complete');
+    const answer = this.#answer(request);
+    const response: LLMResponse = {
+      content: answer.text,
+      model: request.model,
+      finishReason: answer.finishReason,
+      id: `mock-${call.number}`,
+    };
+    if (this.#reportUsage) response.usage = answer.usage;
+    return response;
+  }
+
+  async *stream(request: BackendRequest): AsyncGenerator<StreamChunk, void, undefined> {
+    const call = this.#begin(request);
+    if (this.#latencyMs > 0) await sleep(this.#latencyMs, request.signal, this.#who());
+    if (call.failure && call.failure !== 'truncated') throw this.#failure(call.failure, 'stream');
+    const answer = this.#answer(request);
+    const pieces = answer.text.match(/\s*\S+/g) ?? [];
+    const limit = call.failure === 'truncated' ? Math.floor(pieces.length / 2) : pieces.length;
+    for (let i = 0; i < limit; i++) {
+      if (i > 0 && this.#chunkDelayMs > 0) await sleep(this.#chunkDelayMs, request.signal, this.#who());
+      if (request.signal?.aborted) throw abortError(request.signal, this.#who());
+      yield { type: 'delta', content: pieces[i] as string };
+    }
+    if (call.failure === 'truncated') throw this.#failure('truncated', 'stream');
+    yield { type: 'finish', finishReason: answer.finishReason };
+    if (this.#reportUsage) yield { type: 'usage', usage: answer.usage };
+  }
+
+  #who(): CallTarget {
+    return { provider: this.provider, backend: this.name };
+  }
+
+  #begin(request: BackendRequest): { number: number; failure: MockFailure | undefined } {
+    if (request.signal?.aborted) throw abortError(request.signal, this.#who());
+    const number = ++this.#calls;
+    const failure = this.#failureRate > 0 && this.#failureRng() < this.#failureRate ? this.#failWith : undefined;
+    return { number, failure };
+  }
+
+  #answer(request: BackendRequest): { text: string; finishReason: string; usage: TokenUsage } {
+    const cap = request.maxTokens;
+    let text: string;
+    let completionTokens: number;
+    if (this.#reply) {
+      text = this.#reply(request);
+      completionTokens = this.#completionTokens ?? countText(text, request.model);
+    } else {
+      const rng = mulberry32(this.#seed ^ hashRequest(request));
+      const wanted = this.#completionTokens ?? 12 + Math.floor(rng() * 36);
+      text = defaultReply(request.messages, wanted, rng);
+      completionTokens = this.#completionTokens ?? countText(text, request.model);
+    }
+    let finishReason = 'stop';
+    if (cap !== undefined && completionTokens > cap) {
+      finishReason = 'length';
+      const words = text.match(/\s*\S+/g) ?? [];
+      text = words.slice(0, Math.max(0, Math.floor((words.length * cap) / completionTokens))).join('');
+      completionTokens = cap;
+    }
+    const options = { model: request.model };
+    const promptTokens = estimateTokens(request.messages, options) + estimateToolsTokens(request.tools, options);
+    return { text, finishReason, usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens } };
+  }
+
+  #failure(kind: MockFailure, phase: 'complete' | 'stream'): ProviderError {
+    const base = this.#who();
+    const who = describeTarget(base);
+    switch (kind) {
+      case '429':
+        return new ProviderError({
+          ...base,
+          code: 'RATE_LIMITED',
+          status: 429,
+          isRetryable: true,
+          retryAfterMs: this.#retryAfterMs,
+          message: `${who} answered HTTP 429: simulated rate limit`,
+        });
+      case '500':
+        return new ProviderError({
+          ...base,
+          code: 'PROVIDER_UNAVAILABLE',
+          status: 500,
+          isRetryable: true,
+          message: `${who} answered HTTP 500: simulated server error`,
+        });
+      case 'timeout':
+        return new ProviderError({ ...base, code: 'TIMEOUT', isRetryable: true, message: `${who} did not answer (simulated timeout)` });
+      case 'malformed':
+        return new ProviderError({
+          ...base,
+          code: 'MALFORMED_RESPONSE',
+          status: 200,
+          isRetryable: false,
+          message: `${who} sent a malformed response (HTTP 200): simulated`,
+        });
+      case 'truncated':
+        return new ProviderError({
+          ...base,
+          code: phase === 'stream' ? 'STREAM_TRUNCATED' : 'CONNECTION_ERROR',
+          isRetryable: true,
+          message:
+            phase === 'stream'
+              ? `${who} stream ended before its final event (simulated)`
+              : `${who} connection failed while reading the response (simulated)`,
+        });
+    }
+  }
+}
+
+function countText(text: string, model: string): number {
+  return text ? Math.max(1, estimateTextTokens(text, tokenProfileForModel(model))) : 0;
+}
+
+function defaultReply(messages: ChatMessage[], words: number, rng: () => number): string {
+  const last = [...messages].reverse().find((m) => m.role === 'user');
+  const topic = textOf(last?.content)
+    .replace(/[^\w\s'-]/g, '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 6);
+  const out: string[] = topic.length ? ['Re:', ...topic.slice(0, -1), `${topic[topic.length - 1]}.`] : ['Mock', 'reply.'];
+  while (out.length < words) out.push(WORDS[Math.floor(rng() * WORDS.length)] as string);
+  return out.slice(0, Math.max(1, words)).join(' ');
+}
+
+function textOf(content: ChatMessage['content'] | undefined): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((p) => (typeof p.text === 'string' ? p.text : '')).join(' ');
+  return '';
+}
+
+/** FNV-1a over the model and messages: the same request always gets the same reply. */
+function hashRequest(request: BackendRequest): number {
+  let h = 0x811c9dc5;
+  const feed = (s: string): void => {
+    for (let i = 0; i < s.length; i++) {
+      h ^= s.charCodeAt(i);
+      h = Math.imul(h, 0x01000193);
+    }
+  };
+  feed(request.model);
+  for (const m of request.messages) {
+    feed(m.role);
+    feed(textOf(m.content));
+  }
+  return h >>> 0;
+}
+
+/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined, who: CallTarget): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal, who));
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal as AbortSignal, who));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,218 @@
+import { ProviderError, ValidationError } from '../errors.js';
+import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage, ToolCall } from '../types.js';
+import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
+import { abortError, describeTarget, redact } from './call-errors.js';
+import { malformed, postJson, postStream, type HttpTarget } from './http.js';
+import { isCount, isObject } from './json-guards.js';
+import { parseSse } from './sse.js';
+
+/** Options of {@link OpenAICompatibleBackend}. */
+export interface OpenAICompatibleBackendOptions extends HttpBackendOptions {
+  /** API base URL, e.g. `https://api.openai.com/v1`; requests go to `{baseUrl}/chat/completions`. */
+  baseUrl: string;
+  /** Provider word for usage events and errors: `openai` (default), `xai`, `ollama`, `vllm`, ... */
+  provider?: string;
+  /** Body field carrying the completion cap. Default `max_tokens`; OpenAI's reasoning models want `max_completion_tokens`. */
+  maxTokensParam?: 'max_tokens' | 'max_completion_tokens';
+}
+
+/**
+ * A backend speaking OpenAI's chat-completions protocol: OpenAI, xAI, Ollama's `/v1`, vLLM, or any
+ * compatible base URL. Tools and tool_choice pass through unchanged; usage (including cached prompt
+ * and reasoning tokens) is mapped to {@link TokenUsage}.
+ *
+ * @example
+ * ```ts
+ * const openai = new OpenAICompatibleBackend({
+ *   name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKey: process.env.OPENAI_API_KEY, models: ['gpt-4o*'],
+ * });
+ * const res = await openai.complete({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] });
+ * for await (const chunk of openai.stream({ model: 'gpt-4o-mini', messages })) { ... }
+ * ```
+ */
+export class OpenAICompatibleBackend implements Backend {
+  readonly name: string;
+  readonly provider: string;
+  priority: number;
+  load = 0;
+  readonly baseUrl: string;
+  readonly #apiKey: string | undefined;
+  readonly #headers: Record<string, string>;
+  readonly #target: HttpTarget;
+  readonly #serves: (model: string) => boolean;
+  readonly #maxTokensParam: 'max_tokens' | 'max_completion_tokens';
+
+  constructor(options: OpenAICompatibleBackendOptions) {
+    const provider = options?.provider ?? 'openai';
+    if (typeof provider !== 'string' || !/^[a-z0-9][a-z0-9_.-]*$/i.test(provider)) {
+      throw new ValidationError('options.provider', provider, 'must be a provider word such as "openai" or "xai"');
+    }
+    const resolved = resolveHttpOptions(provider, options);
+    const maxTokensParam = options.maxTokensParam ?? 'max_tokens';
+    if (maxTokensParam !== 'max_tokens' && maxTokensParam !== 'max_completion_tokens') {
+      throw new ValidationError('options.maxTokensParam', maxTokensParam, 'must be "max_tokens" or "max_completion_tokens"');
+    }
+    this.name = resolved.name;
+    this.provider = provider;
+    this.priority = resolved.priority;
+    this.baseUrl = resolveBaseUrl(options.baseUrl);
+    this.#apiKey = resolved.apiKey;
+    this.#headers = resolved.headers;
+    this.#target = resolved.target;
+    this.#serves = resolved.servesModel;
+    this.#maxTokensParam = maxTokensParam;
+  }
+
+  servesModel(model: string): boolean {
+    return this.#serves(model);
+  }
+
+  /** Sends one chat completion. Throws ProviderError (see http.ts for codes) or CallAbortedError. */
+  async complete(request: BackendRequest): Promise<LLMResponse> {
+    const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), this.#body(request, false), request.signal);
+    return parseCompletion(this.#target, status, json, request.model);
+  }
+
+  /**
+   * Streams one chat completion: `delta` chunks (content and/or OpenAI-shaped tool-call deltas), one
+   * `finish`, then one `usage` if the provider reported usage. A stream cut before `data: [DONE]` (and
+   * before any finish_reason) throws a retryable ProviderError `STREAM_TRUNCATED` after yielding what
+   * arrived.
+   */
+  async *stream(request: BackendRequest): AsyncGenerator<StreamChunk, void, undefined> {
+    const target = this.#target;
+    const answer = await postStream(target, this.#url(), this.#requestHeaders(), this.#body(request, true), request.signal);
+    let usage: TokenUsage | undefined;
+    let finished = false;
+    let done = false;
+    try {
+      for await (const event of parseSse(answer.body)) {
+        // Events already buffered must not outrun the caller's abort.
+        if (request.signal?.aborted) throw abortError(request.signal, target);
+        if (event.data === '[DONE]') {
+          done = true;
+          break;
+        }
+        if (event.data.trim() === '') continue;
+        let json: unknown;
+        try {
+          json = JSON.parse(event.data);
+        } catch (err) {
+          throw malformed(target, answer.status, 'a stream event is not valid JSON', err);
+        }
+        if (!isObject(json)) throw malformed(target, answer.status, 'a stream event is not a JSON object');
+        if (json.error !== undefined && json.error !== null) throw streamError(target, json.error);
+        const chunkUsage = mapUsage(json.usage);
+        if (chunkUsage) usage = chunkUsage;
+        const choices = Array.isArray(json.choices) ? json.choices : [];
+        const choice = choices.find((c: unknown) => isObject(c) && (c.index === undefined || c.index === 0));
+        if (!isObject(choice)) continue;
+        const delta = isObject(choice.delta) ? choice.delta : {};
+        const content = typeof delta.content === 'string' ? delta.content : '';
+        const toolCalls = Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0 ? (delta.tool_calls as unknown[]) : undefined;
+        if (content || toolCalls) yield toolCalls ? { type: 'delta', content, toolCalls } : { type: 'delta', content };
+        if (typeof choice.finish_reason === 'string' && !finished) {
+          finished = true;
+          yield { type: 'finish', finishReason: choice.finish_reason };
+        }
+      }
+      if (!done && !finished) {
+        throw new ProviderError({
+          code: 'STREAM_TRUNCATED',
+          provider: target.provider,
+          backend: target.backend,
+          status: answer.status,
+          isRetryable: true,
+          message: `${describeTarget(target)} stream ended before its final event (no finish_reason, no [DONE])`,
+        });
+      }
+      if (usage) yield { type: 'usage', usage };
+    } finally {
+      answer.close();
+    }
+  }
+
+  #url(): string {
+    return `${this.baseUrl}/chat/completions`;
+  }
+
+  #requestHeaders(): Record<string, string> {
+    return this.#apiKey ? { ...this.#headers, authorization: `Bearer ${this.#apiKey}` } : { ...this.#headers };
+  }
+
+  #body(request: BackendRequest, stream: boolean): Record<string, unknown> {
+    const body: Record<string, unknown> = { model: request.model, messages: request.messages };
+    if (request.maxTokens !== undefined) body[this.#maxTokensParam] = request.maxTokens;
+    if (request.temperature !== undefined) body.temperature = request.temperature;
+    if (request.topP !== undefined) body.top_p = request.topP;
+    if (request.stop !== undefined) body.stop = request.stop;
+    if (request.tools !== undefined) body.tools = request.tools;
+    if (request.toolChoice !== undefined) body.tool_choice = request.toolChoice;
+    if (stream) {
+      body.stream = true;
+      body.stream_options = { include_usage: true };
+    }
+    return body;
+  }
+
+  /** Never exposes the API key. */
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, provider: this.provider, baseUrl: this.baseUrl, priority: this.priority };
+  }
+}
+
+function parseCompletion(target: HttpTarget, status: number, json: unknown, requestedModel: string): LLMResponse {
+  if (!isObject(json)) throw malformed(target, status, 'the body is not a JSON object');
+  if (!Array.isArray(json.choices)) throw malformed(target, status, 'the body has no "choices" array');
+  const choice: unknown = json.choices[0];
+  if (!isObject(choice) || !isObject(choice.message)) {
+    throw malformed(target, status, 'choices[0].message is missing');
+  }
+  const message = choice.message;
+  const response: LLMResponse = {
+    content: contentText(message.content),
+    model: typeof json.model === 'string' && json.model ? json.model : requestedModel,
+    finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : null,
+  };
+  const usage = mapUsage(json.usage);
+  if (usage) response.usage = usage;
+  if (Array.isArray(message.tool_calls) && message.tool_calls.length > 0) {
+    response.toolCalls = message.tool_calls as ToolCall[];
+  }
+  if (typeof json.id === 'string') response.id = json.id;
+  return response;
+}
+
+function contentText(content: unknown): string | null {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content.map((p: unknown) => (isObject(p) && typeof p.text === 'string' ? p.text : '')).join('');
+  }
+  return null;
+}
+
+/** Maps an OpenAI usage object; `undefined` when absent or without valid token counts. */
+export function mapUsage(raw: unknown): TokenUsage | undefined {
+  if (!isObject(raw)) return undefined;
+  const prompt = raw.prompt_tokens;
+  const completion = raw.completion_tokens;
+  if (!isCount(prompt) || !isCount(completion)) return undefined;
+  const usage: TokenUsage = { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
+  const cached = isObject(raw.prompt_tokens_details) ? raw.prompt_tokens_details.cached_tokens : undefined;
+  if (isCount(cached)) usage.cachedPromptTokens = cached;
+  const reasoning = isObject(raw.completion_tokens_details) ? raw.completion_tokens_details.reasoning_tokens : undefined;
+  if (isCount(reasoning)) usage.reasoningTokens = reasoning;
+  return usage;
+}
+
+function streamError(target: HttpTarget, error: unknown): ProviderError {
+  const obj = isObject(error) ? error : {};
+  const text = typeof error === 'string' ? error : typeof obj.message === 'string' ? obj.message : JSON.stringify(error);
+  return new ProviderError({
+    code: 'PROVIDER_ERROR',
+    provider: target.provider,
+    backend: target.backend,
+    isRetryable: true,
+    message: `${describeTarget(target)} reported an error mid-stream: ${redact(text, target.secrets).slice(0, 500)}`,
+  });
+}

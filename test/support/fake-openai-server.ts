@@ -1,0 +1,177 @@
+/**
+ * A fake OpenAI chat-completions server for tests: a real node:http server on 127.0.0.1 port 0,
+ * answering `POST /v1/chat/completions` (plain JSON, or SSE when the body has `stream: true`) with
+ * programmable scenarios.
+ *
+ * @example
+ * ```ts
+ * const srv = await startFakeOpenAIServer();
+ * srv.enqueue({ kind: 'status', status: 429, headers: { 'retry-after': '2' } }, { kind: 'ok', content: 'hi' });
+ * const backend = new OpenAICompatibleBackend({ name: 'a', baseUrl: srv.url, models: ['*'] });
+ * // ... first call gets 429, the next gets "hi"
+ * await srv.close();
+ * ```
+ */
+import type { ToolCall } from '../../src/types.js';
+import {
+  splitDeltas,
+  startFakeServer,
+  writeSse,
+  type FakeServer,
+  type FaultScenario,
+  type RespondContext,
+} from './fake-server-core.js';
+
+export type { RecordedRequest, FakeServer } from './fake-server-core.js';
+
+/** OpenAI usage object; extra fields (prompt_tokens_details, ...) are sent as given. */
+export interface OpenAIUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number };
+  completion_tokens_details?: { reasoning_tokens?: number };
+  [key: string]: unknown;
+}
+
+/** What the fake OpenAI server does with one request. */
+export type OpenAIScenario =
+  | {
+      kind: 'ok';
+      /** Assistant text (default "Hello from the fake OpenAI server."). `null` sends `content: null`. */
+      content?: string | null;
+      /** Usage to report; `null` omits usage (also from the stream). Default {prompt 12, completion 8}. */
+      usage?: OpenAIUsage | null;
+      toolCalls?: ToolCall[];
+      /** Default "tool_calls" when toolCalls is set, else "stop". */
+      finishReason?: string;
+      /** Wait this long before answering. */
+      delayMs?: number;
+      /** Streaming only: wait this long between deltas. */
+      chunkDelayMs?: number;
+    }
+  /** Stream: sends `chunks` content deltas, then destroys the socket. Plain: half a body, then destroys. */
+  | { kind: 'truncated-stream'; chunks: number }
+  | FaultScenario;
+
+/** Default usage reported by an `ok` scenario. */
+export const DEFAULT_OPENAI_USAGE: OpenAIUsage = { prompt_tokens: 12, completion_tokens: 8, total_tokens: 20 };
+const DEFAULT_CONTENT = 'Hello from the fake OpenAI server.';
+
+/** Starts the fake OpenAI server; `srv.url` ends in `/v1`. Default scenario: `{ kind: 'ok' }`. */
+export function startFakeOpenAIServer(): Promise<FakeServer<OpenAIScenario>> {
+  return startFakeServer<OpenAIScenario>({
+    urlSuffix: '/v1',
+    initialDefault: { kind: 'ok' },
+    respond,
+    oversizedStream(bytes, { res }) {
+      const piece = 'y'.repeat(1000);
+      for (let sent = 0; sent < bytes; sent += piece.length) {
+        writeSse(res, JSON.stringify(chunk('gpt-fake', { content: piece }, null)));
+      }
+      writeSse(res, '[DONE]');
+      res.end();
+    },
+    malformedStream({ res }) {
+      writeSse(res, JSON.stringify(chunk('gpt-fake', { role: 'assistant', content: 'ok' }, null)));
+      writeSse(res, '{"choices": [ {"delta": ');
+      writeSse(res, '[DONE]');
+      res.end();
+    },
+  });
+}
+
+async function respond(scenario: OpenAIScenario, ctx: RespondContext): Promise<void> {
+  const { res, body } = ctx;
+  if (ctx.req.method !== 'POST' || !(ctx.req.url ?? '').startsWith('/v1/chat/completions')) {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message: `no route ${ctx.req.method} ${ctx.req.url}`, type: 'not_found' } }));
+    return;
+  }
+  const model = typeof body.model === 'string' ? body.model : 'gpt-fake';
+
+  if (scenario.kind === 'truncated-stream') {
+    if (ctx.stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (let i = 0; i < scenario.chunks; i++) {
+        writeSse(res, JSON.stringify(chunk(model, { content: `part${i} ` }, null)));
+      }
+      // Let the deltas reach the client before the connection dies.
+      await ctx.sleep(20);
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"id":"chatcmpl-cut","object":"chat.completion","choices":[{"index":0,"message":{"role":"assi');
+      await ctx.sleep(20);
+    }
+    res.destroy();
+    return;
+  }
+  if (scenario.kind !== 'ok') return;
+
+  if (scenario.delayMs && !(await ctx.sleep(scenario.delayMs))) return;
+  const content = scenario.content === undefined ? DEFAULT_CONTENT : scenario.content;
+  const usage = scenario.usage === undefined ? DEFAULT_OPENAI_USAGE : scenario.usage;
+  const finishReason = scenario.finishReason ?? (scenario.toolCalls?.length ? 'tool_calls' : 'stop');
+
+  if (!ctx.stream) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        id: 'chatcmpl-fake',
+        object: 'chat.completion',
+        created: 1_700_000_000,
+        model,
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content, ...(scenario.toolCalls ? { tool_calls: scenario.toolCalls } : {}) },
+            finish_reason: finishReason,
+          },
+        ],
+        ...(usage ? { usage: withTotal(usage) } : {}),
+      }),
+    );
+    return;
+  }
+
+  const opts = body.stream_options as { include_usage?: unknown } | undefined;
+  const includeUsage = opts?.include_usage === true && usage !== null;
+  const extra = includeUsage ? { usage: null } : {};
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  res.write(': fake openai stream\n\n');
+  writeSse(res, JSON.stringify({ ...chunk(model, { role: 'assistant', content: '' }, null), ...extra }));
+  for (const [i, piece] of splitDeltas(content ?? '').entries()) {
+    if (i > 0 && scenario.chunkDelayMs && !(await ctx.sleep(scenario.chunkDelayMs))) return;
+    writeSse(res, JSON.stringify({ ...chunk(model, { content: piece }, null), ...extra }));
+  }
+  (scenario.toolCalls ?? []).forEach((call, index) => {
+    const args = call.function.arguments;
+    const half = Math.floor(args.length / 2);
+    const first = { index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } };
+    writeSse(res, JSON.stringify({ ...chunk(model, { tool_calls: [first] }, null), ...extra }));
+    for (const part of [args.slice(0, half), args.slice(half)]) {
+      const delta = { tool_calls: [{ index, function: { arguments: part } }] };
+      writeSse(res, JSON.stringify({ ...chunk(model, delta, null), ...extra }));
+    }
+  });
+  writeSse(res, JSON.stringify({ ...chunk(model, {}, finishReason), ...extra }));
+  if (includeUsage && usage) {
+    writeSse(res, JSON.stringify({ ...chunk(model, null, null), choices: [], usage: withTotal(usage) }));
+  }
+  writeSse(res, '[DONE]');
+  res.end();
+}
+
+function chunk(model: string, delta: Record<string, unknown> | null, finishReason: string | null): Record<string, unknown> {
+  return {
+    id: 'chatcmpl-fake',
+    object: 'chat.completion.chunk',
+    created: 1_700_000_000,
+    model,
+    choices: delta ? [{ index: 0, delta, finish_reason: finishReason }] : [],
+  };
+}
+
+function withTotal(usage: OpenAIUsage): OpenAIUsage {
+  return { total_tokens: usage.prompt_tokens + usage.completion_tokens, ...usage };
+}
