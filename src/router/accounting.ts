@@ -1,0 +1,50 @@
+import { estimateTextTokens, tokenProfileForModel } from '../tokens/estimate.js';
+import type { TokenUsage, ToolCall } from '../types.js';
+
+/**
+ * Provider usage as the router trusts it: whole, non-negative token counts with `totalTokens`
+ * recomputed. Returns `undefined` when the provider reported none or reported nonsense (then the
+ * router charges an estimate: unknown is not zero).
+ */
+export function sanitizeUsage(usage: unknown): TokenUsage | undefined {
+  if (typeof usage !== 'object' || usage === null) return undefined;
+  const u = usage as Record<string, unknown>;
+  const prompt = count(u.promptTokens);
+  const completion = count(u.completionTokens);
+  if (prompt === undefined || completion === undefined) return undefined;
+  const out: TokenUsage = { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
+  const cached = count(u.cachedPromptTokens);
+  if (cached !== undefined) out.cachedPromptTokens = cached;
+  const cacheWrite = count(u.cacheWriteTokens);
+  if (cacheWrite !== undefined) out.cacheWriteTokens = cacheWrite;
+  const reasoning = count(u.reasoningTokens);
+  if (reasoning !== undefined) out.reasoningTokens = reasoning;
+  return out;
+}
+
+/** Estimated usage of a call: the prompt estimate plus the counted tokens of what was delivered. */
+export function estimatedUsage(promptTokens: number, deliveredText: string, model?: string): TokenUsage {
+  const profile = model === undefined ? undefined : tokenProfileForModel(model);
+  const completionTokens = deliveredText.length === 0 ? 0 : estimateTextTokens(deliveredText, profile);
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
+}
+
+/** The text a completion delivered, tool-call names and arguments included (they cost tokens too). */
+export function deliveredText(content: string | null | undefined, toolCalls: readonly unknown[] | undefined): string {
+  let text = typeof content === 'string' ? content : '';
+  if (toolCalls) for (const call of toolCalls) text += toolCallText(call);
+  return text;
+}
+
+/** Name and arguments of a tool call (full or streamed fragment) as text. */
+export function toolCallText(call: unknown): string {
+  if (typeof call !== 'object' || call === null) return '';
+  const fn = (call as Partial<ToolCall>).function as { name?: unknown; arguments?: unknown } | undefined;
+  if (!fn || typeof fn !== 'object') return '';
+  return (typeof fn.name === 'string' ? fn.name : '') + (typeof fn.arguments === 'string' ? fn.arguments : '');
+}
+
+function count(v: unknown): number | undefined {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return undefined;
+  return Math.round(v);
+}

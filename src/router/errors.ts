@@ -1,0 +1,148 @@
+import { CallAbortedError, ProviderError, TokenwardenError } from '../errors.js';
+import type { Backend } from '../types.js';
+
+/** Network error codes (Node and undici) after which another attempt may well succeed. */
+const CONNECTION_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/** HTTP statuses worth another attempt (on this or another backend). */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 409 || status === 425 || status === 429 || status >= 500;
+}
+
+/**
+ * Turns whatever a backend threw into a {@link ProviderError} whose message names the backend and
+ * what it answered, e.g. `backend "primary" (openai) answered HTTP 401: invalid api key`. Errors that
+ * already are ProviderErrors keep their classification; others are classified by HTTP status, network
+ * error code or abort/timeout name. Unknown errors are not retryable (a bug would only repeat).
+ */
+export function attemptError(backend: Backend, err: unknown): ProviderError {
+  const name = backendLabel(backend);
+  if (err instanceof ProviderError) {
+    const status = err.status;
+    if (err.message.includes(`"${backend.name}"`) && (status === undefined || err.message.includes(String(status)))) {
+      return err;
+    }
+    return new ProviderError({
+      code: err.code,
+      provider: backend.provider ?? err.provider,
+      backend: backend.name,
+      status,
+      isRetryable: err.isRetryable,
+      retryAfterMs: err.retryAfterMs,
+      message: `${name} ${describeOutcome(status, err.code)}: ${err.message}`,
+      cause: err,
+    });
+  }
+  if (err instanceof CallAbortedError) {
+    // The backend gave up on its own (e.g. its own timeout): worth trying elsewhere.
+    return new ProviderError({
+      code: 'TIMEOUT',
+      provider: backend.provider,
+      backend: backend.name,
+      isRetryable: true,
+      message: `${name} timed out: ${err.message}`,
+      cause: err,
+    });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  const status = statusOf(err);
+  if (status !== undefined) {
+    return new ProviderError({
+      provider: backend.provider,
+      backend: backend.name,
+      status,
+      isRetryable: isRetryableStatus(status),
+      message: `${name} answered HTTP ${status}: ${message}`,
+      cause: err,
+    });
+  }
+  if (isTimeoutLike(err)) {
+    return new ProviderError({
+      code: 'TIMEOUT',
+      provider: backend.provider,
+      backend: backend.name,
+      isRetryable: true,
+      message: `${name} timed out: ${message}`,
+      cause: err,
+    });
+  }
+  const code = connectionCode(err);
+  if (code !== undefined) {
+    return new ProviderError({
+      code: 'CONNECTION_ERROR',
+      provider: backend.provider,
+      backend: backend.name,
+      isRetryable: true,
+      message: `${name} connection failed (${code}): ${message}`,
+      cause: err,
+    });
+  }
+  return new ProviderError({
+    code: err instanceof TokenwardenError ? err.code : 'BACKEND_ERROR',
+    provider: backend.provider,
+    backend: backend.name,
+    isRetryable: false,
+    message: `${name} failed: ${message}`,
+    cause: err,
+  });
+}
+
+/** The error for an attempt the router's own per-backend timer cut off. */
+export function attemptTimeoutError(backend: Backend, timeoutMs: number | undefined, cause?: unknown): ProviderError {
+  return new ProviderError({
+    code: 'TIMEOUT',
+    provider: backend.provider,
+    backend: backend.name,
+    isRetryable: true,
+    message: `${backendLabel(backend)} timed out after ${timeoutMs ?? '?'} ms`,
+    cause,
+  });
+}
+
+/** `backend "name" (provider)`. */
+export function backendLabel(backend: Backend): string {
+  return `backend "${backend.name}" (${backend.provider ?? 'unknown provider'})`;
+}
+
+function describeOutcome(status: number | undefined, code: string): string {
+  if (status !== undefined) return `answered HTTP ${status}`;
+  if (code === 'TIMEOUT') return 'timed out';
+  return 'failed';
+}
+
+function statusOf(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const o = err as { status?: unknown; statusCode?: unknown };
+  const s = typeof o.status === 'number' ? o.status : typeof o.statusCode === 'number' ? o.statusCode : undefined;
+  return s !== undefined && Number.isInteger(s) && s >= 100 && s <= 599 ? s : undefined;
+}
+
+function isTimeoutLike(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+}
+
+function connectionCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    if (typeof e !== 'object') break;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECTION_CODES.has(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  if (err instanceof TypeError && err.message === 'fetch failed') return 'fetch failed';
+  return undefined;
+}
