@@ -31,3 +31,77 @@ export {
   type UsageTrackerOptions,
 } from './usage/tracker.js';
 export type * from './stores/usage-store.js';
+export { OpenAICompatibleBackend, type OpenAICompatibleBackendOptions } from './providers/openai-compatible.js';
+export { AnthropicBackend, type AnthropicBackendOptions } from './providers/anthropic.js';
+export { MockBackend, type MockBackendOptions, type MockFailure } from './providers/mock.js';
+export {
+  createBackend,
+  PROVIDERS,
+  DEFAULT_BASE_URLS,
+  type BackendConfig,
+  type ProviderName,
+} from './providers/factory.js';
+export { parseRetryAfter, type FetchLike } from './providers/http.js';
+export { parseSse, type SseEvent } from './providers/sse.js';
+export type { HttpBackendOptions } from './providers/backend-options.js';
+export { estimateCost, estimateCostNanos, resolvePrice } from './pricing/estimate.js';
+export { PriceTable, type PriceTableOptions } from './pricing/price-table.js';
+export { getPriceTable, configurePrices, resetPrices } from './pricing/global-prices.js';
+export type { ModelPrice, ResolvedPrice, PriceTier, PriceSource, CostUsage } from './pricing/types.js';
+export { BUILTIN_PRICES } from './pricing/builtin-prices.js';
+export {
+  estimateTokens,
+  estimateTextTokens,
+  estimateToolsTokens,
+  tokenProfileForModel,
+  type TokenProfile,
+  type EstimateTokensOptions,
+} from './tokens/estimate.js';
+export { MessagePump, type MessagePumpOptions } from './pump/pump.js';
+export {
+  MessageRejectedError,
+  HandlerTimeoutError,
+  HandlerFailedError,
+  QueueFullError,
+  PumpClosedError,
+  type RejectionReason,
+} from './pump/errors.js';
+export { createBudgetWarning } from './pump/budget-warning.js';
+export {
+  EXTERNAL_SENDER,
+  type ThreadStatus,
+  type PumpCompletion,
+  type Completer,
+  type AgentCompletionRequest,
+  type BudgetWarning,
+  type HandlerContext,
+  type HandlerResult,
+  type AgentHandler,
+  type AgentDefinition,
+  type ThreadResult,
+  type ThreadEvent,
+  type ThreadHandle,
+  type StartOptions,
+  type PumpLogger,
+  type PumpStats,
+} from './pump/types.js';
+export {
+  LLMRouter,
+  type LLMRouterOptions,
+  type BackendLimits,
+  type BackendEntry,
+  type RouterResponse,
+  type RouterBudgetInfo,
+  type RouterUsageChunk,
+  type RouterStreamChunk,
+} from './router/router.js';
+export {
+  configureRouter,
+  parseRouterConfig,
+  type RouterConfig,
+  type RouterBackendSpec,
+  type ConfigureRouterOptions,
+} from './router/config.js';
+export { ROUTING_STRATEGIES, type RoutingStrategy } from './router/strategy.js';
+export { DEFAULT_RETRY_POLICY, backoffDelayMs, type RetryOptions, type RetryPolicy } from './router/retry.js';
+export { DEFAULT_COOLDOWN_POLICY, type CooldownOptions } from './router/cooldown.js';

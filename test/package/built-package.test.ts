@@ -1,0 +1,68 @@
+// Imports the BUILT package by its name, as users do (Node resolves a package's own name through its
+// "exports" map), in a separate Node process. `npm test` builds dist/ first.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const root = new URL('../../', import.meta.url);
+
+function runModule(source: string): string {
+  return execFileSync(process.execPath, ['--input-type=module', '-e', source], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+}
+
+describe('the built package', () => {
+  it('has been built (run `npm run build`)', () => {
+    expect(existsSync(new URL('dist/index.js', root))).toBe(true);
+    expect(existsSync(new URL('dist/index.d.ts', root))).toBe(true);
+  });
+
+  it("exports the seed's names from the package root", () => {
+    const out = runModule(`
+      import * as tw from 'tokenwarden';
+      const names = ['ThreadBudget','ThreadBudgetRegistry','BudgetExhaustedError','getBudgetRegistry',
+        'configureBudgetRegistry','resetBudgetRegistry','UsageTracker','getUsageTracker','resetUsageTracker',
+        'estimateCost','LLMRouter'];
+      console.log(JSON.stringify(names.filter((n) => typeof tw[n] !== 'function')));
+    `);
+    expect(JSON.parse(out)).toEqual([]);
+  });
+
+  it('works end to end: budget, refused call, usage totals', () => {
+    const out = runModule(`
+      import { ThreadBudgetRegistry, UsageTracker, BudgetExhaustedError, estimateCost } from 'tokenwarden';
+      const reg = new ThreadBudgetRegistry({ maxTokensPerThread: 1000 });
+      const hold = reg.reserve('t', 800);
+      let refused = false;
+      try { reg.reserve('t', 300); } catch (e) { refused = e instanceof BudgetExhaustedError && e.code === 'BUDGET_EXHAUSTED'; }
+      reg.settle(hold, { promptTokens: 500, completionTokens: 100 });
+      const tracker = new UsageTracker();
+      tracker.record({ threadId: 't', agentId: 'a', model: 'gpt-4o', provider: 'openai', promptTokens: 1e6, completionTokens: 1e6, latencyMs: 1 });
+      console.log(JSON.stringify({ refused, usage: reg.getUsage('t'), cost: tracker.getTotals().totalCost, est: estimateCost('gpt-4o', { promptTokens: 1e6, completionTokens: 1e6 }) }));
+    `);
+    const result = JSON.parse(out);
+    expect(result.refused).toBe(true);
+    expect(result.usage).toMatchObject({ totalTokens: 600, remaining: 400, reservedTokens: 0 });
+    expect(result.cost).toBe(12.5);
+    expect(result.est).toBe(12.5);
+  });
+
+  it('keeps optional backends off the root entry point', () => {
+    const out = runModule(`
+      await import('tokenwarden');
+      const { createRequire } = await import('node:module');
+      const loaded = Object.keys(createRequire(import.meta.url).cache);
+      console.log(JSON.stringify(loaded.filter((p) => /ioredis|better-sqlite3|[\\\\/]pg[\\\\/]/.test(p))));
+    `);
+    expect(JSON.parse(out)).toEqual([]);
+  });
+
+  it('runs the quick-start example: a refused call and usage totals', () => {
+    const out = execFileSync(process.execPath, ['examples/quickstart.js'], { cwd: root, encoding: 'utf8' });
+    expect(out).toContain('refused before reaching the provider');
+    expect(out).toMatch(/warning: thread demo at \d/);
+    expect(out).toContain('reservedTokens: 0');
+  });
+});
