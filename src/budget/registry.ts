@@ -1,6 +1,43 @@
 import { BudgetExhaustedError, TokenwardenError, ValidationError } from '../errors.js';
 import { assertPositiveInteger, assertPositiveTokens, assertThreadId, assertTokenCount } from '../validate.js';
 import { ThreadBudget } from './thread-budget.js';
+
+/** A live hold, handed to the caller as its reservation; it also knows the budget it draws on. */
+class Hold implements Reservation {
+  /** Settled, released or expired. */
+  done = false;
+
+  constructor(
+    private readonly sequence: number,
+    readonly threadId: string,
+    readonly tokens: number,
+    readonly expiresAt: number | undefined,
+    readonly budget: ThreadBudget,
+    readonly owner: ThreadBudgetRegistry,
+  ) {}
+
+  /** Unique within the registry; built on demand (most callers never read it). */
+  get id(): string {
+    return `r${this.sequence}`;
+  }
+
+  toJSON(): Reservation {
+    return { id: this.id, threadId: this.threadId, tokens: this.tokens, expiresAt: this.expiresAt };
+  }
+}
+
+/** What settling charged; the usage snapshot is built only if someone reads it. */
+class Settled implements SettleResult {
+  readonly charged = true;
+  constructor(
+    private readonly budget: ThreadBudget,
+    readonly crossed: ThresholdEvent[],
+  ) {}
+
+  get usage(): ThreadUsage {
+    return this.budget.toUsage();
+  }
+}
 import { validateThresholds } from './thresholds.js';
 import {
   DEFAULT_THRESHOLDS,
@@ -30,6 +67,7 @@ export interface ThreadBudgetRegistryOptions {
 
 type ThresholdListener = (event: ThresholdEvent) => void;
 
+const NONE: ThresholdEvent[] = Object.freeze([]) as unknown as ThresholdEvent[];
 const NOT_CHARGED: SettleResult = Object.freeze({ charged: false, usage: undefined, crossed: [] }) as SettleResult;
 
 /**
@@ -56,8 +94,14 @@ export class ThreadBudgetRegistry {
   private readonly onError: (error: unknown) => void;
   private readonly now: () => number;
   private readonly budgets = new Map<string, ThreadBudget>();
+  /** Live holds. */
+  private liveHolds = 0;
+  /** With a TTL: holds in creation order, which is also expiry order (the TTL is fixed). */
+  private expiryQueue: Hold[] = [];
+  private expiryHead = 0;
   private readonly listeners = new Set<ThresholdListener>();
   private sequence = 0;
+  private readonly allFired: number;
 
   constructor(options: ThreadBudgetRegistryOptions = {}) {
     const {
@@ -73,6 +117,7 @@ export class ThreadBudgetRegistry {
     assertPositiveInteger('maxThreads', maxThreads);
     this.maxTokensPerThread = maxTokensPerThread;
     this.thresholds = validateThresholds(thresholds);
+    this.allFired = (1 << this.thresholds.length) - 1;
     this.reservationTtlMs = reservationTtlMs;
     this.maxThreads = maxThreads;
     this.onError = onError;
@@ -82,6 +127,18 @@ export class ThreadBudgetRegistry {
   /** Number of threads with a budget. */
   get size(): number {
     return this.budgets.size;
+  }
+
+  /** Number of outstanding reservations (live holds) across all threads. */
+  get reservationCount(): number {
+    this.expireHolds();
+    return this.liveHolds;
+  }
+
+  /** Whether `reservation` (an object this registry returned) is still held. */
+  isLive(reservation: Reservation): boolean {
+    this.expireHolds();
+    return reservation instanceof Hold && reservation.owner === this && !reservation.done;
   }
 
   /** Changes the default maximum for threads created from now on. */
@@ -124,7 +181,7 @@ export class ThreadBudgetRegistry {
     assertTokenCount('estimatedTokens', estimatedTokens);
     const budget = this.budgets.get(threadId);
     if (budget) {
-      this.expireHolds(budget);
+      this.expireHolds();
       if (!budget.canConsume(estimatedTokens)) throw this.exhausted(threadId, budget, estimatedTokens);
     } else if (estimatedTokens > this.maxTokensPerThread) {
       throw new BudgetExhaustedError({ threadId, used: 0, maxTokens: this.maxTokensPerThread, requested: estimatedTokens });
@@ -147,64 +204,63 @@ export class ThreadBudgetRegistry {
   reserve(threadId: string, tokens: number): Reservation {
     assertThreadId('threadId', threadId);
     assertTokenCount('tokens', tokens);
+    this.expireHolds();
     const budget = this.budgets.get(threadId) ?? this.create(threadId, this.maxTokensPerThread);
-    this.expireHolds(budget);
     if (budget.promptTokens + budget.completionTokens + budget.reservedTokens + tokens > budget.maxTokens) {
       throw this.exhausted(threadId, budget, tokens);
     }
-    const id = `r${++this.sequence}`;
     const expiresAt = this.reservationTtlMs === undefined ? undefined : this.now() + this.reservationTtlMs;
-    (budget.holds ??= new Map()).set(id, { tokens, expiresAt });
+    const hold = new Hold(++this.sequence, threadId, tokens, expiresAt, budget, this);
+    if (expiresAt !== undefined) this.expiryQueue.push(hold);
+    this.liveHolds++;
     budget.reservedTokens += tokens;
-    return { id, threadId, tokens, expiresAt };
+    return hold;
   }
 
   /**
    * Charges what a call really used and frees its hold. Settling a reservation that was already
    * settled, released or expired, or whose thread has ended, charges nothing (`charged: false`).
+   * Pass the reservation object `reserve()` returned (a copy is refused).
    */
   settle(reservation: Reservation, charge: UsageCharge = {}): SettleResult {
     const prompt = charge.promptTokens ?? 0;
     const completion = charge.completionTokens ?? 0;
     assertTokenCount('promptTokens', prompt);
     assertTokenCount('completionTokens', completion);
-    const budget = this.budgets.get(reservation.threadId);
-    if (!budget || !this.dropHold(budget, reservation.id)) return NOT_CHARGED;
+    const budget = this.dropHold(reservation);
+    if (!budget) return NOT_CHARGED;
     budget.promptTokens += prompt;
     budget.completionTokens += completion;
     budget.requestCount += 1;
     const crossed = this.crossings(reservation.threadId, budget);
     this.emit(crossed);
-    return { charged: true, usage: budget.toUsage(), crossed };
+    return new Settled(budget, crossed);
   }
 
   /** Frees a hold without charging. Returns false if it was already settled, released or expired. */
   release(reservation: Reservation): boolean {
-    const budget = this.budgets.get(reservation.threadId);
-    return budget !== undefined && this.dropHold(budget, reservation.id);
+    return this.dropHold(reservation) !== undefined;
   }
 
   /** The thread's usage, or `undefined` if it has no budget. */
   getUsage(threadId: string): ThreadUsage | undefined {
     const budget = this.budgets.get(threadId);
     if (!budget) return undefined;
-    this.expireHolds(budget);
+    this.expireHolds();
     return budget.toUsage();
   }
 
   /** Usage of every thread, by thread id. */
   getAllUsage(): Record<string, ThreadUsage> {
+    this.expireHolds();
     const all: Record<string, ThreadUsage> = {};
-    for (const [id, budget] of this.budgets) {
-      this.expireHolds(budget);
-      all[id] = budget.toUsage();
-    }
+    for (const [id, budget] of this.budgets) all[id] = budget.toUsage();
     return all;
   }
 
   /** Forgets the thread's budget; its next use starts from zero. */
   resetThread(threadId: string): void {
-    this.budgets.delete(threadId);
+    this.cleanupThread(threadId);
   }
 
   /** Removes the thread's budget and returns it (for logging and billing), or `undefined`. */
@@ -212,10 +268,9 @@ export class ThreadBudgetRegistry {
     const budget = this.budgets.get(threadId);
     if (!budget) return undefined;
     this.budgets.delete(threadId);
-    if (budget.holds) {
-      budget.holds = undefined;
-      budget.reservedTokens = 0;
-    }
+    // Holds still out (calls in flight) charge nothing when they settle: their budget has ended.
+    budget.ended = true;
+    budget.reservedTokens = 0;
     return budget;
   }
 
@@ -241,26 +296,50 @@ export class ThreadBudgetRegistry {
     return budget;
   }
 
-  private dropHold(budget: ThreadBudget, id: string): boolean {
-    const hold = budget.holds?.get(id);
-    if (!hold) return false;
-    budget.holds!.delete(id);
-    budget.reservedTokens -= hold.tokens;
-    if (budget.holds!.size === 0) budget.holds = undefined;
-    if (hold.expiresAt !== undefined && hold.expiresAt <= this.now()) return false;
-    return true;
+  /** Ends a live hold; returns its budget if the hold was live and its thread has not ended. */
+  private dropHold(reservation: Reservation): ThreadBudget | undefined {
+    if (!(reservation instanceof Hold) || reservation.owner !== this) {
+      throw new ValidationError('reservation', reservation, 'must be a reservation returned by this registry');
+    }
+    if (reservation.done) return undefined;
+    this.expireHolds();
+    if (reservation.done) return undefined; // it has just lapsed
+    reservation.done = true;
+    this.liveHolds--;
+    const budget = reservation.budget;
+    if (budget.ended) return undefined;
+    budget.reservedTokens -= reservation.tokens;
+    return budget;
   }
 
-  private expireHolds(budget: ThreadBudget): void {
-    if (!budget.holds || this.reservationTtlMs === undefined) return;
+  /** Lapses holds whose time is up: oldest first, stopping at the first live one. */
+  private expireHolds(): void {
+    const queue = this.expiryQueue;
+    if (queue.length === 0) return;
     const now = this.now();
-    for (const [id, hold] of budget.holds) {
-      if (hold.expiresAt !== undefined && hold.expiresAt <= now) {
-        budget.holds.delete(id);
-        budget.reservedTokens -= hold.tokens;
+    let head = this.expiryHead;
+    while (head < queue.length) {
+      const hold = queue[head]!;
+      if (!hold.done) {
+        if (hold.expiresAt! > now) break;
+        hold.done = true;
+        this.liveHolds--;
+        if (!hold.budget.ended) hold.budget.reservedTokens -= hold.tokens;
       }
+      head++;
     }
-    if (budget.holds.size === 0) budget.holds = undefined;
+    // Keep the queue small: drop the consumed prefix, and settled holds stuck behind a long call.
+    if (head === queue.length) {
+      this.expiryQueue = [];
+      head = 0;
+    } else if (head > 1024 && head * 2 > queue.length) {
+      this.expiryQueue = queue.slice(head);
+      head = 0;
+    } else if (queue.length - head > 2 * this.liveHolds + 1024) {
+      this.expiryQueue = queue.slice(head).filter((h) => !h.done);
+      head = 0;
+    }
+    this.expiryHead = head;
   }
 
   private exhausted(threadId: string, budget: ThreadBudget, requested: number): BudgetExhaustedError {
@@ -275,6 +354,7 @@ export class ThreadBudgetRegistry {
 
   /** Thresholds the budget has reached but not yet fired; marks them fired. */
   private crossings(threadId: string, budget: ThreadBudget): ThresholdEvent[] {
+    if (budget.firedThresholds === this.allFired) return NONE;
     const used = budget.promptTokens + budget.completionTokens;
     const scaled = used * 100;
     let crossed: ThresholdEvent[] | undefined;
@@ -293,7 +373,7 @@ export class ThreadBudgetRegistry {
         maxTokens: budget.maxTokens,
       });
     }
-    return crossed ?? [];
+    return crossed ?? NONE;
   }
 
   private emit(crossed: ThresholdEvent[]): void {

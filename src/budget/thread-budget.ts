@@ -1,12 +1,6 @@
 import { assertPositiveTokens, assertTokenCount } from '../validate.js';
 import type { ThreadUsage, UsageCharge } from './types.js';
 
-/** A hold kept by a thread until its reservation is settled, released or expires. */
-export interface Hold {
-  tokens: number;
-  expiresAt: number | undefined;
-}
-
 /**
  * The token budget of one conversation thread.
  *
@@ -28,8 +22,8 @@ export class ThreadBudget {
   requestCount = 0;
   /** Sum of the tokens of all live holds. */
   reservedTokens = 0;
-  /** Live holds by reservation id; allocated on first use so idle budgets stay small. */
-  holds: Map<string, Hold> | undefined = undefined;
+  /** Set when the registry removed this budget (the thread ended). */
+  ended = false;
   /** Bit i set once threshold i has fired for this thread. */
   firedThresholds = 0;
 

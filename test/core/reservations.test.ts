@@ -196,3 +196,18 @@ describe('validation', () => {
     expect(() => small.reserve('c', 1)).not.toThrow();
   });
 });
+
+describe('reservation bookkeeping', () => {
+  it('counts outstanding reservations across threads and drops them on settle, release and thread end', () => {
+    const r = new ThreadBudgetRegistry();
+    const a = r.reserve('a', 10);
+    const b = r.reserve('b', 10);
+    r.reserve('c', 10);
+    expect(r.reservationCount).toBe(3);
+    r.settle(a, { promptTokens: 1 });
+    r.release(b);
+    expect(r.reservationCount).toBe(1);
+    r.cleanupThread('c');
+    expect(r.getUsage('c')).toBeUndefined();
+  });
+});

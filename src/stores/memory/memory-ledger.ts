@@ -1,4 +1,6 @@
 import { ThreadBudgetRegistry, type ThreadBudgetRegistryOptions } from '../../budget/registry.js';
+import { ValidationError } from '../../errors.js';
+import { assertTokenCount } from '../../validate.js';
 import type {
   BudgetLedger,
   Reservation,
@@ -32,6 +34,11 @@ export const DEFAULT_RESERVATION_TTL_MS = 600_000;
 export class MemoryBudgetLedger implements BudgetLedger {
   /** The registry holding the budgets. */
   readonly registry: ThreadBudgetRegistry;
+  /**
+   * The registry's reservation objects by id, so callers may hand back plain copies (as they must with a
+   * shared ledger). In creation order, which is expiry order: lapsed entries are swept from the front.
+   */
+  private readonly holds = new Map<string, Reservation>();
 
   constructor(options: MemoryBudgetLedgerOptions = {}) {
     const { registry, ...registryOptions } = options;
@@ -40,15 +47,25 @@ export class MemoryBudgetLedger implements BudgetLedger {
   }
 
   async reserve(threadId: string, tokens: number): Promise<Reservation> {
-    return this.registry.reserve(threadId, tokens);
+    this.sweep();
+    const hold = this.registry.reserve(threadId, tokens);
+    const { id, expiresAt } = hold;
+    this.holds.set(id, hold);
+    return { id, threadId, tokens, expiresAt };
   }
 
   async settle(reservation: Reservation, usage: UsageCharge): Promise<SettleResult> {
-    return this.registry.settle(reservation, usage);
+    assertTokenCount('promptTokens', usage?.promptTokens ?? 0);
+    assertTokenCount('completionTokens', usage?.completionTokens ?? 0);
+    const hold = this.take(reservation);
+    if (!hold) return { charged: false, usage: undefined, crossed: [] };
+    const result = this.registry.settle(hold, usage);
+    return { charged: result.charged, usage: result.usage, crossed: [...result.crossed] };
   }
 
   async release(reservation: Reservation): Promise<void> {
-    this.registry.release(reservation);
+    const hold = this.take(reservation);
+    if (hold) this.registry.release(hold);
   }
 
   async usage(threadId: string): Promise<ThreadUsage | undefined> {
@@ -65,6 +82,25 @@ export class MemoryBudgetLedger implements BudgetLedger {
 
   onThreshold(listener: (event: ThresholdEvent) => void): () => void {
     return this.registry.onThreshold(listener);
+  }
+
+  /** Removes and returns the registry's reservation matching this one (same id and thread), if live. */
+  private take(reservation: Reservation): Reservation | undefined {
+    if (reservation === null || typeof reservation !== 'object' || typeof reservation.id !== 'string') {
+      throw new ValidationError('reservation', reservation, 'must be a reservation returned by reserve()');
+    }
+    const hold = this.holds.get(reservation.id);
+    if (!hold || hold.threadId !== reservation.threadId) return undefined;
+    this.holds.delete(reservation.id);
+    return hold;
+  }
+
+  /** Forgets reservations that lapsed unsettled (oldest first, up to the first live one). */
+  private sweep(): void {
+    for (const [id, hold] of this.holds) {
+      if (this.registry.isLive(hold)) break;
+      this.holds.delete(id);
+    }
   }
 
   async close(): Promise<void> {
