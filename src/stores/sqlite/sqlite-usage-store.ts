@@ -1,0 +1,336 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { ValidationError } from '../../errors.js';
+import type { UsageEvent } from '../../usage/types.js';
+import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
+import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
+import { UsageStoreError } from '../shared/store-error.js';
+import { TrackerAttachments, type UsageEventSource } from '../shared/tracker-attachment.js';
+import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery } from '../shared/usage-filter.js';
+import { assertUsageEvents, eventToRow, rowToEvent, USAGE_COLUMNS } from '../shared/usage-row.js';
+import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../usage-store.js';
+import { resolveDefaultDbPath } from './default-db-path.js';
+import { assertKnownVersion, migrateSqlite, SQLITE_SCHEMA_VERSION, sqliteSchemaVersion } from './sqlite-migrations.js';
+
+/** Options of {@link SqliteUsageStore}. */
+export interface SqliteUsageStoreOptions {
+  /**
+   * Database file. Default: {@link resolveDefaultDbPath} (`$TOKENWARDEN_DB`, else
+   * `./.tokenwarden/usage.db`). Its directory is created when missing (unless `readonly`).
+   */
+  path?: string;
+  /** A better-sqlite3 connection you already have. The store uses it and never closes it. */
+  db?: Database.Database;
+  /**
+   * `PRAGMA synchronous` in WAL mode.
+   * - `'NORMAL'` (default): each commit is written to the WAL file before `appendSync` returns, so it
+   *   survives `kill -9` or a crash of this process; a power loss or OS crash may lose the last
+   *   commits (never corrupts the file).
+   * - `'FULL'`: every commit is also fsynced, so it survives power loss too; appends become as slow as
+   *   the disk's fsync (often 1-10 ms each).
+   */
+  synchronous?: 'NORMAL' | 'FULL';
+  /** How long to wait for another connection's lock before failing with `STORE_LOCKED`. Default 5000 ms. */
+  busyTimeoutMs?: number;
+  /** Open an existing database for reading only (no migrations, no writes), e.g. for reports. */
+  readonly?: boolean;
+}
+
+type Statement = Database.Statement<unknown[], unknown>;
+
+/**
+ * The embedded usage store: one SQLite file in WAL mode through better-sqlite3.
+ *
+ * - Durable before acknowledging: {@link appendSync} commits before it returns, and {@link attach}
+ *   persists every event a `UsageTracker` records before `record()` returns.
+ * - Idempotent: `INSERT ... ON CONFLICT(id) DO NOTHING`, so replays and retries never store twice.
+ * - Exact money: costs are INTEGER nano-USD (`cost_nanos`) summed as 64-bit integers.
+ * - Versioned schema: forward migrations recorded in `tokenwarden_migrations`, applied in one
+ *   transaction when the store opens.
+ *
+ * @example
+ * ```ts
+ * import { SqliteUsageStore } from 'tokenwarden/sqlite';
+ * const store = new SqliteUsageStore({ path: './usage.db' });
+ * store.attach(tracker);                        // every tracker.record() is now on disk
+ * const june = await store.summary({ since: Date.UTC(2025, 5, 1), until: Date.UTC(2025, 6, 1), orgId: 'acme' });
+ * console.log(june.totals.cost, june.byModel);
+ * await store.close();
+ * ```
+ */
+export class SqliteUsageStore implements UsageStore {
+  /** The database file (or `:memory:`). */
+  readonly path: string;
+  /** The underlying better-sqlite3 connection. */
+  readonly db: Database.Database;
+  /** Whether this store opened the database read-only. */
+  readonly readonly: boolean;
+  private readonly ownsDb: boolean;
+  private readonly hasRollup: boolean;
+  private readonly statements = new Map<string, Statement>();
+  private readonly insert: Statement | undefined;
+  private readonly insertMany: ((events: readonly UsageEvent[]) => number) | undefined;
+  private readonly attachments = new TrackerAttachments((event) => {
+    this.appendSync([event]);
+  });
+  private closed = false;
+
+  constructor(options: SqliteUsageStoreOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
+    const { db, synchronous = 'NORMAL', busyTimeoutMs = 5000, readonly = false } = options;
+    if (db !== undefined && (db === null || typeof db !== 'object' || typeof db.prepare !== 'function')) {
+      throw new ValidationError('db', db, 'must be a better-sqlite3 Database');
+    }
+    if (db !== undefined && options.path !== undefined) throw new ValidationError('path', options.path, 'pass either path or db, not both');
+    if (options.path !== undefined && (typeof options.path !== 'string' || options.path.length === 0)) {
+      throw new ValidationError('path', options.path, 'must be a non-empty file path');
+    }
+    if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
+      throw new ValidationError('synchronous', synchronous, "must be 'NORMAL' or 'FULL'");
+    }
+    if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+      throw new ValidationError('busyTimeoutMs', busyTimeoutMs, 'must be an integer >= 0');
+    }
+    this.readonly = readonly || (db?.readonly ?? false);
+    this.path = db ? db.name : (options.path ?? resolveDefaultDbPath());
+    this.ownsDb = db === undefined;
+    this.db = db ?? openDatabase(this.path, this.readonly);
+    try {
+      this.db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+      if (this.readonly) {
+        const version = this.guard(() => retryWhileBusy(() => sqliteSchemaVersion(this.db), busyTimeoutMs));
+        if (version === 0) {
+          throw new UsageStoreError('STORE_SCHEMA', this.path, `${this.path} is not a tokenwarden usage database (no usage schema found)`);
+        }
+        assertKnownVersion(version, this.path);
+        this.hasRollup = version >= 2;
+      } else {
+        this.hasRollup = true;
+        this.guard(() =>
+          retryWhileBusy(() => {
+            if (this.path !== ':memory:' && this.path !== '') this.db.pragma('journal_mode = WAL');
+            this.db.pragma(`synchronous = ${synchronous}`);
+            migrateSqlite(this.db, this.path);
+          }, busyTimeoutMs),
+        );
+        const placeholders = USAGE_COLUMNS.map(() => '?').join(', ');
+        const insert = this.db.prepare(
+          `INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')}) VALUES (${placeholders}) ON CONFLICT(id) DO NOTHING`,
+        );
+        this.insert = insert;
+        const many = this.db.transaction((events: readonly UsageEvent[]) => {
+          let stored = 0;
+          for (const e of events) stored += insert.run(...eventToRow(e)).changes;
+          return stored;
+        });
+        // BEGIN IMMEDIATE takes the write lock up front (waiting up to busy_timeout) instead of upgrading a read lock later.
+        this.insertMany = (events) => many.immediate(events);
+      }
+    } catch (err) {
+      if (this.ownsDb) this.db.close();
+      throw err;
+    }
+  }
+
+  /** The schema version this build writes. */
+  static readonly schemaVersion = SQLITE_SCHEMA_VERSION;
+
+  /**
+   * Stores events and commits before returning; events whose id is already stored are skipped.
+   * Returns how many were newly stored. Several events are written in one transaction.
+   *
+   * @example
+   * ```ts
+   * store.appendSync([event]); // 1
+   * store.appendSync([event]); // 0 (already stored)
+   * ```
+   */
+  appendSync(events: UsageEvent | readonly UsageEvent[]): number {
+    const list = assertUsageEvents(events);
+    this.assertWritable();
+    if (list.length === 0) return 0;
+    return this.guard(() => (list.length === 1 ? this.insert!.run(...eventToRow(list[0]!)).changes : this.insertMany!(list)));
+  }
+
+  /** Stores events (see {@link appendSync}); resolves once they are committed. */
+  async append(events: UsageEvent | readonly UsageEvent[]): Promise<void> {
+    this.appendSync(events);
+  }
+
+  /**
+   * Persists every event `tracker` records, synchronously inside `record()`, so an event is on disk
+   * before the caller moves on. Returns a function that detaches. A failed write goes to the
+   * tracker's `onError` hook.
+   *
+   * @example
+   * ```ts
+   * const detach = store.attach(getUsageTracker());
+   * ```
+   */
+  attach(tracker: UsageEventSource): () => void {
+    this.assertWritable();
+    return this.attachments.attach(tracker);
+  }
+
+  /** Events waiting to be written: always 0, since every append commits before returning. */
+  get pending(): number {
+    return 0;
+  }
+
+  /** One page of events, oldest first (by timestamp, then id). Pass `nextCursor` back for the next page. */
+  async query(query: UsageQuery = {}): Promise<UsagePage> {
+    const q = normalizeQuery(query);
+    const params: unknown[] = [];
+    const where = filterConditions(q, (v) => (params.push(v), '?'));
+    if (q.after) {
+      where.push('(ts, id) > (?, ?)');
+      params.push(q.after[0], q.after[1]);
+    }
+    params.push(q.limit + 1);
+    const sql =
+      `SELECT ${USAGE_COLUMNS.join(', ')} FROM usage_events ${whereClause(where)} ` + 'ORDER BY ts, id LIMIT ?';
+    const rows = this.guard(() => this.statement(sql).all(...params)) as Array<Record<string, unknown>>;
+    const events = rows.slice(0, q.limit).map(rowToEvent);
+    const last = events[events.length - 1];
+    return { events, nextCursor: rows.length > q.limit && last ? encodeCursor(last.timestamp, last.id) : undefined };
+  }
+
+  /** Number of stored events matching `filter`. */
+  async count(filter: UsageFilter = {}): Promise<number> {
+    const { sql, params } = this.aggregate(countSql, normalizeFilter(filter));
+    const rows = this.guard(() => this.statement(sql, true).all(...params)) as Array<{ n: bigint }>;
+    return Number(rows.reduce((a, r) => a + r.n, 0n));
+  }
+
+  /**
+   * Billing summary: exact totals plus breakdowns by model and by agent (largest cost first). Whole
+   * UTC days are read from the daily rollup, partial days at the ends of the range from the events.
+   */
+  async summary(filter: UsageFilter = {}): Promise<BillingSummary> {
+    const f = normalizeFilter(filter);
+    const { sql, params } = this.aggregate(summarySql, f);
+    const rows = this.guard(() => this.statement(sql, true).all(...params)) as Array<Record<string, unknown>>;
+    return buildSummary(
+      f,
+      rows.map((r) => ({ model: r.model, agentId: r.agent_id, ...sumsOf(r) })),
+    );
+  }
+
+  /** Daily series in UTC dates (`YYYY-MM-DD`), oldest first; only days with events appear. */
+  async daily(filter: UsageFilter = {}): Promise<DailyPoint[]> {
+    const { sql, params } = this.aggregate(dailySql, normalizeFilter(filter));
+    const rows = this.guard(() => this.statement(sql, true).all(...params)) as Array<Record<string, unknown>>;
+    return buildDaily(rows.map((r) => ({ day: r.day, ...sumsOf(r) })));
+  }
+
+  /** Every append is committed before it returns, so there is nothing to wait for. */
+  async flush(): Promise<void> {}
+
+  /** Detaches from trackers and closes the database (unless it was passed in as `db`). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.attachments.detachAll();
+    this.statements.clear();
+    if (this.ownsDb && this.db.open) this.db.close();
+  }
+
+  private aggregate(
+    build: (f: ReturnType<typeof normalizeFilter>, c: AggregateSqlContext) => string,
+    f: ReturnType<typeof normalizeFilter>,
+  ): { sql: string; params: unknown[] } {
+    const params: unknown[] = [];
+    const rollup = this.hasRollup ? 'usage_daily' : undefined;
+    const sql = build(f, { events: 'usage_events', rollup, param: (v) => (params.push(v), '?') });
+    return { sql, params };
+  }
+
+  private statement(sql: string, safeIntegers = false): Statement {
+    this.assertOpen();
+    const key = safeIntegers ? `B:${sql}` : sql;
+    let stmt = this.statements.get(key);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      if (safeIntegers) stmt.safeIntegers(true);
+      if (this.statements.size >= 256) this.statements.clear();
+      this.statements.set(key, stmt);
+    }
+    return stmt;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new UsageStoreError('STORE_CLOSED', this.path, `usage store ${this.path} is closed`);
+  }
+
+  private assertWritable(): void {
+    this.assertOpen();
+    if (this.readonly) throw new UsageStoreError('STORE_UNREADABLE', this.path, `usage store ${this.path} was opened read-only`);
+  }
+
+  /** Runs `fn`, turning SQLite's lock, corruption and I/O errors into {@link UsageStoreError}s naming the file. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw translateSqliteError(err, this.path);
+    }
+  }
+}
+
+/**
+ * Runs `fn`, retrying for up to `timeoutMs` while SQLite answers SQLITE_BUSY. The busy timeout already
+ * waits for most locks, but SQLite returns BUSY at once where waiting could deadlock, e.g. two
+ * processes converting a brand-new file to WAL or migrating it at the same moment.
+ */
+function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: unknown } | null)?.code;
+      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw err;
+      Atomics.wait(pause, 0, 0, delay);
+    }
+  }
+}
+
+function whereClause(where: string[]): string {
+  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+}
+
+function openDatabase(path: string, readonly: boolean): Database.Database {
+  if (readonly && !existsSync(path)) {
+    throw new UsageStoreError('STORE_NOT_FOUND', path, `database ${path} does not exist`);
+  }
+  try {
+    if (!readonly && path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
+    return new Database(path, readonly ? { readonly: true, fileMustExist: true } : {});
+  } catch (err) {
+    throw translateSqliteError(err, path);
+  }
+}
+
+/** Maps a better-sqlite3 / fs error to a {@link UsageStoreError} with a message naming the file. */
+export function translateSqliteError(err: unknown, path: string): unknown {
+  if (err instanceof UsageStoreError || err instanceof ValidationError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const detail = err instanceof Error ? err.message : String(err);
+  if (typeof code !== 'string') return err;
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new UsageStoreError('STORE_LOCKED', path, `database ${path} is locked by another connection (${detail})`, { cause: err });
+  }
+  if (code === 'ENOENT') {
+    return new UsageStoreError('STORE_NOT_FOUND', path, `database ${path} does not exist (${detail})`, { cause: err });
+  }
+  if (code === 'SQLITE_CANTOPEN') {
+    return new UsageStoreError('STORE_UNREADABLE', path, `database ${path} cannot be opened (${detail})`, { cause: err });
+  }
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_PERM' ||
+    code === 'SQLITE_READONLY' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') {
+    return new UsageStoreError('STORE_UNREADABLE', path, `cannot use database ${path}: ${detail}`, { cause: err });
+  }
+  return err;
+}

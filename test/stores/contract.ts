@@ -1,0 +1,424 @@
+/**
+ * One contract for every UsageStore backend. Each backend's test file calls
+ * `runUsageStoreContract(name, makeStore)`; `makeStore` returns a fresh, empty store per test.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/errors.js';
+import type { UsageEventSource } from '../../src/stores/shared/tracker-attachment.js';
+import type { UsageStore } from '../../src/stores/usage-store.js';
+import { UsageTracker } from '../../src/usage/tracker.js';
+import type { UsageEvent } from '../../src/usage/types.js';
+
+/** A store under contract: a UsageStore that can also be attached to a tracker. */
+export interface ContractStore extends UsageStore {
+  attach(tracker: UsageEventSource): () => void;
+}
+
+const DAY = 86_400_000;
+/** 2025-03-10T00:00:00Z */
+export const T0 = Date.UTC(2025, 2, 10);
+
+let seq = 0;
+
+/** A usage event with sensible defaults; ids are unique per call unless given. */
+export function makeEvent(overrides: Partial<UsageEvent> = {}): UsageEvent {
+  seq++;
+  const costNanos = 'costNanos' in overrides ? overrides.costNanos : 1_000 * seq;
+  return {
+    id: `evt-${String(seq).padStart(6, '0')}`,
+    threadId: 'thread-1',
+    agentId: 'agent-a',
+    model: 'gpt-4o',
+    provider: 'openai',
+    promptTokens: 100,
+    completionTokens: 50,
+    totalTokens: 150,
+    timestamp: T0 + seq,
+    latencyMs: 12.5,
+    metadata: {},
+    ...overrides,
+    costNanos,
+    estimatedCost: costNanos === undefined ? undefined : costNanos / 1e9,
+  };
+}
+
+function byTsThenId(a: UsageEvent, b: UsageEvent): number {
+  if (a.timestamp !== b.timestamp) return a.timestamp - b.timestamp;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function shuffled<T>(items: readonly T[], seed = 7): T[] {
+  const out = [...items];
+  let x = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    const j = x % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+async function allPages(store: UsageStore, query: Parameters<UsageStore['query']>[0] = {}): Promise<UsageEvent[]> {
+  const out: UsageEvent[] = [];
+  let cursor: string | undefined;
+  for (let guard = 0; guard < 10_000; guard++) {
+    const page = await store.query({ ...query, cursor });
+    out.push(...page.events);
+    if (!page.nextCursor) return out;
+    expect(page.events.length).toBe(query.limit ?? 100);
+    cursor = page.nextCursor;
+  }
+  throw new Error('pagination did not end');
+}
+
+function expectValidation(err: unknown, field: string): void {
+  expect(err).toBeInstanceOf(ValidationError);
+  expect((err as ValidationError).field).toBe(field);
+  expect((err as ValidationError).message).toContain(field);
+}
+
+/** Runs the UsageStore contract against one backend. */
+export function runUsageStoreContract(name: string, makeStore: () => Promise<ContractStore>): void {
+  describe(`UsageStore contract: ${name}`, () => {
+    const open: ContractStore[] = [];
+    const fresh = async (): Promise<ContractStore> => {
+      const store = await makeStore();
+      open.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+    });
+
+    it('round-trips every field of an event', async () => {
+      const store = await fresh();
+      const full = makeEvent({
+        cachedPromptTokens: 40,
+        cacheWriteTokens: 7,
+        reasoningTokens: 20,
+        metadata: { org_id: 'acme', user_id: 'u1', flag: true, n: 3, nothing: null, quote: 'a "b" \\ c' },
+      });
+      const unpriced = makeEvent({ threadId: null, agentId: null, costNanos: undefined, latencyMs: 0 });
+      await store.append([full, unpriced]);
+      await store.flush();
+      const page = await store.query();
+      expect(page.nextCursor).toBeUndefined();
+      expect(page.events).toEqual([full, unpriced]);
+      expect(page.events[1]!.costNanos).toBeUndefined();
+      expect(page.events[1]!.estimatedCost).toBeUndefined();
+      expect(page.events[0]!.estimatedCost).toBe(full.costNanos! / 1e9);
+    });
+
+    it('an empty store answers every query with zeros', async () => {
+      const store = await fresh();
+      expect(await store.query()).toEqual({ events: [], nextCursor: undefined });
+      expect(await store.count()).toBe(0);
+      expect(await store.daily()).toEqual([]);
+      const s = await store.summary({ orgId: 'nobody' });
+      expect(s.totals).toEqual({ promptTokens: 0, completionTokens: 0, totalTokens: 0, requestCount: 0, costNanos: 0, cost: 0 });
+      expect(s.byModel).toEqual([]);
+      expect(s.byAgent).toEqual([]);
+      expect(s.orgId).toBe('nobody');
+    });
+
+    it('appends idempotently by id: replays, retries and in-batch duplicates are stored once', async () => {
+      const store = await fresh();
+      const events = Array.from({ length: 30 }, () => makeEvent());
+      await store.append(events);
+      await store.append(events.slice(10));
+      await store.append([events[0]!, events[0]!, events[1]!]);
+      await store.append(events[2]!);
+      const changed = { ...events[3]!, promptTokens: 9999, totalTokens: 10049 };
+      await store.append(changed);
+      await store.flush();
+      expect(await store.count()).toBe(30);
+      const stored = await allPages(store);
+      expect(stored.map((e) => e.id)).toEqual(events.map((e) => e.id));
+      expect(stored[3]!.promptTokens).toBe(100); // first write wins
+      const s = await store.summary();
+      expect(s.totals.requestCount).toBe(30);
+      expect(s.totals.costNanos).toBe(events.reduce((a, e) => a + e.costNanos!, 0));
+    });
+
+    it('filters by time range (since inclusive, until exclusive), org, user, agent, model, provider and thread', async () => {
+      const store = await fresh();
+      const events = [
+        makeEvent({ timestamp: T0, metadata: { org_id: 'acme', user_id: 'ann' } }),
+        makeEvent({ timestamp: T0 + 1000, metadata: { orgId: 'acme', userId: 'bob' }, agentId: 'agent-b' }),
+        makeEvent({ timestamp: T0 + 2000, metadata: { org_id: 'globex' }, model: 'claude-3-5-sonnet', provider: 'anthropic' }),
+        makeEvent({ timestamp: T0 + 3000, metadata: {}, threadId: 'thread-2', agentId: null }),
+        makeEvent({ timestamp: T0 + 4000, metadata: { org_id: 'acme', user_id: 'ann' }, threadId: 'thread-2', model: 'claude-3-5-sonnet', provider: 'anthropic' }),
+      ];
+      await store.append(shuffled(events));
+      await store.flush();
+      const ids = async (f: Record<string, unknown>): Promise<string[]> =>
+        (await allPages(store, f as Parameters<UsageStore['query']>[0])).map((e) => e.id);
+      const pick = (...idx: number[]): string[] => idx.map((i) => events[i]!.id);
+
+      expect(await ids({ since: T0 + 1000 })).toEqual(pick(1, 2, 3, 4));
+      expect(await ids({ until: T0 + 3000 })).toEqual(pick(0, 1, 2));
+      expect(await ids({ since: new Date(T0 + 1000), until: new Date(T0 + 3000) })).toEqual(pick(1, 2));
+      expect(await ids({ since: T0 + 1000, until: T0 + 1000 })).toEqual([]);
+      expect(await ids({ orgId: 'acme' })).toEqual(pick(0, 1, 4));
+      expect(await ids({ orgId: 'globex' })).toEqual(pick(2));
+      expect(await ids({ userId: 'ann' })).toEqual(pick(0, 4));
+      expect(await ids({ agentId: 'agent-b' })).toEqual(pick(1));
+      expect(await ids({ model: 'claude-3-5-sonnet' })).toEqual(pick(2, 4));
+      expect(await ids({ provider: 'anthropic' })).toEqual(pick(2, 4));
+      expect(await ids({ threadId: 'thread-2' })).toEqual(pick(3, 4));
+      expect(await ids({ orgId: 'acme', threadId: 'thread-2', since: T0 + 1 })).toEqual(pick(4));
+      expect(await ids({ orgId: 'nobody' })).toEqual([]);
+
+      expect(await store.count({ orgId: 'acme' })).toBe(3);
+      expect(await store.count({ provider: 'anthropic', until: T0 + 3000 })).toBe(1);
+      expect((await store.summary({ userId: 'ann' })).totals.requestCount).toBe(2);
+      expect((await store.daily({ model: 'claude-3-5-sonnet' }))[0]!.requestCount).toBe(2);
+    });
+
+    it('paginates in (timestamp, id) order with no duplicates or gaps, even with equal timestamps', async () => {
+      const store = await fresh();
+      const odd = ['A-1', 'a1', 'B', '_x', 'a-2', 'Z9', 'z', '0', '~t', 'a'];
+      const events: UsageEvent[] = [];
+      for (let i = 0; i < 137; i++) {
+        const id = i < odd.length ? odd[i]! : `id-${(i * 7919) % 1000}-${i}`;
+        events.push(makeEvent({ id, timestamp: T0 + Math.floor(i / 25) * 1000, agentId: i % 3 === 0 ? 'agent-b' : 'agent-a' }));
+      }
+      await store.append(shuffled(events, 3));
+      await store.flush();
+      const expected = [...events].sort(byTsThenId).map((e) => e.id);
+      for (const limit of [1, 7, 25, 100, 1000]) {
+        const got = (await allPages(store, { limit })).map((e) => e.id);
+        expect(got).toEqual(expected);
+      }
+      const filtered = (await allPages(store, { limit: 4, agentId: 'agent-b' })).map((e) => e.id);
+      expect(filtered).toEqual([...events].filter((e) => e.agentId === 'agent-b').sort(byTsThenId).map((e) => e.id));
+
+      // Events appended after a cursor was issued appear on later pages when they sort after it.
+      const first = await store.query({ limit: 10 });
+      const late = makeEvent({ id: 'zz-late', timestamp: T0 + 10 * 1000 });
+      await store.append(late);
+      await store.flush();
+      const rest: string[] = [];
+      let cursor = first.nextCursor;
+      while (cursor) {
+        const page = await store.query({ limit: 50, cursor });
+        rest.push(...page.events.map((e) => e.id));
+        cursor = page.nextCursor;
+      }
+      expect([...first.events.map((e) => e.id), ...rest]).toEqual([...expected, 'zz-late']);
+    });
+
+    it('sums money exactly: totals, byModel and byAgent equal the events to the nano-dollar', async () => {
+      const store = await fresh();
+      const models = ['gpt-4o', 'gpt-4o-mini', 'claude-3-5-sonnet'];
+      const agents = ['planner', 'writer', null];
+      const events: UsageEvent[] = [];
+      let x = 12345;
+      for (let i = 0; i < 400; i++) {
+        x = (x * 1103515245 + 12345) & 0x7fffffff;
+        const prompt = x % 5000;
+        const completion = (x >> 8) % 3000;
+        events.push(
+          makeEvent({
+            model: models[i % 3]!,
+            agentId: agents[(i >> 1) % 3]!,
+            promptTokens: prompt,
+            completionTokens: completion,
+            totalTokens: prompt + completion,
+            // Values whose float sum drifts: many 0.1-cent-ish amounts plus large ones.
+            costNanos: i % 17 === 0 ? undefined : 100_000_001 + (x % 999_999_937) * 1_000,
+            timestamp: T0 + i * 3_600_000,
+            metadata: { org_id: i % 4 === 0 ? 'acme' : 'globex' },
+          }),
+        );
+      }
+      await store.append(events);
+      await store.flush();
+
+      const expectGroup = (subset: UsageEvent[]) => {
+        const costNanos = subset.reduce((a, e) => a + BigInt(e.costNanos ?? 0), 0n);
+        return {
+          promptTokens: subset.reduce((a, e) => a + e.promptTokens, 0),
+          completionTokens: subset.reduce((a, e) => a + e.completionTokens, 0),
+          totalTokens: subset.reduce((a, e) => a + e.totalTokens, 0),
+          requestCount: subset.length,
+          costNanos: Number(costNanos),
+          cost: Number(costNanos) / 1e9,
+        };
+      };
+      for (const orgId of [undefined, 'acme']) {
+        const subset = events.filter((e) => orgId === undefined || e.metadata.org_id === orgId);
+        const s = await store.summary(orgId ? { orgId } : {});
+        expect(s.orgId).toBe(orgId);
+        expect(s.totals).toEqual(expectGroup(subset));
+        expect(s.byModel).toHaveLength(3);
+        for (const m of s.byModel) {
+          const { model, ...agg } = m;
+          expect(agg).toEqual(expectGroup(subset.filter((e) => e.model === model)));
+        }
+        expect(s.byAgent).toHaveLength(3);
+        for (const a of s.byAgent) {
+          const { agentId, ...agg } = a;
+          expect(agg).toEqual(expectGroup(subset.filter((e) => e.agentId === agentId)));
+        }
+        for (let i = 1; i < s.byModel.length; i++) expect(s.byModel[i - 1]!.costNanos).toBeGreaterThanOrEqual(s.byModel[i]!.costNanos);
+        expect(s.byModel.reduce((a, m) => a + m.costNanos, 0)).toBe(s.totals.costNanos);
+        expect(s.byAgent.reduce((a, m) => a + m.costNanos, 0)).toBe(s.totals.costNanos);
+      }
+      const window = await store.summary({ since: T0 + 10 * 3_600_000, until: T0 + 20 * 3_600_000 });
+      expect(window.since).toBe(T0 + 10 * 3_600_000);
+      expect(window.until).toBe(T0 + 20 * 3_600_000);
+      expect(window.totals).toEqual(expectGroup(events.slice(10, 20)));
+    });
+
+    it('builds the daily series on UTC dates', async () => {
+      const store = await fresh();
+      const events = [
+        makeEvent({ timestamp: T0 - 1, costNanos: 5 }), // 2025-03-09T23:59:59.999Z
+        makeEvent({ timestamp: T0, costNanos: 7 }), // 2025-03-10T00:00:00.000Z
+        makeEvent({ timestamp: T0 + DAY - 1, costNanos: 11 }),
+        makeEvent({ timestamp: T0 + 2 * DAY + 5, costNanos: undefined, metadata: { org_id: 'acme' } }),
+      ];
+      await store.append(shuffled(events));
+      await store.flush();
+      const series = await store.daily();
+      expect(series).toEqual([
+        { date: '2025-03-09', promptTokens: 100, completionTokens: 50, totalTokens: 150, requestCount: 1, costNanos: 5, cost: 5e-9 },
+        { date: '2025-03-10', promptTokens: 200, completionTokens: 100, totalTokens: 300, requestCount: 2, costNanos: 18, cost: 18e-9 },
+        { date: '2025-03-12', promptTokens: 100, completionTokens: 50, totalTokens: 150, requestCount: 1, costNanos: 0, cost: 0 },
+      ]);
+      expect((await store.daily({ orgId: 'acme' })).map((d) => d.date)).toEqual(['2025-03-12']);
+      expect((await store.daily({ since: T0 })).map((d) => d.date)).toEqual(['2025-03-10', '2025-03-12']);
+    });
+
+    it('summaries, daily series and counts agree with the events for any range, whole days or not', async () => {
+      const store = await fresh();
+      const events: UsageEvent[] = [];
+      let x = 99;
+      const rnd = (n: number): number => ((x = (x * 1103515245 + 12345) & 0x7fffffff), x % n);
+      for (let i = 0; i < 300; i++) {
+        events.push(
+          makeEvent({
+            timestamp: T0 + rnd(6 * DAY),
+            model: ['gpt-4o', 'o3'][rnd(2)]!,
+            provider: ['openai', 'azure'][rnd(2)]!,
+            agentId: [null, 'a', ''][rnd(3)]!,
+            threadId: `t${rnd(4)}`,
+            costNanos: rnd(5) === 0 ? undefined : 1 + rnd(2_000_000_000),
+            metadata: [{}, { org_id: 'acme' }, { org_id: '' }, { orgId: 'globex', user_id: 'u1' }][rnd(4)]!,
+          }),
+        );
+      }
+      // A few exactly on day boundaries.
+      events.push(makeEvent({ timestamp: T0 + DAY }), makeEvent({ timestamp: T0 + 2 * DAY - 1 }), makeEvent({ timestamp: T0 + 3 * DAY }));
+      await store.append(shuffled(events, 11));
+      await store.flush();
+      const H = 3_600_000;
+      const ranges: Array<[number | undefined, number | undefined]> = [
+        [undefined, undefined],
+        [T0 + DAY, T0 + 3 * DAY],
+        [T0 + DAY + 5 * H, T0 + 3 * DAY + 7 * H],
+        [T0 + DAY + 5 * H, T0 + DAY + 9 * H],
+        [T0 + DAY + 5 * H, T0 + 2 * DAY + 1],
+        [T0 + 2 * DAY - 1, T0 + 2 * DAY],
+        [T0 + 12 * H, undefined],
+        [undefined, T0 + 4 * DAY + 1],
+        [T0 + 3 * DAY, T0 + 3 * DAY + 1],
+      ];
+      const filters: Array<Record<string, string>> = [{}, { orgId: 'acme' }, { orgId: 'globex' }, { agentId: 'a' }, { model: 'o3', provider: 'azure' }, { userId: 'u1' }, { threadId: 't2', orgId: 'acme' }];
+      const matches = (e: UsageEvent, f: Record<string, string>): boolean =>
+        (f.orgId === undefined || (e.metadata.org_id ?? e.metadata.orgId) === f.orgId) &&
+        (f.userId === undefined || e.metadata.user_id === f.userId) &&
+        (f.agentId === undefined || e.agentId === f.agentId) &&
+        (f.model === undefined || e.model === f.model) &&
+        (f.provider === undefined || e.provider === f.provider) &&
+        (f.threadId === undefined || e.threadId === f.threadId);
+      for (const [since, until] of ranges) {
+        for (const f of filters) {
+          const filter = { ...f, ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) };
+          const subset = events.filter(
+            (e) => (since === undefined || e.timestamp >= since) && (until === undefined || e.timestamp < until) && matches(e, f),
+          );
+          const label = JSON.stringify(filter);
+          const nanos = subset.reduce((a, e) => a + BigInt(e.costNanos ?? 0), 0n);
+          expect(await store.count(filter), label).toBe(subset.length);
+          const s = await store.summary(filter);
+          expect(s.totals.requestCount, label).toBe(subset.length);
+          expect(s.totals.costNanos, label).toBe(Number(nanos));
+          expect(s.totals.totalTokens, label).toBe(subset.reduce((a, e) => a + e.totalTokens, 0));
+          for (const a of s.byAgent) {
+            expect(a.requestCount, label).toBe(subset.filter((e) => e.agentId === a.agentId).length);
+          }
+          expect(s.byAgent.reduce((a, g) => a + g.requestCount, 0), label).toBe(subset.length);
+          const days = new Map<string, number>();
+          for (const e of subset) days.set(new Date(e.timestamp).toISOString().slice(0, 10), (days.get(new Date(e.timestamp).toISOString().slice(0, 10)) ?? 0) + 1);
+          const series = await store.daily(filter);
+          expect(series.map((d) => [d.date, d.requestCount]), label).toEqual([...days].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+        }
+      }
+    });
+
+    it('persists every event a UsageTracker records once attached, and stops when detached', async () => {
+      const store = await fresh();
+      const tracker = new UsageTracker({
+        estimateCostNanos: (_model, u) => u.promptTokens * 2_500 + u.completionTokens * 10_000,
+        onError: (err) => {
+          throw err;
+        },
+      });
+      const detach = store.attach(tracker);
+      const recorded: UsageEvent[] = [];
+      for (let i = 0; i < 25; i++) {
+        recorded.push(
+          tracker.record({
+            threadId: `t${i % 3}`,
+            agentId: 'writer',
+            model: 'gpt-4o',
+            provider: 'openai',
+            promptTokens: 100 + i,
+            completionTokens: 10 * i,
+            latencyMs: 5,
+            metadata: { org_id: 'acme' },
+          }),
+        );
+      }
+      detach();
+      detach(); // idempotent
+      tracker.record({ model: 'gpt-4o', provider: 'openai', promptTokens: 1, completionTokens: 1, latencyMs: 1 });
+      await store.flush();
+      expect(await store.count()).toBe(25);
+      const stored = await allPages(store, { limit: 10 });
+      expect(stored.map((e) => e.id).sort()).toEqual(recorded.map((e) => e.id).sort());
+      const s = await store.summary({ orgId: 'acme' });
+      expect(s.totals.costNanos).toBe(tracker.getTotals().totalCostNanos - (2_500 + 10_000));
+    });
+
+    it('rejects bad limits, cursors, dates, unknown filter keys and malformed events, naming the field', async () => {
+      const store = await fresh();
+      await store.append([makeEvent(), makeEvent()]);
+      await store.flush();
+      for (const limit of [0, -1, 1001, 1.5, Number.NaN, '10' as unknown as number]) {
+        expectValidation(await store.query({ limit }).catch((e: unknown) => e), 'limit');
+      }
+      for (const cursor of ['', 'nope', 'c1.!!!', 'c1.' + Buffer.from('{"a":1}').toString('base64url'), 42 as unknown as string]) {
+        expectValidation(await store.query({ cursor }).catch((e: unknown) => e), 'cursor');
+      }
+      expectValidation(await store.query({ since: new Date('not a date') }).catch((e: unknown) => e), 'since');
+      expectValidation(await store.count({ until: '2025-01-01' as unknown as number }).catch((e: unknown) => e), 'until');
+      expectValidation(await store.summary({ since: T0 + 10, until: T0 }).catch((e: unknown) => e), 'until');
+      expectValidation(await store.daily({ since: Number.POSITIVE_INFINITY }).catch((e: unknown) => e), 'since');
+      expectValidation(await store.count({ org: 'acme' } as unknown as object).catch((e: unknown) => e), 'org');
+      expectValidation(await store.count({ orgId: '' }).catch((e: unknown) => e), 'orgId');
+      const bad = { ...makeEvent(), timestamp: -5 };
+      expectValidation(await store.append([makeEvent(), bad]).catch((e: unknown) => e), 'events[1].timestamp');
+      expectValidation(await store.append({ ...makeEvent(), costNanos: 1.5 }).catch((e: unknown) => e), 'event.costNanos');
+      expectValidation(await store.append({ ...makeEvent(), id: '' }).catch((e: unknown) => e), 'event.id');
+      expectValidation(await store.append({ ...makeEvent(), model: 'a\u0000b' }).catch((e: unknown) => e), 'event.model');
+      expectValidation(await store.append({ ...makeEvent(), metadata: { note: 'x\u0000' } }).catch((e: unknown) => e), 'event.metadata.note');
+      await store.flush();
+      expect(await store.count()).toBe(2); // nothing from a rejected batch was stored
+      const page = await store.query({ limit: 1 });
+      expect((await store.query({ limit: 1, cursor: page.nextCursor })).events).toHaveLength(1);
+    });
+  });
+}
