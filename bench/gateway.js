@@ -1,0 +1,274 @@
+// `npm run bench` suite for the gateway: latency (p50/p99) and requests per second at 32 connections for
+// (a) a local mock OpenAI upstream called directly, (b) tokenwarden in front of it, (c) Portkey's
+// open-source gateway in front of it — all in the same run, loopback only, each bounded in time.
+//
+// Each server runs in its own process (this file re-executed with --role=...), so the load generator,
+// the gateway and the upstream do not share one event loop.
+import { Buffer } from 'node:buffer';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { clearTimeout, setTimeout } from 'node:timers';
+import { URL, fileURLToPath } from 'node:url';
+import { Pool, fetch } from 'undici';
+import { fmt, heading, percentile } from './lib.js';
+
+const HERE = fileURLToPath(import.meta.url);
+const CONNECTIONS = 32;
+const WARMUP_MS = 1000;
+const MEASURE_MS = Number(process.env.TOKENWARDEN_BENCH_GATEWAY_MS ?? 5000);
+const SEQUENTIAL_MS = 1500;
+const TARGET_ADDED_P50_MS = 1;
+const TARGET_RPS_RATIO = 10;
+
+const REQUEST_BODY = JSON.stringify({
+  model: 'gpt-4o-mini',
+  messages: [{ role: 'user', content: 'Say hello in one short sentence.' }],
+  max_tokens: 32,
+});
+
+const UPSTREAM_ANSWER = JSON.stringify({
+  id: 'chatcmpl-bench',
+  object: 'chat.completion',
+  created: 1_700_000_000,
+  model: 'gpt-4o-mini',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'Hello! Nice to meet you.' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 14, completion_tokens: 7, total_tokens: 21 },
+});
+
+// ---------------------------------------------------------------------------------------------
+// Child roles
+
+function startUpstream() {
+  const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(UPSTREAM_ANSWER) });
+      res.end(UPSTREAM_ANSWER);
+    });
+  });
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`READY http://127.0.0.1:${server.address().port}\n`);
+  });
+  process.on('SIGTERM', () => server.close(() => process.exit(0)));
+}
+
+async function startTokenwarden(configFile) {
+  const { runServeCommand } = await import('../dist/cli/serve.js');
+  const quiet = { stdout: () => {}, stderr: (s) => (s.includes('cannot start') || s.includes('invalid') ? process.stderr.write(s) : undefined) };
+  const code = await runServeCommand(['--config', configFile], quiet, {
+    env: {},
+    onListening: ({ url }) => process.stdout.write(`READY ${url}\n`),
+  });
+  process.exit(code);
+}
+
+if (process.argv[2] === '--role=upstream') startUpstream();
+else if (process.argv[2] === '--role=tokenwarden') await startTokenwarden(process.argv[3]);
+
+// ---------------------------------------------------------------------------------------------
+// Orchestration
+
+/** Spawns a process and resolves with its `READY <url>` line. */
+function spawnReady(args, { env = {}, readyPattern = /^READY (\S+)/m, timeoutMs = 20_000 } = {}) {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  let errText = '';
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start in time: ${errText.slice(-500)}`)), timeoutMs);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = readyPattern.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.stderr.on('data', (d) => (errText += d));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${args.join(' ')} exited with ${code}: ${errText.slice(-500)}`));
+    });
+  });
+  return { child, ready };
+}
+
+async function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Waits until a POST to `url` answers 200 (the server is really serving). */
+async function waitServing(url, headers, timeoutMs = 20_000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: REQUEST_BODY });
+      const text = await res.text();
+      if (res.status === 200) return;
+      last = `HTTP ${res.status}: ${text.slice(0, 200)}`;
+    } catch (err) {
+      last = err.message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} is not serving: ${last}`);
+}
+
+/**
+ * Closed-loop load: `connections` workers each send one request at a time for `ms` (after a warm-up).
+ * `headersFor(i)` gives worker i's headers.
+ */
+async function load(url, headersFor, { connections = CONNECTIONS, ms = MEASURE_MS, warmupMs = WARMUP_MS } = {}) {
+  const { origin, pathname } = new URL(url);
+  const pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+  const latencies = [];
+  let errors = 0;
+  let firstError;
+  let recording = false;
+  let stopAt = performance.now() + warmupMs + ms;
+  const worker = async (i) => {
+    const headers = { 'content-type': 'application/json', ...headersFor(i) };
+    while (performance.now() < stopAt) {
+      const t0 = performance.now();
+      try {
+        const { statusCode, body } = await pool.request({ origin, path: pathname, method: 'POST', headers, body: REQUEST_BODY });
+        const text = await body.text();
+        if (statusCode !== 200) {
+          errors++;
+          firstError ??= `HTTP ${statusCode}: ${text.slice(0, 200)}`;
+          continue;
+        }
+      } catch (err) {
+        errors++;
+        firstError ??= err.message;
+        continue;
+      }
+      if (recording) latencies.push(performance.now() - t0);
+    }
+  };
+  const workers = Array.from({ length: connections }, (_, i) => worker(i));
+  await new Promise((r) => setTimeout(r, warmupMs));
+  recording = true;
+  const start = performance.now();
+  stopAt = start + ms;
+  await Promise.all(workers);
+  const elapsed = (performance.now() - start) / 1000;
+  await pool.close();
+  return {
+    rps: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    count: latencies.length,
+    errors,
+    firstError,
+  };
+}
+
+function printRow(name, r) {
+  const err = r.errors ? ` | ${r.errors} errors (${r.firstError})` : '';
+  console.log(
+    `  ${name.padEnd(30)} p50 ${fmt(r.p50, 2).padStart(7)} ms   p99 ${fmt(r.p99, 2).padStart(7)} ms   ${fmt(r.rps).padStart(9)} req/s${err}`,
+  );
+}
+
+export async function run() {
+  heading(`gateway: ${CONNECTIONS} connections, ${MEASURE_MS / 1000} s per target after ${WARMUP_MS / 1000} s warm-up, loopback`);
+  const dir = await mkdtemp(join(tmpdir(), 'tw-bench-gateway-'));
+  const children = [];
+  try {
+    const upstream = spawnReady([HERE, '--role=upstream']);
+    children.push(upstream.child);
+    const upstreamUrl = await upstream.ready;
+
+    const configFile = join(dir, 'tokenwarden.yaml');
+    await writeFile(
+      configFile,
+      [
+        'server: { host: 127.0.0.1, port: 0 }',
+        `store: { sqlite: ${JSON.stringify(join(dir, 'usage.db'))} }`,
+        'ledger: memory',
+        'budgets: { default_max_tokens: 1000000000000 }',
+        'providers:',
+        '  retries: 0',
+        '  backends:',
+        `    - { name: upstream, provider: openai-compatible, base_url: "${upstreamUrl}/v1", models: ["*"] }`,
+        '',
+      ].join('\n'),
+    );
+    const tw = spawnReady([HERE, '--role=tokenwarden', configFile]);
+    children.push(tw.child);
+    const twUrl = await tw.ready;
+
+    const portkeyPort = await freePort();
+    const require = createRequire(import.meta.url);
+    const portkeyMain = join(dirname(require.resolve('@portkey-ai/gateway/package.json')), 'build', 'start-server.js');
+    const portkey = spawn(process.execPath, [portkeyMain, `--port=${portkeyPort}`, '--headless'], {
+      stdio: 'ignore',
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
+    children.push(portkey);
+    const portkeyUrl = `http://127.0.0.1:${portkeyPort}/v1/chat/completions`;
+    const portkeyHeaders = {
+      'x-portkey-provider': 'openai',
+      'x-portkey-custom-host': `${upstreamUrl}/v1`,
+      authorization: 'Bearer sk-bench-unused',
+    };
+
+    const directUrl = `${upstreamUrl}/v1/chat/completions`;
+    const gatewayUrl = `${twUrl}/v1/chat/completions`;
+    await waitServing(directUrl, {});
+    await waitServing(gatewayUrl, { 'x-thread-id': 'bench-warm' });
+    await waitServing(portkeyUrl, portkeyHeaders);
+
+    const direct = await load(directUrl, () => ({}));
+    printRow('direct to the mock upstream', direct);
+    const through = await load(gatewayUrl, (i) => ({ 'x-thread-id': `bench-${i}`, 'x-agent-id': 'bench' }));
+    printRow('through tokenwarden', through);
+    const viaPortkey = await load(portkeyUrl, () => portkeyHeaders);
+    printRow('through Portkey gateway', viaPortkey);
+
+    // Pure per-request overhead, without queueing: one connection.
+    const seqOpts = { connections: 1, ms: SEQUENTIAL_MS, warmupMs: 300 };
+    const directSeq = await load(directUrl, () => ({}), seqOpts);
+    const throughSeq = await load(gatewayUrl, () => ({ 'x-thread-id': 'bench-seq' }), seqOpts);
+
+    const addedP50 = through.p50 - direct.p50;
+    const addedP99 = through.p99 - direct.p99;
+    const ratio = through.rps / viaPortkey.rps;
+    console.log(
+      `  added latency vs direct @${CONNECTIONS}:     p50 +${fmt(addedP50, 2)} ms, p99 +${fmt(addedP99, 2)} ms` +
+        ` | target p50 <= ${TARGET_ADDED_P50_MS} ms: ${addedP50 <= TARGET_ADDED_P50_MS ? 'MET' : 'NOT MET'}`,
+    );
+    console.log(
+      `  added latency vs direct @1 connection: p50 +${fmt(throughSeq.p50 - directSeq.p50, 3)} ms, p99 +${fmt(throughSeq.p99 - directSeq.p99, 3)} ms` +
+        ` (direct p50 ${fmt(directSeq.p50, 3)} ms, through ${fmt(throughSeq.p50, 3)} ms)`,
+    );
+    console.log(
+      `  requests/s tokenwarden / Portkey:      ${fmt(ratio, 2)}x | target >= ${TARGET_RPS_RATIO}x: ${ratio >= TARGET_RPS_RATIO ? 'MET' : 'NOT MET'}`,
+    );
+    console.log(`  tokenwarden / direct requests/s:       ${fmt(through.rps / direct.rps, 2)}x`);
+  } finally {
+    for (const c of children.reverse()) await stop(c);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === HERE && !process.argv[2]?.startsWith('--role=')) await run();

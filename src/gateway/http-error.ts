@@ -1,0 +1,132 @@
+import {
+  AllBackendsFailedError,
+  BudgetExhaustedError,
+  CallAbortedError,
+  LedgerUnavailableError,
+  NoBackendError,
+  ProviderError,
+  TokenwardenError,
+  ValidationError,
+} from '../errors.js';
+
+/** OpenAI's error `type` values used by the gateway (plus `budget_exhausted`). */
+export type HttpErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'budget_exhausted'
+  | 'rate_limit_error'
+  | 'server_error';
+
+/**
+ * An error answered to the HTTP client: status, OpenAI-shaped body
+ * `{ error: { message, type, code, param } }` and optional extra headers. Errors from the layers below
+ * become one of these only here, at the edge ({@link toHttpError}).
+ *
+ * @example
+ * ```ts
+ * throw new HttpError(404, 'not_found_error', 'thread_not_found', 'Thread "t1" has no budget');
+ * ```
+ */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: HttpErrorType,
+    readonly code: string,
+    message: string,
+    readonly param: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+
+  /** The JSON body. */
+  body(): { error: { message: string; type: string; code: string; param: string | null } } {
+    return { error: { message: this.message, type: this.type, code: this.code, param: this.param } };
+  }
+}
+
+/** 400 naming the field. */
+export function badRequest(param: string | null, message: string, code = 'invalid_value'): HttpError {
+  return new HttpError(400, 'invalid_request_error', code, message, param);
+}
+
+/** Context used to phrase mapped errors for the client. */
+export interface ErrorContext {
+  /** Maps an internal (org-namespaced) thread id back to the id the client sent. */
+  publicThreadId?: (internalId: string) => string;
+}
+
+/**
+ * Maps any error thrown while serving a request to the {@link HttpError} sent to the client:
+ * budget refusal → 429, validation → 400, unknown model → 404, ledger down → 503, provider failures →
+ * 502 (upstream error), 503 (upstream rate limit) or 504 (timeout); anything unexpected → 500.
+ */
+export function toHttpError(err: unknown, ctx: ErrorContext = {}): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof BudgetExhaustedError) {
+    const threadId = ctx.publicThreadId ? ctx.publicThreadId(err.threadId) : err.threadId;
+    const shown = new BudgetExhaustedError({
+      threadId,
+      used: err.used,
+      maxTokens: err.maxTokens,
+      requested: err.requested,
+      reserved: err.reserved,
+    });
+    return new HttpError(429, 'budget_exhausted', 'thread_budget_exhausted', shown.message, null, {
+      // The official OpenAI SDKs honour this and do not retry: waiting will not refill the budget.
+      'x-should-retry': 'false',
+    });
+  }
+  if (err instanceof ValidationError) return badRequest(err.field, err.message);
+  if (err instanceof NoBackendError) {
+    return new HttpError(404, 'not_found_error', 'model_not_found', err.message, 'model');
+  }
+  if (err instanceof LedgerUnavailableError) {
+    return new HttpError(503, 'server_error', 'ledger_unavailable', `Budget ledger unavailable: ${err.message}`, null, {
+      'retry-after': '1',
+    });
+  }
+  if (err instanceof CallAbortedError) {
+    return err.reason === 'timeout'
+      ? new HttpError(504, 'server_error', 'provider_timeout', err.message)
+      : new HttpError(499, 'invalid_request_error', 'client_closed_request', err.message);
+  }
+  if (err instanceof AllBackendsFailedError) {
+    const last = err.errors[err.errors.length - 1];
+    const mapped = last ? toHttpError(last, ctx) : undefined;
+    if (mapped && mapped.status !== 500) {
+      return new HttpError(mapped.status, mapped.type, mapped.code, err.message, mapped.param, mapped.headers);
+    }
+    return new HttpError(502, 'server_error', 'provider_error', err.message);
+  }
+  if (err instanceof ProviderError) return providerHttpError(err);
+  if (err instanceof TokenwardenError && err.code === 'TOO_MANY_THREADS') {
+    return new HttpError(503, 'server_error', 'too_many_threads', err.message);
+  }
+  return new HttpError(500, 'server_error', 'internal_error', 'Internal error in the tokenwarden gateway (see its log)');
+}
+
+function providerHttpError(err: ProviderError): HttpError {
+  const where = `provider ${err.provider} (backend ${err.backend})`;
+  if (err.code === 'TIMEOUT' || /timed? ?out/i.test(err.code)) {
+    return new HttpError(504, 'server_error', 'provider_timeout', `${where} timed out: ${err.message}`);
+  }
+  const status = err.status;
+  if (status === 429) {
+    const headers: Record<string, string> = {};
+    if (err.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
+    return new HttpError(503, 'server_error', 'provider_rate_limited', `${where} is rate limiting: ${err.message}`, null, headers);
+  }
+  if (status === 400 || status === 404 || status === 413 || status === 422) {
+    // The provider rejected what the client asked for: the client's mistake, said as such.
+    return new HttpError(status === 413 ? 400 : status, 'invalid_request_error', 'upstream_rejected_request', `${where} rejected the request: ${err.message}`);
+  }
+  if (status === 401 || status === 403) {
+    return new HttpError(502, 'server_error', 'provider_auth_failed', `${where} refused the gateway's credentials: ${err.message}`);
+  }
+  if (status === 503) return new HttpError(503, 'server_error', 'provider_unavailable', `${where} is unavailable: ${err.message}`);
+  return new HttpError(502, 'server_error', 'provider_error', `${where} failed: ${err.message}`);
+}

@@ -1,0 +1,52 @@
+import type { ServerResponse } from 'node:http';
+import type { ThreadUsage } from '../budget/types.js';
+import type { HttpError } from './http-error.js';
+
+/** Writes a JSON answer with `Content-Length`. Extra headers are set before `writeHead`. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  const text = JSON.stringify(body);
+  if (headers) for (const name in headers) res.setHeader(name, headers[name]!);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Writes an OpenAI-shaped error answer (or, once headers are out, just ends the response). */
+export function sendError(res: ServerResponse, err: HttpError): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  // A client that sent too much must not keep the connection: the rest of its body is unread.
+  if (err.status === 413) res.setHeader('connection', 'close');
+  sendJson(res, err.status, err.body(), err.headers);
+}
+
+/** Sets `x-budget-limit`, `x-budget-used`, `x-budget-remaining` (and `x-budget-reserved`) from a snapshot. */
+export function setBudgetHeaders(res: ServerResponse, usage: ThreadUsage): void {
+  res.setHeader('x-budget-limit', String(usage.maxTokens));
+  res.setHeader('x-budget-used', String(usage.totalTokens));
+  res.setHeader('x-budget-remaining', String(usage.remaining));
+  if (usage.reservedTokens > 0) res.setHeader('x-budget-reserved', String(usage.reservedTokens));
+}
+
+/** JSON view of a thread's budget (as listed by `GET /v1/threads`). */
+export function threadJson(
+  thread: { threadId: string; org: string | null },
+  usage: ThreadUsage,
+  lastActivity: number | null,
+): Record<string, unknown> {
+  return {
+    object: 'thread',
+    id: thread.threadId,
+    org_id: thread.org,
+    max_tokens: usage.maxTokens,
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.totalTokens,
+    reserved_tokens: usage.reservedTokens,
+    remaining_tokens: usage.remaining,
+    request_count: usage.requestCount,
+    percent_used: usage.maxTokens > 0 ? Math.round((10_000 * usage.totalTokens) / usage.maxTokens) / 100 : 0,
+    last_activity: lastActivity,
+  };
+}

@@ -1,0 +1,269 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidConfigError } from '../../src/config/config-problems.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import { validateConfig } from '../../src/config/validate-config.js';
+import { parseRouterConfig } from '../../src/router/config.js';
+import { hashGatewayKey } from '../../src/gateway/key-ring.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tw-config-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function yamlFile(name: string, text: string): Promise<string> {
+  const file = join(dir, name);
+  await writeFile(file, text);
+  return file;
+}
+
+async function problemsOf(promise: Promise<unknown>): Promise<InvalidConfigError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(InvalidConfigError);
+  return err as InvalidConfigError;
+}
+
+const checkProviders = (env: Record<string, string>) => (p: Record<string, unknown>) => void parseRouterConfig(p, { env });
+
+describe('loadConfig', () => {
+  it('uses defaults when there is no file and no environment', async () => {
+    const config = await loadConfig({ env: {}, cwd: dir });
+    expect(config.file).toBeUndefined();
+    expect(config.server).toEqual({ host: '127.0.0.1', port: 4000, bodyLimit: 4 * 1024 * 1024, shutdownTimeoutMs: 30_000 });
+    expect(config.budgets.defaultMaxTokens).toBe(100_000);
+    expect(config.budgets.thresholds.map((t) => t.percent)).toEqual([75, 90, 95]);
+    expect(config.budgets.requireThread).toBe(false);
+    expect(config.store).toEqual({ kind: 'sqlite', path: join(process.cwd(), '.tokenwarden/usage.db') });
+    expect(config.ledger).toEqual({ kind: 'memory' });
+    expect(config.keys).toEqual([]);
+    expect(config.providers).toBeUndefined();
+  });
+
+  it('reads every section of a full file', async () => {
+    const hash = hashGatewayKey('secret-1');
+    const file = await yamlFile(
+      'full.yaml',
+      `server:
+  host: 127.0.0.2
+  port: 8123
+  body_limit: 512kb
+  shutdown_timeout_ms: 5000
+providers:
+  strategy: failover
+  backends:
+    - provider: mock
+      models: [gpt-4o-mini]
+budgets:
+  default_max_tokens: 50000
+  thresholds:
+    - { percent: 50, severity: warning }
+    - { percent: 99, severity: final }
+  require_thread: true
+store:
+  sqlite: ./data/usage.db
+ledger:
+  url: redis://127.0.0.1:6379/2
+  fail_open: true
+  key_prefix: "tw-test:"
+keys:
+  - name: acme-app
+    hash: ${hash}
+    org: acme
+  - name: ops
+    hash: sha256:${'A'.repeat(64)}
+    admin: true
+`,
+    );
+    const config = await loadConfig({ file, env: {}, checkProviders: checkProviders({}) });
+    expect(config.file).toBe(file);
+    expect(config.server).toEqual({ host: '127.0.0.2', port: 8123, bodyLimit: 512 * 1024, shutdownTimeoutMs: 5000 });
+    expect(config.providers).toEqual({ strategy: 'failover', backends: [{ provider: 'mock', models: ['gpt-4o-mini'] }] });
+    expect(config.budgets).toEqual({
+      defaultMaxTokens: 50_000,
+      thresholds: [
+        { percent: 50, severity: 'warning' },
+        { percent: 99, severity: 'final' },
+      ],
+      requireThread: true,
+    });
+    // Relative SQLite paths are relative to the file's directory.
+    expect(config.store).toEqual({ kind: 'sqlite', path: join(dir, 'data/usage.db') });
+    expect(config.ledger).toEqual({ kind: 'redis', url: 'redis://127.0.0.1:6379/2', failOpen: true, keyPrefix: 'tw-test:' });
+    expect(config.keys).toEqual([
+      { name: 'acme-app', sha256: hash.slice(7), org: 'acme', admin: false },
+      { name: 'ops', sha256: 'a'.repeat(64), org: null, admin: true },
+    ]);
+  });
+
+  it('reports every problem with its path, the bad value and the line', async () => {
+    const file = await yamlFile(
+      'bad.yaml',
+      `server:
+  port: 99999
+  hots: 0.0.0.0
+budgets:
+  default_max_tokens: lots
+  thresholds:
+    - { percent: 120, severity: warning }
+store:
+  sqlite: a.db
+  postgres: postgres://x/y
+ledger: memcached
+keys:
+  - name: k1
+    hash: abc
+extra: 1
+`,
+    );
+    const err = await problemsOf(loadConfig({ file, env: {} }));
+    const lines = err.problems.map((p) => `${p.path}|${p.line ?? '-'}`);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'server.port|2',
+        'server.hots|3',
+        'budgets.default_max_tokens|5',
+        'budgets.thresholds[0].percent|7',
+        'store|9',
+        'ledger|11',
+        'keys[0].hash|14',
+        'keys[0].org|13',
+        'extra|15',
+      ]),
+    );
+    expect(err.message).toContain('budgets.default_max_tokens: must be an integer >= 1 (got "lots") (line 5)');
+    expect(err.message).toContain('server.port: must be an integer from 0 to 65535 (got 99999)');
+    expect(err.message).toContain('server.hots: unknown key (did you mean "host"?)');
+    expect(err.message).toContain('ledger: must be "memory" or a redis:// URL (got "memcached")');
+    expect(err.message).toContain('extra: unknown key');
+    expect(err.message).toMatch(/^.*bad\.yaml has \d+ problems:/);
+  });
+
+  it('reports provider problems under providers.* with the line of the bad value', async () => {
+    const file = await yamlFile(
+      'providers.yaml',
+      `providers:
+  backends:
+    - provider: mock
+    - provider: opena1
+`,
+    );
+    const err = await problemsOf(loadConfig({ file, env: {}, checkProviders: checkProviders({}) }));
+    expect(err.problems[0]).toMatchObject({ path: 'providers.backends[1].provider', line: 4 });
+    expect(err.message).toContain('providers.backends[1].provider: unknown provider "opena1"');
+  });
+
+  it('reports a provider key variable that is not set', async () => {
+    const file = await yamlFile(
+      'keyless.yaml',
+      `providers:
+  backends:
+    - provider: openai
+      api_key_env: MY_OPENAI_KEY
+`,
+    );
+    const err = await problemsOf(loadConfig({ file, env: {}, checkProviders: checkProviders({}) }));
+    expect(err.message).toContain('providers.backends[0].api_key_env: environment variable MY_OPENAI_KEY is not set');
+    const ok = await loadConfig({ file, env: { MY_OPENAI_KEY: 'sk-test' }, checkProviders: checkProviders({ MY_OPENAI_KEY: 'sk-test' }) });
+    expect(ok.providers).toBeDefined();
+  });
+
+  it('reports invalid YAML with its line', async () => {
+    const file = await yamlFile('broken.yaml', 'server:\n  port: 1\n   host: [\n');
+    const err = await problemsOf(loadConfig({ file, env: {} }));
+    expect(err.message).toMatch(/invalid YAML/);
+    expect(err.problems[0]!.line).toBeGreaterThanOrEqual(2);
+  });
+
+  it('fails on an explicit file that does not exist, naming it', async () => {
+    const err = await problemsOf(loadConfig({ file: join(dir, 'nope.yaml'), env: {} }));
+    expect(err.message).toContain('nope.yaml');
+    expect(err.message).toContain('file not found');
+  });
+
+  it('picks up tokenwarden.yaml from the working directory and TOKENWARDEN_CONFIG', async () => {
+    const sub = await mkdtemp(join(dir, 'cwd-'));
+    await writeFile(join(sub, 'tokenwarden.yaml'), 'server:\n  port: 4555\n');
+    expect((await loadConfig({ env: {}, cwd: sub })).server.port).toBe(4555);
+    const other = await yamlFile('via-env.yaml', 'server:\n  port: 4556\n');
+    expect((await loadConfig({ env: { TOKENWARDEN_CONFIG: other }, cwd: sub })).server.port).toBe(4556);
+  });
+
+  it('rejects key entries with bad hashes, missing orgs and duplicates', async () => {
+    const h = hashGatewayKey('same');
+    const file = await yamlFile(
+      'keys.yaml',
+      `keys:
+  - { name: a, hash: "${h}", org: acme }
+  - { name: a, hash: "${h}", org: beta }
+  - { name: "bad name!", hash: "sha256:zz", org: acme }
+  - { name: c, hash: "${hashGatewayKey('c')}", org: acme, admin: "yes" }
+`,
+    );
+    const err = await problemsOf(loadConfig({ file, env: {} }));
+    const paths = err.problems.map((p) => p.path);
+    expect(paths).toEqual(expect.arrayContaining(['keys[1].name', 'keys[1].hash', 'keys[2].name', 'keys[2].hash', 'keys[3].admin']));
+    expect(err.message).toContain('keys[1].hash: duplicates keys[0].hash');
+    expect(err.message).toContain('printf %s "$KEY" | sha256sum');
+  });
+});
+
+describe('environment overrides', () => {
+  it('overrides host, port, body limit and the default budget', () => {
+    const r = validateConfig(
+      { server: { port: 1, host: '127.0.0.1' } },
+      { env: { TOKENWARDEN_PORT: '4100', TOKENWARDEN_HOST: '::1', TOKENWARDEN_BODY_LIMIT: '2mb', TOKENWARDEN_DEFAULT_MAX_TOKENS: '777' } },
+    );
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.server).toMatchObject({ port: 4100, host: '::1', bodyLimit: 2 * 1024 * 1024 });
+    expect(r.config.budgets.defaultMaxTokens).toBe(777);
+    expect(Object.keys(r.config.envOverrides).sort()).toEqual([
+      'TOKENWARDEN_BODY_LIMIT',
+      'TOKENWARDEN_DEFAULT_MAX_TOKENS',
+      'TOKENWARDEN_HOST',
+      'TOKENWARDEN_PORT',
+    ]);
+  });
+
+  it('names a bad environment value', () => {
+    const r = validateConfig({}, { env: { TOKENWARDEN_PORT: 'eighty', TOKENWARDEN_LEDGER: 'mongo://x' } });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems.map((p) => `${p.path}: ${p.problem}`)).toEqual([
+      'environment TOKENWARDEN_PORT: must be an integer from 0 to 65535 (got "eighty")',
+      'environment TOKENWARDEN_LEDGER: must be "memory" or a redis:// URL (got "mongo://x")',
+    ]);
+  });
+
+  it('TOKENWARDEN_DB and TOKENWARDEN_LEDGER override the file; DATABASE_URL and REDIS_URL only fill in', () => {
+    const file = { store: { sqlite: '/tmp/a.db' }, ledger: 'memory' };
+    const env = { DATABASE_URL: 'postgres://u@h/db', REDIS_URL: 'redis://h:1' };
+    const filled = validateConfig(file, { env });
+    expect(filled.ok && filled.config.store).toEqual({ kind: 'sqlite', path: '/tmp/a.db' });
+    expect(filled.ok && filled.config.ledger).toEqual({ kind: 'memory' });
+
+    const empty = validateConfig({}, { env });
+    expect(empty.ok && empty.config.store).toEqual({ kind: 'postgres', url: 'postgres://u@h/db' });
+    expect(empty.ok && empty.config.ledger).toEqual({ kind: 'redis', url: 'redis://h:1', failOpen: false });
+
+    const forced = validateConfig(file, { env: { TOKENWARDEN_DB: 'postgresql://x/y', TOKENWARDEN_LEDGER: 'redis://r:2' } });
+    expect(forced.ok && forced.config.store).toEqual({ kind: 'postgres', url: 'postgresql://x/y' });
+    expect(forced.ok && forced.config.ledger).toEqual({ kind: 'redis', url: 'redis://r:2', failOpen: false });
+  });
+
+  it('rejects options that only apply to another backend', () => {
+    const r = validateConfig({ ledger: { url: 'memory', fail_open: true }, store: { sqlite: 'a.db', table: 't' } }, { env: {} });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems.map((p) => p.path).sort()).toEqual(['ledger.fail_open', 'store.table']);
+  });
+});

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { UsageCommitter } from '../../src/gateway/usage-committer.js';
+import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
+import { UsageTracker } from '../../src/usage/tracker.js';
+import type { UsageEvent } from '../../src/usage/types.js';
+import { HELLO, call, errorOf, startTestGateway } from './harness.js';
+
+function events(n: number): UsageEvent[] {
+  const tracker = new UsageTracker();
+  return Array.from({ length: n }, (_, i) =>
+    tracker.record({ threadId: `t${i}`, model: 'm', provider: 'p', promptTokens: 1, completionTokens: 1, latencyMs: 1 }),
+  );
+}
+
+describe('UsageCommitter', () => {
+  it('writes the events of one event-loop turn in one batch and resolves durable() after it', async () => {
+    const store = new SqliteUsageStore({ path: ':memory:' });
+    const batches: number[] = [];
+    const appendSync = store.appendSync.bind(store);
+    store.appendSync = (evs) => {
+      const list = Array.isArray(evs) ? evs : [evs];
+      batches.push(list.length);
+      return appendSync(list);
+    };
+    const committer = new UsageCommitter(store, () => undefined);
+    const [a, b, c, d] = events(4);
+    committer.add(a!);
+    committer.add(b!);
+    committer.add(c!);
+    expect(await store.count({})).toBe(0);
+    await committer.durable(b!);
+    expect(await store.count({})).toBe(3);
+    committer.add(d!);
+    await committer.durable(d!);
+    expect(batches).toEqual([3, 1]);
+    // Events it never saw are "durable" at once.
+    await committer.durable(events(1)[0]!);
+    await committer.close();
+    await store.close();
+  });
+
+  it('rejects the waiting calls of a failed batch and reports the failure', async () => {
+    const store = new SqliteUsageStore({ path: ':memory:' });
+    store.appendSync = () => {
+      throw new Error('disk full (test)');
+    };
+    const reported: Array<[string, number]> = [];
+    const committer = new UsageCommitter(store, (err, evs) => reported.push([(err as Error).message, evs.length]));
+    const [a, b] = events(2);
+    committer.add(a!);
+    committer.add(b!);
+    await expect(committer.durable(a!)).rejects.toThrow('disk full (test)');
+    await expect(committer.durable(b!)).rejects.toThrow('disk full (test)');
+    expect(reported).toEqual([['disk full (test)', 2]]);
+    await committer.close();
+    await store.close();
+  });
+});
+
+describe('gateway with a failing usage store', () => {
+  it('does not acknowledge a call whose usage could not be stored (503 usage_store_unavailable)', async () => {
+    const tg = await startTestGateway();
+    try {
+      tg.store.appendSync = () => {
+        throw new Error('disk full (test)');
+      };
+      const r = await call(`${tg.url}/v1/chat/completions`, { headers: { 'x-thread-id': 'lost' }, body: { model: 'm', messages: HELLO } });
+      expect(r.status).toBe(503);
+      expect(errorOf(r.body)).toMatchObject({ code: 'usage_store_unavailable', type: 'server_error' });
+      expect(errorOf(r.body).message).toContain('disk full (test)');
+    } finally {
+      await tg.close();
+    }
+  });
+});
