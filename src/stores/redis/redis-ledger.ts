@@ -1,0 +1,593 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { BudgetExhaustedError, LedgerUnavailableError, ValidationError } from '../../errors.js';
+import { assertPositiveInteger, assertPositiveTokens, assertThreadId, assertTokenCount } from '../../validate.js';
+import { validateThresholds } from '../../budget/thresholds.js';
+import {
+  DEFAULT_THRESHOLDS,
+  type BudgetLedger,
+  type Reservation,
+  type SettleResult,
+  type Threshold,
+  type ThresholdEvent,
+  type ThreadUsage,
+  type UsageCharge,
+} from '../../budget/types.js';
+import { ScriptBatcher } from './script-batcher.js';
+import { buildLedgerScripts, type LedgerScripts } from './scripts.js';
+
+/** What the ledger was doing when an error reached {@link RedisBudgetLedgerOptions.onError}. */
+export type RedisLedgerOperation =
+  | 'reserve'
+  | 'settle'
+  | 'release'
+  | 'usage'
+  | 'setBudget'
+  | 'endThread'
+  | 'connection'
+  | 'listener';
+
+/** Options of {@link RedisBudgetLedger}. */
+export interface RedisBudgetLedgerOptions {
+  /** An ioredis client you already have. The ledger never closes it. Exclusive with `url`. */
+  client?: Redis;
+  /** Redis to connect to when no `client` is given. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Prefix of every key the ledger writes. Default `tw:`. */
+  keyPrefix?: string;
+  /** Maximum tokens of a thread without its own limit (fixed when the thread is created). Default 100 000. */
+  maxTokensPerThread?: number;
+  /** Warning thresholds. Default 75 % warning, 90 % critical, 95 % final. */
+  thresholds?: readonly Threshold[];
+  /** A hold lapses by itself after this many ms, so a dead instance's holds come back. Default 600 000 (10 min). */
+  reservationTtlMs?: number;
+  /**
+   * A thread's keys expire after about this many ms without a reserve, settle or setBudget (at least 90 %
+   * of it, or all of it less one hour, whichever is more). Default 7 days.
+   */
+  threadTtlMs?: number;
+  /**
+   * When Redis cannot be reached: `false` (default) rejects with `LedgerUnavailableError`; `true` lets
+   * calls through unmetered: `reserve` returns a synthetic reservation (see {@link isFailOpenReservation}),
+   * `settle`, `release` and `usage` do nothing, and the error goes to `onError`. `setBudget` and
+   * `endThread` always reject.
+   */
+  failOpen?: boolean;
+  /**
+   * Receives errors no caller sees: connection errors, errors thrown by threshold listeners and failures
+   * swallowed in fail-open mode. Default: `console.warn`, at most one line per 10 s.
+   */
+  onError?: (error: Error, operation: RedisLedgerOperation) => void;
+  /**
+   * A command that gets no answer within this many ms fails with `LedgerUnavailableError`. Default 1 000.
+   * (Applied by ioredis on the ledger's own client, by the ledger on a supplied client that has no
+   * `commandTimeout` of its own.)
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Most reserve (or settle, or release) calls made in the same tick that are sent to Redis as one script
+   * call. Batching pays a script's fixed cost once per batch; each call stays atomic. 1 turns it off.
+   * Default 128.
+   */
+  maxBatch?: number;
+  /**
+   * ioredis `enableAutoPipelining` on the ledger's own client. Default false: with batching there is
+   * about one command per operation kind per tick, so there is little left to pipeline.
+   */
+  autoPipelining?: boolean;
+  /**
+   * Clock for hold expiry, epoch ms. Default `Date.now`. Instances sharing a Redis should keep their
+   * clocks in step (NTP): a skew of s ms lengthens or shortens other instances' holds by s ms.
+   */
+  now?: () => number;
+}
+
+/** Id prefix of the synthetic reservations that a fail-open ledger hands out while Redis is unreachable. */
+export const FAIL_OPEN_RESERVATION_PREFIX = 'failopen:';
+
+/**
+ * Whether a reservation is a synthetic one handed out by a fail-open ledger while Redis was unreachable
+ * (it holds nothing; settling or releasing it does nothing).
+ *
+ * @example
+ * ```ts
+ * const hold = await ledger.reserve('thread-1', 500);
+ * if (isFailOpenReservation(hold)) metrics.unmeteredCalls.inc();
+ * ```
+ */
+export function isFailOpenReservation(reservation: Reservation): boolean {
+  return typeof reservation?.id === 'string' && reservation.id.startsWith(FAIL_OPEN_RESERVATION_PREFIX);
+}
+
+/**
+ * The two Redis keys a {@link RedisBudgetLedger} keeps for a thread: `hash` (counters and holds' tokens)
+ * and `holds` (sorted set of hold ids by expiry). Both carry the thread id as a hash tag so that they
+ * land in one cluster slot. For operators and tests that inspect the ledger directly.
+ *
+ * @example
+ * ```ts
+ * const { hash } = redisLedgerKeys('tw:', 'thread-1');   // 'tw:{thread-1}:b'
+ * await redis.hget(hash, 'p');                            // prompt tokens charged so far
+ * ```
+ */
+export function redisLedgerKeys(keyPrefix: string, threadId: string): { hash: string; holds: string } {
+  const base = `${keyPrefix}{${threadId}}`;
+  return { hash: `${base}:b`, holds: `${base}:h` };
+}
+
+interface LoadedScript {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+type ScriptName = keyof LedgerScripts;
+
+function loadScripts(scripts: LedgerScripts): Record<ScriptName, LoadedScript> {
+  const load = (lua: string): LoadedScript => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
+  return {
+    reserve: load(scripts.reserve),
+    settle: load(scripts.settle),
+    release: load(scripts.release),
+    usage: load(scripts.usage),
+    setBudget: load(scripts.setBudget),
+    endThread: load(scripts.endThread),
+  };
+}
+
+const DEFAULT_URL = 'redis://127.0.0.1:6379';
+const DEFAULT_RESERVATION_TTL_MS = 10 * 60_000;
+const DEFAULT_THREAD_TTL_MS = 7 * 24 * 3_600_000;
+const NOT_CHARGED: SettleResult = Object.freeze({ charged: false, usage: undefined, crossed: [] }) as SettleResult;
+
+/**
+ * A {@link BudgetLedger} in Redis, shared by every process that points at the same Redis and key prefix.
+ *
+ * Reserve, settle and release each run as one Lua script, so concurrent callers on any number of
+ * instances can never jointly overspend a thread. Holds expire after `reservationTtlMs`, so the budget
+ * held by an instance that died comes back by itself. Settling is idempotent by reservation id, and each
+ * threshold fires once per thread across all instances (on the instance whose settle crossed it).
+ *
+ * If Redis is unreachable, calls reject promptly with `LedgerUnavailableError` (code
+ * `LEDGER_UNAVAILABLE`) and the ledger reconnects in the background; see `failOpen` for the alternative.
+ *
+ * Calls made in the same tick are sent as one script call (see `maxBatch`), which roughly doubles
+ * throughput on Redis 7, where a script's fixed cost dominates. A batch may touch many threads, so the
+ * ledger needs a standalone Redis (or a primary behind Sentinel), not Redis Cluster.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import { RedisBudgetLedger } from 'tokenwarden/redis';
+ *
+ * const ledger = new RedisBudgetLedger({ client: new Redis(process.env.REDIS_URL!), maxTokensPerThread: 50_000 });
+ * ledger.onThreshold((e) => console.warn(`${e.threadId} passed ${e.percent}%`));
+ * const hold = await ledger.reserve('thread-1', 1_200);   // BudgetExhaustedError if it can't afford it
+ * // ... call the model ...
+ * await ledger.settle(hold, { promptTokens: 700, completionTokens: 310 });
+ * ```
+ */
+export class RedisBudgetLedger implements BudgetLedger {
+  /** The ioredis client in use (the supplied one, or the ledger's own). */
+  readonly client: Redis;
+  private readonly ownsClient: boolean;
+  private readonly keyPrefix: string;
+  private readonly thresholdByArg: ReadonlyMap<string, Threshold>;
+  private readonly scripts: Record<ScriptName, LoadedScript>;
+  private readonly batchers: Record<'reserve' | 'settle' | 'release', ScriptBatcher>;
+  private readonly failOpen: boolean;
+  private readonly onError: (error: Error, operation: RedisLedgerOperation) => void;
+  private readonly timeoutMs: number | undefined;
+  private readonly now: () => number;
+  private readonly listeners = new Set<(event: ThresholdEvent) => void>();
+  private readonly onClientError: (err: Error) => void;
+  private readonly onClientReady: () => void;
+  private wasReady: boolean;
+  private closed = false;
+
+  constructor(options: RedisBudgetLedgerOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new ValidationError('options', options, 'must be an object');
+    }
+    const {
+      client,
+      url,
+      keyPrefix = 'tw:',
+      maxTokensPerThread = 100_000,
+      thresholds = DEFAULT_THRESHOLDS,
+      reservationTtlMs = DEFAULT_RESERVATION_TTL_MS,
+      threadTtlMs = DEFAULT_THREAD_TTL_MS,
+      failOpen = false,
+      onError = rateLimitedWarn(),
+      commandTimeoutMs = 1_000,
+      maxBatch = 128,
+      autoPipelining = false,
+      now = Date.now,
+    } = options;
+    if (client !== undefined && (client === null || typeof (client as { evalsha?: unknown }).evalsha !== 'function')) {
+      throw new ValidationError('client', client, 'must be an ioredis Redis client');
+    }
+    if (client !== undefined && url !== undefined) {
+      throw new ValidationError('url', url, 'cannot be combined with client (the client already names its server)');
+    }
+    if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
+      throw new ValidationError('url', url, 'must be a redis:// or rediss:// URL');
+    }
+    if (typeof keyPrefix !== 'string') throw new ValidationError('keyPrefix', keyPrefix, 'must be a string');
+    assertSafeTokens('maxTokensPerThread', maxTokensPerThread, true);
+    assertPositiveInteger('reservationTtlMs', reservationTtlMs);
+    assertPositiveInteger('threadTtlMs', threadTtlMs);
+    if (threadTtlMs < reservationTtlMs) {
+      throw new ValidationError('threadTtlMs', threadTtlMs, `must be at least reservationTtlMs (${reservationTtlMs})`);
+    }
+    if (typeof failOpen !== 'boolean') throw new ValidationError('failOpen', failOpen, 'must be a boolean');
+    if (typeof onError !== 'function') throw new ValidationError('onError', onError, 'must be a function');
+    assertPositiveInteger('commandTimeoutMs', commandTimeoutMs);
+    assertPositiveInteger('maxBatch', maxBatch);
+    if (typeof autoPipelining !== 'boolean') {
+      throw new ValidationError('autoPipelining', autoPipelining, 'must be a boolean');
+    }
+    if (typeof now !== 'function') throw new ValidationError('now', now, 'must be a function');
+
+    this.keyPrefix = keyPrefix;
+    const validThresholds = validateThresholds(thresholds);
+    this.thresholdByArg = new Map(validThresholds.map((t) => [String(t.percent), t]));
+    this.scripts = loadScripts(
+      buildLedgerScripts({
+        defaultMax: maxTokensPerThread,
+        holdTtlMs: reservationTtlMs,
+        threadTtlMs,
+        // Keys' idle expiry is pushed forward only once this much of it has elapsed (spares two PEXPIREs a call).
+        slackMs: Math.min(Math.floor(threadTtlMs / 10), 3_600_000),
+        thresholds: validThresholds.map((t) => t.percent),
+      }),
+    );
+    const batcher = (name: 'reserve' | 'settle' | 'release') =>
+      new ScriptBatcher((keys, args) => this.run(name, keys, [this.clock(), ...args]), maxBatch);
+    this.batchers = { reserve: batcher('reserve'), settle: batcher('settle'), release: batcher('release') };
+    this.failOpen = failOpen;
+    this.onError = onError;
+    this.now = now;
+
+    if (client) {
+      this.client = client;
+      this.ownsClient = false;
+      this.timeoutMs = client.options.commandTimeout ? undefined : commandTimeoutMs;
+    } else {
+      this.client = new Redis(url ?? DEFAULT_URL, {
+        // Queue only while the first connection is being made; once Redis has been up, calls made while
+        // it is down fail at once (see assertConnected) instead of piling up.
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: 1,
+        commandTimeout: commandTimeoutMs,
+        connectTimeout: Math.max(commandTimeoutMs, 5_000),
+        // Keep reconnecting forever, at most 1 s apart, so the ledger recovers soon after Redis returns.
+        retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 5), 1_000),
+        enableAutoPipelining: autoPipelining,
+      });
+      this.ownsClient = true;
+      this.timeoutMs = undefined;
+    }
+    this.wasReady = this.client.status === 'ready';
+    this.onClientError = (err) => this.report(err, 'connection');
+    this.onClientReady = () => {
+      this.wasReady = true;
+    };
+    this.client.on('error', this.onClientError);
+    this.client.on('ready', this.onClientReady);
+  }
+
+  /** Holds `tokens` of the thread's budget (creating the thread with the default maximum if needed). */
+  async reserve(threadId: string, tokens: number): Promise<Reservation> {
+    assertThreadId('threadId', threadId);
+    assertSafeTokens('tokens', tokens);
+    const id = randomUUID();
+    let reply: unknown[];
+    try {
+      reply = (await this.batched('reserve', threadId, [tokens, id])) as unknown[];
+    } catch (err) {
+      if (!this.failingOpen(err, 'reserve')) throw err;
+      return { id: FAIL_OPEN_RESERVATION_PREFIX + id, threadId, tokens, expiresAt: undefined };
+    }
+    if (Number(reply[0]) === 0) {
+      throw new BudgetExhaustedError({
+        threadId,
+        used: Number(reply[1]),
+        reserved: Number(reply[2]),
+        maxTokens: Number(reply[3]),
+        requested: tokens,
+      });
+    }
+    return { id, threadId, tokens, expiresAt: Number(reply[1]) };
+  }
+
+  /**
+   * Charges what the call used and frees its hold. A reservation already settled, released or expired,
+   * or whose thread has ended, charges nothing (`charged: false`).
+   */
+  async settle(reservation: Reservation, usage: UsageCharge = {}): Promise<SettleResult> {
+    assertReservation(reservation);
+    if (usage === null || typeof usage !== 'object') throw new ValidationError('usage', usage, 'must be an object');
+    const prompt = usage.promptTokens ?? 0;
+    const completion = usage.completionTokens ?? 0;
+    assertSafeTokens('promptTokens', prompt);
+    assertSafeTokens('completionTokens', completion);
+    if (isFailOpenReservation(reservation)) return NOT_CHARGED;
+    let reply: unknown[];
+    try {
+      reply = (await this.batched('settle', reservation.threadId, [reservation.id, prompt, completion])) as unknown[];
+    } catch (err) {
+      if (!this.failingOpen(err, 'settle')) throw err;
+      return NOT_CHARGED;
+    }
+    const status = Number(reply[0]);
+    if (status === 0) return NOT_CHARGED;
+    const snapshot = toUsage(reply[1], reply[2], reply[3], reply[4], reply[5]);
+    if (status === 1) return { charged: false, usage: snapshot, crossed: [] };
+    const crossed = this.crossings(reservation.threadId, snapshot, reply.slice(6));
+    this.emit(crossed);
+    return { charged: true, usage: snapshot, crossed };
+  }
+
+  /** Frees a hold without charging. Idempotent; releasing an expired or unknown hold does nothing. */
+  async release(reservation: Reservation): Promise<void> {
+    assertReservation(reservation);
+    if (isFailOpenReservation(reservation)) return;
+    try {
+      await this.batched('release', reservation.threadId, [reservation.id]);
+    } catch (err) {
+      if (!this.failingOpen(err, 'release')) throw err;
+    }
+  }
+
+  /** The thread's usage (holds counted only while live), or `undefined` if it has no budget. */
+  async usage(threadId: string): Promise<ThreadUsage | undefined> {
+    assertThreadId('threadId', threadId);
+    let reply: unknown[];
+    try {
+      reply = (await this.exec('usage', threadId, [this.clock()])) as unknown[];
+    } catch (err) {
+      if (!this.failingOpen(err, 'usage')) throw err;
+      return undefined;
+    }
+    if (reply.length === 0) return undefined;
+    return toUsage(reply[0], reply[1], reply[2], reply[3], reply[4]);
+  }
+
+  /**
+   * Sets the thread's own maximum, above or below the default, before or after it has used anything.
+   * Lowering it may cross thresholds, which fire like any other crossing.
+   */
+  async setBudget(threadId: string, maxTokens: number): Promise<ThreadUsage> {
+    assertThreadId('threadId', threadId);
+    assertSafeTokens('maxTokens', maxTokens, true);
+    const reply = (await this.exec('setBudget', threadId, [maxTokens, this.clock()])) as unknown[];
+    const snapshot = toUsage(reply[0], reply[1], reply[2], reply[3], reply[4]);
+    this.emit(this.crossings(threadId, snapshot, reply.slice(5)));
+    return snapshot;
+  }
+
+  /** Deletes the thread's keys and returns its final usage (with no holds), or `undefined`. */
+  async endThread(threadId: string): Promise<ThreadUsage | undefined> {
+    assertThreadId('threadId', threadId);
+    const reply = (await this.exec('endThread', threadId, [])) as unknown[];
+    if (reply.length === 0) return undefined;
+    return toUsage(reply[0], reply[1], reply[2], 0, reply[3]);
+  }
+
+  /**
+   * Subscribes to the threshold crossings produced by this instance's settle and setBudget calls. Each
+   * crossing is produced once across all instances, so a listener on every instance sees each exactly once.
+   */
+  onThreshold(listener: (event: ThresholdEvent) => void): () => void {
+    if (typeof listener !== 'function') throw new ValidationError('listener', listener, 'must be a function');
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Detaches from the client; closes it only if the ledger created it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    this.client.off('ready', this.onClientReady);
+    if (!this.ownsClient) {
+      this.client.off('error', this.onClientError);
+      return;
+    }
+    if (this.client.status !== 'end') {
+      const ended = new Promise<void>((resolve) => this.client.once('end', () => resolve()));
+      if (this.client.status === 'ready') {
+        await Promise.race([this.client.quit().catch(() => undefined), delay(1_000)]);
+      }
+      this.client.disconnect();
+      await Promise.race([ended, delay(1_000)]);
+    }
+    // Keep swallowing errors from a socket that is still being torn down.
+    this.client.off('error', this.onClientError);
+    this.client.on('error', () => undefined);
+  }
+
+  private clock(): number {
+    return Math.floor(this.now());
+  }
+
+  private keys(threadId: string): [string, string] {
+    const { hash, holds } = redisLedgerKeys(this.keyPrefix, threadId);
+    return [hash, holds];
+  }
+
+  /** Runs one operation of a single-operation script; any Redis failure becomes LedgerUnavailableError. */
+  private async exec(name: ScriptName, threadId: string, args: (string | number)[]): Promise<unknown> {
+    this.assertConnected(name);
+    try {
+      return await this.run(name, this.keys(threadId), args);
+    } catch (err) {
+      throw this.unavailable(name, threadId, err);
+    }
+  }
+
+  /** Queues one operation of a batched script (sent with the others of this tick). */
+  private async batched(name: 'reserve' | 'settle' | 'release', threadId: string, args: (string | number)[]): Promise<unknown> {
+    this.assertConnected(name);
+    try {
+      return await this.batchers[name].push(this.keys(threadId), args);
+    } catch (err) {
+      throw this.unavailable(name, threadId, err);
+    }
+  }
+
+  /** EVALSHA, falling back to EVAL (which also caches the script) on NOSCRIPT; bounded by the timeout. */
+  private async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const script = this.scripts[name];
+    try {
+      return await this.bounded(this.client.evalsha(script.sha, keys.length, ...keys, ...args));
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      return await this.bounded(this.client.eval(script.lua, keys.length, ...keys, ...args));
+    }
+  }
+
+  private bounded<T>(pending: Promise<T>): Promise<T> {
+    return this.timeoutMs === undefined ? pending : withTimeout(pending, this.timeoutMs);
+  }
+
+  private unavailable(name: ScriptName, threadId: string, err: unknown): LedgerUnavailableError {
+    return new LedgerUnavailableError(
+      `Redis budget ledger: ${name} on thread ${JSON.stringify(threadId)} failed: ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
+
+  private assertConnected(operation: ScriptName): void {
+    if (this.closed) {
+      throw new LedgerUnavailableError(`Redis budget ledger: ${operation} after close()`);
+    }
+    const status = this.client.status;
+    if (status === 'ready') return;
+    // Before the first connection, commands wait in ioredis's queue (bounded by the command timeout);
+    // once Redis has been up, a lost connection means Redis is unreachable now: fail at once.
+    if (this.wasReady || status === 'reconnecting' || status === 'close' || status === 'end') {
+      throw new LedgerUnavailableError(
+        `Redis budget ledger: ${operation} failed: Redis is unreachable (connection ${status}; reconnecting in the background)`,
+      );
+    }
+  }
+
+  private failingOpen(err: unknown, operation: RedisLedgerOperation): boolean {
+    if (!this.failOpen || this.closed || !(err instanceof LedgerUnavailableError)) return false;
+    this.report(err, operation);
+    return true;
+  }
+
+  private report(err: unknown, operation: RedisLedgerOperation): void {
+    try {
+      this.onError(err instanceof Error ? err : new Error(String(err)), operation);
+    } catch {
+      // A failing error hook must not break accounting either.
+    }
+  }
+
+  private crossings(threadId: string, usage: ThreadUsage, fired: unknown[]): ThresholdEvent[] {
+    if (fired.length === 0) return [];
+    const used = usage.totalTokens;
+    const events: ThresholdEvent[] = [];
+    for (const arg of fired) {
+      const threshold = this.thresholdByArg.get(String(arg));
+      if (!threshold) continue;
+      events.push({
+        threadId,
+        percent: threshold.percent,
+        severity: threshold.severity,
+        percentUsed: Math.round(((used * 100) / usage.maxTokens) * 100) / 100,
+        usedTokens: used,
+        remainingTokens: usage.remaining,
+        maxTokens: usage.maxTokens,
+      });
+    }
+    return events;
+  }
+
+  private emit(events: ThresholdEvent[]): void {
+    for (const event of events) {
+      for (const listener of this.listeners) {
+        try {
+          const result: unknown = listener(event);
+          if (result instanceof Promise) result.catch((err: unknown) => this.report(err, 'listener'));
+        } catch (err) {
+          this.report(err, 'listener');
+        }
+      }
+    }
+  }
+}
+
+function toUsage(p: unknown, c: unknown, n: unknown, r: unknown, m: unknown): ThreadUsage {
+  const promptTokens = Number(p);
+  const completionTokens = Number(c);
+  const reservedTokens = Number(r);
+  const maxTokens = Number(m);
+  const totalTokens = promptTokens + completionTokens;
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens,
+    remaining: Math.max(0, maxTokens - totalTokens - reservedTokens),
+    maxTokens,
+    requestCount: Number(n),
+    reservedTokens,
+  };
+}
+
+/** Token counts also have to survive Lua's doubles exactly. */
+function assertSafeTokens(field: string, value: unknown, positive = false): asserts value is number {
+  if (positive) assertPositiveTokens(field, value);
+  else assertTokenCount(field, value);
+  if (value > Number.MAX_SAFE_INTEGER) {
+    throw new ValidationError(field, value, `must be at most ${Number.MAX_SAFE_INTEGER}`);
+  }
+}
+
+function assertReservation(reservation: Reservation): void {
+  if (reservation === null || typeof reservation !== 'object') {
+    throw new ValidationError('reservation', reservation, 'must be a reservation returned by reserve()');
+  }
+  if (typeof reservation.id !== 'string' || reservation.id.length === 0) {
+    throw new ValidationError('reservation.id', reservation.id, 'must be a non-empty string');
+  }
+  assertThreadId('reservation.threadId', reservation.threadId);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no reply from Redis within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function rateLimitedWarn(): (error: Error, operation: RedisLedgerOperation) => void {
+  let last = 0;
+  let suppressed = 0;
+  return (error, operation) => {
+    const t = Date.now();
+    if (t - last < 10_000) {
+      suppressed++;
+      return;
+    }
+    const more = suppressed > 0 ? ` (${suppressed} similar messages suppressed)` : '';
+    last = t;
+    suppressed = 0;
+    console.warn(`[tokenwarden] Redis budget ledger (${operation}): ${error.message}${more}`);
+  };
+}

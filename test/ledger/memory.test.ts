@@ -1,0 +1,4 @@
+import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { runBudgetLedgerContract } from './contract.js';
+
+runBudgetLedgerContract('MemoryBudgetLedger', async (options) => new MemoryBudgetLedger(options));
