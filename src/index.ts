@@ -105,3 +105,4 @@ export {
 export { ROUTING_STRATEGIES, type RoutingStrategy } from './router/strategy.js';
 export { DEFAULT_RETRY_POLICY, backoffDelayMs, type RetryOptions, type RetryPolicy } from './router/retry.js';
 export { DEFAULT_COOLDOWN_POLICY, type CooldownOptions } from './router/cooldown.js';
+export { UsageStoreError, type UsageStoreErrorCode } from './stores/shared/store-error.js';
