@@ -56,8 +56,9 @@ const MAX_BODY_LIMIT = 256 * 1024 * 1024;
  *
  * Environment: `TOKENWARDEN_HOST`, `TOKENWARDEN_PORT`, `TOKENWARDEN_BODY_LIMIT`,
  * `TOKENWARDEN_DEFAULT_MAX_TOKENS`, `TOKENWARDEN_DB` (SQLite path or postgres:// URL; overrides
- * `store`), `DATABASE_URL` (PostgreSQL store when the file sets no `store`), `TOKENWARDEN_LEDGER`
- * (`memory` or redis:// URL; overrides `ledger`), `REDIS_URL` (Redis ledger when the file sets no `ledger`).
+ * `store`), `TOKENWARDEN_LEDGER` (`memory` or redis:// URL; overrides `ledger`). The generic
+ * `DATABASE_URL` and `REDIS_URL` are deliberately ignored, so a variable meant for another program never
+ * moves the gateway off its embedded defaults.
  *
  * @example
  * ```ts
@@ -290,15 +291,6 @@ function checkStore(
   if (db !== undefined && db !== '') {
     out = isPostgresUrl(db) ? { kind: 'postgres', url: db } : { kind: 'sqlite', path: resolveFilePath(db, process.cwd()) };
     overrides.TOKENWARDEN_DB = 'store';
-  } else if ((value === undefined || value === null) && env.DATABASE_URL) {
-    const url = env.DATABASE_URL;
-    if (!isPostgresUrl(url)) {
-      c.reportEnv('DATABASE_URL', `must be a postgres:// URL (got ${describeValue(url)})`);
-      ok = false;
-    } else {
-      out = { kind: 'postgres', url };
-      overrides.DATABASE_URL = 'store';
-    }
   }
   if (!ok) return undefined;
   return out ?? { kind: 'sqlite', path: resolveFilePath(CONFIG_DEFAULTS.sqlitePath, process.cwd()) };
@@ -367,15 +359,6 @@ function checkLedger(
     } else {
       out = fromEnv;
       overrides.TOKENWARDEN_LEDGER = 'ledger';
-    }
-  } else if ((value === undefined || value === null) && env.REDIS_URL) {
-    const fromEnv = ledgerFromWord(env.REDIS_URL);
-    if (!fromEnv || fromEnv.kind !== 'redis') {
-      c.reportEnv('REDIS_URL', `must be a redis:// URL (got ${describeValue(env.REDIS_URL)})`);
-      ok = false;
-    } else {
-      out = fromEnv;
-      overrides.REDIS_URL = 'ledger';
     }
   }
   if (!ok) return undefined;
