@@ -3,13 +3,14 @@
 // open-source gateway in front of it — all in the same run, loopback only, each bounded in time.
 //
 // Each server runs in its own process (this file re-executed with --role=...), so the load generator,
-// the gateway and the upstream do not share one event loop.
+// the gateway, Portkey and the upstream do not share one event loop; the targets are measured in
+// interleaved rounds, and each window reports the CPU share of every process involved.
 import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
@@ -74,7 +75,7 @@ else if (process.argv[2] === '--role=tokenwarden') await startTokenwarden(proces
 // Orchestration
 
 /** Spawns a process and resolves with its `READY <url>` line. */
-function spawnReady(args, { env = {}, readyPattern = /^READY (\S+)/m, timeoutMs = 20_000 } = {}) {
+export function spawnReady(args, { env = {}, readyPattern = /^READY (\S+)/m, timeoutMs = 20_000 } = {}) {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let errText = '';
@@ -97,7 +98,7 @@ function spawnReady(args, { env = {}, readyPattern = /^READY (\S+)/m, timeoutMs 
   return { child, ready };
 }
 
-async function stop(child) {
+export async function stop(child) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
@@ -106,7 +107,7 @@ async function stop(child) {
   clearTimeout(timer);
 }
 
-async function freePort() {
+export async function freePort() {
   const server = createServer();
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address();
@@ -115,7 +116,7 @@ async function freePort() {
 }
 
 /** Waits until a POST to `url` answers 200 (the server is really serving). */
-async function waitServing(url, headers, timeoutMs = 20_000) {
+export async function waitServing(url, headers, timeoutMs = 20_000) {
   const end = Date.now() + timeoutMs;
   let last;
   while (Date.now() < end) {
@@ -132,11 +133,36 @@ async function waitServing(url, headers, timeoutMs = 20_000) {
   throw new Error(`${url} is not serving: ${last}`);
 }
 
+/** CPU seconds used so far by process `pid` (Linux /proc; undefined elsewhere). */
+async function cpuSeconds(pid) {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100/s)
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy and total CPU seconds of the whole machine (Linux /proc/stat). */
+async function machineSeconds() {
+  try {
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = v[3] + (v[4] ?? 0);
+    const total = v.reduce((a, b) => a + b, 0);
+    return { busy: (total - idle) / 100, total: total / 100 };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Closed-loop load: `connections` workers each send one request at a time for `ms` (after a warm-up).
- * `headersFor(i)` gives worker i's headers.
+ * `headersFor(i)` gives worker i's headers. `pids` ({ name: pid }) are the processes whose CPU use
+ * over the measured window is reported (as a share of one core), along with this load generator's.
  */
-async function load(url, headersFor, { connections = CONNECTIONS, ms = MEASURE_MS, warmupMs = WARMUP_MS } = {}) {
+export async function load(url, headersFor, { connections = CONNECTIONS, ms = MEASURE_MS, warmupMs = WARMUP_MS, pids = {} } = {}) {
   const { origin, pathname } = new URL(url);
   const pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
   const latencies = [];
@@ -167,12 +193,26 @@ async function load(url, headersFor, { connections = CONNECTIONS, ms = MEASURE_M
   const workers = Array.from({ length: connections }, (_, i) => worker(i));
   await new Promise((r) => setTimeout(r, warmupMs));
   recording = true;
+  const cpuBefore = await Promise.all(Object.values(pids).map(cpuSeconds));
+  const machineBefore = await machineSeconds();
+  const selfBefore = process.cpuUsage();
   const start = performance.now();
   stopAt = start + ms;
   await Promise.all(workers);
   const elapsed = (performance.now() - start) / 1000;
+  const self = process.cpuUsage(selfBefore);
+  const cpuAfter = await Promise.all(Object.values(pids).map(cpuSeconds));
+  const machineAfter = await machineSeconds();
   await pool.close();
+  const cpu = { 'load generator': (self.user + self.system) / 1e6 / elapsed };
+  Object.keys(pids).forEach((name, i) => {
+    if (cpuBefore[i] !== undefined && cpuAfter[i] !== undefined) cpu[name] = (cpuAfter[i] - cpuBefore[i]) / elapsed;
+  });
+  if (machineBefore && machineAfter) cpu['whole machine'] = (machineAfter.busy - machineBefore.busy) / elapsed;
   return {
+    cpu,
+    latencies,
+    elapsed,
     rps: latencies.length / elapsed,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
@@ -182,15 +222,48 @@ async function load(url, headersFor, { connections = CONNECTIONS, ms = MEASURE_M
   };
 }
 
+/** Merges the results of several rounds against one target. */
+function merge(results) {
+  const latencies = results.flatMap((r) => r.latencies);
+  const elapsed = results.reduce((a, r) => a + r.elapsed, 0);
+  const cpu = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.cpu)) cpu[k] = (cpu[k] ?? 0) + (v * r.elapsed) / elapsed;
+  return {
+    cpu,
+    latencies,
+    elapsed,
+    rps: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    count: latencies.length,
+    errors: results.reduce((a, r) => a + r.errors, 0),
+    firstError: results.find((r) => r.firstError)?.firstError,
+  };
+}
+
 function printRow(name, r) {
   const err = r.errors ? ` | ${r.errors} errors (${r.firstError})` : '';
   console.log(
-    `  ${name.padEnd(30)} p50 ${fmt(r.p50, 2).padStart(7)} ms   p99 ${fmt(r.p99, 2).padStart(7)} ms   ${fmt(r.rps).padStart(9)} req/s${err}`,
+    `  ${name.padEnd(30)} p50 ${fmt(r.p50, 3).padStart(7)} ms   p99 ${fmt(r.p99, 3).padStart(7)} ms   ${fmt(r.rps).padStart(9)} req/s${err}`,
   );
 }
 
+function printCpu(r) {
+  const parts = Object.entries(r.cpu).map(([k, v]) => `${k} ${fmt(v * 100)}%`);
+  console.log(`  ${''.padEnd(30)} CPU (100% = one core): ${parts.join(', ')}`);
+}
+
+const ROUNDS = 2;
+
 export async function run() {
-  heading(`gateway: ${CONNECTIONS} connections, ${MEASURE_MS / 1000} s per target after ${WARMUP_MS / 1000} s warm-up, loopback`);
+  heading(
+    `gateway: ${CONNECTIONS} and 1 connection(s), ${ROUNDS} interleaved rounds of ${MEASURE_MS / ROUNDS / 1000} s per target ` +
+      `(after ${WARMUP_MS / 1000} s warm-up each), loopback, same request body for all`,
+  );
+  console.log(
+    '  processes: load generator (this one), mock upstream, tokenwarden and Portkey each in its own process, scheduled by the OS\n' +
+      `  on ${availableParallelism()} core(s); CPU shares are measured over each window ("whole machine" includes other jobs).`,
+  );
   const dir = await mkdtemp(join(tmpdir(), 'tw-bench-gateway-'));
   const children = [];
   try {
@@ -238,33 +311,62 @@ export async function run() {
     await waitServing(gatewayUrl, { 'x-thread-id': 'bench-warm' });
     await waitServing(portkeyUrl, portkeyHeaders);
 
-    const direct = await load(directUrl, () => ({}));
-    printRow('direct to the mock upstream', direct);
-    const through = await load(gatewayUrl, (i) => ({ 'x-thread-id': `bench-${i}`, 'x-agent-id': 'bench' }));
-    printRow('through tokenwarden', through);
-    const viaPortkey = await load(portkeyUrl, () => portkeyHeaders);
-    printRow('through Portkey gateway', viaPortkey);
+    const targets = [
+      { name: 'direct to the mock upstream', url: directUrl, headersFor: () => ({}), pids: { upstream: upstream.child.pid } },
+      {
+        name: 'through tokenwarden',
+        url: gatewayUrl,
+        headersFor: (i) => ({ 'x-thread-id': `bench-${i}`, 'x-agent-id': 'bench' }),
+        pids: { tokenwarden: tw.child.pid, upstream: upstream.child.pid },
+      },
+      { name: 'through Portkey gateway', url: portkeyUrl, headersFor: () => portkeyHeaders, pids: { portkey: portkey.pid, upstream: upstream.child.pid } },
+    ];
+    // Interleaved rounds, so a change in the machine's background load hits every target alike.
+    const measure = async (connections, ms, warmupMs) => {
+      const rounds = targets.map(() => []);
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [i, t] of targets.entries()) rounds[i].push(await load(t.url, t.headersFor, { connections, ms: ms / ROUNDS, warmupMs, pids: t.pids }));
+      }
+      return rounds.map(merge);
+    };
 
-    // Pure per-request overhead, without queueing: one connection.
-    const seqOpts = { connections: 1, ms: SEQUENTIAL_MS, warmupMs: 300 };
-    const directSeq = await load(directUrl, () => ({}), seqOpts);
-    const throughSeq = await load(gatewayUrl, () => ({ 'x-thread-id': 'bench-seq' }), seqOpts);
+    console.log(`  -- ${CONNECTIONS} connections`);
+    const [direct, through, viaPortkey] = await measure(CONNECTIONS, MEASURE_MS, WARMUP_MS);
+    for (const [i, r] of [direct, through, viaPortkey].entries()) {
+      printRow(targets[i].name, r);
+      printCpu(r);
+    }
+    console.log('  -- 1 connection (per-request overhead without queueing)');
+    const [directSeq, throughSeq, portkeySeq] = await measure(1, SEQUENTIAL_MS, 300);
+    for (const [i, r] of [directSeq, throughSeq, portkeySeq].entries()) printRow(targets[i].name, r);
 
     const addedP50 = through.p50 - direct.p50;
     const addedP99 = through.p99 - direct.p99;
+    const addedSeqP50 = throughSeq.p50 - directSeq.p50;
     const ratio = through.rps / viaPortkey.rps;
+    const verdict = (ok) => (ok ? 'MET' : 'NOT MET');
     console.log(
-      `  added latency vs direct @${CONNECTIONS}:     p50 +${fmt(addedP50, 2)} ms, p99 +${fmt(addedP99, 2)} ms` +
-        ` | target p50 <= ${TARGET_ADDED_P50_MS} ms: ${addedP50 <= TARGET_ADDED_P50_MS ? 'MET' : 'NOT MET'}`,
+      `  added latency vs direct @${CONNECTIONS}:           p50 +${fmt(addedP50, 3)} ms, p99 +${fmt(addedP99, 3)} ms` +
+        ` | target p50 <= ${TARGET_ADDED_P50_MS} ms: ${verdict(addedP50 <= TARGET_ADDED_P50_MS)}`,
     );
     console.log(
-      `  added latency vs direct @1 connection: p50 +${fmt(throughSeq.p50 - directSeq.p50, 3)} ms, p99 +${fmt(throughSeq.p99 - directSeq.p99, 3)} ms` +
-        ` (direct p50 ${fmt(directSeq.p50, 3)} ms, through ${fmt(throughSeq.p50, 3)} ms)`,
+      `  added latency vs direct @1 connection:  p50 +${fmt(addedSeqP50, 3)} ms, p99 +${fmt(throughSeq.p99 - directSeq.p99, 3)} ms` +
+        ` | p50 <= ${TARGET_ADDED_P50_MS} ms: ${verdict(addedSeqP50 <= TARGET_ADDED_P50_MS)}`,
+    );
+    // Little's law: in a closed loop, latency = connections / throughput, so the p50 target at 32
+    // connections needs this throughput through the gateway.
+    const neededRps = CONNECTIONS / ((direct.p50 + TARGET_ADDED_P50_MS) / 1000);
+    console.log(
+      `  (closed loop, Little's law: p50 +${TARGET_ADDED_P50_MS} ms at ${CONNECTIONS} connections needs ~${fmt(neededRps)} req/s through the gateway,` +
+        ` i.e. <= ${fmt(1e6 / neededRps)} µs of CPU per request on one core)`,
     );
     console.log(
-      `  requests/s tokenwarden / Portkey:      ${fmt(ratio, 2)}x | target >= ${TARGET_RPS_RATIO}x: ${ratio >= TARGET_RPS_RATIO ? 'MET' : 'NOT MET'}`,
+      `  requests/s tokenwarden / Portkey @${CONNECTIONS}:    ${fmt(ratio, 2)}x | target >= ${TARGET_RPS_RATIO}x: ${verdict(ratio >= TARGET_RPS_RATIO)}` +
+        `   (@1 connection: ${fmt(throughSeq.rps / portkeySeq.rps, 2)}x)`,
     );
-    console.log(`  tokenwarden / direct requests/s:       ${fmt(through.rps / direct.rps, 2)}x`);
+    console.log(`  tokenwarden / direct requests/s:         ${fmt(through.rps / direct.rps, 2)}x`);
+    const twCpu = through.cpu.tokenwarden;
+    if (twCpu !== undefined) console.log(`  tokenwarden CPU per request @${CONNECTIONS}:       ${fmt((twCpu * 1e6) / through.rps)} µs`);
   } finally {
     for (const c of children.reverse()) await stop(c);
     await rm(dir, { recursive: true, force: true });

@@ -19,7 +19,7 @@ export interface HttpBackendOptions {
   maxResponseBytes?: number;
   /** Extra request headers (e.g. `OpenAI-Organization`). */
   headers?: Record<string, string>;
-  /** Fetch implementation. Default: undici's fetch. */
+  /** Fetch implementation (proxy, logging, test double). Default: undici's `request()` on its keep-alive global dispatcher. */
   fetch?: FetchLike;
 }
 

@@ -1,12 +1,15 @@
 /**
- * HTTP plumbing shared by the provider adapters: an injectable fetch (undici's by default), a per-call
- * timeout combined with the caller's AbortSignal, a response size cap, and the mapping of every
- * failure to a {@link ProviderError} (or {@link CallAbortedError} when the caller aborted).
+ * HTTP plumbing shared by the provider adapters: a transport (undici's `request()` on its keep-alive
+ * global dispatcher by default; an injected fetch when the caller passes one), a per-call timeout
+ * combined with the caller's AbortSignal, a response size cap, and the mapping of every failure to a
+ * {@link ProviderError} (or {@link CallAbortedError} when the caller aborted).
  *
  * Secrets (API keys) handed to {@link HttpTarget} are redacted from every message built here,
  * including error bodies echoed back by a provider.
  */
-import { fetch as undiciFetch } from 'undici';
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
+import { getGlobalDispatcher } from 'undici';
 import { ProviderError, TokenwardenError } from '../errors.js';
 import { abortError, describeTarget, redact } from './call-errors.js';
 
@@ -47,8 +50,202 @@ export interface FetchInitLike {
  */
 export type FetchLike = (url: string, init: FetchInitLike) => Promise<FetchResponseLike>;
 
-/** The default fetch: undici's. */
-export const defaultFetch: FetchLike = (url, init) => undiciFetch(url, init);
+/**
+ * The default transport, in fetch's shape: undici's `request()` on the global dispatcher (a keep-alive
+ * connection pool per origin, no pipelining, redirects never followed). {@link postJson} and
+ * {@link postStream} recognise it and skip the fetch-shaped wrapper (no WHATWG streams on the hot path).
+ */
+export const defaultFetch: FetchLike = async (url, init) => exchangeAsFetchResponse(await undiciExchange(url, init, init.signal));
+
+type HeaderGetter = { get(name: string): string | null };
+
+/** One HTTP exchange, whatever the transport: status, headers and a pull-based body. */
+interface Exchange {
+  status: number;
+  headers: HeaderGetter;
+  /** Next body chunk; `undefined` at the end. */
+  read(): Promise<Uint8Array | undefined>;
+  /** Reads the rest of the body, at most `limit` bytes: beyond it, `onOverflow` decides (throw, or truncate). */
+  readAll(limit: number, onOverflow: (() => Error) | undefined): Promise<Uint8Array>;
+  /** Drops the body and frees (or closes) the connection. Idempotent. */
+  cancel(): void;
+}
+
+const NO_BYTES = new Uint8Array(0);
+const decoder = new TextDecoder();
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  return parts.length === 0 ? NO_BYTES : Buffer.concat(parts, total);
+}
+
+function headerGetter(headers: Record<string, string | string[] | undefined>): HeaderGetter {
+  return {
+    get(name: string): string | null {
+      const v = headers[name.toLowerCase()];
+      if (v === undefined) return null;
+      return typeof v === 'string' ? v : v.join(', ');
+    },
+  };
+}
+
+/** A parsed request URL, as undici's dispatcher takes it. */
+interface UrlParts {
+  origin: string;
+  path: string;
+}
+
+// Adapters call a handful of fixed URLs; parse each once. Bounded: cleared when it grows past 256.
+const urlCache = new Map<string, UrlParts>();
+
+function urlParts(url: string): UrlParts {
+  let parts = urlCache.get(url);
+  if (!parts) {
+    const u = new URL(url);
+    parts = { origin: u.origin, path: `${u.pathname}${u.search}` };
+    if (urlCache.size >= 256) urlCache.clear();
+    urlCache.set(url, parts);
+  }
+  return parts;
+}
+
+/**
+ * An abort signal in the EventEmitter shape undici's dispatcher also accepts: far cheaper to create and
+ * listen to than an AbortController's EventTarget on a path taken once per provider call.
+ */
+class AbortEmitter extends EventEmitter {
+  aborted = false;
+}
+
+async function undiciExchange(url: string, init: Omit<FetchInitLike, 'signal'>, signal: AbortSignal | AbortEmitter): Promise<Exchange> {
+  const { origin, path } = urlParts(url);
+  const { statusCode, headers, body } = await getGlobalDispatcher().request({
+    origin,
+    path,
+    method: init.method,
+    headers: init.headers,
+    body: init.body,
+    signal,
+    // The call's own timer (CallScope) bounds every phase; undici's 300 s timers would only cut it short.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  });
+  return nodeStreamExchange(statusCode, headerGetter(headers), body);
+}
+
+function nodeStreamExchange(status: number, headers: HeaderGetter, body: Readable): Exchange {
+  let iterator: AsyncIterator<Buffer> | undefined;
+  return {
+    status,
+    headers,
+    async read() {
+      iterator ??= body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const step = await iterator.next();
+      return step.done ? undefined : (step.value as Uint8Array);
+    },
+    readAll(limit, onOverflow) {
+      return new Promise<Uint8Array>((resolve, reject) => {
+        const parts: Uint8Array[] = [];
+        let total = 0;
+        const finish = (err: unknown): void => {
+          body.off('data', onData);
+          body.off('end', onEnd);
+          body.off('error', onError);
+          if (err !== undefined) reject(err);
+          else resolve(concat(parts, total));
+        };
+        const onData = (chunk: Buffer): void => {
+          if (total + chunk.byteLength > limit) {
+            discard(body);
+            if (onOverflow) return finish(onOverflow());
+            parts.push(chunk.subarray(0, limit - total));
+            total = limit;
+            return finish(undefined);
+          }
+          parts.push(chunk);
+          total += chunk.byteLength;
+        };
+        const onEnd = (): void => finish(undefined);
+        const onError = (err: unknown): void => finish(err);
+        body.on('data', onData);
+        body.on('end', onEnd);
+        body.on('error', onError);
+      });
+    },
+    cancel() {
+      discard(body);
+    },
+  };
+}
+
+const ignore = (): void => undefined;
+
+/** Destroys an undici body (which then emits an abort error: swallowed here) and so its connection. */
+function discard(body: Readable): void {
+  if (body.destroyed) return;
+  body.on('error', ignore);
+  body.destroy();
+}
+
+function exchangeAsFetchResponse(ex: Exchange): FetchResponseLike {
+  return {
+    status: ex.status,
+    headers: ex.headers,
+    body: {
+      getReader: () => ({
+        read: async () => {
+          const value = await ex.read();
+          return value === undefined ? { done: true } : { done: false, value };
+        },
+        cancel: async () => ex.cancel(),
+      }),
+    },
+  };
+}
+
+function fetchExchange(response: FetchResponseLike): Exchange {
+  let reader: ReturnType<NonNullable<FetchResponseLike['body']>['getReader']> | undefined;
+  let cancelled = false;
+  const getReader = () => (reader ??= response.body?.getReader());
+  const ex: Exchange = {
+    status: response.status,
+    headers: response.headers,
+    async read() {
+      const r = getReader();
+      if (!r) return undefined;
+      while (true) {
+        const step = await r.read();
+        if (step.done) return undefined;
+        if (step.value) return step.value;
+      }
+    },
+    async readAll(limit, onOverflow) {
+      const parts: Uint8Array[] = [];
+      let total = 0;
+      while (true) {
+        const value = await ex.read();
+        if (value === undefined) break;
+        if (total + value.byteLength > limit) {
+          ex.cancel();
+          if (onOverflow) throw onOverflow();
+          parts.push(value.subarray(0, limit - total));
+          total = limit;
+          break;
+        }
+        parts.push(value);
+        total += value.byteLength;
+      }
+      return concat(parts, total);
+    },
+    cancel() {
+      if (cancelled) return;
+      cancelled = true;
+      const r = reader ?? response.body?.getReader();
+      r?.cancel().catch(() => undefined);
+    },
+  };
+  return ex;
+}
 
 /** Who is being called, and how. */
 export interface HttpTarget {
@@ -89,14 +286,14 @@ export async function postJson(
 ): Promise<JsonAnswer> {
   const scope = new CallScope(target, signal);
   try {
-    let response: FetchResponseLike;
+    let response: Exchange;
     try {
       response = await scope.send(url, headers, body);
     } catch (err) {
       throw scope.mapError(err, 'connect');
     }
     const bytes = await readAll(response, target, scope, target.maxResponseBytes, true);
-    const text = new TextDecoder().decode(bytes);
+    const text = decoder.decode(bytes);
     try {
       return { status: response.status, json: JSON.parse(text) as unknown };
     } catch (err) {
@@ -121,7 +318,7 @@ export async function postStream(
   signal: AbortSignal | undefined,
 ): Promise<StreamAnswer> {
   const scope = new CallScope(target, signal);
-  let response: FetchResponseLike;
+  let response: Exchange;
   try {
     response = await scope.send(url, { accept: 'text/event-stream', ...headers }, body);
   } catch (err) {
@@ -129,29 +326,25 @@ export async function postStream(
     throw scope.mapError(err, 'connect');
   }
   scope.touch();
-  const reader = response.body ? response.body.getReader() : undefined;
   let closed = false;
   const close = (): void => {
     if (closed) return;
     closed = true;
     scope.abortQuietly();
-    reader?.cancel().catch(() => undefined);
+    response.cancel();
     scope.dispose();
   };
   async function* chunks(): AsyncGenerator<Uint8Array, void, undefined> {
     let total = 0;
     try {
-      if (!reader) return;
       while (true) {
-        let step: { done: boolean; value?: Uint8Array };
+        let value: Uint8Array | undefined;
         try {
-          step = await reader.read();
+          value = await response.read();
         } catch (err) {
           throw scope.mapError(err, 'stream');
         }
-        if (step.done) return;
-        const value = step.value;
-        if (!value) continue;
+        if (value === undefined) return;
         total += value.byteLength;
         if (total > target.maxResponseBytes) throw tooLarge(target, response.status);
         scope.touch();
@@ -276,42 +469,17 @@ function clip(text: string): string {
   return text.length > 500 ? text.slice(0, 497) + '...' : text;
 }
 
-async function readAll(
-  response: FetchResponseLike,
-  target: HttpTarget,
-  scope: CallScope,
-  limit: number,
-  failOnOverflow: boolean,
-): Promise<Uint8Array> {
+async function readAll(response: Exchange, target: HttpTarget, scope: CallScope, limit: number, failOnOverflow: boolean): Promise<Uint8Array> {
   const declared = Number(response.headers.get('content-length'));
   if (failOnOverflow && Number.isFinite(declared) && declared > limit) {
-    await response.body?.getReader().cancel().catch(() => undefined);
+    response.cancel();
     throw tooLarge(target, response.status);
   }
-  if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  while (true) {
-    let step: { done: boolean; value?: Uint8Array };
-    try {
-      step = await reader.read();
-    } catch (err) {
-      throw scope.mapError(err, 'body');
-    }
-    if (step.done) break;
-    if (!step.value) continue;
-    if (total + step.value.byteLength > limit) {
-      await reader.cancel().catch(() => undefined);
-      if (failOnOverflow) throw tooLarge(target, response.status);
-      parts.push(step.value.subarray(0, limit - total));
-      total = limit;
-      break;
-    }
-    parts.push(step.value);
-    total += step.value.byteLength;
+  try {
+    return await response.readAll(limit, failOnOverflow ? () => tooLarge(target, response.status) : undefined);
+  } catch (err) {
+    throw scope.mapError(err, 'body');
   }
-  return Buffer.concat(parts, total);
 }
 
 /**
@@ -319,38 +487,53 @@ async function readAll(
  * (rather than AbortSignal.any) so the listener and the timer are removed as soon as the call ends.
  */
 class CallScope {
-  private readonly controller = new AbortController();
+  /** Aborts the undici transport; an AbortController is made only for an injected fetch. */
+  private readonly emitter = new AbortEmitter();
+  private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timedOut = false;
-  private readonly onAbort = (): void => this.controller.abort(this.callerSignal?.reason);
+  private readonly onAbort = (): void => this.abort(this.callerSignal?.reason);
 
   constructor(
     private readonly target: HttpTarget,
     private readonly callerSignal: AbortSignal | undefined,
   ) {
     if (callerSignal) {
-      if (callerSignal.aborted) this.controller.abort(callerSignal.reason);
+      if (callerSignal.aborted) this.abort(callerSignal.reason);
       else callerSignal.addEventListener('abort', this.onAbort, { once: true });
     }
     this.timer = setTimeout(() => {
       this.timedOut = true;
-      this.controller.abort();
+      this.abort(undefined);
     }, target.timeoutMs);
     this.timer.unref();
   }
 
-  async send(url: string, headers: Record<string, string>, body: unknown): Promise<FetchResponseLike> {
-    if (this.controller.signal.aborted) throw this.mapError(undefined, 'connect');
-    const response = await this.target.fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify(body),
-      signal: this.controller.signal,
-      redirect: 'manual',
-    });
+  private abort(reason: unknown): void {
+    if (this.emitter.aborted) return;
+    this.emitter.aborted = true;
+    this.emitter.emit('abort');
+    this.controller?.abort(reason);
+  }
+
+  private fetchSignal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  async send(url: string, headers: Record<string, string>, body: unknown): Promise<Exchange> {
+    if (this.emitter.aborted) throw this.mapError(undefined, 'connect');
+    const { fetch } = this.target;
+    const method = 'POST';
+    const allHeaders = { 'content-type': 'application/json', ...headers };
+    const text = JSON.stringify(body);
+    const response =
+      fetch === defaultFetch
+        ? await undiciExchange(url, { method, headers: allHeaders, body: text, redirect: 'manual' }, this.emitter)
+        : fetchExchange(await fetch(url, { method, headers: allHeaders, body: text, signal: this.fetchSignal(), redirect: 'manual' }));
     if (response.status >= 200 && response.status < 300) return response;
     const bytes = await readAll(response, this.target, this, ERROR_BODY_LIMIT, false);
-    throw statusError(this.target, response.status, response.headers, new TextDecoder().decode(bytes));
+    throw statusError(this.target, response.status, response.headers, decoder.decode(bytes));
   }
 
   /** Restarts the timeout (streams: the timeout is the longest silence allowed). */
@@ -359,7 +542,7 @@ class CallScope {
   }
 
   abortQuietly(): void {
-    if (!this.controller.signal.aborted) this.controller.abort();
+    this.abort(undefined);
   }
 
   dispose(): void {

@@ -39,6 +39,39 @@ describe('UsageCommitter', () => {
     await store.close();
   });
 
+  it('under load, waits a few event-loop turns for in-flight calls to join the batch; alone, writes at once', async () => {
+    const store = new SqliteUsageStore({ path: ':memory:' });
+    const batches: number[] = [];
+    const appendSync = store.appendSync.bind(store);
+    store.appendSync = (evs) => {
+      const list = Array.isArray(evs) ? evs : [evs];
+      batches.push(list.length);
+      return appendSync(list);
+    };
+    let inFlight = 3;
+    const committer = new UsageCommitter(store, () => undefined, { inFlight: () => inFlight, maxWaitTurns: 2 });
+    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+    const [a, b, c, d, e] = events(5);
+    committer.add(a!);
+    await turn();
+    committer.add(b!);
+    await turn();
+    committer.add(c!); // three in flight, three queued: written in this batch
+    await Promise.all([committer.durable(a!), committer.durable(c!)]);
+    expect(batches).toEqual([3]);
+    // Calls that never finish do not hold a batch back for more than maxWaitTurns turns.
+    committer.add(d!);
+    await committer.durable(d!);
+    expect(batches).toEqual([3, 1]);
+    inFlight = 1;
+    committer.add(e!);
+    await turn();
+    expect(batches).toEqual([3, 1, 1]);
+    expect(() => new UsageCommitter(store, () => undefined, { maxWaitTurns: -1 })).toThrow(/options\.maxWaitTurns/);
+    await committer.close();
+    await store.close();
+  });
+
   it('rejects the waiting calls of a failed batch and reports the failure', async () => {
     const store = new SqliteUsageStore({ path: ':memory:' });
     store.appendSync = () => {
