@@ -35,11 +35,14 @@ async function concurrent(op, redisCpu) {
   await phase(WARMUP_MS);
   const latencies = [];
   const cpu0 = await redisCpu();
+  const node0 = process.cpuUsage();
   const start = performance.now();
   const done = await phase(MEASURE_MS, latencies);
   const ops = done / ((performance.now() - start) / 1000);
+  const node = process.cpuUsage(node0);
   const redisUs = ((await redisCpu()) - cpu0) * 1e6 / done;
-  return { ops, p50: percentile(latencies, 50), p99: percentile(latencies, 99), redisUs };
+  const nodeUs = (node.user + node.system) / done;
+  return { ops, p50: percentile(latencies, 50), p99: percentile(latencies, 99), redisUs, nodeUs };
 }
 
 async function deleteKeys(client, prefix) {
@@ -100,7 +103,8 @@ export async function run() {
     row(r.name, r.ops, r.name.startsWith('INCRBY baseline') ? undefined : baseline.ops);
     console.log(
       `    ${''.padEnd(46)} latency p50 ${fmt(r.p50, 2)} ms, p99 ${fmt(r.p99, 2)} ms; ` +
-        `Redis CPU ${fmt(r.redisUs, 1)} µs/op (ceiling ${fmt(1e6 / r.redisUs)}/s on one Redis core)`,
+        `CPU per op: Redis ${fmt(r.redisUs, 1)} µs (ceiling ${fmt(1e6 / r.redisUs)}/s on one core), ` +
+        `this process ${fmt(r.nodeUs, 1)} µs`,
     );
   }
 
@@ -110,7 +114,9 @@ export async function run() {
   console.log(`  one-thread ledger after the run: ${fmt(usage.requestCount)} requests, ${fmt(usage.totalTokens)} tokens, ` +
     `${usage.reservedTokens} held -> ${exact ? 'exact' : 'NOT EXACT'}`);
   const worst = Math.min(spread.ops, one.ops);
-  console.log(`  target ${fmt(TARGET)} reserve+settle/s: ${worst >= TARGET ? 'met' : 'NOT met'} ` +
+  console.log(`  ratio to the INCRBY baseline (${fmt(baseline.ops)}/s): ${THREADS} threads ${fmt(spread.ops / baseline.ops, 2)}, ` +
+    `one thread ${fmt(one.ops / baseline.ops, 2)}`);
+  console.log(`  target ${fmt(TARGET)} reserve+settle/s with ${CONCURRENCY} callers: ${worst >= TARGET ? 'met' : 'NOT met'} ` +
     `(${THREADS} threads ${fmt(spread.ops)}/s, one thread ${fmt(one.ops)}/s)`);
 
   await Promise.all([batched.close(), piped.close(), single.close()]);

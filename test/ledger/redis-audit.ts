@@ -1,5 +1,5 @@
 /**
- * Reads a thread's raw Redis ledger state, independently of the ledger's scripts, and checks its
+ * Reads a thread's raw Redis ledger state (one hash per thread, see src/stores/redis/scripts.ts), independently of the ledger's scripts, and checks its
  * invariants. For tests that need ground truth after concurrent or crashing instances (the
  * multi-gateway tests reuse it).
  *
@@ -11,7 +11,9 @@
  * ```
  */
 import type { Redis } from 'ioredis';
+import { DEFAULT_THRESHOLDS } from '../../src/budget/types.js';
 import { redisLedgerKeys } from '../../src/stores/redis/index.js';
+import { decodeLedgerState, holdTokens, isHoldField } from '../../src/stores/redis/scripts.js';
 
 export interface RedisThreadAudit {
   exists: boolean;
@@ -29,87 +31,86 @@ export interface RedisThreadAudit {
   liveTokens: number;
   /** Holds past their expiry but not yet purged. */
   expiredHolds: number;
-  /** Fired threshold percents. */
+  /** Fired threshold percents (decoded from `firedMask` with the given threshold percents). */
   fired: number[];
-  /** Milliseconds until the hash / hold set expire (-1 = no expiry, -2 = missing). */
+  /** The `f` counter: bit i set once the i-th threshold (ascending) has fired. */
+  firedMask: number;
+  /** Milliseconds until the hash expires (-1 = no expiry, -2 = missing). */
   hashTtlMs: number;
-  holdsTtlMs: number;
   /** Broken invariants, in words; empty when the state is consistent. */
   problems: string[];
 }
 
-/** Reads and checks one thread's keys (`now` decides which holds count as live). */
+/**
+ * Reads and checks one thread's key (`now` decides which holds count as live; `percents` are the
+ * ledger's threshold percents, default 75, 90, 95).
+ */
 export async function auditRedisThread(
   client: Redis,
   keyPrefix: string,
   threadId: string,
   now: number = Date.now(),
+  percents: readonly number[] = DEFAULT_THRESHOLDS.map((t) => t.percent),
 ): Promise<RedisThreadAudit> {
-  const { hash, holds } = redisLedgerKeys(keyPrefix, threadId);
-  const [fields, members, hashTtlMs, holdsTtlMs] = await Promise.all([
-    client.hgetall(hash),
-    client.zrange(holds, 0, -1, 'WITHSCORES'),
-    client.pttl(hash),
-    client.pttl(holds),
-  ]);
-  const num = (key: string) => Number(fields[key] ?? 0);
-  const exists = fields.m !== undefined;
+  const { hash } = redisLedgerKeys(keyPrefix, threadId);
+  const [raw, hashTtlMs] = await Promise.all([client.hgetallBuffer(hash), client.pttl(hash)]);
   const problems: string[] = [];
-
-  const scored = new Map<string, number>();
-  const score = (raw: string | undefined) => (raw === 'inf' ? Infinity : Number(raw));
-  for (let i = 0; i < members.length; i += 2) scored.set(members[i]!, score(members[i + 1]));
-  const sentinel = scored.get('~');
-  scored.delete('~');
+  const fields: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) if (name !== 's') fields[name] = value.toString();
+  const exists = raw.s !== undefined;
+  const state = exists ? decodeLedgerState(raw.s!) : undefined;
 
   let sumTokens = 0;
   let liveHolds = 0;
   let liveTokens = 0;
   let expiredHolds = 0;
-  const heldIds = Object.keys(fields).filter((f) => f.startsWith('h:')).map((f) => f.slice(2));
+  let earliest = Infinity;
+  const heldIds = Object.keys(fields).filter(isHoldField);
   for (const id of heldIds) {
-    const tokens = Number(fields[`h:${id}`]);
-    const expiry = Number(fields[`e:${id}`]);
+    const tokens = holdTokens(id);
+    const expiry = Number(fields[id]);
+    if (!Number.isSafeInteger(tokens) || tokens < 0) problems.push(`hold ${id} does not name its tokens`);
+    if (!Number.isSafeInteger(expiry)) problems.push(`hold ${id} has expiry ${fields[id]}`);
     sumTokens += tokens;
-    if (!scored.has(id)) problems.push(`hold ${id} has a hash field but no sorted-set member`);
-    else if (scored.get(id) !== expiry) problems.push(`hold ${id}: expiry ${expiry} in the hash, ${scored.get(id)} in the set`);
+    earliest = Math.min(earliest, expiry);
     if (expiry > now) {
       liveHolds++;
       liveTokens += tokens;
     } else expiredHolds++;
   }
-  for (const id of scored.keys()) if (fields[`h:${id}`] === undefined) problems.push(`hold ${id} is in the set but not the hash`);
-
-  if (exists) {
-    if (num('r') !== sumTokens) problems.push(`r = ${num('r')} but the holds add up to ${sumTokens}`);
-    if (num('k') !== heldIds.length) problems.push(`k = ${num('k')} but there are ${heldIds.length} holds`);
-    if (sentinel !== Infinity) problems.push('the hold set has no +inf sentinel');
-    if (hashTtlMs < 0) problems.push('the hash has no expiry');
-    if (holdsTtlMs < 0) problems.push('the hold set has no expiry');
-  } else if (members.length > 0 || Object.keys(fields).length > 0) {
-    problems.push('keys exist without a maximum (m)');
+  for (const f of Object.keys(fields)) {
+    if (!isHoldField(f)) problems.push(`unexpected field ${f}`);
   }
 
-  const promptTokens = num('p');
-  const completionTokens = num('c');
+  if (state) {
+    if (state.heldTokens !== sumTokens) problems.push(`r = ${state.heldTokens} but the holds add up to ${sumTokens}`);
+    if (state.holdCount !== heldIds.length) problems.push(`k = ${state.holdCount} but there are ${heldIds.length} holds`);
+    if (heldIds.length > 0 && state.earliestHoldExpiry > earliest) {
+      problems.push(`o = ${state.earliestHoldExpiry} is after the earliest hold expiry ${earliest}`);
+    }
+    if (hashTtlMs < 0) problems.push('the hash has no expiry');
+  } else if (Object.keys(fields).length > 0) {
+    problems.push('key exists without its state (s)');
+  }
+
+  const promptTokens = state?.promptTokens ?? 0;
+  const completionTokens = state?.completionTokens ?? 0;
+  const firedMask = state?.firedMask ?? 0;
   return {
     exists,
-    maxTokens: exists ? num('m') : undefined,
+    maxTokens: state?.maxTokens,
     promptTokens,
     completionTokens,
     chargedTokens: promptTokens + completionTokens,
-    requestCount: num('n'),
-    heldCounter: num('r'),
-    holdCounter: num('k'),
+    requestCount: state?.requestCount ?? 0,
+    heldCounter: state?.heldTokens ?? 0,
+    holdCounter: state?.holdCount ?? 0,
     liveHolds,
     liveTokens,
     expiredHolds,
-    fired: Object.keys(fields)
-      .filter((f) => f.startsWith('t:'))
-      .map((f) => Number(f.slice(2)))
-      .sort((a, b) => a - b),
+    fired: [...percents].sort((a, b) => a - b).filter((_, i) => Math.floor(firedMask / 2 ** i) % 2 === 1),
+    firedMask,
     hashTtlMs,
-    holdsTtlMs,
     problems,
   };
 }

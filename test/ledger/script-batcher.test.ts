@@ -5,26 +5,47 @@ describe('ScriptBatcher', () => {
   it('sends the operations of one tick as one call, keys then arguments, and hands each its reply', async () => {
     const calls: Array<[string[], (string | number)[]]> = [];
     const batcher = new ScriptBatcher(async (keys, args) => {
-      calls.push([keys, args]);
-      return args.map((a) => `r-${a}`);
+      calls.push([keys, [...args]]);
+      return keys.flatMap((k) => [1, `r-${k}`]);
     }, 10);
-    const replies = await Promise.all([batcher.push(['a1', 'a2'], [1]), batcher.push(['b1', 'b2'], [2]), batcher.push(['c1', 'c2'], [3])]);
-    expect(replies).toEqual(['r-1', 'r-2', 'r-3']);
-    expect(calls).toEqual([[['a1', 'a2', 'b1', 'b2', 'c1', 'c2'], [1, 2, 3]]]);
+    const replies = await Promise.all([batcher.push('a', [1]), batcher.push('b', [2, 'x']), batcher.push('c', [3])]);
+    expect(replies).toEqual([['r-a'], ['r-b'], ['r-c']]);
+    expect(calls).toEqual([[['a', 'b', 'c'], [1, 2, 'x', 3]]]);
     // A later tick makes a new call.
-    expect(await batcher.push(['d1', 'd2'], [4])).toBe('r-4');
+    expect(await batcher.push('d', [4])).toEqual(['r-d']);
     expect(calls).toHaveLength(2);
   });
 
   it('splits at maxBatch, keeping order', async () => {
     const sizes: number[] = [];
-    const batcher = new ScriptBatcher(async (_keys, args) => {
-      sizes.push(args.length);
-      return args;
+    const batcher = new ScriptBatcher(async (keys, args) => {
+      sizes.push(keys.length);
+      // Replies of different lengths: operation i gets i values.
+      return args.flatMap((a) => [Number(a), ...Array.from({ length: Number(a) }, () => a)]);
     }, 4);
-    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => batcher.push(['k', 'h'], [i])));
-    expect(replies).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => batcher.push('k', [i])));
+    expect(replies).toEqual(Array.from({ length: 10 }, (_, i) => Array.from({ length: i }, () => i)));
     expect(sizes).toEqual([4, 4, 2]);
+  });
+
+  it('sends early, before the tick ends, once the queue is as large as what is in flight (at least 16)', async () => {
+    const sizes: number[] = [];
+    const pending: Array<() => void> = [];
+    const batcher = new ScriptBatcher(
+      (keys) =>
+        new Promise((resolve) => {
+          sizes.push(keys.length);
+          pending.push(() => resolve(keys.flatMap((k) => [1, k])));
+        }),
+      128,
+    );
+    const all = Promise.all(Array.from({ length: 40 }, (_, i) => batcher.push(`k${i}`, [i])));
+    // Sent synchronously while queueing: 16 (nothing in flight), then 16 (16 in flight); the rest waits.
+    expect(sizes).toEqual([16, 16]);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(sizes).toEqual([16, 16, 8]);
+    for (const done of pending) done();
+    expect(await all).toEqual(Array.from({ length: 40 }, (_, i) => [`k${i}`]));
   });
 
   it("rejects every operation of a failed batch with the batch's error, and of a malformed reply", async () => {
@@ -32,16 +53,18 @@ describe('ScriptBatcher', () => {
     const failing = new ScriptBatcher(async () => {
       throw boom;
     }, 8);
-    const outcomes = await Promise.allSettled([failing.push(['k', 'h'], [1]), failing.push(['k', 'h'], [2])]);
+    const outcomes = await Promise.allSettled([failing.push('k', [1]), failing.push('k', [2])]);
     expect(outcomes).toEqual([
       { status: 'rejected', reason: boom },
       { status: 'rejected', reason: boom },
     ]);
-    const short = new ScriptBatcher(async () => ['only one'], 8);
-    const bad = await Promise.allSettled([short.push(['k', 'h'], [1]), short.push(['k', 'h'], [2])]);
-    for (const o of bad) {
-      expect(o.status).toBe('rejected');
-      expect(String((o as PromiseRejectedResult).reason)).toContain('expected 2 replies');
+    for (const reply of [[1, 'only one'], [1, 'a', 2, 'b'], [1, 'a', 1, 'b', 'extra'], ['x', 'a', 1, 'b'], 'not an array']) {
+      const short = new ScriptBatcher(async () => reply, 8);
+      const bad = await Promise.allSettled([short.push('k', [1]), short.push('k', [2])]);
+      for (const o of bad) {
+        expect(o.status).toBe('rejected');
+        expect(String((o as PromiseRejectedResult).reason)).toContain('expected 2 length-prefixed replies');
+      }
     }
   });
 });

@@ -16,3 +16,4 @@ export {
   type RedisBudgetLedgerOptions,
   type RedisLedgerOperation,
 } from './redis-ledger.js';
+export { decodeLedgerState, type LedgerState } from './scripts.js';

@@ -14,7 +14,7 @@ import {
   type UsageCharge,
 } from '../../budget/types.js';
 import { ScriptBatcher } from './script-batcher.js';
-import { buildLedgerScripts, type LedgerScripts } from './scripts.js';
+import { buildLedgerScripts, holdId, OP_RELEASE, OP_RESERVE, OP_SETTLE, type LedgerScripts } from './scripts.js';
 
 /** What the ledger was doing when an error reached {@link RedisBudgetLedgerOptions.onError}. */
 export type RedisLedgerOperation =
@@ -65,14 +65,14 @@ export interface RedisBudgetLedgerOptions {
    */
   commandTimeoutMs?: number;
   /**
-   * Most reserve (or settle, or release) calls made in the same tick that are sent to Redis as one script
-   * call. Batching pays a script's fixed cost once per batch; each call stays atomic. 1 turns it off.
-   * Default 128.
+   * Most reserve, settle and release calls made in the same tick that are sent to Redis as one script
+   * call (at most 1 000). Batching pays a script's fixed cost once per batch, and reads and writes each
+   * thread once per batch; each call stays atomic. 1 turns it off. Default 128.
    */
   maxBatch?: number;
   /**
    * ioredis `enableAutoPipelining` on the ledger's own client. Default false: with batching there is
-   * about one command per operation kind per tick, so there is little left to pipeline.
+   * about one script call per tick, so there is little left to pipeline.
    */
   autoPipelining?: boolean;
   /**
@@ -100,20 +100,22 @@ export function isFailOpenReservation(reservation: Reservation): boolean {
 }
 
 /**
- * The two Redis keys a {@link RedisBudgetLedger} keeps for a thread: `hash` (counters and holds' tokens)
- * and `holds` (sorted set of hold ids by expiry). Both carry the thread id as a hash tag so that they
- * land in one cluster slot. For operators and tests that inspect the ledger directly.
+ * The Redis key a {@link RedisBudgetLedger} keeps for a thread: one hash with its packed state (field
+ * `s`, see {@link decodeLedgerState}) and one field per hold (the reservation id, valued with its expiry).
+ * The thread id is a hash tag, as Redis Cluster would want. For operators and tests that inspect the
+ * ledger directly.
  *
  * @example
  * ```ts
- * const { hash } = redisLedgerKeys('tw:', 'thread-1');   // 'tw:{thread-1}:b'
- * await redis.hget(hash, 'p');                            // prompt tokens charged so far
+ * const { hash } = redisLedgerKeys('tw:', 'thread-1');                     // 'tw:{thread-1}:b'
+ * decodeLedgerState((await redis.hgetBuffer(hash, 's'))!).promptTokens;   // prompt tokens charged so far
  * ```
  */
-export function redisLedgerKeys(keyPrefix: string, threadId: string): { hash: string; holds: string } {
-  const base = `${keyPrefix}{${threadId}}`;
-  return { hash: `${base}:b`, holds: `${base}:h` };
+export function redisLedgerKeys(keyPrefix: string, threadId: string): { hash: string } {
+  return { hash: `${keyPrefix}{${threadId}}:b` };
 }
+
+type ScriptCommand = (script: string, numkeys: number, keys: string[], args: (string | number)[]) => Promise<unknown>;
 
 interface LoadedScript {
   readonly lua: string;
@@ -125,9 +127,7 @@ type ScriptName = keyof LedgerScripts;
 function loadScripts(scripts: LedgerScripts): Record<ScriptName, LoadedScript> {
   const load = (lua: string): LoadedScript => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
   return {
-    reserve: load(scripts.reserve),
-    settle: load(scripts.settle),
-    release: load(scripts.release),
+    ops: load(scripts.ops),
     usage: load(scripts.usage),
     setBudget: load(scripts.setBudget),
     endThread: load(scripts.endThread),
@@ -137,12 +137,14 @@ function loadScripts(scripts: LedgerScripts): Record<ScriptName, LoadedScript> {
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 const DEFAULT_RESERVATION_TTL_MS = 10 * 60_000;
 const DEFAULT_THREAD_TTL_MS = 7 * 24 * 3_600_000;
+/** Bounds the Lua `unpack` of one batch's holds (Lua's C stack holds about 8 000 values). */
+const MAX_BATCH = 1_000;
 const NOT_CHARGED: SettleResult = Object.freeze({ charged: false, usage: undefined, crossed: [] }) as SettleResult;
 
 /**
  * A {@link BudgetLedger} in Redis, shared by every process that points at the same Redis and key prefix.
  *
- * Reserve, settle and release each run as one Lua script, so concurrent callers on any number of
+ * Reserve, settle and release each run inside one Lua script, so concurrent callers on any number of
  * instances can never jointly overspend a thread. Holds expire after `reservationTtlMs`, so the budget
  * held by an instance that died comes back by itself. Settling is idempotent by reservation id, and each
  * threshold fires once per thread across all instances (on the instance whose settle crossed it).
@@ -150,9 +152,10 @@ const NOT_CHARGED: SettleResult = Object.freeze({ charged: false, usage: undefin
  * If Redis is unreachable, calls reject promptly with `LedgerUnavailableError` (code
  * `LEDGER_UNAVAILABLE`) and the ledger reconnects in the background; see `failOpen` for the alternative.
  *
- * Calls made in the same tick are sent as one script call (see `maxBatch`), which roughly doubles
- * throughput on Redis 7, where a script's fixed cost dominates. A batch may touch many threads, so the
- * ledger needs a standalone Redis (or a primary behind Sentinel), not Redis Cluster.
+ * Calls made in the same tick are sent as one script call (see `maxBatch`), which reads and writes each
+ * thread it touches once; on Redis 7 a script's fixed cost and each command it runs dominate what a call
+ * costs. A batch may touch many threads, so the ledger needs a standalone Redis (or a primary behind
+ * Sentinel), not Redis Cluster.
  *
  * @example
  * ```ts
@@ -173,7 +176,7 @@ export class RedisBudgetLedger implements BudgetLedger {
   private readonly keyPrefix: string;
   private readonly thresholdByArg: ReadonlyMap<string, Threshold>;
   private readonly scripts: Record<ScriptName, LoadedScript>;
-  private readonly batchers: Record<'reserve' | 'settle' | 'release', ScriptBatcher>;
+  private readonly batcher: ScriptBatcher;
   private readonly failOpen: boolean;
   private readonly onError: (error: Error, operation: RedisLedgerOperation) => void;
   private readonly timeoutMs: number | undefined;
@@ -223,6 +226,7 @@ export class RedisBudgetLedger implements BudgetLedger {
     if (typeof onError !== 'function') throw new ValidationError('onError', onError, 'must be a function');
     assertPositiveInteger('commandTimeoutMs', commandTimeoutMs);
     assertPositiveInteger('maxBatch', maxBatch);
+    if (maxBatch > MAX_BATCH) throw new ValidationError('maxBatch', maxBatch, `must be at most ${MAX_BATCH}`);
     if (typeof autoPipelining !== 'boolean') {
       throw new ValidationError('autoPipelining', autoPipelining, 'must be a boolean');
     }
@@ -241,9 +245,10 @@ export class RedisBudgetLedger implements BudgetLedger {
         thresholds: validThresholds.map((t) => t.percent),
       }),
     );
-    const batcher = (name: 'reserve' | 'settle' | 'release') =>
-      new ScriptBatcher((keys, args) => this.run(name, keys, [this.clock(), ...args]), maxBatch);
-    this.batchers = { reserve: batcher('reserve'), settle: batcher('settle'), release: batcher('release') };
+    this.batcher = new ScriptBatcher((keys, args) => {
+      args.unshift(this.clock());
+      return this.run('ops', keys, args);
+    }, maxBatch);
     this.failOpen = failOpen;
     this.onError = onError;
     this.now = now;
@@ -280,24 +285,22 @@ export class RedisBudgetLedger implements BudgetLedger {
   async reserve(threadId: string, tokens: number): Promise<Reservation> {
     assertThreadId('threadId', threadId);
     assertSafeTokens('tokens', tokens);
-    const id = randomUUID();
+    const id = holdId(randomUUID(), tokens);
     let reply: unknown[];
     try {
-      reply = (await this.batched('reserve', threadId, [tokens, id])) as unknown[];
+      reply = await this.batched('reserve', threadId, OP_RESERVE, id);
     } catch (err) {
       if (!this.failingOpen(err, 'reserve')) throw err;
       return { id: FAIL_OPEN_RESERVATION_PREFIX + id, threadId, tokens, expiresAt: undefined };
     }
-    if (Number(reply[0]) === 0) {
-      throw new BudgetExhaustedError({
-        threadId,
-        used: Number(reply[1]),
-        reserved: Number(reply[2]),
-        maxTokens: Number(reply[3]),
-        requested: tokens,
-      });
-    }
-    return { id, threadId, tokens, expiresAt: Number(reply[1]) };
+    if (reply.length === 1) return { id, threadId, tokens, expiresAt: Number(reply[0]) };
+    throw new BudgetExhaustedError({
+      threadId,
+      used: Number(reply[0]),
+      reserved: Number(reply[1]),
+      maxTokens: Number(reply[2]),
+      requested: tokens,
+    });
   }
 
   /**
@@ -314,12 +317,12 @@ export class RedisBudgetLedger implements BudgetLedger {
     if (isFailOpenReservation(reservation)) return NOT_CHARGED;
     let reply: unknown[];
     try {
-      reply = (await this.batched('settle', reservation.threadId, [reservation.id, prompt, completion])) as unknown[];
+      reply = await this.batched('settle', reservation.threadId, OP_SETTLE, reservation.id, prompt, completion);
     } catch (err) {
       if (!this.failingOpen(err, 'settle')) throw err;
       return NOT_CHARGED;
     }
-    const status = Number(reply[0]);
+    const status = reply[0];
     if (status === 0) return NOT_CHARGED;
     const snapshot = toUsage(reply[1], reply[2], reply[3], reply[4], reply[5]);
     if (status === 1) return { charged: false, usage: snapshot, crossed: [] };
@@ -333,7 +336,7 @@ export class RedisBudgetLedger implements BudgetLedger {
     assertReservation(reservation);
     if (isFailOpenReservation(reservation)) return;
     try {
-      await this.batched('release', reservation.threadId, [reservation.id]);
+      await this.batched('release', reservation.threadId, OP_RELEASE, reservation.id);
     } catch (err) {
       if (!this.failingOpen(err, 'release')) throw err;
     }
@@ -413,39 +416,42 @@ export class RedisBudgetLedger implements BudgetLedger {
     return Math.floor(this.now());
   }
 
-  private keys(threadId: string): [string, string] {
-    const { hash, holds } = redisLedgerKeys(this.keyPrefix, threadId);
-    return [hash, holds];
+  private key(threadId: string): string {
+    return `${this.keyPrefix}{${threadId}}:b`;
   }
 
   /** Runs one operation of a single-operation script; any Redis failure becomes LedgerUnavailableError. */
-  private async exec(name: ScriptName, threadId: string, args: (string | number)[]): Promise<unknown> {
+  private async exec(name: Exclude<ScriptName, 'ops'>, threadId: string, args: (string | number)[]): Promise<unknown> {
     this.assertConnected(name);
     try {
-      return await this.run(name, this.keys(threadId), args);
+      return await this.run(name, [this.key(threadId)], args);
     } catch (err) {
       throw this.unavailable(name, threadId, err);
     }
   }
 
-  /** Queues one operation of a batched script (sent with the others of this tick). */
-  private async batched(name: 'reserve' | 'settle' | 'release', threadId: string, args: (string | number)[]): Promise<unknown> {
+  /** Queues one operation of the batch script (sent with the others of this tick). */
+  private batched(
+    name: 'reserve' | 'settle' | 'release',
+    threadId: string,
+    ...args: (string | number)[]
+  ): Promise<unknown[]> {
     this.assertConnected(name);
-    try {
-      return await this.batchers[name].push(this.keys(threadId), args);
-    } catch (err) {
+    return this.batcher.push(this.key(threadId), args).catch((err: unknown) => {
       throw this.unavailable(name, threadId, err);
-    }
+    });
   }
 
   /** EVALSHA, falling back to EVAL (which also caches the script) on NOSCRIPT; bounded by the timeout. */
   private async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
     const script = this.scripts[name];
+    // ioredis flattens one level of arrays: passing keys and args as arrays spares spreading them.
+    const client = this.client as unknown as Record<'evalsha' | 'eval', ScriptCommand>;
     try {
-      return await this.bounded(this.client.evalsha(script.sha, keys.length, ...keys, ...args));
+      return await this.bounded(client.evalsha(script.sha, keys.length, keys, args));
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-      return await this.bounded(this.client.eval(script.lua, keys.length, ...keys, ...args));
+      return await this.bounded(client.eval(script.lua, keys.length, keys, args));
     }
   }
 
@@ -453,14 +459,14 @@ export class RedisBudgetLedger implements BudgetLedger {
     return this.timeoutMs === undefined ? pending : withTimeout(pending, this.timeoutMs);
   }
 
-  private unavailable(name: ScriptName, threadId: string, err: unknown): LedgerUnavailableError {
+  private unavailable(name: RedisLedgerOperation, threadId: string, err: unknown): LedgerUnavailableError {
     return new LedgerUnavailableError(
       `Redis budget ledger: ${name} on thread ${JSON.stringify(threadId)} failed: ${errorMessage(err)}`,
       { cause: err },
     );
   }
 
-  private assertConnected(operation: ScriptName): void {
+  private assertConnected(operation: RedisLedgerOperation): void {
     if (this.closed) {
       throw new LedgerUnavailableError(`Redis budget ledger: ${operation} after close()`);
     }

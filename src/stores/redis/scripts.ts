@@ -2,27 +2,33 @@
  * Lua scripts of {@link RedisBudgetLedger}. Each runs atomically in Redis, so reserve, settle and release
  * are race-free across every process sharing the Redis.
  *
- * Layout per thread (both keys carry the thread id as a hash tag, so they share a cluster slot):
- * - hash (`<prefix>{<thread>}:b`). Fields: `m` maximum, `p` prompt tokens, `c` completion tokens, `n`
- *   requests, `r` tokens held by holds, `k` number of holds, `x` when both keys expire (epoch ms), `h:<id>`
- *   tokens and `e:<id>` expiry of hold `<id>`, and `t:<percent>` once that threshold has fired. The hash
- *   exists exactly when `m` is set.
- * - sorted set (`<prefix>{<thread>}:h`): one member per hold (the reservation id) scored by its expiry,
- *   plus the sentinel `~` scored `+inf`, which keeps the key (and so its TTL) alive while the thread has
- *   no holds.
+ * One hash per thread (`<prefix>{<thread>}:b`) holds everything:
+ * - field `s`, the thread's state packed as {@link STATE_FORMAT} (big-endian): maximum `m`, prompt tokens
+ *   `p`, completion tokens `c`, requests `n`, tokens held by holds `r`, when the key expires `x` (epoch
+ *   ms), a lower bound `o` of the earliest hold expiry (meaningful while `k > 0`), as doubles; the number
+ *   of holds `k` and the thresholds fired so far `f` (bit i = the i-th threshold, ascending), as uint32.
+ *   One packed field instead of nine: every field named in HMGET/HSET costs Redis about 0.2 µs.
+ *   {@link decodeLedgerState} reads it.
+ * - one field per hold: the reservation id (`<uuid>:<tokens>`, so the hold's tokens travel in its name),
+ *   whose value is the hold's expiry (epoch ms).
+ * The hash exists exactly when `s` is set.
  *
- * Reserve, settle and release take any number of operations per call (KEYS = hash, set, hash, set, ...):
- * the ledger sends the calls made in the same tick as one EVALSHA, because on Redis 7 the fixed cost of
- * running a script is several times that of a plain command.
+ * Expired holds are purged (one HGETALL) only when one may exist, i.e. once `now >= o`; afterwards `o` is
+ * the exact earliest expiry again. So between purges every hold in the hash is live, and settle needs no
+ * expiry check of its own.
  *
- * Cost matters here (the target is 50 000 reserve+settle pairs per second): every `redis.call` costs
- * about as much as the rest of a script, so scripts read what they need with one HMGET, work on locals
- * and write back with one HSET; the configuration is compiled into the script text instead of being
- * passed (and parsed) on every call; expired holds are purged only when they could matter (a reserve
- * that would otherwise be refused, a thread with many holds, or a usage read); and the keys' idle expiry
- * is pushed forward only once `slack` of it has elapsed. Every argument handed to `redis.call` is a
- * string: Redis 7 spends about a microsecond formatting each Lua number argument, several times what
- * `string.format('%d', n)` costs (and Lua's own `tostring` would switch to exponent notation above 1e14).
+ * Reserve, settle and release share one batch script (`ops`): the ledger sends the calls made in the same
+ * tick as one EVALSHA. The script reads each thread touched by the batch once (one HMGET, including the
+ * holds the batch settles or releases), applies the operations in order on that in-memory copy, and writes
+ * each thread back once (one HDEL of the holds gone, one HSET of what changed). The operations still run
+ * one after another inside one atomic script, exactly as if each were its own script call.
+ *
+ * Cost matters here (the target is 50 000 reserve+settle pairs per second): on Redis 7 every `redis.call`
+ * costs about a microsecond and the fixed cost of a script call several, so the scripts make as few calls
+ * as they can; the configuration is compiled into the script text; the key's idle expiry is pushed forward
+ * only once `slack` of it has elapsed. Every argument handed to `redis.call` is a string: Redis 7 spends
+ * about a microsecond formatting each Lua number argument, several times what `string.format('%d', n)`
+ * costs (and Lua's own `tostring` would switch to exponent notation above 1e14).
  */
 
 /** What the scripts need to know about a ledger's configuration (compiled into their text). */
@@ -31,54 +37,114 @@ export interface LedgerScriptConfig {
   defaultMax: number;
   /** Lifetime of a hold, ms. */
   holdTtlMs: number;
-  /** Idle expiry of a thread's keys, ms. */
+  /** Idle expiry of a thread's key, ms. */
   threadTtlMs: number;
-  /** The keys' expiry is pushed forward once less than `threadTtlMs - slackMs` of it is left. */
+  /** The key's expiry is pushed forward once less than `threadTtlMs - slackMs` of it is left. */
   slackMs: number;
-  /** Threshold percents, ascending. */
+  /** Threshold percents, ascending (at most 31). */
   thresholds: readonly number[];
 }
 
 /** The Lua source of each ledger operation. */
 export interface LedgerScripts {
-  reserve: string;
-  settle: string;
-  release: string;
+  /** Batched reserve / settle / release (see {@link OP_RESERVE}). */
+  ops: string;
   usage: string;
   setBudget: string;
   endThread: string;
 }
 
-/** Purge when a thread holds at least this many holds, even if nothing is refused. */
-const PURGE_AT_HOLDS = 256;
+/** Op codes of the batch script. Reserve args: hold id. Settle args: hold id, prompt, completion. Release args: hold id. */
+export const OP_RESERVE = 'R';
+export const OP_SETTLE = 'S';
+export const OP_RELEASE = 'L';
+
+/** `struct.pack` format of the `s` field: m, p, c, n, r, x, o as doubles, then k, f as uint32 (64 bytes). */
+export const STATE_FORMAT = '>dddddddI4I4';
+
+/** A thread's state as stored in its `s` field. */
+export interface LedgerState {
+  maxTokens: number;
+  promptTokens: number;
+  completionTokens: number;
+  requestCount: number;
+  heldTokens: number;
+  expiresAt: number;
+  earliestHoldExpiry: number;
+  holdCount: number;
+  firedMask: number;
+}
+
+/**
+ * Decodes the `s` field of a thread's hash in a {@link RedisBudgetLedger} (read as a Buffer).
+ *
+ * @example
+ * ```ts
+ * const { hash } = redisLedgerKeys('tw:', 'thread-1');
+ * const state = decodeLedgerState((await redis.hgetBuffer(hash, 's'))!);   // { maxTokens, promptTokens, ... }
+ * ```
+ */
+export function decodeLedgerState(packed: Buffer): LedgerState {
+  if (packed.length !== 64) throw new RangeError(`ledger state: expected 64 bytes, got ${packed.length}`);
+  const d = (i: number) => packed.readDoubleBE(i * 8);
+  return {
+    maxTokens: d(0),
+    promptTokens: d(1),
+    completionTokens: d(2),
+    requestCount: d(3),
+    heldTokens: d(4),
+    expiresAt: d(5),
+    earliestHoldExpiry: d(6),
+    holdCount: packed.readUInt32BE(56),
+    firedMask: packed.readUInt32BE(60),
+  };
+}
+
+/** Length of the uuid part of a hold id; the tokens follow after a colon. */
+export const HOLD_UUID_LENGTH = 36;
+/** Hash fields at least this long are holds; every counter field is shorter. */
+const HOLD_MIN = HOLD_UUID_LENGTH + 2;
+
+/** The reservation id of a hold of `tokens` (the uuid must be {@link HOLD_UUID_LENGTH} characters). */
+export function holdId(uuid: string, tokens: number): string {
+  return `${uuid}:${tokens}`;
+}
+
+/** Whether a hash field of a thread is a hold (as opposed to a counter). */
+export function isHoldField(field: string): boolean {
+  return field.length >= HOLD_MIN;
+}
+
+/** The tokens of a hold, from its id. */
+export function holdTokens(id: string): number {
+  return Number(id.slice(HOLD_UUID_LENGTH + 1));
+}
 
 const COMMON = `
-local fmt = string.format
+local fmt, sub, spack, sunpack = string.format, string.sub, struct.pack, struct.unpack
+local FMT = '${STATE_FORMAT}'
 local function int(x) return fmt('%d', x) end
--- Removes the holds that expired by \`now\` (a string); returns their tokens and count.
-local function purge(b, h, now)
-  local ids = redis.call('ZRANGEBYSCORE', h, '-inf', now)
-  local n = #ids
-  if n == 0 then return 0, 0 end
-  local sum = 0
-  for i = 1, n, 500 do
-    local tf, all = {}, {}
-    for j = i, math.min(i + 499, n) do
-      tf[#tf + 1] = 'h:' .. ids[j]
-      all[#all + 1] = 'h:' .. ids[j]
-      all[#all + 1] = 'e:' .. ids[j]
+local function pack(s) return spack(FMT, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9]) end
+-- Deletes the holds of \`key\` that expired by \`now\`; returns their tokens, their count and the earliest
+-- expiry of the holds left (0 if none). Forgets the deleted ids in \`H\` (id -> thread slot) when given.
+local function purge(key, now, H)
+  local all = redis.call('HGETALL', key)
+  local sum, n, earliest, gone = 0, 0, 0, {}
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if #f >= ${HOLD_MIN} then
+      local e = tonumber(all[i + 1])
+      if e <= now then
+        sum, n = sum + tonumber(sub(f, ${HOLD_MIN})), n + 1
+        gone[n] = f
+        if H then H[f] = nil end
+      elseif earliest == 0 or e < earliest then
+        earliest = e
+      end
     end
-    local v = redis.call('HMGET', b, unpack(tf))
-    for j = 1, #v do sum = sum + (tonumber(v[j]) or 0) end
-    redis.call('HDEL', b, unpack(all))
   end
-  redis.call('ZREMRANGEBYSCORE', h, '-inf', now)
-  return sum, n
-end
--- Relative (PEXPIRE, not PEXPIREAT): \`now\` is the callers' clock, not necessarily Redis's own.
-local function expire(b, h, ms)
-  redis.call('PEXPIRE', b, ms)
-  redis.call('PEXPIRE', h, ms)
+  for i = 1, n, 500 do redis.call('HDEL', key, unpack(gone, i, math.min(i + 499, n))) end
+  return sum, n, earliest
 end
 `;
 
@@ -93,145 +159,236 @@ export function buildLedgerScripts(config: LedgerScriptConfig): LedgerScripts {
   const holdTtl = luaNumber('holdTtlMs', config.holdTtlMs);
   const ttl = luaNumber('threadTtlMs', config.threadTtlMs);
   const slack = luaNumber('slackMs', config.slackMs);
+  if (config.thresholds.length > 31) throw new RangeError('thresholds: at most 31');
   const percents = config.thresholds.map((p) => luaNumber('thresholds', p));
-  const thresholdFields = percents.map((p) => `, 't:${p}'`).join('');
-  // Unrolled threshold checks: \`v[base + i]\` is the 't:' field of threshold i. A first crossing appends
-  // the percent to \`reply\` and marks the field in \`out\` (whose length is \`o\`).
-  const crossings = (base: number): string =>
+  // Unrolled threshold checks on locals \`used\`, \`max\`, \`f\` (fired bits): a first crossing appends the
+  // percent (with \`append\`) and sets its bit.
+  const crossingsWith = (append: (percent: string) => string): string =>
     percents
-      .map(
-        (p, i) => `
-if not v[${base + i + 1}] and used * 100 >= ${p} * max then
-  reply[#reply + 1] = '${p}'
-  out[o + 1] = 't:${p}'; out[o + 2] = '1'; o = o + 2
-end`,
-      )
+      .map((p, i) => {
+        const bit = 2 ** i;
+        return `
+if used * 100 >= ${p} * max and f % ${2 * bit} < ${bit} then
+  ${append(`'${p}'`)}
+  f = f + ${bit}
+end`;
+      })
       .join('');
+  const crossings = crossingsWith((p) => `reply[#reply + 1] = ${p}`);
 
   /**
-   * Batch driver: KEYS holds (hash, holds) per operation, ARGV is `now` followed by `width` values per
-   * operation; returns one reply per operation, in order. Operations run one after another inside the one
-   * atomic script, so batching changes nothing but the cost (one EVALSHA for many calls).
+   * KEYS: the thread's hash per operation. ARGV: now, then per operation its code and arguments.
+   * Returns one flat array: per operation, the length of its reply, then the reply (a flat array spares
+   * Redis a Lua table and a nested reply per operation):
+   * - reserve: `{expiresAt}` when held, else `{used, held, max}` (nothing held). Creates the thread with
+   *   the default maximum if needed.
+   * - settle: `{0}` when the thread does not exist, `{1, p, c, n, r, m}` when the hold was already
+   *   settled, released or expired (nothing charged), `{2, p, c, n, r, m, fired...}` when charged, where
+   *   `fired` lists the threshold percents (strings) crossed for the first time anywhere.
+   * - release: `{1}` if a hold was freed, else `{0}`. Never creates a thread.
+   *
+   * Threads are numbered by first appearance in the batch (slot j); per-slot data lives in arrays (ST:
+   * unpacked state, IDS: holds looked up, NEW: holds added, as HSET arguments, G: holds to delete; the
+   * last three hold a plain string while there is only one id, sparing a table), and H maps a hold id to
+   * the slot holding it (j if it was in Redis, -j if added by this batch).
    */
-  const batch = (call: string, width: number): string => `
-local nowArg = ARGV[1]
-local now = tonumber(nowArg)
-local replies = {}
-for i = 1, #KEYS / 2 do
-  local j, a = 2 * i - 1, 2 + (i - 1) * ${width}
-  replies[i] = ${call}
-end
-return replies
-`;
-
-  /**
-   * Per operation: tokens, reservation id. Returns `{1, expiresAt, used, held, max}` (held includes the
-   * new hold) or `{0, used, held, max}` when the thread cannot afford it (nothing held). Creates the
-   * thread with the default maximum if needed.
-   */
-  const reserve = `${COMMON}
-local function reserve(b, h, tokenArg, id, now, nowArg)
-  local tokens = tonumber(tokenArg)
-  local v = redis.call('HMGET', b, 'm', 'p', 'c', 'r', 'k', 'x')
-  local out, o = {}, 0
-  local max, r, k, x
-  if not v[1] then
-    redis.call('DEL', h) -- holds left over from a thread whose hash expired
-    redis.call('ZADD', h, 'inf', '~')
-    max, r, k, x = ${max}, 0, 0, 0
-    out[1] = 'm'; out[2] = '${max}'; o = 2
+  const ops = `${COMMON}
+local now = tonumber(ARGV[1])
+local expires = now + ${holdTtl}
+local expiresArg = int(expires)
+local nops = #KEYS
+local slot, K, IDS, J, A = {}, {}, {}, {}, {}
+-- Pass 1: the threads touched, and the holds each one's settles and releases look up.
+local a, t = 2, 0
+for i = 1, nops do
+  local key = KEYS[i]
+  local j = slot[key]
+  if not j then
+    t = t + 1
+    j = t
+    slot[key] = j
+    K[j] = key
+  end
+  J[i], A[i] = j, a
+  local code = ARGV[a]
+  if code == '${OP_RESERVE}' then
+    a = a + 2
   else
-    max, r, k, x = tonumber(v[1]), tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0
+    local id = ARGV[a + 1]
+    if #id >= ${HOLD_MIN} then
+      local ids = IDS[j]
+      if not ids then
+        IDS[j] = id
+      elseif type(ids) == 'table' then
+        ids[#ids + 1] = id
+      else
+        IDS[j] = {ids, id}
+      end
+    end
+    a = a + (code == '${OP_SETTLE}' and 4 or 2)
   end
-  local used = (tonumber(v[2]) or 0) + (tonumber(v[3]) or 0)
-  -- Expired holds only matter when they would refuse this one (or pile up): purge them only then.
-  local purged = false
-  if k > 0 and (used + r + tokens > max or k >= ${PURGE_AT_HOLDS}) then
-    local sum, count = purge(b, h, nowArg)
-    if count > 0 then r, k, purged = r - sum, k - count, true end
-  end
-  local refresh = x < now + ${ttl} - ${slack}
-  if refresh then out[o + 1] = 'x'; out[o + 2] = int(now + ${ttl}); o = o + 2 end
-  if used + r + tokens > max then
-    if purged then out[o + 1] = 'r'; out[o + 2] = int(r); out[o + 3] = 'k'; out[o + 4] = int(k); o = o + 4 end
-    if o > 0 then redis.call('HSET', b, unpack(out)) end
-    if refresh then expire(b, h, '${ttl}') end
-    return {0, used, r, max}
-  end
-  local expires = now + ${holdTtl}
-  local expiresArg = int(expires)
-  redis.call('ZADD', h, expiresArg, id)
-  out[o + 1] = 'r'; out[o + 2] = int(r + tokens); out[o + 3] = 'k'; out[o + 4] = int(k + 1)
-  out[o + 5] = 'h:' .. id; out[o + 6] = tokenArg; out[o + 7] = 'e:' .. id; out[o + 8] = expiresArg
-  redis.call('HSET', b, unpack(out))
-  if refresh then expire(b, h, '${ttl}') end
-  return {1, expires, used, r + tokens, max}
 end
-${batch('reserve(KEYS[j], KEYS[j + 1], ARGV[a], ARGV[a + 1], now, nowArg)', 2)}`;
-
-  /**
-   * Per operation: reservation id, prompt, completion. Returns `{0}` when the thread does not exist,
-   * `{1, p, c, n, r, m}` when the hold was already settled, released or expired (nothing charged), and
-   * `{2, p, c, n, r, m, fired...}` when charged, where `fired` lists the threshold percents (strings)
-   * crossed for the first time anywhere.
-   */
-  const settle = `${COMMON}
-local function settle(b, h, id, promptArg, completionArg, now)
-  local hf, ef = 'h:' .. id, 'e:' .. id
-  local v = redis.call('HMGET', b, 'm', 'p', 'c', 'n', 'r', 'k', 'x', hf, ef${thresholdFields})
-  if not v[1] then return {0} end
-  local max, p, c, n = tonumber(v[1]), tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
-  local r, k = tonumber(v[5]) or 0, tonumber(v[6]) or 0
-  local tokens = tonumber(v[8])
-  if not tokens then return {1, p, c, n, r, max} end
-  redis.call('ZREM', h, id)
-  redis.call('HDEL', b, hf, ef)
-  r, k = r - tokens, k - 1
-  if (tonumber(v[9]) or 0) <= now then
-    redis.call('HSET', b, 'r', int(r), 'k', int(k))
-    return {1, p, c, n, r, max}
+-- Pass 2: read each thread once (purging its expired holds if it may have any).
+local ST, H, DIRTY, TOUCH, NEW, G, NEWGONE = {}, {}, {}, {}, {}, {}, {}
+for j = 1, t do
+  local key, ids = K[j], IDS[j]
+  local v
+  if not ids then
+    v = redis.call('HMGET', key, 's')
+  elseif type(ids) == 'table' then
+    v = redis.call('HMGET', key, 's', unpack(ids))
+  else
+    v = redis.call('HMGET', key, 's', ids)
   end
-  p, c, n = p + tonumber(promptArg), c + tonumber(completionArg), n + 1
-  local out = {'r', int(r), 'k', int(k), 'p', int(p), 'c', int(c), 'n', int(n)}
-  local o = 10
-  local reply = {2, p, c, n, r, max}
-  local used = p + c${crossings(9)}
-  local refresh = (tonumber(v[7]) or 0) < now + ${ttl} - ${slack}
-  if refresh then out[o + 1] = 'x'; out[o + 2] = int(now + ${ttl}) end
-  redis.call('HSET', b, unpack(out))
-  if refresh then expire(b, h, '${ttl}') end
-  return reply
+  if v[1] then
+    local s = {sunpack(FMT, v[1])}
+    ST[j] = s
+    if ids then
+      if type(ids) ~= 'table' then
+        if v[2] then H[ids] = j end
+      else
+        for i = 1, #ids do
+          if v[i + 1] then H[ids[i]] = j end
+        end
+      end
+    end
+    if s[8] > 0 and now >= s[7] then
+      local sum, count, earliest = purge(key, now, H)
+      s[5], s[8], s[7] = s[5] - sum, s[8] - count, earliest
+      DIRTY[j] = true
+    end
+  end
 end
-${batch('settle(KEYS[j], KEYS[j + 1], ARGV[a], ARGV[a + 1], ARGV[a + 2], now)', 3)}`;
-
-  /** Per operation: reservation id. Returns 1 if a hold was freed, else 0. Never creates keys. */
-  const release = `${COMMON}
-local function release(b, h, id)
-  local hf = 'h:' .. id
-  local v = redis.call('HMGET', b, 'r', 'k', hf)
-  local tokens = tonumber(v[3])
-  if not tokens then return 0 end
-  redis.call('ZREM', h, id)
-  redis.call('HDEL', b, hf, 'e:' .. id)
-  redis.call('HSET', b, 'r', int((tonumber(v[1]) or 0) - tokens), 'k', int((tonumber(v[2]) or 0) - 1))
-  return 1
+-- Frees hold \`id\` (H[id] = h, which is j or -j) of thread slot j, state s.
+local function drop(j, s, id, h)
+  H[id] = nil
+  if h == j then
+    local g = G[j]
+    if not g then
+      G[j] = id
+    elseif type(g) == 'table' then
+      g[#g + 1] = id
+    else
+      G[j] = {g, id}
+    end
+  else
+    NEWGONE[j] = true
+  end
+  s[5], s[8] = s[5] - tonumber(sub(id, ${HOLD_MIN})), s[8] - 1
+  DIRTY[j] = true
 end
-${batch('release(KEYS[j], KEYS[j + 1], ARGV[a])', 1)}`;
+-- Pass 3: the operations, in order.
+local out, o = {}, 0
+for i = 1, nops do
+  local j, a = J[i], A[i]
+  local s = ST[j]
+  local code, id = ARGV[a], ARGV[a + 1]
+  if code == '${OP_RESERVE}' then
+    if not s then
+      s = {${max}, 0, 0, 0, 0, 0, 0, 0, 0}
+      ST[j] = s
+      DIRTY[j] = true
+    end
+    TOUCH[j] = true
+    local tokens = tonumber(sub(id, ${HOLD_MIN}))
+    local used = s[2] + s[3]
+    if used + s[5] + tokens > s[1] then
+      out[o + 1] = 3; out[o + 2] = used; out[o + 3] = s[5]; out[o + 4] = s[1]; o = o + 4
+    else
+      if s[8] == 0 or expires < s[7] then s[7] = expires end
+      s[5], s[8] = s[5] + tokens, s[8] + 1
+      H[id] = -j
+      local new = NEW[j]
+      if not new then
+        NEW[j] = id
+      elseif type(new) == 'table' then
+        new[#new + 1] = id
+        new[#new + 1] = expiresArg
+      else
+        NEW[j] = {new, expiresArg, id, expiresArg}
+      end
+      DIRTY[j] = true
+      out[o + 1] = 1; out[o + 2] = expires; o = o + 2
+    end
+  elseif code == '${OP_SETTLE}' then
+    local h = H[id]
+    if not s then
+      out[o + 1] = 1; out[o + 2] = 0; o = o + 2
+    elseif h ~= j and h ~= -j then
+      out[o + 1] = 6; out[o + 2] = 1; out[o + 3] = s[2]; out[o + 4] = s[3]; out[o + 5] = s[4]
+      out[o + 6] = s[5]; out[o + 7] = s[1]; o = o + 7
+    else
+      drop(j, s, id, h)
+      local p, c, n = s[2] + tonumber(ARGV[a + 2]), s[3] + tonumber(ARGV[a + 3]), s[4] + 1
+      s[2], s[3], s[4] = p, c, n
+      TOUCH[j] = true
+      local at = o + 1
+      out[o + 2] = 2; out[o + 3] = p; out[o + 4] = c; out[o + 5] = n; out[o + 6] = s[5]; out[o + 7] = s[1]
+      o = o + 7
+      local used, max, f = p + c, s[1], s[9]${crossingsWith((p) => `o = o + 1; out[o] = ${p}`)}
+      s[9] = f
+      out[at] = o - at
+    end
+  else
+    local h = H[id]
+    if s and (h == j or h == -j) then
+      drop(j, s, id, h)
+      out[o + 1] = 1; out[o + 2] = 1; o = o + 2
+    else
+      out[o + 1] = 1; out[o + 2] = 0; o = o + 2
+    end
+  end
+end
+-- Pass 4: write each changed thread back once.
+for j = 1, t do
+  local s = ST[j]
+  if s then
+    local key = K[j]
+    local refresh = TOUCH[j] and s[6] < now + ${ttl} - ${slack}
+    if refresh then s[6], DIRTY[j] = now + ${ttl}, true end
+    local g = G[j]
+    if g then
+      if type(g) == 'table' then redis.call('HDEL', key, unpack(g)) else redis.call('HDEL', key, g) end
+    end
+    if DIRTY[j] then
+      local new = NEW[j]
+      if new and NEWGONE[j] then
+        -- Holds added and freed by this batch are not written.
+        if type(new) ~= 'table' then new = {new, expiresArg} end
+        local kept = {}
+        for i = 1, #new, 2 do
+          if H[new[i]] == -j then kept[#kept + 1] = new[i]; kept[#kept + 1] = new[i + 1] end
+        end
+        new = kept
+      end
+      if not new or (type(new) == 'table' and #new == 0) then
+        redis.call('HSET', key, 's', pack(s))
+      elseif type(new) ~= 'table' then
+        redis.call('HSET', key, new, expiresArg, 's', pack(s))
+      else
+        new[#new + 1] = 's'
+        new[#new + 1] = pack(s)
+        redis.call('HSET', key, unpack(new))
+      end
+    end
+    if refresh then redis.call('PEXPIRE', key, '${ttl}') end
+  end
+end
+return out
+`;
 
   /** ARGV: now. Returns `{}` when the thread does not exist, else `{p, c, n, r, m}` with live holds only. */
   const usage = `${COMMON}
-local b, h = KEYS[1], KEYS[2]
-local v = redis.call('HMGET', b, 'm', 'p', 'c', 'n', 'r', 'k')
-if not v[1] then return {} end
-local r, k = tonumber(v[5]) or 0, tonumber(v[6]) or 0
-if k > 0 then
-  local sum, count = purge(b, h, ARGV[1])
-  if count > 0 then
-    r, k = r - sum, k - count
-    redis.call('HSET', b, 'r', int(r), 'k', int(k))
-  end
+local key, now = KEYS[1], tonumber(ARGV[1])
+local v = redis.call('HGET', key, 's')
+if not v then return {} end
+local s = {sunpack(FMT, v)}
+if s[8] > 0 and now >= s[7] then
+  local sum, count, earliest = purge(key, now)
+  s[5], s[8], s[7] = s[5] - sum, s[8] - count, earliest
+  redis.call('HSET', key, 's', pack(s))
 end
-return {tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0, r, tonumber(v[1])}
+return {s[2], s[3], s[4], s[5], s[1]}
 `;
 
   /**
@@ -239,36 +396,36 @@ return {tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0, r, tonumb
    * maximum can cross thresholds, which then fire once like any other crossing.
    */
   const setBudget = `${COMMON}
-local b, h = KEYS[1], KEYS[2]
+local key = KEYS[1]
 local max, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-local v = redis.call('HMGET', b, 'm', 'p', 'c', 'n', 'r', 'k'${thresholdFields})
-local p, c, n = tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
-local r, k = tonumber(v[5]) or 0, tonumber(v[6]) or 0
-if not v[1] then
-  redis.call('DEL', h)
-  redis.call('ZADD', h, 'inf', '~')
-  r, k = 0, 0
-elseif k > 0 then
-  local sum, count = purge(b, h, ARGV[2])
-  r, k = r - sum, k - count
+local v = redis.call('HGET', key, 's')
+local s
+if v then
+  s = {sunpack(FMT, v)}
+  if s[8] > 0 and now >= s[7] then
+    local sum, count, earliest = purge(key, now)
+    s[5], s[8], s[7] = s[5] - sum, s[8] - count, earliest
+  end
+else
+  s = {max, 0, 0, 0, 0, 0, 0, 0, 0}
 end
-local out = {'m', ARGV[1], 'r', int(r), 'k', int(k), 'x', int(now + ${ttl})}
-local o = 8
-local reply = {p, c, n, r, max}
-local used = p + c${crossings(6)}
-redis.call('HSET', b, unpack(out))
-expire(b, h, '${ttl}')
+local reply = {s[2], s[3], s[4], s[5], max}
+local used, f = s[2] + s[3], s[9]${crossings}
+s[1], s[6], s[9] = max, now + ${ttl}, f
+redis.call('HSET', key, 's', pack(s))
+redis.call('PEXPIRE', key, '${ttl}')
 return reply
 `;
 
-  /** No ARGV. Returns `{}` when the thread does not exist, else `{p, c, n, m}`; deletes both keys. */
+  /** No ARGV. Returns `{}` when the thread does not exist, else `{p, c, n, m}`; deletes its key. */
   const endThread = `${COMMON}
-local b, h = KEYS[1], KEYS[2]
-local v = redis.call('HMGET', b, 'p', 'c', 'n', 'm')
-if not v[4] then return {} end
-redis.call('DEL', b, h)
-return {tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4])}
+local key = KEYS[1]
+local v = redis.call('HGET', key, 's')
+if not v then return {} end
+local s = {sunpack(FMT, v)}
+redis.call('DEL', key)
+return {s[2], s[3], s[4], s[1]}
 `;
 
-  return { reserve, settle, release, usage, setBudget, endThread };
+  return { ops, usage, setBudget, endThread };
 }
