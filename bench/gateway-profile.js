@@ -2,6 +2,7 @@
 // load. Starts the mock upstream and tokenwarden (with `node --cpu-prof`) as separate processes, drives
 // them from this process for a bounded time, then prints the hottest functions of the gateway process.
 //   node bench/gateway-profile.js [seconds=5] [connections=32]
+//   PROFILE_CALLERS=createAbortSignal node bench/gateway-profile.js   (also: where that function's time comes from)
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,4 +83,19 @@ function summarise(profile, requests) {
   for (const [l, t] of [...total].sort((a, b) => b[1] - a[1]).slice(0, 60)) console.log(`${per(t)}  ${l}`);
   console.log("\ninclusive time of tokenwarden functions (dist/), µs/request:");
   for (const [l, t] of [...total].filter(([l]) => l.includes(" dist/")).sort((a, b) => b[1] - a[1]).slice(0, 60)) console.log(`${per(t)}  ${l}`);
+  // PROFILE_CALLERS=name: where the self time of functions whose label contains `name` comes from.
+  const wanted = process.env.PROFILE_CALLERS;
+  if (wanted) {
+    const callers = new Map();
+    for (const [id, t] of dt) {
+      const n = byId.get(id);
+      if (!label(n).includes(wanted)) continue;
+      const chain = [];
+      for (let cur = parent.get(id); cur !== undefined && chain.length < 4; cur = parent.get(cur)) chain.push(label(byId.get(cur)));
+      const key = chain.join(' < ');
+      callers.set(key, (callers.get(key) ?? 0) + t);
+    }
+    console.log(`\ncallers of ${wanted} (self time), µs/request:`);
+    for (const [l, t] of [...callers].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`${per(t)}  ${l}`);
+  }
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ThreadUsage } from '../budget/types.js';
 import { BudgetExhaustedError } from '../errors.js';
 import type { LLMRouter, RouterResponse, RouterStreamChunk } from '../router/router.js';
+import { LinkedAbort, withCallerScope } from '../router/signals.js';
 import type { CompletionRequest, Metadata, TokenUsage } from '../types.js';
 import type { UsageEvent } from '../usage/types.js';
 import { parseChatRequest, type ChatRequestBody } from './chat-request.js';
@@ -133,21 +134,27 @@ export async function handleChatCompletions(
   req: IncomingMessage,
   res: ServerResponse,
   scope: CallerScope,
+  closeHook?: { onClose: (() => void) | undefined },
 ): Promise<void> {
   const body = parseChatRequest(await readJsonBody(req, ctx.bodyLimit));
   const request = routerRequest(req, body, scope, ctx.requireThread);
-  const abort = new AbortController();
-  res.once('close', () => {
+  // Aborts the call when the client goes away; a scope rather than an AbortController, which the router
+  // (and the provider's transport) only needs for the attempt itself.
+  const abort = new LinkedAbort(undefined);
+  const onClose = (): void => {
     if (!res.writableEnded) abort.abort(new Error('client disconnected'));
-  });
-  request.signal = abort.signal;
+  };
+  // The gateway's own 'close' listener calls the hook, saving a second listener per request.
+  if (closeHook) closeHook.onClose = onClose;
+  else res.once('close', onClose);
+  withCallerScope(request, abort);
   const threadId = request.threadId;
   if (threadId !== undefined) {
     ctx.live.touch(threadId);
     res.setHeader('x-thread-id', splitScopedThreadId(threadId).threadId);
   }
   if (body.stream) {
-    await streamCompletion(ctx, res, body, request, abort.signal);
+    await streamCompletion(ctx, res, body, request, abort);
     return;
   }
   let result: RouterResponse;
@@ -198,7 +205,7 @@ async function streamCompletion(
   res: ServerResponse,
   body: ChatRequestBody,
   request: CompletionRequest,
-  signal: AbortSignal,
+  signal: LinkedAbort,
 ): Promise<void> {
   const iterator = ctx.router.stream(request)[Symbol.asyncIterator]();
   // Pull the first chunk before any header goes out, so that a refusal (429), an unknown model or a

@@ -119,6 +119,14 @@ function modelsOf(router: LLMRouter): GatewayModel[] {
   return out;
 }
 
+/** Per-request state shared by the dispatcher and the response's single 'close' listener. */
+interface RouteState {
+  /** Route label for metrics. */
+  name: string;
+  /** Run when the response closes (the chat handler aborts the call if the client left early). */
+  onClose: (() => void) | undefined;
+}
+
 /**
  * Creates the tokenwarden HTTP gateway: an OpenAI-compatible `POST /v1/chat/completions` that enforces
  * per-thread budgets through the router, thread and usage APIs, `/metrics`, `/healthz` and the dashboard.
@@ -225,7 +233,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (!scope.principal.admin) throw new HttpError(403, 'permission_error', 'admin_required', `${what} needs an admin key`);
   };
 
-  async function dispatch(req: IncomingMessage, res: ServerResponse, route: { name: string }): Promise<void> {
+  async function dispatch(req: IncomingMessage, res: ServerResponse, route: RouteState): Promise<void> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -242,7 +250,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const params = () => new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
       switch (path) {
         case '/v1/chat/completions':
-          return handleChatCompletions(chatCtx, req, res, scope);
+          return handleChatCompletions(chatCtx, req, res, scope, route);
         case '/v1/models':
           sendJson(res, 200, {
             object: 'list',
@@ -294,10 +302,12 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const start = performance.now();
-    const route = { name: 'unmatched' };
+    const route: RouteState = { name: 'unmatched', onClose: undefined };
     inFlight++;
     if (closing) res.setHeader('connection', 'close');
-    res.once('close', () => {
+    // 'close' is emitted once per response; `on` spares the wrapper `once` allocates.
+    res.on('close', () => {
+      route.onClose?.();
       metrics.observeRequest({ route: route.name, status: res.statusCode, durationMs: performance.now() - start });
       if (--inFlight === 0 && idleWaiters.length > 0) {
         const waiters = idleWaiters;

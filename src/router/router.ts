@@ -26,7 +26,7 @@ import { BackendHealth, resolveCooldownPolicy, type CooldownOptions, type Cooldo
 import { attemptError, attemptTimeoutError, backendLabel } from './errors.js';
 import { ConcurrencyLimiter, TokenRateWindow, type WindowEntry } from './limits.js';
 import { backoffDelayMs, resolveRetryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
-import { abortableSleep, LinkedAbort, raceAbort } from './signals.js';
+import { abortableSleep, callerScopeOf, LinkedAbort, raceAbort } from './signals.js';
 import { isRoutingStrategy, orderBackends, ROUTING_STRATEGIES, type RoutingStrategy } from './strategy.js';
 
 /** Limits of one backend, set with {@link LLMRouter.addBackend} (a backend pushed directly has none). */
@@ -570,6 +570,7 @@ export class LLMRouter {
   private startCall(req: CompletionRequest, candidates: Backend[], streaming: boolean): CallState {
     const order = orderBackends(this.strategy, candidates, { turn: this.turn++, loadOf: (b) => this.inFlight(b) });
     if (this.turn > Number.MAX_SAFE_INTEGER - 1) this.turn = 0;
+    const parent = req.signal ?? callerScopeOf(req);
     return {
       req,
       streaming,
@@ -577,7 +578,7 @@ export class LLMRouter {
       cursor: -1,
       failures: [],
       tried: new Set(),
-      scope: req.signal !== undefined || req.timeoutMs !== undefined ? new LinkedAbort(req.signal, req.timeoutMs) : undefined,
+      scope: parent !== undefined || req.timeoutMs !== undefined ? new LinkedAbort(parent, req.timeoutMs) : undefined,
       deadline: req.timeoutMs === undefined ? undefined : this.now() + req.timeoutMs,
       promptEstimate: undefined,
       budgetTokens: undefined,
@@ -633,7 +634,7 @@ export class LLMRouter {
    * non-retryable answer, attempts exhausted); returns when another attempt should be made.
    */
   private attemptFailed(call: CallState, lease: Lease, err: unknown): void {
-    if (call.scope?.signal.aborted) throw this.abortedError(call);
+    if (call.scope?.aborted) throw this.abortedError(call);
     const failure =
       lease.attempt.cause === 'timeout' ? attemptTimeoutError(lease.backend, lease.timeoutMs, err) : attemptError(lease.backend, err);
     if (failure.isRetryable && failure.code !== 'BACKEND_BUSY') {
@@ -645,7 +646,7 @@ export class LLMRouter {
   }
 
   private midStreamFailure(call: CallState, lease: Lease, err: unknown): Error {
-    if (call.scope?.signal.aborted) return this.abortedError(call);
+    if (call.scope?.aborted) return this.abortedError(call);
     const failure =
       lease.attempt.cause === 'timeout' ? attemptTimeoutError(lease.backend, lease.timeoutMs, err) : attemptError(lease.backend, err);
     if (failure.isRetryable) lease.state.health.recordFailure(this.now(), this.cooldownPolicy, this.cappedRetryAfter(failure));
@@ -673,7 +674,7 @@ export class LLMRouter {
     let backoffServed = false;
     let waitedFor: Backend | undefined;
     for (;;) {
-      if (call.scope?.signal.aborted) throw this.abortedError(call);
+      if (call.scope?.aborted) throw this.abortedError(call);
       const now = this.now();
       const pick = this.pick(call, tokens, now, waitedFor);
       let wait = pick.waitMs;
@@ -693,7 +694,7 @@ export class LLMRouter {
         try {
           await this.sleep(wait, call.scope?.signal);
         } catch (err) {
-          if (call.scope?.signal.aborted) throw this.abortedError(call);
+          if (call.scope?.aborted) throw this.abortedError(call);
           throw err;
         }
         waitedFor = pick.backend;
@@ -740,7 +741,7 @@ export class LLMRouter {
         await state.limiter.acquire(call.scope?.signal);
       } catch (err) {
         if (tpmEntry) state.tpm!.adjust(tpmEntry, 0);
-        if (call.scope?.signal.aborted) throw this.abortedError(call);
+        if (call.scope?.aborted) throw this.abortedError(call);
         const failure = attemptError(backend, err);
         call.failures.push(failure);
         if (call.failures.length >= this.retryPolicy.maxAttempts) throw new AllBackendsFailedError(call.req.model, call.failures);

@@ -7,9 +7,11 @@
 export type AbortCause = 'parent' | 'timeout';
 
 /**
- * An AbortController tied to a parent (a caller's AbortSignal, or another LinkedAbort) and an optional
+ * An abort scope tied to a parent (a caller's AbortSignal, or another LinkedAbort) and an optional
  * timer. `cause` says which fired first. Links between LinkedAborts use plain callbacks rather than
- * EventTarget listeners, which cost microseconds each on the hot path.
+ * EventTarget listeners, which cost microseconds each on the hot path, and the AbortController behind
+ * {@link signal} is only made when something asks for the signal: a scope checked through
+ * {@link aborted} and {@link onAbort} alone never creates one.
  *
  * @example
  * ```ts
@@ -20,7 +22,9 @@ export type AbortCause = 'parent' | 'timeout';
  * ```
  */
 export class LinkedAbort {
-  private readonly controller = new AbortController();
+  private controller: AbortController | undefined;
+  private fired = false;
+  private firedReason: unknown;
   private unlink: (() => void) | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly timeoutMs: number | undefined;
@@ -40,8 +44,8 @@ export class LinkedAbort {
     this.timeoutMs = timeoutMs;
     this.idle = options.idle === true;
     if (parent instanceof LinkedAbort) {
-      if (parent.signal.aborted) this.fire('parent', parent.signal.reason);
-      else this.unlink = parent.onAbort(() => this.fire('parent', parent.signal.reason));
+      if (parent.fired) this.fire('parent', parent.firedReason);
+      else this.unlink = parent.onAbort(() => this.fire('parent', parent.firedReason));
     } else if (parent) {
       if (parent.aborted) {
         this.fire('parent', parent.reason);
@@ -51,14 +55,29 @@ export class LinkedAbort {
         this.unlink = () => parent.removeEventListener('abort', onParentAbort);
       }
     }
-    if (timeoutMs !== undefined && !this.signal.aborted) {
+    if (timeoutMs !== undefined && !this.fired) {
       if (this.idle) this.lastActivity = performance.now();
       this.arm(timeoutMs);
     }
   }
 
+  /** The AbortSignal to hand to code that takes one (made on first use; already aborted if this has fired). */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.fired) this.controller.abort(this.firedReason);
+    }
     return this.controller.signal;
+  }
+
+  /** Whether this has fired (same as `signal.aborted`, without making a signal). */
+  get aborted(): boolean {
+    return this.fired;
+  }
+
+  /** Why this fired (same as `signal.reason`); undefined until it has. */
+  get reason(): unknown {
+    return this.firedReason;
   }
 
   /** Calls `callback` once when this aborts (not if it already has). Returns the function that unregisters it. */
@@ -109,7 +128,7 @@ export class LinkedAbort {
   private onTimer(): void {
     this.timer = undefined;
     const timeoutMs = this.timeoutMs!;
-    if (this.signal.aborted) return;
+    if (this.fired) return;
     if (this.idle) {
       if (this.paused) return this.arm(timeoutMs);
       const silentFor = performance.now() - this.lastActivity;
@@ -119,10 +138,13 @@ export class LinkedAbort {
   }
 
   private fire(cause: AbortCause, reason: unknown): void {
-    if (this.controller.signal.aborted) return;
+    if (this.fired) return;
+    this.fired = true;
+    // As AbortController.abort() does: no reason means a DOMException named AbortError.
+    this.firedReason = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
     this.cause = cause;
     this.dispose();
-    this.controller.abort(reason);
+    this.controller?.abort(this.firedReason);
     const callbacks = this.callbacks;
     this.callbacks = undefined;
     if (callbacks) for (const cb of callbacks) cb();
@@ -145,13 +167,12 @@ export class TimeoutSignalError extends Error {
  * backend that ignores its signal.
  */
 export function raceAbort<T>(promise: Promise<T>, scope: LinkedAbort): Promise<T> {
-  const signal = scope.signal;
-  if (signal.aborted) {
+  if (scope.aborted) {
     promise.catch(() => undefined);
-    return Promise.reject(signal.reason);
+    return Promise.reject(scope.reason);
   }
   return new Promise<T>((resolve, reject) => {
-    const off = scope.onAbort(() => reject(signal.reason));
+    const off = scope.onAbort(() => reject(scope.reason));
     promise.then(
       (value) => {
         off();
@@ -179,4 +200,29 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+const CALLER_SCOPE = Symbol('tokenwarden.callerScope');
+
+/**
+ * Internal to tokenwarden: attaches an abort scope to a request in place of `request.signal`, so a
+ * caller that only needs "abort this call" (the gateway, on client disconnect) need not make an
+ * AbortController per request. The router links the call to it exactly as to a signal; it is ignored
+ * when the request also has a `signal`. The property is a symbol, so it is not a request field.
+ *
+ * @example
+ * ```ts
+ * const scope = new LinkedAbort(undefined);
+ * res.once('close', () => scope.abort(new Error('client disconnected')));
+ * await router.complete(withCallerScope(request, scope));
+ * ```
+ */
+export function withCallerScope<T extends object>(request: T, scope: LinkedAbort): T {
+  (request as { [CALLER_SCOPE]?: LinkedAbort })[CALLER_SCOPE] = scope;
+  return request;
+}
+
+/** The scope {@link withCallerScope} attached to `request`, if any. */
+export function callerScopeOf(request: object): LinkedAbort | undefined {
+  return (request as { [CALLER_SCOPE]?: LinkedAbort })[CALLER_SCOPE];
 }

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
 import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
 import { resolveDefaultDbPath } from '../../src/stores/sqlite/default-db-path.js';
@@ -40,7 +40,9 @@ describe('SqliteUsageStore', () => {
     expect(versions).toEqual(SQLITE_MIGRATIONS.map((m) => ({ version: m.version })));
     expect(SQLITE_SCHEMA_VERSION).toBe(SQLITE_MIGRATIONS.length);
     const indexes = (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_events'").all() as Array<{ name: string }>).map((r) => r.name);
-    for (const col of ['ts_id', 'org_ts', 'user_ts', 'agent_ts', 'model_ts', 'provider_ts', 'thread_ts']) expect(indexes).toContain(`usage_events_${col}`);
+    for (const col of ['ts_id', 'org_ts', 'thread_ts']) expect(indexes).toContain(`usage_events_${col}`);
+    // Dropped by migration 3: the daily rollup answers summaries by agent, model and provider.
+    for (const col of ['user_ts', 'agent_ts', 'model_ts', 'provider_ts']) expect(indexes).not.toContain(`usage_events_${col}`);
     await store.close();
     const again = new SqliteUsageStore({ path });
     expect(again.db.prepare('SELECT COUNT(*) AS n FROM tokenwarden_migrations').get()).toEqual({ n: SQLITE_MIGRATIONS.length });
@@ -204,6 +206,26 @@ describe('SqliteUsageStore', () => {
     const want = expectedByModel(events);
     expect(Object.fromEntries(s.byModel.map((m) => [m.model, { requestCount: m.requestCount, costNanos: m.costNanos }]))).toEqual(want);
     expect((await store.daily()).map((d) => d.requestCount)).toEqual([24, 16]);
+    const indexes = (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_events'").all() as Array<{ name: string }>).map((r) => r.name);
+    expect(indexes.filter((name) => name.startsWith('usage_events_')).sort()).toEqual(['usage_events_org_ts', 'usage_events_thread_ts', 'usage_events_ts_id']);
+    expect(await store.count({ model: 'a' })).toBe(20);
+    expect((await store.query({ userId: 'nobody' })).events).toEqual([]);
+    await store.close();
+  });
+
+  it('checkpoints the WAL into the database file on a timer rather than inside commits', async () => {
+    const path = dbPath();
+    const store = new SqliteUsageStore({ path });
+    // SQLite's own checkpoint (run by whichever commit crosses it) is only a backstop on the WAL's size.
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(8000);
+    const before = statSync(path).size;
+    const events = Array.from({ length: 50 }, () => makeEvent({ metadata: { org_id: 'acme' } }));
+    expect(store.appendSync(events)).toBe(50);
+    await vi.waitFor(() => expect(statSync(path).size).toBeGreaterThan(before), { timeout: 5000, interval: 25 });
+    // A second connection sees every event whether it reads them from the WAL or the file.
+    const other = new Database(path, { readonly: true });
+    expect(other.prepare('SELECT COUNT(*) AS n FROM usage_events').get()).toEqual({ n: 50 });
+    other.close();
     await store.close();
   });
 

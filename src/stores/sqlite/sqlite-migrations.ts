@@ -83,6 +83,19 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       END;
     `,
   },
+  {
+    version: 3,
+    name: 'drop secondary indexes the rollup made redundant',
+    // Summaries and daily series by agent, model or provider read the rollup, and event pages filtered by
+    // them (or by user) are bounded by time through usage_events_ts_id. Each index cost every insert a
+    // b-tree write; the ones kept serve pagination (ts, id), tenants (org_id, ts) and threads (thread_id, ts).
+    sql: `
+      DROP INDEX IF EXISTS usage_events_user_ts;
+      DROP INDEX IF EXISTS usage_events_agent_ts;
+      DROP INDEX IF EXISTS usage_events_model_ts;
+      DROP INDEX IF EXISTS usage_events_provider_ts;
+    `,
+  },
 ];
 
 function key(column: string): string {

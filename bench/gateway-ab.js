@@ -1,0 +1,77 @@
+// Helper (not part of `npm run bench`): compares the gateway's CPU per request between two builds on
+// the same machine at the same time, interleaving short rounds so background load hits both alike.
+//   node bench/gateway-ab.js <other-checkout> [rounds=4] [seconds=3] [connections=32]
+// <other-checkout> is a built copy of the repository (e.g. `git archive HEAD | tar -x -C /tmp/base`,
+// linked node_modules, `npx tsc -p tsconfig.build.json`). Each build runs its own bench/gateway.js.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { load, spawnReady, stop, waitServing } from './gateway.js';
+
+const other = process.argv[2];
+if (!other) throw new Error('usage: node bench/gateway-ab.js <other-checkout> [rounds] [seconds] [connections]');
+const rounds = Number(process.argv[3] ?? 4);
+const seconds = Number(process.argv[4] ?? 3);
+const connections = Number(process.argv[5] ?? 32);
+const builds = [
+  { name: 'other', script: join(resolve(other), 'bench', 'gateway.js') },
+  { name: 'this', script: fileURLToPath(new URL('./gateway.js', import.meta.url)) },
+];
+
+const dir = await mkdtemp(join(tmpdir(), 'tw-bench-ab-'));
+const children = [];
+try {
+  const upstream = spawnReady([builds[1].script, '--role=upstream']);
+  children.push(upstream.child);
+  const upstreamUrl = await upstream.ready;
+  for (const b of builds) {
+    const configFile = join(dir, `${b.name}.yaml`);
+    await writeFile(
+      configFile,
+      [
+        'server: { host: 127.0.0.1, port: 0 }',
+        `store: { sqlite: ${JSON.stringify(join(dir, `${b.name}.db`))} }`,
+        'ledger: memory',
+        'budgets: { default_max_tokens: 1000000000000 }',
+        'providers:',
+        '  retries: 0',
+        '  backends:',
+        `    - { name: upstream, provider: openai-compatible, base_url: "${upstreamUrl}/v1", models: ["*"] }`,
+        '',
+      ].join('\n'),
+    );
+    const tw = spawnReady([b.script, '--role=tokenwarden', configFile]);
+    children.push(tw.child);
+    b.pid = tw.child.pid;
+    b.url = `${await tw.ready}/v1/chat/completions`;
+    await waitServing(b.url, { 'x-thread-id': 'warm' });
+    b.results = [];
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const b of r % 2 ? [...builds].reverse() : builds) {
+      const res = await load(b.url, (i) => ({ 'x-thread-id': `bench-${i}`, 'x-agent-id': 'bench' }), {
+        connections,
+        ms: seconds * 1000,
+        warmupMs: 500,
+        pids: { tokenwarden: b.pid },
+      });
+      const cpuUs = (res.cpu.tokenwarden * 1e6) / res.rps;
+      b.results.push({ rps: res.rps, p50: res.p50, p99: res.p99, cpuUs, machine: res.cpu['whole machine'] });
+      console.log(
+        `  round ${r + 1} ${b.name.padEnd(5)} ${Math.round(res.rps).toString().padStart(6)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  ` +
+          `CPU ${cpuUs.toFixed(0)} µs/request  (machine ${Math.round((res.cpu['whole machine'] ?? 0) * 100)}%)${res.errors ? `  ${res.errors} errors: ${res.firstError}` : ''}`,
+      );
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  for (const b of builds) {
+    console.log(
+      `${b.name.padEnd(5)} median: ${Math.round(median(b.results.map((x) => x.rps)))} req/s, CPU ${median(b.results.map((x) => x.cpuUs)).toFixed(0)} µs/request, ` +
+        `p50 ${median(b.results.map((x) => x.p50)).toFixed(2)} ms, p99 ${median(b.results.map((x) => x.p99)).toFixed(2)} ms`,
+    );
+  }
+} finally {
+  for (const c of children.reverse()) await stop(c);
+  await rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,72 @@
+import { request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackendRequest } from '../../src/types.js';
+import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js';
+import { LLMRouter } from '../../src/router/router.js';
+import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { UsageTracker } from '../../src/usage/tracker.js';
+import { hangUntilAborted, okResponse, TestBackend } from '../router/helpers.js';
+
+let gateway: Gateway;
+let url: string;
+const ledger = new MemoryBudgetLedger();
+const tracker = new UsageTracker();
+let started: (req: BackendRequest) => void = () => undefined;
+const backend = new TestBackend({
+  name: 'hang',
+  respond: (req) => {
+    started(req);
+    return req.messages.some((m) => m.content === 'quick') ? okResponse('fine') : hangUntilAborted(req.signal);
+  },
+});
+
+beforeAll(async () => {
+  const router = new LLMRouter({ backends: [backend], ledger, tracker, estimateTokens: () => 5 });
+  gateway = createGateway({ router });
+  const addr = await gateway.listen(0, '127.0.0.1');
+  url = `http://127.0.0.1:${addr.port}/v1/chat/completions`;
+});
+afterAll(async () => {
+  await gateway.close();
+});
+
+function post(content: string, thread: string): { done: Promise<number>; destroy: () => void } {
+  const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content }], max_tokens: 10 });
+  const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-thread-id': thread } });
+  const done = new Promise<number>((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+  req.end(body);
+  return { done, destroy: () => req.destroy() };
+}
+
+describe('client disconnect during a non-streaming call', () => {
+  it('aborts the provider call and releases the reservation', async () => {
+    const reached = new Promise<BackendRequest>((resolve) => (started = resolve));
+    const client = post('hang please', 'leaver');
+    const req = await reached;
+    expect(req.signal!.aborted).toBe(false);
+    expect((await ledger.usage('leaver'))!.reservedTokens).toBe(15);
+    client.destroy();
+    await client.done.catch(() => undefined);
+    const end = Date.now() + 3000;
+    while (!req.signal!.aborted || (await ledger.usage('leaver'))!.reservedTokens !== 0) {
+      if (Date.now() > end) throw new Error('the call was not aborted after the client left');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await ledger.usage('leaver')).toMatchObject({ reservedTokens: 0, totalTokens: 0 });
+    expect(tracker.getTotals().requestCount).toBe(0);
+  });
+
+  it('a client that stays gets its answer and its call is never aborted', async () => {
+    let seen: BackendRequest | undefined;
+    started = (req) => (seen = req);
+    expect(await post('quick', 'stayer').done).toBe(200);
+    expect(seen!.signal!.aborted).toBe(false);
+    expect(await ledger.usage('stayer')).toMatchObject({ reservedTokens: 0, totalTokens: 15 });
+  });
+});
