@@ -101,7 +101,6 @@ export class ThreadBudgetRegistry {
   private expiryHead = 0;
   private readonly listeners = new Set<ThresholdListener>();
   private sequence = 0;
-  private readonly allFired: number;
 
   constructor(options: ThreadBudgetRegistryOptions = {}) {
     const {
@@ -117,7 +116,6 @@ export class ThreadBudgetRegistry {
     assertPositiveInteger('maxThreads', maxThreads);
     this.maxTokensPerThread = maxTokensPerThread;
     this.thresholds = validateThresholds(thresholds);
-    this.allFired = (1 << this.thresholds.length) - 1;
     this.reservationTtlMs = reservationTtlMs;
     this.maxThreads = maxThreads;
     this.onError = onError;
@@ -167,6 +165,7 @@ export class ThreadBudgetRegistry {
     const budget = this.budgets.get(threadId);
     if (!budget) return this.create(threadId, maxTokens);
     budget.maxTokens = maxTokens;
+    budget.nextThresholdAt = 0;
     this.emit(this.crossings(threadId, budget));
     return budget;
   }
@@ -354,14 +353,20 @@ export class ThreadBudgetRegistry {
 
   /** Thresholds the budget has reached but not yet fired; marks them fired. */
   private crossings(threadId: string, budget: ThreadBudget): ThresholdEvent[] {
-    if (budget.firedThresholds === this.allFired) return NONE;
     const used = budget.promptTokens + budget.completionTokens;
+    if (used < budget.nextThresholdAt) return NONE;
     const scaled = used * 100;
+    let next = Number.POSITIVE_INFINITY;
     let crossed: ThresholdEvent[] | undefined;
     for (let i = 0; i < this.thresholds.length; i++) {
       const t = this.thresholds[i]!;
       const bit = 1 << i;
-      if ((budget.firedThresholds & bit) !== 0 || scaled < t.percent * budget.maxTokens) continue;
+      if ((budget.firedThresholds & bit) !== 0) continue;
+      if (scaled < t.percent * budget.maxTokens) {
+        // A lower bound (floor) of where this threshold fires: the exact test above decides.
+        next = Math.min(next, Math.floor((t.percent * budget.maxTokens) / 100));
+        continue;
+      }
       budget.firedThresholds |= bit;
       (crossed ??= []).push({
         threadId,
@@ -373,6 +378,7 @@ export class ThreadBudgetRegistry {
         maxTokens: budget.maxTokens,
       });
     }
+    budget.nextThresholdAt = next;
     return crossed ?? NONE;
   }
 

@@ -26,6 +26,8 @@ export class ThreadBudget {
   ended = false;
   /** Bit i set once threshold i has fired for this thread. */
   firedThresholds = 0;
+  /** Below this many used tokens no unfired threshold can be reached (kept by the registry). */
+  nextThresholdAt = 0;
 
   constructor(options: { maxTokens: number }) {
     assertPositiveTokens('maxTokens', options?.maxTokens);

@@ -211,3 +211,17 @@ describe('reservation bookkeeping', () => {
     expect(r.getUsage('c')).toBeUndefined();
   });
 });
+
+describe('threshold bookkeeping', () => {
+  it('fires exactly at the boundary, for fractional percents too, and again after setBudget lowers the maximum', () => {
+    const r = new ThreadBudgetRegistry({ maxTokensPerThread: 1000, thresholds: [{ percent: 33.3, severity: 'warning' }, { percent: 80, severity: 'final' }] });
+    const seen: number[] = [];
+    r.onThreshold((e) => seen.push(e.percent));
+    r.consume('t', { promptTokens: 332 });
+    expect(seen).toEqual([]);
+    r.consume('t', { promptTokens: 1 });
+    expect(seen).toEqual([33.3]);
+    r.setBudget('t', 400); // 333 of 400 = 83 %: the 80 % threshold is now crossed
+    expect(seen).toEqual([33.3, 80]);
+  });
+});
