@@ -1,4 +1,4 @@
-import type { NormalizedFilter } from './usage-filter.js';
+import { filterConditions, type NormalizedFilter } from './usage-filter.js';
 
 const MS_PER_DAY = 86_400_000;
 
@@ -57,21 +57,7 @@ const ROLLUP_SUMS =
 export const NULLABLE_KEY = (column: string): string => `COALESCE('=' || ${column}, '')`;
 
 function eventWhere(f: NormalizedFilter, range: AggregatePlan['raw'][number], param: (v: unknown) => string): string {
-  const where: string[] = [];
-  if (range.since !== undefined) where.push(`ts >= ${param(range.since)}`);
-  if (range.until !== undefined) where.push(`ts < ${param(range.until)}`);
-  const columns: Array<[keyof NormalizedFilter, string]> = [
-    ['orgId', 'org_id'],
-    ['userId', 'user_id'],
-    ['agentId', 'agent_id'],
-    ['model', 'model'],
-    ['provider', 'provider'],
-    ['threadId', 'thread_id'],
-  ];
-  for (const [key, column] of columns) {
-    const v = f[key];
-    if (v !== undefined) where.push(`${column} = ${param(v)}`);
-  }
+  const where = filterConditions({ ...f, since: range.since, until: range.until }, param);
   return where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '';
 }
 
