@@ -3,6 +3,7 @@
 // them from this process for a bounded time, then prints the hottest functions of the gateway process.
 //   node bench/gateway-profile.js [seconds=5] [connections=32]
 //   PROFILE_CALLERS=createAbortSignal node bench/gateway-profile.js   (also: where that function's time comes from)
+//   PROFILE_DEPTH=10 (with PROFILE_CALLERS): how many caller frames to show (default 4)
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,7 +92,7 @@ function summarise(profile, requests) {
       const n = byId.get(id);
       if (!label(n).includes(wanted)) continue;
       const chain = [];
-      for (let cur = parent.get(id); cur !== undefined && chain.length < 4; cur = parent.get(cur)) chain.push(label(byId.get(cur)));
+      for (let cur = parent.get(id); cur !== undefined && chain.length < Number(process.env.PROFILE_DEPTH ?? 4); cur = parent.get(cur)) chain.push(label(byId.get(cur)));
       const key = chain.join(' < ');
       callers.set(key, (callers.get(key) ?? 0) + t);
     }

@@ -1,4 +1,5 @@
 import { ProviderError, ValidationError } from '../errors.js';
+import { attemptScopeOf } from '../router/signals.js';
 import type { Backend, BackendRequest, LLMResponse, StreamChunk, ToolCall } from '../types.js';
 import { assertPositiveInteger } from '../validate.js';
 import { mapStopReason, readUsage, toAnthropicBody, toTokenUsage, type AnthropicUsageCounters } from './anthropic-convert.js';
@@ -74,7 +75,7 @@ export class AnthropicBackend implements Backend {
   /** Sends one message. Throws ProviderError (see http.ts for codes), CallAbortedError or ValidationError. */
   async complete(request: BackendRequest): Promise<LLMResponse> {
     const body = toAnthropicBody(request, this.defaultMaxTokens);
-    const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), body, request.signal);
+    const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), body, attemptScopeOf(request) ?? request.signal);
     return parseMessage(this.#target, status, json, request.model);
   }
 
@@ -87,7 +88,8 @@ export class AnthropicBackend implements Backend {
   async *stream(request: BackendRequest): AsyncGenerator<StreamChunk, void, undefined> {
     const target = this.#target;
     const body = { ...toAnthropicBody(request, this.defaultMaxTokens), stream: true };
-    const answer = await postStream(target, this.#url(), this.#requestHeaders(), body, request.signal);
+    const abort = attemptScopeOf(request) ?? request.signal;
+    const answer = await postStream(target, this.#url(), this.#requestHeaders(), body, abort);
     const counters: AnthropicUsageCounters = {};
     const toolIndexByBlock = new Map<number, number>();
     let finished = false;
@@ -95,7 +97,7 @@ export class AnthropicBackend implements Backend {
     try {
       for await (const event of parseSse(answer.body)) {
         // Events already buffered must not outrun the caller's abort.
-        if (request.signal?.aborted) throw abortError(request.signal, target);
+        if (abort?.aborted) throw abortError(abort, target);
         if (event.event === 'ping' || event.data.trim() === '') continue;
         let json: unknown;
         try {

@@ -28,7 +28,7 @@ export function redact(text: string, secrets: readonly string[]): string {
  * The error for a call whose caller signal fired: the signal's reason if it is a CallAbortedError,
  * `CallAbortedError('timeout')` for an `AbortSignal.timeout()`, else `CallAbortedError('aborted')`.
  */
-export function abortError(signal: AbortSignal, target: CallTarget): CallAbortedError {
+export function abortError(signal: { readonly reason: unknown }, target: CallTarget): CallAbortedError {
   const reason: unknown = signal.reason;
   if (reason instanceof CallAbortedError) return reason;
   if (reason instanceof Error && reason.name === 'TimeoutError') {

@@ -11,6 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { getGlobalDispatcher } from 'undici';
 import { ProviderError, TokenwardenError } from '../errors.js';
+import { LinkedAbort } from '../router/signals.js';
 import { abortError, describeTarget, redact } from './call-errors.js';
 
 /** Default response size cap: 10 MiB. */
@@ -131,6 +132,153 @@ async function undiciExchange(url: string, init: Omit<FetchInitLike, 'signal'>, 
     bodyTimeout: 0,
   });
   return nodeStreamExchange(statusCode, headerGetter(headers), body);
+}
+
+/** Response header lookup over undici's raw `[name, value, ...]` buffers, parsed on first use. */
+function rawHeaderGetter(raw: Buffer[]): HeaderGetter {
+  let parsed: Map<string, string> | undefined;
+  return {
+    get(name: string): string | null {
+      if (!parsed) {
+        parsed = new Map();
+        for (let i = 0; i + 1 < raw.length; i += 2) {
+          const key = raw[i]!.toString('latin1').toLowerCase();
+          const value = raw[i + 1]!.toString('latin1');
+          const prev = parsed.get(key);
+          parsed.set(key, prev === undefined ? value : `${prev}, ${value}`);
+        }
+      }
+      return parsed.get(name.toLowerCase()) ?? null;
+    },
+  };
+}
+
+/**
+ * A whole-body exchange on undici's dispatcher, for answers read in one piece (JSON): a plain dispatch
+ * handler collects the chunks, skipping the Readable stream, header object and async-resource
+ * bookkeeping `request()` does per call. Bytes beyond `hardCap` are never kept (the connection is
+ * dropped). `cancel()` aborts the request at any point before it completes.
+ */
+class BufferedExchange implements Exchange {
+  status = 0;
+  headers: HeaderGetter = rawHeaderGetter([]);
+  private parts: Buffer[] = [];
+  private total = 0;
+  private overflowed = false;
+  private ended = false;
+  private drained = false;
+  private failure: unknown;
+  private cancelTransport: ((err: Error) => void) | undefined;
+  private cancelled = false;
+  private waitLimit = Infinity;
+  private onBody: (() => void) | undefined;
+
+  constructor(
+    private readonly hardCap: number,
+    private onHead: { resolve: (ex: Exchange) => void; reject: (err: unknown) => void } | undefined,
+  ) {}
+
+  // undici dispatch handler (the legacy shape its own request() handler implements)
+  onConnect(abort: (err: Error) => void): void {
+    if (this.cancelled) abort(new Error('request aborted'));
+    else this.cancelTransport = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    this.headers = rawHeaderGetter(rawHeaders);
+    const head = this.onHead;
+    this.onHead = undefined;
+    head?.resolve(this);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.overflowed || this.cancelled) return true;
+    if (this.total + chunk.byteLength > this.hardCap) {
+      this.overflowed = true;
+      this.parts.push(chunk.subarray(0, this.hardCap - this.total));
+      this.total = this.hardCap;
+      this.cancel();
+      this.finish();
+      return true;
+    }
+    this.parts.push(chunk);
+    this.total += chunk.byteLength;
+    if (this.total > this.waitLimit) this.wake();
+    return true;
+  }
+
+  onComplete(): void {
+    this.finish();
+  }
+
+  onError(err: unknown): void {
+    const head = this.onHead;
+    if (head) {
+      this.onHead = undefined;
+      this.ended = true;
+      head.reject(err);
+      return;
+    }
+    if (this.ended) return;
+    this.failure = err;
+    this.finish();
+  }
+
+  private wake(): void {
+    const wake = this.onBody;
+    this.onBody = undefined;
+    wake?.();
+  }
+
+  private finish(): void {
+    this.ended = true;
+    this.wake();
+  }
+
+  async read(): Promise<Uint8Array | undefined> {
+    if (this.drained) return undefined;
+    this.drained = true;
+    const bytes = await this.readAll(this.hardCap, undefined);
+    return bytes.byteLength > 0 ? bytes : undefined;
+  }
+
+  async readAll(limit: number, onOverflow: (() => Error) | undefined): Promise<Uint8Array> {
+    if (!this.ended && this.total <= limit) {
+      this.waitLimit = limit;
+      await new Promise<void>((resolve) => {
+        this.onBody = resolve;
+      });
+    }
+    if (this.total > limit || this.overflowed) {
+      this.cancel();
+      if (onOverflow) throw onOverflow();
+      const bytes = concat(this.parts, this.total);
+      return bytes.byteLength > limit ? bytes.subarray(0, limit) : bytes;
+    }
+    if (this.failure !== undefined) throw this.failure;
+    return concat(this.parts, this.total);
+  }
+
+  /** Cancels the request (before or after its headers) unless it has completed; the connection is then closed. */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    if (!this.ended) this.cancelTransport?.(new Error('request aborted'));
+  }
+}
+
+function bufferedExchange(url: string, headers: Record<string, string>, body: string, hardCap: number): { exchange: Promise<Exchange>; handler: BufferedExchange } {
+  const { origin, path } = urlParts(url);
+  let handler!: BufferedExchange;
+  const exchange = new Promise<Exchange>((resolve, reject) => {
+    handler = new BufferedExchange(hardCap, { resolve, reject });
+  });
+  // The call's own timer (CallScope) bounds every phase; undici's 300 s timers would only cut it short.
+  getGlobalDispatcher().dispatch({ origin, path, method: 'POST', headers, body, headersTimeout: 0, bodyTimeout: 0 }, handler);
+  return { exchange, handler };
 }
 
 function nodeStreamExchange(status: number, headers: HeaderGetter, body: Readable): Exchange {
@@ -282,13 +430,13 @@ export async function postJson(
   url: string,
   headers: Record<string, string>,
   body: unknown,
-  signal: AbortSignal | undefined,
+  signal: AbortSignal | LinkedAbort | undefined,
 ): Promise<JsonAnswer> {
   const scope = new CallScope(target, signal);
   try {
     let response: Exchange;
     try {
-      response = await scope.send(url, headers, body);
+      response = await scope.send(url, headers, body, true);
     } catch (err) {
       throw scope.mapError(err, 'connect');
     }
@@ -315,7 +463,7 @@ export async function postStream(
   url: string,
   headers: Record<string, string>,
   body: unknown,
-  signal: AbortSignal | undefined,
+  signal: AbortSignal | LinkedAbort | undefined,
 ): Promise<StreamAnswer> {
   const scope = new CallScope(target, signal);
   let response: Exchange;
@@ -483,24 +631,34 @@ async function readAll(response: Exchange, target: HttpTarget, scope: CallScope,
 }
 
 /**
- * One call's abort plumbing. The caller's signal and the timeout feed one AbortController by hand
- * (rather than AbortSignal.any) so the listener and the timer are removed as soon as the call ends.
+ * One call's abort plumbing. The caller's signal (or the router's attempt scope, listened to by a plain
+ * callback) and the timeout feed one abort by hand (rather than AbortSignal.any) so the listener and the
+ * timer are removed as soon as the call ends.
  */
 class CallScope {
-  /** Aborts the undici transport; an AbortController is made only for an injected fetch. */
-  private readonly emitter = new AbortEmitter();
+  private aborted = false;
+  /** Aborts undici's request() (streams); made on first use, as is the AbortController for an injected fetch. */
+  private emitter: AbortEmitter | undefined;
   private controller: AbortController | undefined;
+  /** The whole-body exchange in progress (JSON calls on the default transport). */
+  private buffered: BufferedExchange | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timedOut = false;
-  private readonly onAbort = (): void => this.abort(this.callerSignal?.reason);
+  private unlink: (() => void) | undefined;
 
   constructor(
     private readonly target: HttpTarget,
-    private readonly callerSignal: AbortSignal | undefined,
+    private readonly callerSignal: AbortSignal | LinkedAbort | undefined,
   ) {
     if (callerSignal) {
-      if (callerSignal.aborted) this.abort(callerSignal.reason);
-      else callerSignal.addEventListener('abort', this.onAbort, { once: true });
+      const parent = callerSignal;
+      if (parent.aborted) this.abort(parent.reason);
+      else if (parent instanceof LinkedAbort) this.unlink = parent.onAbort(() => this.abort(parent.reason));
+      else {
+        const onAbort = (): void => this.abort(parent.reason);
+        parent.addEventListener('abort', onAbort, { once: true });
+        this.unlink = () => parent.removeEventListener('abort', onAbort);
+      }
     }
     this.timer = setTimeout(() => {
       this.timedOut = true;
@@ -510,10 +668,20 @@ class CallScope {
   }
 
   private abort(reason: unknown): void {
-    if (this.emitter.aborted) return;
-    this.emitter.aborted = true;
-    this.emitter.emit('abort');
+    if (this.aborted) return;
+    this.aborted = true;
+    if (this.emitter) {
+      this.emitter.aborted = true;
+      this.emitter.emit('abort');
+    }
+    this.buffered?.cancel();
     this.controller?.abort(reason);
+  }
+
+  private transportSignal(): AbortEmitter {
+    this.emitter ??= new AbortEmitter();
+    this.emitter.aborted = this.aborted;
+    return this.emitter;
   }
 
   private fetchSignal(): AbortSignal {
@@ -521,16 +689,23 @@ class CallScope {
     return this.controller.signal;
   }
 
-  async send(url: string, headers: Record<string, string>, body: unknown): Promise<Exchange> {
-    if (this.emitter.aborted) throw this.mapError(undefined, 'connect');
+  /** `whole`: the answer will be read in one piece (a JSON call), so the default transport need not stream it. */
+  async send(url: string, headers: Record<string, string>, body: unknown, whole = false): Promise<Exchange> {
+    if (this.aborted) throw this.mapError(undefined, 'connect');
     const { fetch } = this.target;
     const method = 'POST';
     const allHeaders = { 'content-type': 'application/json', ...headers };
     const text = JSON.stringify(body);
-    const response =
-      fetch === defaultFetch
-        ? await undiciExchange(url, { method, headers: allHeaders, body: text, redirect: 'manual' }, this.emitter)
-        : fetchExchange(await fetch(url, { method, headers: allHeaders, body: text, signal: this.fetchSignal(), redirect: 'manual' }));
+    let response: Exchange;
+    if (fetch !== defaultFetch) {
+      response = fetchExchange(await fetch(url, { method, headers: allHeaders, body: text, signal: this.fetchSignal(), redirect: 'manual' }));
+    } else if (whole) {
+      const { exchange, handler } = bufferedExchange(url, allHeaders, text, Math.max(this.target.maxResponseBytes, ERROR_BODY_LIMIT));
+      this.buffered = handler;
+      response = await exchange;
+    } else {
+      response = await undiciExchange(url, { method, headers: allHeaders, body: text, redirect: 'manual' }, this.transportSignal());
+    }
     if (response.status >= 200 && response.status < 300) return response;
     const bytes = await readAll(response, this.target, this, ERROR_BODY_LIMIT, false);
     throw statusError(this.target, response.status, response.headers, decoder.decode(bytes));
@@ -548,7 +723,8 @@ class CallScope {
   dispose(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.callerSignal?.removeEventListener('abort', this.onAbort);
+    this.unlink?.();
+    this.unlink = undefined;
   }
 
   /** Maps whatever was thrown during the call to the error the adapter should throw. */

@@ -1,4 +1,5 @@
 import { ProviderError, ValidationError } from '../errors.js';
+import { attemptScopeOf } from '../router/signals.js';
 import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage, ToolCall } from '../types.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
 import { abortError, describeTarget, redact } from './call-errors.js';
@@ -69,7 +70,7 @@ export class OpenAICompatibleBackend implements Backend {
 
   /** Sends one chat completion. Throws ProviderError (see http.ts for codes) or CallAbortedError. */
   async complete(request: BackendRequest): Promise<LLMResponse> {
-    const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), this.#body(request, false), request.signal);
+    const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), this.#body(request, false), attemptScopeOf(request) ?? request.signal);
     return parseCompletion(this.#target, status, json, request.model);
   }
 
@@ -81,14 +82,15 @@ export class OpenAICompatibleBackend implements Backend {
    */
   async *stream(request: BackendRequest): AsyncGenerator<StreamChunk, void, undefined> {
     const target = this.#target;
-    const answer = await postStream(target, this.#url(), this.#requestHeaders(), this.#body(request, true), request.signal);
+    const abort = attemptScopeOf(request) ?? request.signal;
+    const answer = await postStream(target, this.#url(), this.#requestHeaders(), this.#body(request, true), abort);
     let usage: TokenUsage | undefined;
     let finished = false;
     let done = false;
     try {
       for await (const event of parseSse(answer.body)) {
         // Events already buffered must not outrun the caller's abort.
-        if (request.signal?.aborted) throw abortError(request.signal, target);
+        if (abort?.aborted) throw abortError(abort, target);
         if (event.data === '[DONE]') {
           done = true;
           break;

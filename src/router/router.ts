@@ -26,7 +26,7 @@ import { BackendHealth, resolveCooldownPolicy, type CooldownOptions, type Cooldo
 import { attemptError, attemptTimeoutError, backendLabel } from './errors.js';
 import { ConcurrencyLimiter, TokenRateWindow, type WindowEntry } from './limits.js';
 import { backoffDelayMs, resolveRetryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
-import { abortableSleep, callerScopeOf, LinkedAbort, raceAbort } from './signals.js';
+import { abortableSleep, callerScopeOf, LinkedAbort, raceAbort, withAttemptScope } from './signals.js';
 import { isRoutingStrategy, orderBackends, ROUTING_STRATEGIES, type RoutingStrategy } from './strategy.js';
 
 /** Limits of one backend, set with {@link LLMRouter.addBackend} (a backend pushed directly has none). */
@@ -392,7 +392,7 @@ export class LLMRouter {
         finish = undefined;
         reported = undefined;
         try {
-          iterator = lease.backend.stream!(this.backendRequest(req, lease.attempt.signal))[Symbol.asyncIterator]();
+          iterator = lease.backend.stream!(this.backendRequest(req, lease.attempt))[Symbol.asyncIterator]();
           for (;;) {
             const step = await raceAbort(iterator.next(), lease.attempt);
             if (step.done) {
@@ -602,7 +602,7 @@ export class LLMRouter {
     for (;;) {
       const lease = await this.acquireLease(call);
       try {
-        const request = this.backendRequest(call.req, lease.attempt.signal);
+        const request = this.backendRequest(call.req, lease.attempt);
         let pending: Promise<LLMResponse>;
         try {
           pending = Promise.resolve(lease.backend.complete(request));
@@ -770,8 +770,9 @@ export class LLMRouter {
     };
   }
 
-  private backendRequest(req: CompletionRequest, signal: AbortSignal): BackendRequest {
-    const out: BackendRequest = { model: req.model, messages: req.messages, signal };
+  /** The attempt's `signal` is made only when read: the built-in HTTP adapters listen to the attempt scope itself. */
+  private backendRequest(req: CompletionRequest, attempt: LinkedAbort): BackendRequest {
+    const out: BackendRequest = withAttemptScope({ model: req.model, messages: req.messages }, attempt);
     if (req.maxTokens !== undefined) out.maxTokens = req.maxTokens;
     if (req.temperature !== undefined) out.temperature = req.temperature;
     if (req.topP !== undefined) out.topP = req.topP;

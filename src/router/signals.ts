@@ -226,3 +226,40 @@ export function withCallerScope<T extends object>(request: T, scope: LinkedAbort
 export function callerScopeOf(request: object): LinkedAbort | undefined {
   return (request as { [CALLER_SCOPE]?: LinkedAbort })[CALLER_SCOPE];
 }
+
+const ATTEMPT_SCOPE = Symbol('tokenwarden.attemptScope');
+
+/**
+ * Internal to tokenwarden: builds a backend request whose `signal` is the attempt scope's AbortSignal,
+ * made only if something reads it, with the scope itself attached (non-enumerable, so a copy such as
+ * `{ ...request, signal }` does not carry it) for transports that can listen to the scope directly.
+ * Assigning `signal` replaces it and detaches the scope.
+ *
+ * @example
+ * ```ts
+ * const request = withAttemptScope({ model, messages }, attempt);
+ * attemptScopeOf(request) === attempt; // true; request.signal === attempt.signal
+ * ```
+ */
+export function withAttemptScope<T extends object>(request: T, scope: LinkedAbort): T & { signal: AbortSignal } {
+  Object.defineProperty(request, ATTEMPT_SCOPE, { value: scope, configurable: true });
+  Object.defineProperty(request, 'signal', SCOPE_SIGNAL);
+  return request as T & { signal: AbortSignal };
+}
+
+const SCOPE_SIGNAL: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: { [ATTEMPT_SCOPE]?: LinkedAbort }): AbortSignal | undefined {
+    return this[ATTEMPT_SCOPE]?.signal;
+  },
+  set(this: { [ATTEMPT_SCOPE]?: LinkedAbort }, value: unknown): void {
+    delete this[ATTEMPT_SCOPE];
+    Object.defineProperty(this, 'signal', { value, writable: true, enumerable: true, configurable: true });
+  },
+};
+
+/** The scope {@link withAttemptScope} attached to `request`, if it is still what `request.signal` stands for. */
+export function attemptScopeOf(request: object): LinkedAbort | undefined {
+  return (request as { [ATTEMPT_SCOPE]?: LinkedAbort })[ATTEMPT_SCOPE];
+}
