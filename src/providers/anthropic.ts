@@ -5,7 +5,7 @@ import { assertPositiveInteger } from '../validate.js';
 import { mapStopReason, readUsage, toAnthropicBody, toTokenUsage, type AnthropicUsageCounters } from './anthropic-convert.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
 import { abortError, describeTarget, redact } from './call-errors.js';
-import { malformed, postJson, postStream, type HttpTarget } from './http.js';
+import { malformed, parseEventObject, postJson, postStream, streamTruncated, type HttpTarget } from './http.js';
 import { isObject } from './json-guards.js';
 import { parseSse } from './sse.js';
 
@@ -99,13 +99,7 @@ export class AnthropicBackend implements Backend {
         // Events already buffered must not outrun the caller's abort.
         if (abort?.aborted) throw abortError(abort, target);
         if (event.event === 'ping' || event.data.trim() === '') continue;
-        let json: unknown;
-        try {
-          json = JSON.parse(event.data);
-        } catch (err) {
-          throw malformed(target, answer.status, `the data of a "${event.event}" event is not valid JSON`, err);
-        }
-        if (!isObject(json)) throw malformed(target, answer.status, `a "${event.event}" event is not a JSON object`);
+        const json = parseEventObject(target, answer.status, event.data, `the data of a "${event.event}" event`);
         const type = typeof json.type === 'string' ? json.type : event.event;
         if (type === 'message_start') {
           if (isObject(json.message)) readUsage(json.message.usage, counters);
@@ -145,14 +139,7 @@ export class AnthropicBackend implements Backend {
         }
       }
       if (!stopped && !finished) {
-        throw new ProviderError({
-          code: 'STREAM_TRUNCATED',
-          provider: target.provider,
-          backend: target.backend,
-          status: answer.status,
-          isRetryable: true,
-          message: `${describeTarget(target)} stream ended before its final event (no stop_reason, no message_stop)`,
-        });
+        throw streamTruncated(target, answer.status, 'no stop_reason, no message_stop');
       }
       const usage = toTokenUsage(counters);
       if (usage) yield { type: 'usage', usage };

@@ -544,6 +544,32 @@ export function malformed(target: HttpTarget, status: number | undefined, proble
   });
 }
 
+/** Parses one SSE event's data as a JSON object, or throws MALFORMED_RESPONSE naming `what`. */
+export function parseEventObject(target: HttpTarget, status: number, data: string, what: string): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch (err) {
+    throw malformed(target, status, `${what} is not valid JSON`, err);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw malformed(target, status, `${what} is not a JSON object`);
+  }
+  return json as Record<string, unknown>;
+}
+
+/** A stream that ended before its terminal event: retryable, thrown after the chunks it delivered. */
+export function streamTruncated(target: HttpTarget, status: number, missing: string): ProviderError {
+  return new ProviderError({
+    code: 'STREAM_TRUNCATED',
+    provider: target.provider,
+    backend: target.backend,
+    status,
+    isRetryable: true,
+    message: `${describeTarget(target)} stream ended before its final event (${missing})`,
+  });
+}
+
 function tooLarge(target: HttpTarget, status: number): ProviderError {
   return new ProviderError({
     code: 'RESPONSE_TOO_LARGE',

@@ -3,7 +3,7 @@ import { attemptScopeOf } from '../router/signals.js';
 import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage, ToolCall } from '../types.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
 import { abortError, describeTarget, redact } from './call-errors.js';
-import { malformed, postJson, postStream, type HttpTarget } from './http.js';
+import { malformed, parseEventObject, postJson, postStream, streamTruncated, type HttpTarget } from './http.js';
 import { isCount, isObject } from './json-guards.js';
 import { parseSse } from './sse.js';
 
@@ -96,13 +96,7 @@ export class OpenAICompatibleBackend implements Backend {
           break;
         }
         if (event.data.trim() === '') continue;
-        let json: unknown;
-        try {
-          json = JSON.parse(event.data);
-        } catch (err) {
-          throw malformed(target, answer.status, 'a stream event is not valid JSON', err);
-        }
-        if (!isObject(json)) throw malformed(target, answer.status, 'a stream event is not a JSON object');
+        const json = parseEventObject(target, answer.status, event.data, 'a stream event');
         if (json.error !== undefined && json.error !== null) throw streamError(target, json.error);
         const chunkUsage = mapUsage(json.usage);
         if (chunkUsage) usage = chunkUsage;
@@ -119,14 +113,7 @@ export class OpenAICompatibleBackend implements Backend {
         }
       }
       if (!done && !finished) {
-        throw new ProviderError({
-          code: 'STREAM_TRUNCATED',
-          provider: target.provider,
-          backend: target.backend,
-          status: answer.status,
-          isRetryable: true,
-          message: `${describeTarget(target)} stream ended before its final event (no finish_reason, no [DONE])`,
-        });
+        throw streamTruncated(target, answer.status, 'no finish_reason, no [DONE]');
       }
       if (usage) yield { type: 'usage', usage };
     } finally {
