@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors.js';
+import { TokenwardenError, ValidationError } from '../errors.js';
 import { estimateCostNanos } from '../pricing/estimate.js';
 import type { Metadata, TokenUsage } from '../types.js';
 import { assertNonNegativeNumber, assertPositiveInteger, assertTokenCount } from '../validate.js';
@@ -24,7 +24,7 @@ export interface RecordInput {
 
 /** Options of {@link UsageTracker}. */
 export interface UsageTrackerOptions {
-  /** Receives errors thrown by subscribers (recording carries on). Default: console.error. */
+  /** Receives errors thrown by ordinary subscribers (recording carries on). Default: console.error. */
   onError?: (error: unknown, event: UsageEvent) => void;
   /** Prices a call in integer nano-USD. Default: the global price table ({@link estimateCostNanos}). */
   estimateCostNanos?: (model: string, usage: Omit<TokenUsage, 'totalTokens'>) => number | undefined;
@@ -66,6 +66,8 @@ export const OTHER_KEY = '(other)';
  */
 export class UsageTracker {
   private readonly subscribers = new Set<Subscriber>();
+  /** Subscribers that must keep every event (durable stores): they run first and their errors fail `record()`. */
+  private readonly required = new Set<Subscriber>();
   private readonly onError: (error: unknown, event: UsageEvent) => void;
   private readonly priceNanos: NonNullable<UsageTrackerOptions['estimateCostNanos']>;
   private readonly maxKeys: number;
@@ -89,9 +91,25 @@ export class UsageTracker {
     this.now = now;
   }
 
-  /** Records one completed call and returns its event. Throws a ValidationError on bad input. */
+  /**
+   * Records one completed call and returns its event. Throws a ValidationError on bad input, and a
+   * `USAGE_NOT_PERSISTED` error when a required subscriber (a durable store) failed to keep the event:
+   * then nothing was acknowledged, totals are unchanged and the other subscribers were not called.
+   */
   record(input: RecordInput): UsageEvent {
     const event = this.buildEvent(input);
+    for (const persist of this.required) {
+      try {
+        persist(event);
+      } catch (err) {
+        throw new TokenwardenError(
+          'USAGE_NOT_PERSISTED',
+          `Usage event ${event.id} (${event.model}, ${event.totalTokens} tokens) was not stored: ` +
+            (err instanceof Error ? err.message : String(err)),
+          { cause: err },
+        );
+      }
+    }
     add(this.overall, event);
     this.latencySum += event.latencyMs;
     if (event.agentId !== null) add(this.bucket(this.byAgent, event.agentId), event);
@@ -106,16 +124,21 @@ export class UsageTracker {
     return event;
   }
 
-  /** Calls `callback` with every event recorded from now on. Returns the unsubscribe function. */
-  subscribe(callback: Subscriber): () => void {
+  /**
+   * Calls `callback` with every event recorded from now on. Returns the unsubscribe function.
+   * With `{ required: true }` (how durable stores attach) the callback runs before any other subscriber
+   * and an error it throws fails `record()` instead of going to `onError`.
+   */
+  subscribe(callback: Subscriber, options: { required?: boolean } = {}): () => void {
     if (typeof callback !== 'function') throw new ValidationError('callback', callback, 'must be a function');
-    this.subscribers.add(callback);
+    (options.required === true ? this.required : this.subscribers).add(callback);
     return () => this.unsubscribe(callback);
   }
 
   /** Stops calling `callback`. */
   unsubscribe(callback: Subscriber): void {
     this.subscribers.delete(callback);
+    this.required.delete(callback);
   }
 
   /** Totals over every recorded call, with the mean latency. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageTracker } from '../../src/usage/tracker.js';
+import { TokenwardenError } from '../../src/errors.js';
 import { newEventId, eventIdTime } from '../../src/usage/event-id.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 
@@ -76,5 +77,36 @@ describe('UsageTracker beyond the seed', () => {
     expect(() => tracker.record({ ...base, promptTokens: 1, completionTokens: Number.NaN })).toThrow(/completionTokens/);
     expect(() => tracker.record({ ...base, model: '', promptTokens: 1, completionTokens: 1 })).toThrow(/model/);
     expect(() => tracker.record({ ...base, latencyMs: -5, promptTokens: 1, completionTokens: 1 })).toThrow(/latencyMs/);
+  });
+});
+
+describe('required subscribers (durable stores)', () => {
+  it('run first, and a failure fails record() without acknowledging or counting the event', () => {
+    const errors: unknown[] = [];
+    const tracker = new UsageTracker({ onError: (e) => errors.push(e) });
+    const order: string[] = [];
+    let healthy = true;
+    tracker.subscribe(() => order.push('listener'));
+    tracker.subscribe(
+      (e) => {
+        if (!healthy) throw new Error('disk full');
+        order.push(`stored ${e.totalTokens}`);
+      },
+      { required: true },
+    );
+    tracker.record({ ...base, promptTokens: 2, completionTokens: 1 });
+    expect(order).toEqual(['stored 3', 'listener']);
+    healthy = false;
+    let err: TokenwardenError | undefined;
+    try {
+      tracker.record({ ...base, promptTokens: 5, completionTokens: 5 });
+    } catch (e) {
+      err = e as TokenwardenError;
+    }
+    expect(err?.code).toBe('USAGE_NOT_PERSISTED');
+    expect(err?.message).toContain('disk full');
+    expect(order).toEqual(['stored 3', 'listener']); // the listener never saw the unstored event
+    expect(tracker.getTotals().totalTokens).toBe(3);
+    expect(errors).toEqual([]);
   });
 });

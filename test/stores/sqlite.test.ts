@@ -246,3 +246,25 @@ describe('SqliteUsageStore', () => {
     await store.close();
   });
 });
+
+describe('SqliteUsageStore attached to a tracker', () => {
+  it('fails record() when the write fails, so an unstored event is never acknowledged', async () => {
+    const { UsageTracker } = await import('../../src/usage/tracker.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-required-'));
+    const db = new Database(join(dir, 'usage.db'));
+    const store = new SqliteUsageStore({ db });
+    const tracker = new UsageTracker();
+    store.attach(tracker);
+    const input = { threadId: 't', agentId: 'a', model: 'gpt-4o', provider: 'openai', promptTokens: 3, completionTokens: 2, latencyMs: 1 };
+    const stored = tracker.record(input);
+    expect(await store.count()).toBe(1);
+    db.close(); // the store can no longer write
+    expect(() => tracker.record(input)).toThrow(/USAGE_NOT_PERSISTED|was not stored/);
+    expect(tracker.getTotals().requestCount).toBe(1);
+    const reopened = new SqliteUsageStore({ path: join(dir, 'usage.db') });
+    const page = await reopened.query();
+    expect(page.events.map((e) => e.id)).toEqual([stored.id]);
+    await reopened.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -3,7 +3,7 @@ import type { UsageEvent } from '../../usage/types.js';
 
 /** Anything events can be subscribed from: a `UsageTracker`, or a look-alike in tests. */
 export interface UsageEventSource {
-  subscribe(callback: (event: UsageEvent) => void): () => void;
+  subscribe(callback: (event: UsageEvent) => void, options?: { required?: boolean }): () => void;
 }
 
 /**
@@ -11,8 +11,8 @@ export interface UsageEventSource {
  * and PostgreSQL stores; each passes a synchronous `persist` that makes one event durable (a SQLite
  * commit, or a spool append) before the tracker's `record()` returns.
  *
- * A `persist` that throws is reported by the tracker to its `onError` hook (recording carries on), so
- * configure that hook if a failed write must stop the program.
+ * Stores subscribe as *required*: a `persist` that throws makes the tracker's `record()` throw
+ * (`USAGE_NOT_PERSISTED`), so an event is never acknowledged without being durable.
  *
  * @example
  * ```ts
@@ -30,7 +30,7 @@ export class TrackerAttachments {
     if (source === null || typeof source !== 'object' || typeof source.subscribe !== 'function') {
       throw new ValidationError('tracker', source, 'must be a UsageTracker (an object with subscribe())');
     }
-    const unsubscribe = source.subscribe((event) => this.persist(event));
+    const unsubscribe = source.subscribe((event) => this.persist(event), { required: true });
     const detach = (): void => {
       if (!this.detachers.delete(detach)) return;
       unsubscribe();
