@@ -3,11 +3,11 @@
 //   node bench/gateway-ab.js <other-checkout> [rounds=4] [seconds=3] [connections=32]
 // <other-checkout> is a built copy of the repository (e.g. `git archive HEAD | tar -x -C /tmp/base`,
 // linked node_modules, `npx tsc -p tsconfig.build.json`). Each build runs its own bench/gateway.js.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load, spawnReady, stop, waitServing } from './gateway.js';
+import { load, spawnReady, stop, waitServing, writeGatewayConfig } from './gateway.js';
 
 const other = process.argv[2];
 if (!other) throw new Error('usage: node bench/gateway-ab.js <other-checkout> [rounds] [seconds] [connections]');
@@ -26,21 +26,7 @@ try {
   children.push(upstream.child);
   const upstreamUrl = await upstream.ready;
   for (const b of builds) {
-    const configFile = join(dir, `${b.name}.yaml`);
-    await writeFile(
-      configFile,
-      [
-        'server: { host: 127.0.0.1, port: 0 }',
-        `store: { sqlite: ${JSON.stringify(join(dir, `${b.name}.db`))} }`,
-        'ledger: memory',
-        'budgets: { default_max_tokens: 1000000000000 }',
-        'providers:',
-        '  retries: 0',
-        '  backends:',
-        `    - { name: upstream, provider: openai-compatible, base_url: "${upstreamUrl}/v1", models: ["*"] }`,
-        '',
-      ].join('\n'),
-    );
+    const configFile = await writeGatewayConfig(dir, b.name, upstreamUrl);
     const tw = spawnReady([b.script, '--role=tokenwarden', configFile]);
     children.push(tw.child);
     b.pid = tw.child.pid;

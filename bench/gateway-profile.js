@@ -4,11 +4,11 @@
 //   node bench/gateway-profile.js [seconds=5] [connections=32]
 //   PROFILE_CALLERS=createAbortSignal node bench/gateway-profile.js   (also: where that function's time comes from)
 //   PROFILE_DEPTH=10 (with PROFILE_CALLERS): how many caller frames to show (default 4)
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load, spawnReady, stop, waitServing } from './gateway.js';
+import { load, spawnReady, stop, waitServing, writeGatewayConfig } from './gateway.js';
 
 const GATEWAY = fileURLToPath(new URL('./gateway.js', import.meta.url));
 const seconds = Number(process.argv[2] ?? 5);
@@ -20,21 +20,7 @@ try {
   const upstream = spawnReady([GATEWAY, '--role=upstream']);
   children.push(upstream.child);
   const upstreamUrl = await upstream.ready;
-  const configFile = join(dir, 'tokenwarden.yaml');
-  await writeFile(
-    configFile,
-    [
-      'server: { host: 127.0.0.1, port: 0 }',
-      `store: { sqlite: ${JSON.stringify(join(dir, 'usage.db'))} }`,
-      'ledger: memory',
-      'budgets: { default_max_tokens: 1000000000000 }',
-      'providers:',
-      '  retries: 0',
-      '  backends:',
-      `    - { name: upstream, provider: openai-compatible, base_url: "${upstreamUrl}/v1", models: ["*"] }`,
-      '',
-    ].join('\n'),
-  );
+  const configFile = await writeGatewayConfig(dir, 'tokenwarden', upstreamUrl);
   const profDir = join(dir, 'prof');
   const tw = spawnReady(['--cpu-prof', `--cpu-prof-dir=${profDir}`, GATEWAY, '--role=tokenwarden', configFile]);
   children.push(tw.child);

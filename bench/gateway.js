@@ -255,6 +255,29 @@ function printCpu(r) {
 
 const ROUNDS = 2;
 
+/**
+ * Writes the benchmark gateway's config (SQLite store in `dir`, in-memory ledger, one OpenAI-compatible
+ * backend at `upstreamUrl`, no retries, budgets too large to refuse) and returns its path.
+ */
+export async function writeGatewayConfig(dir, name, upstreamUrl) {
+  const file = join(dir, `${name}.yaml`);
+  await writeFile(
+    file,
+    [
+      'server: { host: 127.0.0.1, port: 0 }',
+      `store: { sqlite: ${JSON.stringify(join(dir, `${name}.db`))} }`,
+      'ledger: memory',
+      'budgets: { default_max_tokens: 1000000000000 }',
+      'providers:',
+      '  retries: 0',
+      '  backends:',
+      `    - { name: upstream, provider: openai-compatible, base_url: "${upstreamUrl}/v1", models: ["*"] }`,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
 export async function run() {
   heading(
     `gateway: ${CONNECTIONS} and 1 connection(s), ${ROUNDS} interleaved rounds of ${MEASURE_MS / ROUNDS / 1000} s per target ` +
@@ -271,21 +294,7 @@ export async function run() {
     children.push(upstream.child);
     const upstreamUrl = await upstream.ready;
 
-    const configFile = join(dir, 'tokenwarden.yaml');
-    await writeFile(
-      configFile,
-      [
-        'server: { host: 127.0.0.1, port: 0 }',
-        `store: { sqlite: ${JSON.stringify(join(dir, 'usage.db'))} }`,
-        'ledger: memory',
-        'budgets: { default_max_tokens: 1000000000000 }',
-        'providers:',
-        '  retries: 0',
-        '  backends:',
-        `    - { name: upstream, provider: openai-compatible, base_url: "${upstreamUrl}/v1", models: ["*"] }`,
-        '',
-      ].join('\n'),
-    );
+    const configFile = await writeGatewayConfig(dir, 'tokenwarden', upstreamUrl);
     const tw = spawnReady([HERE, '--role=tokenwarden', configFile]);
     children.push(tw.child);
     const twUrl = await tw.ready;
