@@ -198,6 +198,17 @@ local expires = now + ${holdTtl}
 local expiresArg = int(expires)
 local nops = #KEYS
 local slot, K, IDS, J, A = {}, {}, {}, {}, {}
+-- Adds v to T[k], kept as a bare value while there is one (most threads have one) and a list after.
+local function push(T, k, v)
+  local cur = T[k]
+  if not cur then
+    T[k] = v
+  elseif type(cur) == 'table' then
+    cur[#cur + 1] = v
+  else
+    T[k] = {cur, v}
+  end
+end
 -- Pass 1: the threads touched, and the holds each one's settles and releases look up.
 local a, t = 2, 0
 for i = 1, nops do
@@ -216,14 +227,7 @@ for i = 1, nops do
   else
     local id = ARGV[a + 1]
     if #id >= ${HOLD_MIN} then
-      local ids = IDS[j]
-      if not ids then
-        IDS[j] = id
-      elseif type(ids) == 'table' then
-        ids[#ids + 1] = id
-      else
-        IDS[j] = {ids, id}
-      end
+      push(IDS, j, id)
     end
     a = a + (code == '${OP_SETTLE}' and 4 or 2)
   end
@@ -263,14 +267,7 @@ end
 local function drop(j, s, id, h)
   H[id] = nil
   if h == j then
-    local g = G[j]
-    if not g then
-      G[j] = id
-    elseif type(g) == 'table' then
-      g[#g + 1] = id
-    else
-      G[j] = {g, id}
-    end
+    push(G, j, id)
   else
     NEWGONE[j] = true
   end
