@@ -3,6 +3,7 @@ import { AnthropicBackend } from '../../src/providers/anthropic.js';
 import { toAnthropicBody } from '../../src/providers/anthropic-convert.js';
 import type { ChatMessage, StreamChunk } from '../../src/types.js';
 import { startFakeAnthropicServer, type AnthropicScenario, type FakeServer } from '../support/fake-anthropic-server.js';
+import { drain } from '../support/drain.js';
 
 let srv: FakeServer<AnthropicScenario>;
 beforeAll(async () => {
@@ -17,12 +18,6 @@ beforeEach(() => {
 const KEY = 'sk-ant-test-abcdef0123456789';
 const backend = (extra: Partial<ConstructorParameters<typeof AnthropicBackend>[0]> = {}): AnthropicBackend =>
   new AnthropicBackend({ name: 'claude', baseUrl: srv.url, apiKey: KEY, models: ['claude-*'], ...extra });
-
-async function drain(iter: AsyncIterable<StreamChunk>): Promise<StreamChunk[]> {
-  const out: StreamChunk[] = [];
-  for await (const c of iter) out.push(c);
-  return out;
-}
 
 const weatherTool = {
   type: 'function',

@@ -3,6 +3,7 @@ import { CallAbortedError, ProviderError, ValidationError } from '../../src/erro
 import { MockBackend } from '../../src/providers/mock.js';
 import { estimateTextTokens, estimateTokens, estimateToolsTokens } from '../../src/tokens/estimate.js';
 import type { BackendRequest, StreamChunk } from '../../src/types.js';
+import { drain } from '../support/drain.js';
 
 const request = (content = 'Summarise the quarterly budget report for the finance team', extra: Partial<BackendRequest> = {}): BackendRequest => ({
   model: 'mock-large',
@@ -12,12 +13,6 @@ const request = (content = 'Summarise the quarterly budget report for the financ
   ],
   ...extra,
 });
-
-async function drain(iter: AsyncIterable<StreamChunk>): Promise<StreamChunk[]> {
-  const out: StreamChunk[] = [];
-  for await (const c of iter) out.push(c);
-  return out;
-}
 
 afterEach(() => {
   vi.useRealTimers();

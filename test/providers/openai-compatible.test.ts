@@ -3,6 +3,7 @@ import { ValidationError } from '../../src/errors.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import type { StreamChunk, ToolCall } from '../../src/types.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
+import { drain } from '../support/drain.js';
 
 let srv: FakeServer<OpenAIScenario>;
 beforeAll(async () => {
@@ -17,12 +18,6 @@ beforeEach(() => {
 const KEY = 'sk-test-openai-0123456789';
 const backend = (extra: Partial<ConstructorParameters<typeof OpenAICompatibleBackend>[0]> = {}): OpenAICompatibleBackend =>
   new OpenAICompatibleBackend({ name: 'primary', baseUrl: srv.url, apiKey: KEY, models: ['gpt-4o*', 'o3'], ...extra });
-
-async function drain(iter: AsyncIterable<StreamChunk>): Promise<StreamChunk[]> {
-  const out: StreamChunk[] = [];
-  for await (const c of iter) out.push(c);
-  return out;
-}
 
 const weatherTool = {
   type: 'function',

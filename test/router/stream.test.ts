@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { BudgetExhaustedError, CallAbortedError, NoBackendError, ProviderError } from '../../src/errors.js';
-import { LLMRouter, type RouterStreamChunk, type RouterUsageChunk } from '../../src/router/router.js';
+import { LLMRouter, type RouterUsageChunk } from '../../src/router/router.js';
 import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
 import { estimateTextTokens } from '../../src/tokens/estimate.js';
 import type { BackendRequest, StreamChunk } from '../../src/types.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { chunks, hi, httpError, resetError, TestBackend, usage } from './helpers.js';
+import { drain as collect } from '../support/drain.js';
 
 const PROMPT = 5;
 
@@ -17,12 +18,6 @@ function setup(backends: TestBackend[], extra: ConstructorParameters<typeof LLMR
   tracker.subscribe((e) => events.push(e));
   const router = new LLMRouter({ backends, ledger, tracker, estimateTokens: () => PROMPT, ...extra });
   return { router, ledger, events };
-}
-
-async function collect(it: AsyncIterable<RouterStreamChunk>): Promise<RouterStreamChunk[]> {
-  const out: RouterStreamChunk[] = [];
-  for await (const c of it) out.push(c);
-  return out;
 }
 
 function streamer(name: string, make: (req: BackendRequest, n: number) => AsyncIterable<StreamChunk>, priority = 1) {
