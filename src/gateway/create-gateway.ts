@@ -181,9 +181,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     ),
   );
   const committer = store
-    ? new UsageCommitter(store, (err, events) => logError(`writing ${events.length} usage event(s) to the store failed`, err), {
-        inFlight: () => inFlight,
-      })
+    ? new UsageCommitter(store, (err, events) => logError(`writing ${events.length} usage event(s) to the store failed`, err))
     : undefined;
   if (committer) detachers.push(router.tracker.subscribe((e: UsageEvent) => committer.add(e)));
   metrics.setGaugeCollector(() => {

@@ -1,4 +1,3 @@
-import { ValidationError } from '../errors.js';
 import type { UsageStore } from '../stores/usage-store.js';
 import type { UsageEvent } from '../usage/types.js';
 
@@ -13,28 +12,17 @@ function hasAppendSync(store: UsageStore): store is SyncAppendStore {
 
 const DONE: Promise<void> = Promise.resolve();
 
-/** Options of {@link UsageCommitter}. */
-export interface UsageCommitterOptions {
-  /**
-   * How many calls are in flight (each may record an event soon). While fewer events are queued than
-   * that, the batch waits up to `maxWaitTurns` more event-loop turns for them to join, so that under
-   * load one commit carries many events. With one call in flight it is written at once.
-   */
-  inFlight?: () => number;
-  /** Most extra event-loop turns a batch waits for in-flight calls. Default 3; 0 writes every turn. */
-  maxWaitTurns?: number;
-}
-
 /**
- * Group commit of usage events: events recorded while requests are in flight are written to the store
- * together (one transaction per event-loop turn, or a few turns when more in-flight calls are about to
- * finish) instead of one commit per call, and each response waits for the batch holding its event
- * ({@link durable}) before it is sent. At 32 concurrent calls this divides the store's per-commit cost
- * by the batch size while keeping "stored before acknowledged".
+ * Group commit of usage events: the events recorded in one event-loop turn are written to the store
+ * together (one transaction) instead of one commit per call, and each response waits for the batch
+ * holding its event ({@link durable}) before it is sent. Under load this divides the store's per-commit
+ * cost by the batch size while keeping "stored before acknowledged". (Holding a batch open for a few
+ * more turns, for calls about to finish, was measured: about 8% fewer requests per second through the
+ * gateway at 32 connections, since responses then leave in waves.)
  *
  * @example
  * ```ts
- * const committer = new UsageCommitter(store, (err) => console.error(err), { inFlight: () => requestsInFlight });
+ * const committer = new UsageCommitter(store, (err) => console.error(err));
  * const stop = tracker.subscribe((e) => committer.add(e));
  * await committer.durable(event); // before answering
  * ```
@@ -47,25 +35,11 @@ export class UsageCommitter {
   private readonly batchOf = new WeakMap<UsageEvent, Promise<void>>();
   private writing: Promise<void> = DONE;
   private closed = false;
-  private waitedTurns = 0;
-  private readonly inFlight: (() => number) | undefined;
-  private readonly maxWaitTurns: number;
 
   constructor(
     private readonly store: UsageStore,
     private readonly onError: (err: unknown, events: readonly UsageEvent[]) => void,
-    options: UsageCommitterOptions = {},
-  ) {
-    const maxWaitTurns = options.maxWaitTurns ?? 3;
-    if (!Number.isSafeInteger(maxWaitTurns) || maxWaitTurns < 0) {
-      throw new ValidationError('options.maxWaitTurns', maxWaitTurns, 'must be an integer >= 0');
-    }
-    if (options.inFlight !== undefined && typeof options.inFlight !== 'function') {
-      throw new ValidationError('options.inFlight', options.inFlight, 'must be a function returning a number');
-    }
-    this.inFlight = options.inFlight;
-    this.maxWaitTurns = maxWaitTurns;
-  }
+  ) {}
 
   /** Queues an event for the next batch. */
   add(event: UsageEvent): void {
@@ -81,7 +55,6 @@ export class UsageCommitter {
       });
       // A rejected batch is reported to the requests awaiting it; never an unhandled rejection.
       this.batch.catch(() => undefined);
-      this.waitedTurns = 0;
       setImmediate(this.onTurn);
     }
     this.pending.push(event);
@@ -105,15 +78,7 @@ export class UsageCommitter {
     this.closed = true;
   }
 
-  private readonly onTurn = (): void => {
-    if (!this.batch) return;
-    if (this.inFlight && this.waitedTurns < this.maxWaitTurns && this.pending.length < this.inFlight()) {
-      this.waitedTurns++;
-      setImmediate(this.onTurn);
-      return;
-    }
-    this.flushBatch();
-  };
+  private readonly onTurn = (): void => this.flushBatch();
 
   private flushBatch(): void {
     const events = this.pending;
