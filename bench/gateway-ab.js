@@ -57,6 +57,14 @@ try {
         `p50 ${median(b.results.map((x) => x.p50)).toFixed(2)} ms, p99 ${median(b.results.map((x) => x.p99)).toFixed(2)} ms`,
     );
   }
+  // Rounds pair the two builds under the same background load, so the ratio within a round is steadier
+  // than either build's own figures.
+  const ratios = builds[1].results.map((t, i) => t.rps / builds[0].results[i].rps);
+  const cpuRatios = builds[1].results.map((t, i) => t.cpuUs / builds[0].results[i].cpuUs);
+  console.log(
+    `this / other, median of per-round ratios: req/s ${median(ratios).toFixed(3)}x, CPU per request ${median(cpuRatios).toFixed(3)}x` +
+      ` (req/s ratios ${[...ratios].sort((a, b) => a - b).map((x) => x.toFixed(2)).join(' ')})`,
+  );
 } finally {
   for (const c of children.reverse()) await stop(c);
   await rm(dir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 // `npm run bench` suite for the gateway: latency (p50/p99) and requests per second at 32 connections for
 // (a) a local mock OpenAI upstream called directly, (b) tokenwarden in front of it, (c) Portkey's
-// open-source gateway in front of it — all in the same run, loopback only, each bounded in time.
+// open-source gateway in front of it, (d) a bare node:http + undici pass-through in front of it (the
+// floor for any Node.js gateway on this machine) — all in the same run, loopback only, each bounded in time.
 //
 // Each server runs in its own process (this file re-executed with --role=...), so the load generator,
 // the gateway, Portkey and the upstream do not share one event loop; the targets are measured in
@@ -21,7 +22,7 @@ import { fmt, heading, percentile } from './lib.js';
 const HERE = fileURLToPath(import.meta.url);
 const CONNECTIONS = 32;
 const WARMUP_MS = 1000;
-const MEASURE_MS = Number(process.env.TOKENWARDEN_BENCH_GATEWAY_MS ?? 5000);
+const MEASURE_MS = Number(process.env.TOKENWARDEN_BENCH_GATEWAY_MS ?? 6000);
 const SEQUENTIAL_MS = 1500;
 const TARGET_ADDED_P50_MS = 1;
 const TARGET_RPS_RATIO = 10;
@@ -58,6 +59,37 @@ function startUpstream() {
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }
 
+/**
+ * The floor: a pass-through proxy with nothing but node:http in front and an undici pool behind (what
+ * tokenwarden uses), forwarding the request body and the answer as bytes: no parsing, budgets, usage or
+ * metrics. No Node.js gateway built on these can add less latency on this machine.
+ */
+function startBareProxy(upstreamUrl) {
+  const { origin } = new URL(upstreamUrl);
+  const pool = new Pool(origin, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 });
+  const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      pool
+        .request({ path: req.url, method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) })
+        .then(async ({ statusCode, body }) => {
+          const answer = Buffer.from(await body.arrayBuffer());
+          res.writeHead(statusCode, { 'content-type': 'application/json', 'content-length': answer.length });
+          res.end(answer);
+        })
+        .catch((err) => {
+          res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end(String(err));
+        });
+    });
+  });
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`READY http://127.0.0.1:${server.address().port}\n`);
+  });
+  process.on('SIGTERM', () => server.close(() => pool.close().then(() => process.exit(0))));
+}
+
 async function startTokenwarden(configFile) {
   const { runServeCommand } = await import('../dist/cli/serve.js');
   const quiet = { stdout: () => {}, stderr: (s) => (s.includes('cannot start') || s.includes('invalid') ? process.stderr.write(s) : undefined) };
@@ -69,6 +101,7 @@ async function startTokenwarden(configFile) {
 }
 
 if (process.argv[2] === '--role=upstream') startUpstream();
+else if (process.argv[2] === '--role=bare-proxy') startBareProxy(process.argv[3]);
 else if (process.argv[2] === '--role=tokenwarden') await startTokenwarden(process.argv[3]);
 
 // ---------------------------------------------------------------------------------------------
@@ -253,7 +286,7 @@ function printCpu(r) {
   console.log(`  ${''.padEnd(30)} CPU (100% = one core): ${parts.join(', ')}`);
 }
 
-const ROUNDS = 2;
+const ROUNDS = 4;
 
 /**
  * Writes the benchmark gateway's config (SQLite store in `dir`, in-memory ledger, one OpenAI-compatible
@@ -284,8 +317,8 @@ export async function run() {
       `(after ${WARMUP_MS / 1000} s warm-up each), loopback, same request body for all`,
   );
   console.log(
-    '  processes: load generator (this one), mock upstream, tokenwarden and Portkey each in its own process, scheduled by the OS\n' +
-      `  on ${availableParallelism()} core(s); CPU shares are measured over each window ("whole machine" includes other jobs).`,
+    '  processes: load generator (this one), mock upstream, tokenwarden, Portkey and the bare pass-through each in its own process,\n' +
+      `  scheduled by the OS on ${availableParallelism()} core(s); CPU shares are measured over each window ("whole machine" includes other jobs).`,
   );
   const dir = await mkdtemp(join(tmpdir(), 'tw-bench-gateway-'));
   const children = [];
@@ -293,6 +326,10 @@ export async function run() {
     const upstream = spawnReady([HERE, '--role=upstream']);
     children.push(upstream.child);
     const upstreamUrl = await upstream.ready;
+
+    const bare = spawnReady([HERE, '--role=bare-proxy', upstreamUrl]);
+    children.push(bare.child);
+    const bareUrl = await bare.ready;
 
     const configFile = await writeGatewayConfig(dir, 'tokenwarden', upstreamUrl);
     const tw = spawnReady([HERE, '--role=tokenwarden', configFile]);
@@ -317,6 +354,7 @@ export async function run() {
     const directUrl = `${upstreamUrl}/v1/chat/completions`;
     const gatewayUrl = `${twUrl}/v1/chat/completions`;
     await waitServing(directUrl, {});
+    await waitServing(`${bareUrl}/v1/chat/completions`, {});
     await waitServing(gatewayUrl, { 'x-thread-id': 'bench-warm' });
     await waitServing(portkeyUrl, portkeyHeaders);
 
@@ -329,6 +367,12 @@ export async function run() {
         pids: { tokenwarden: tw.child.pid, upstream: upstream.child.pid },
       },
       { name: 'through Portkey gateway', url: portkeyUrl, headersFor: () => portkeyHeaders, pids: { portkey: portkey.pid, upstream: upstream.child.pid } },
+      {
+        name: 'bare pass-through (floor)',
+        url: `${bareUrl}/v1/chat/completions`,
+        headersFor: () => ({}),
+        pids: { 'bare proxy': bare.child.pid, upstream: upstream.child.pid },
+      },
     ];
     // Interleaved rounds, so a change in the machine's background load hits every target alike.
     const measure = async (connections, ms, warmupMs) => {
@@ -340,14 +384,14 @@ export async function run() {
     };
 
     console.log(`  -- ${CONNECTIONS} connections`);
-    const [direct, through, viaPortkey] = await measure(CONNECTIONS, MEASURE_MS, WARMUP_MS);
-    for (const [i, r] of [direct, through, viaPortkey].entries()) {
+    const [direct, through, viaPortkey, viaBare] = await measure(CONNECTIONS, MEASURE_MS, WARMUP_MS);
+    for (const [i, r] of [direct, through, viaPortkey, viaBare].entries()) {
       printRow(targets[i].name, r);
       printCpu(r);
     }
     console.log('  -- 1 connection (per-request overhead without queueing)');
-    const [directSeq, throughSeq, portkeySeq] = await measure(1, SEQUENTIAL_MS, 300);
-    for (const [i, r] of [directSeq, throughSeq, portkeySeq].entries()) printRow(targets[i].name, r);
+    const [directSeq, throughSeq, portkeySeq, bareSeq] = await measure(1, SEQUENTIAL_MS, 300);
+    for (const [i, r] of [directSeq, throughSeq, portkeySeq, bareSeq].entries()) printRow(targets[i].name, r);
 
     const addedP50 = through.p50 - direct.p50;
     const addedP99 = through.p99 - direct.p99;
@@ -368,6 +412,11 @@ export async function run() {
     console.log(
       `  (closed loop, Little's law: p50 +${TARGET_ADDED_P50_MS} ms at ${CONNECTIONS} connections needs ~${fmt(neededRps)} req/s through the gateway,` +
         ` i.e. <= ${fmt(1e6 / neededRps)} µs of CPU per request on one core)`,
+    );
+    console.log(
+      `  floor (bare pass-through) added p50 @${CONNECTIONS}: +${fmt(viaBare.p50 - direct.p50, 3)} ms, @1 connection: +${fmt(bareSeq.p50 - directSeq.p50, 3)} ms;` +
+        ` tokenwarden reaches ${fmt((through.rps / viaBare.rps) * 100)}% of its requests/s` +
+        (viaBare.cpu['bare proxy'] !== undefined ? ` (floor CPU per request: ${fmt((viaBare.cpu['bare proxy'] * 1e6) / viaBare.rps)} µs)` : ''),
     );
     console.log(
       `  requests/s tokenwarden / Portkey @${CONNECTIONS}:    ${fmt(ratio, 2)}x | target >= ${TARGET_RPS_RATIO}x: ${verdict(ratio >= TARGET_RPS_RATIO)}` +
