@@ -130,7 +130,7 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
       storeText = `postgres ${redactUrl(config.store.url)}${config.store.table ? ` (table ${config.store.table})` : ''}`;
     } else {
       const { SqliteUsageStore } = await import('../stores/sqlite/sqlite-usage-store.js');
-      const sqlite = new SqliteUsageStore({ path: config.store.path });
+      const sqlite = new SqliteUsageStore({ path: config.store.path, writer: 'thread' });
       cleanups.push(() => sqlite.close());
       store = sqlite;
       storeText = `sqlite ${config.store.path}`;

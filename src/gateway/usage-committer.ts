@@ -1,13 +1,15 @@
 import type { UsageStore } from '../stores/usage-store.js';
 import type { UsageEvent } from '../usage/types.js';
 
-/** A store that can also write synchronously (the SQLite store). */
+/** A store that commits on this thread anyway (the SQLite store with its inline writer). */
 interface SyncAppendStore extends UsageStore {
   appendSync(events: readonly UsageEvent[]): number;
 }
 
-function hasAppendSync(store: UsageStore): store is SyncAppendStore {
-  return typeof (store as Partial<SyncAppendStore>).appendSync === 'function';
+/** Whether `store` commits on this thread, so calling `appendSync` saves a promise per batch. */
+function writesInline(store: UsageStore): store is SyncAppendStore {
+  const s = store as Partial<SyncAppendStore> & { writer?: unknown };
+  return typeof s.appendSync === 'function' && s.writer !== 'thread';
 }
 
 const DONE: Promise<void> = Promise.resolve();
@@ -93,7 +95,7 @@ export class UsageCommitter {
   private write(events: UsageEvent[]): Promise<void> {
     const store = this.store;
     let done: Promise<void>;
-    if (hasAppendSync(store)) {
+    if (writesInline(store)) {
       try {
         store.appendSync(events);
         done = DONE;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
 import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
@@ -28,6 +29,7 @@ const dbPath = (): string => join(dir, `store-${++n}.db`);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 runUsageStoreContract('sqlite', async () => new SqliteUsageStore({ path: dbPath() }));
+runUsageStoreContract('sqlite, writer thread', async () => new SqliteUsageStore({ path: dbPath(), writer: 'thread' }));
 
 describe('SqliteUsageStore', () => {
   it('opens in WAL mode with the chosen synchronous level, busy timeout and a recorded schema version', async () => {
@@ -107,6 +109,11 @@ describe('SqliteUsageStore', () => {
     expect(field(() => new SqliteUsageStore({ path: dbPath(), synchronous: 'OFF' as 'FULL' }))).toBe('synchronous');
     expect(field(() => new SqliteUsageStore({ path: dbPath(), busyTimeoutMs: -1 }))).toBe('busyTimeoutMs');
     expect(field(() => new SqliteUsageStore({ db: {} as Database.Database }))).toBe('db');
+    expect(field(() => new SqliteUsageStore({ path: dbPath(), writer: 'worker' as 'thread' }))).toBe('writer');
+    expect(field(() => new SqliteUsageStore({ path: ':memory:', writer: 'thread' }))).toBe('writer');
+    const path = dbPath();
+    void new SqliteUsageStore({ path }).close();
+    expect(field(() => new SqliteUsageStore({ path, readonly: true, writer: 'thread' }))).toBe('writer');
   });
 
   it('reports missing, foreign, non-database and newer-schema files clearly when opened read-only', () => {
@@ -266,5 +273,72 @@ describe('SqliteUsageStore attached to a tracker', () => {
     expect(page.events.map((e) => e.id)).toEqual([stored.id]);
     await reopened.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('SqliteUsageStore with a writer thread', () => {
+  /** The store's writer thread (private), to stop it as a crash would. */
+  const workerOf = (store: SqliteUsageStore): Worker =>
+    (store as unknown as { writerThread: { worker: Worker } }).writerThread.worker;
+
+  it('append resolves once a second connection can read the events; batches queued together commit together', async () => {
+    const path = dbPath();
+    const store = new SqliteUsageStore({ path, writer: 'thread' });
+    expect(store.writer).toBe('thread');
+    const events = Array.from({ length: 200 }, () => makeEvent());
+    const appends = [];
+    for (let i = 0; i < events.length; i += 10) appends.push(store.append(events.slice(i, i + 10)));
+    expect(store.pending).toBe(200);
+    await Promise.all(appends);
+    expect(store.pending).toBe(0);
+    const other = new Database(path, { readonly: true });
+    expect(other.prepare('SELECT COUNT(*) AS n FROM usage_events').get()).toEqual({ n: 200 });
+    other.close();
+    await store.append(events.slice(0, 5)); // already stored: skipped, not doubled
+    expect(await store.count()).toBe(200);
+    expect((await store.summary()).totals.requestCount).toBe(200);
+    await store.close();
+  });
+
+  it('a failed commit in the thread rejects append with a store error naming the file', async () => {
+    const path = dbPath();
+    const store = new SqliteUsageStore({ path, writer: 'thread', busyTimeoutMs: 50 });
+    const holder = new Database(path);
+    holder.exec('BEGIN IMMEDIATE');
+    const err = await store.append(makeEvent()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageStoreError);
+    expect((err as UsageStoreError).code).toBe('STORE_LOCKED');
+    expect((err as Error).message).toContain(path);
+    holder.exec('ROLLBACK');
+    holder.close();
+    await store.append(makeEvent());
+    expect(await store.count()).toBe(1);
+    await store.close();
+  });
+
+  it('if the thread dies, the batches it had not answered and later ones are written on the caller thread', async () => {
+    const store = new SqliteUsageStore({ path: dbPath(), writer: 'thread' });
+    const events = Array.from({ length: 300 }, () => makeEvent());
+    const early = [0, 100].map((i) => store.append(events.slice(i, i + 100)));
+    await workerOf(store).terminate();
+    await Promise.all(early);
+    await store.append(events.slice(200));
+    expect(await store.count()).toBe(300);
+    await store.close();
+  });
+
+  it('close commits what was handed over, then ends the thread; the file holds every event', async () => {
+    const path = dbPath();
+    const store = new SqliteUsageStore({ path, writer: 'thread' });
+    const events = Array.from({ length: 50 }, () => makeEvent());
+    const appended = store.append(events);
+    const exited = new Promise<number>((resolve) => workerOf(store).once('exit', resolve));
+    await store.close();
+    await appended;
+    await exited;
+    await expect(store.append(makeEvent())).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+    const reopened = new SqliteUsageStore({ path, readonly: true });
+    expect(await reopened.count()).toBe(50);
+    await reopened.close();
   });
 });

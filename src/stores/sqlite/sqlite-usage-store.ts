@@ -8,9 +8,10 @@ import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../sha
 import { UsageStoreError } from '../shared/store-error.js';
 import { TrackerAttachments, type UsageEventSource } from '../shared/tracker-attachment.js';
 import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery } from '../shared/usage-filter.js';
-import { assertUsageEvents, eventToRow, rowToEvent, USAGE_COLUMNS } from '../shared/usage-row.js';
+import { assertUsageEvents, eventToRow, rowToEvent, USAGE_COLUMNS, type UsageRowValues } from '../shared/usage-row.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../usage-store.js';
 import { resolveDefaultDbPath } from './default-db-path.js';
+import { SqliteWriterThread } from './sqlite-writer-thread.js';
 import { assertKnownVersion, migrateSqlite, SQLITE_SCHEMA_VERSION, sqliteSchemaVersion } from './sqlite-migrations.js';
 
 /** Options of {@link SqliteUsageStore}. */
@@ -35,6 +36,15 @@ export interface SqliteUsageStoreOptions {
   busyTimeoutMs?: number;
   /** Open an existing database for reading only (no migrations, no writes), e.g. for reports. */
   readonly?: boolean;
+  /**
+   * Where {@link SqliteUsageStore.append} commits:
+   * - `'inline'` (default): on the caller's thread, like {@link SqliteUsageStore.appendSync}.
+   * - `'thread'`: on a worker thread with its own connection to the same file, so commits (and WAL
+   *   checkpoints) cost the caller's event loop almost nothing. `append` still resolves only once the
+   *   events are committed; batches queued while one commits are committed together. `appendSync` and
+   *   `attach` keep writing on the caller's thread. Needs a database file (not `:memory:`).
+   */
+  writer?: 'inline' | 'thread';
 }
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -71,11 +81,14 @@ export class SqliteUsageStore implements UsageStore {
   readonly db: Database.Database;
   /** Whether this store opened the database read-only. */
   readonly readonly: boolean;
+  /** Where {@link append} commits (see {@link SqliteUsageStoreOptions.writer}). */
+  readonly writer: 'inline' | 'thread';
   private readonly ownsDb: boolean;
   private readonly hasRollup: boolean;
   private readonly statements = new Map<string, Statement>();
   private readonly insert: Statement | undefined;
-  private readonly insertMany: ((events: readonly UsageEvent[]) => number) | undefined;
+  private readonly insertMany: ((rows: readonly UsageRowValues[]) => number) | undefined;
+  private readonly writerThread: SqliteWriterThread | undefined;
   private readonly attachments = new TrackerAttachments((event) => {
     this.appendSync([event]);
   });
@@ -84,7 +97,7 @@ export class SqliteUsageStore implements UsageStore {
 
   constructor(options: SqliteUsageStoreOptions = {}) {
     if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
-    const { db, synchronous = 'NORMAL', busyTimeoutMs = 5000, readonly = false } = options;
+    const { db, synchronous = 'NORMAL', busyTimeoutMs = 5000, readonly = false, writer = 'inline' } = options;
     if (db !== undefined && (db === null || typeof db !== 'object' || typeof db.prepare !== 'function')) {
       throw new ValidationError('db', db, 'must be a better-sqlite3 Database');
     }
@@ -98,8 +111,14 @@ export class SqliteUsageStore implements UsageStore {
     if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
       throw new ValidationError('busyTimeoutMs', busyTimeoutMs, 'must be an integer >= 0');
     }
+    if (writer !== 'inline' && writer !== 'thread') throw new ValidationError('writer', writer, "must be 'inline' or 'thread'");
     this.readonly = readonly || (db?.readonly ?? false);
     this.path = db ? db.name : (options.path ?? resolveDefaultDbPath());
+    if (writer === 'thread' && this.readonly) throw new ValidationError('writer', writer, 'a read-only store has no writer thread');
+    if (writer === 'thread' && (this.path === ':memory:' || this.path === '')) {
+      throw new ValidationError('writer', writer, 'needs a database file: an in-memory database cannot be shared with a thread');
+    }
+    this.writer = writer;
     this.ownsDb = db === undefined;
     this.db = db ?? openDatabase(this.path, this.readonly);
     try {
@@ -126,14 +145,28 @@ export class SqliteUsageStore implements UsageStore {
           `INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')}) VALUES (${placeholders}) ON CONFLICT(id) DO NOTHING`,
         );
         this.insert = insert;
-        const many = this.db.transaction((events: readonly UsageEvent[]) => {
+        const many = this.db.transaction((rows: readonly UsageRowValues[]) => {
           let stored = 0;
-          for (const e of events) stored += insert.run(...eventToRow(e)).changes;
+          for (const row of rows) stored += insert.run(...row).changes;
           return stored;
         });
         // BEGIN IMMEDIATE takes the write lock up front (waiting up to busy_timeout) instead of upgrading a read lock later.
-        this.insertMany = (events) => many.immediate(events);
-        if (this.ownsDb && this.path !== ':memory:' && this.path !== '') this.startCheckpoints();
+        this.insertMany = (rows) => many.immediate(rows);
+        if (writer === 'thread') {
+          const insertSql = insert.source;
+          this.writerThread = new SqliteWriterThread(
+            {
+              path: this.path,
+              insertSql,
+              synchronous,
+              busyTimeoutMs,
+              walAutocheckpointPages: WAL_AUTOCHECKPOINT_PAGES,
+              checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
+            },
+            // The thread died: its unanswered batches are committed here instead.
+            (rows) => this.guard(() => this.insertMany!(rows)),
+          );
+        } else if (this.ownsDb && this.path !== ':memory:' && this.path !== '') this.startCheckpoints();
       }
     } catch (err) {
       if (this.ownsDb) this.db.close();
@@ -158,12 +191,26 @@ export class SqliteUsageStore implements UsageStore {
     const list = assertUsageEvents(events);
     this.assertWritable();
     if (list.length === 0) return 0;
-    return this.guard(() => (list.length === 1 ? this.insert!.run(...eventToRow(list[0]!)).changes : this.insertMany!(list)));
+    return this.guard(() => (list.length === 1 ? this.insert!.run(...eventToRow(list[0]!)).changes : this.insertMany!(list.map(eventToRow))));
   }
 
-  /** Stores events (see {@link appendSync}); resolves once they are committed. */
+  /**
+   * Stores events (see {@link appendSync}); resolves once they are committed. With `writer: 'thread'`
+   * the commit happens on the writer thread.
+   */
   async append(events: UsageEvent | readonly UsageEvent[]): Promise<void> {
-    this.appendSync(events);
+    if (!this.writerThread) {
+      this.appendSync(events);
+      return;
+    }
+    const list = assertUsageEvents(events);
+    this.assertWritable();
+    if (list.length === 0) return;
+    try {
+      await this.writerThread.write(list.map(eventToRow));
+    } catch (err) {
+      throw translateSqliteError(err, this.path);
+    }
   }
 
   /**
@@ -181,9 +228,9 @@ export class SqliteUsageStore implements UsageStore {
     return this.attachments.attach(tracker);
   }
 
-  /** Events waiting to be written: always 0, since every append commits before returning. */
+  /** Events handed to the writer thread and not yet committed (always 0 with the inline writer). */
   get pending(): number {
-    return 0;
+    return this.writerThread?.pending ?? 0;
   }
 
   /** One page of events, oldest first (by timestamp, then id). Pass `nextCursor` back for the next page. */
@@ -232,14 +279,20 @@ export class SqliteUsageStore implements UsageStore {
     return buildDaily(rows.map((r) => ({ day: r.day, ...sumsOf(r) })));
   }
 
-  /** Every append is committed before it returns, so there is nothing to wait for. */
-  async flush(): Promise<void> {}
+  /** Waits for the writer thread's commits in progress (inline appends are committed when they return). */
+  async flush(): Promise<void> {
+    await this.writerThread?.flush();
+  }
 
-  /** Detaches from trackers and closes the database (unless it was passed in as `db`). Idempotent. */
+  /**
+   * Detaches from trackers, lets the writer thread commit what it was given and stop, and closes the
+   * database (unless it was passed in as `db`). Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.attachments.detachAll();
+    await this.writerThread?.close();
     this.statements.clear();
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
     this.checkpointTimer = undefined;
