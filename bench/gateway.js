@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { URL, fileURLToPath } from 'node:url';
 import { Pool, fetch } from 'undici';
+import { closedLoop, requestBytes } from './http-load.js';
 import { fmt, heading, percentile } from './lib.js';
 
 const HERE = fileURLToPath(import.meta.url);
@@ -191,39 +192,30 @@ async function machineSeconds() {
 }
 
 /**
- * Closed-loop load: `connections` workers each send one request at a time for `ms` (after a warm-up).
- * `headersFor(i)` gives worker i's headers. `pids` ({ name: pid }) are the processes whose CPU use
- * over the measured window is reported (as a share of one core), along with this load generator's.
+ * Closed-loop load: `connections` connections each send one request at a time for `ms` (after a
+ * warm-up), through the lean client in http-load.js. `headersFor(i)` gives connection i's headers.
+ * `pids` ({ name: pid }) are the processes whose CPU use over the measured window is reported (as a
+ * share of one core), along with this load generator's.
  */
 export async function load(url, headersFor, { connections = CONNECTIONS, ms = MEASURE_MS, warmupMs = WARMUP_MS, pids = {} } = {}) {
-  const { origin, pathname } = new URL(url);
-  const pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
   const latencies = [];
   let errors = 0;
   let firstError;
   let recording = false;
   let stopAt = performance.now() + warmupMs + ms;
-  const worker = async (i) => {
-    const headers = { 'content-type': 'application/json', ...headersFor(i) };
-    while (performance.now() < stopAt) {
-      const t0 = performance.now();
-      try {
-        const { statusCode, body } = await pool.request({ origin, path: pathname, method: 'POST', headers, body: REQUEST_BODY });
-        const text = await body.text();
-        if (statusCode !== 200) {
-          errors++;
-          firstError ??= `HTTP ${statusCode}: ${text.slice(0, 200)}`;
-          continue;
-        }
-      } catch (err) {
+  const done = closedLoop(url, connections, (i) => requestBytes(url, { 'content-type': 'application/json', ...headersFor(i) }, REQUEST_BODY), {
+    shouldStop: () => performance.now() >= stopAt,
+    onResponse: (latency, status, body) => {
+      if (status !== 200) {
         errors++;
-        firstError ??= err.message;
-        continue;
-      }
-      if (recording) latencies.push(performance.now() - t0);
-    }
-  };
-  const workers = Array.from({ length: connections }, (_, i) => worker(i));
+        firstError ??= `HTTP ${status}: ${body.toString('utf8', 0, 200)}`;
+      } else if (recording) latencies.push(latency);
+    },
+    onError: (err) => {
+      errors++;
+      firstError ??= err.message;
+    },
+  });
   await new Promise((r) => setTimeout(r, warmupMs));
   recording = true;
   const cpuBefore = await Promise.all(Object.values(pids).map(cpuSeconds));
@@ -231,12 +223,11 @@ export async function load(url, headersFor, { connections = CONNECTIONS, ms = ME
   const selfBefore = process.cpuUsage();
   const start = performance.now();
   stopAt = start + ms;
-  await Promise.all(workers);
+  await done;
   const elapsed = (performance.now() - start) / 1000;
   const self = process.cpuUsage(selfBefore);
   const cpuAfter = await Promise.all(Object.values(pids).map(cpuSeconds));
   const machineAfter = await machineSeconds();
-  await pool.close();
   const cpu = { 'load generator': (self.user + self.system) / 1e6 / elapsed };
   Object.keys(pids).forEach((name, i) => {
     if (cpuBefore[i] !== undefined && cpuAfter[i] !== undefined) cpu[name] = (cpuAfter[i] - cpuBefore[i]) / elapsed;
