@@ -3,13 +3,11 @@
  * from their config files: no overspending under concurrency split between them, and the holds of an
  * instance killed mid-flight expire so the thread's remaining budget is exact afterwards.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -18,48 +16,8 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { createGateway } from '../../src/gateway/create-gateway.js';
 import { auditRedisThread } from '../ledger/redis-audit.js';
 import { startThrowawayRedis } from '../ledger/throwaway-redis.js';
+import { SERVE_MAIN, startServeProcess, type ServeProcess } from '../support/serve-process.js';
 import { describeRedis, REDIS_URL } from '../support/services.js';
-
-const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-
-interface Instance {
-  url: string;
-  child: ChildProcess;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-function startInstance(configFile: string): Promise<Instance> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '' },
-  });
-  let out = '';
-  let err = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${err}`)), 15_000);
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({
-          url: m[1]!,
-          child,
-          async stop(signal: NodeJS.Signals = 'SIGTERM') {
-            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-            return exited;
-          },
-        });
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`gateway exited (${code}) before listening: ${err}`));
-    });
-  });
-}
 
 async function json(url: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(url, { ...init, headers: { 'content-type': 'application/json', ...(init.headers ?? {}) } });
@@ -70,7 +28,7 @@ describeRedis('gateways sharing a Redis ledger from their config', () => {
   const prefix = `tw-gwtest-${randomUUID().slice(0, 8)}:`;
   let dir: string;
   let redis: Redis;
-  const instances: Instance[] = [];
+  const instances: ServeProcess[] = [];
 
   async function config(name: string, mock: string): Promise<string> {
     const file = join(dir, `${name}.yaml`);
@@ -88,7 +46,7 @@ providers:
   }
 
   beforeAll(async () => {
-    expect(existsSync(MAIN), 'dist/cli/main.js is missing: run `npm run build` first').toBe(true);
+    expect(existsSync(SERVE_MAIN), 'dist/cli/main.js is missing: run `npm run build` first').toBe(true);
     dir = await mkdtemp(join(tmpdir(), 'tw-multi-gw-'));
     redis = new Redis(REDIS_URL!);
   });
@@ -102,7 +60,7 @@ providers:
 
   it('never overspends a thread with 1 000 concurrent requests split between two gateways', async () => {
     const mockOptions = '{ completion_tokens: 5 }';
-    const [a, b] = await Promise.all([startInstance(await config('a', mockOptions)), startInstance(await config('b', mockOptions))]);
+    const [a, b] = await Promise.all([startServeProcess(await config('a', mockOptions)), startServeProcess(await config('b', mockOptions))]);
     instances.push(a!, b!);
     const thread = 'shared-thread';
     const put = await json(`${a!.url}/v1/threads/${thread}/budget`, { method: 'PUT', body: JSON.stringify({ max_tokens: 3000 }) });
@@ -145,7 +103,7 @@ providers:
 
   it('gives back the holds of an instance killed mid-flight within the TTL, leaving the budget exact', async () => {
     const healthy = instances[0]!;
-    const slow = await startInstance(await config('slow', '{ completion_tokens: 5, latency_ms: 30000 }'));
+    const slow = await startServeProcess(await config('slow', '{ completion_tokens: 5, latency_ms: 30000 }'));
     instances.push(slow);
     const thread = 'crash-thread';
     await json(`${healthy.url}/v1/threads/${thread}/budget`, { method: 'PUT', body: JSON.stringify({ max_tokens: 1000 }) });

@@ -30,6 +30,7 @@ describe('buildRuntime', () => {
     try {
       expect(rt.mock).toBe(true);
       expect(rt.store).toBeInstanceOf(SqliteUsageStore);
+      expect((rt.store as SqliteUsageStore).writer).toBe('thread'); // commits off the event loop
       expect(rt.ledger).toBeInstanceOf(MemoryBudgetLedger);
       expect(rt.router.ledger).toBe(rt.ledger);
       expect(rt.router.tracker).toBe(rt.tracker);
