@@ -59,6 +59,26 @@ describe('the built package', () => {
     expect(JSON.parse(out)).toEqual([]);
   });
 
+  it('stores events through tokenwarden/sqlite, on its writer thread too, and exits by itself', () => {
+    const out = runModule(`
+      import { mkdtempSync, rmSync } from 'node:fs';
+      import { tmpdir } from 'node:os';
+      import { join } from 'node:path';
+      import { UsageTracker } from 'tokenwarden';
+      import { SqliteUsageStore } from 'tokenwarden/sqlite';
+      const dir = mkdtempSync(join(tmpdir(), 'tw-pkg-'));
+      const store = new SqliteUsageStore({ path: join(dir, 'u.db'), writer: 'thread' });
+      const tracker = new UsageTracker();
+      const input = { threadId: 't', agentId: 'a', model: 'gpt-4o', provider: 'openai', promptTokens: 10, completionTokens: 5, latencyMs: 1 };
+      await Promise.all([store.append(tracker.record(input)), store.append([tracker.record(input), tracker.record(input)])]);
+      const summary = await store.summary();
+      await store.close();
+      rmSync(dir, { recursive: true });
+      console.log(JSON.stringify({ writer: store.writer, requests: summary.totals.requestCount, tokens: summary.totals.totalTokens }));
+    `);
+    expect(JSON.parse(out)).toEqual({ writer: 'thread', requests: 3, tokens: 45 });
+  });
+
   it('runs the quick-start example: a refused call and usage totals', () => {
     const out = execFileSync(process.execPath, ['examples/quickstart.js'], { cwd: root, encoding: 'utf8' });
     expect(out).toContain('refused before reaching the provider');
