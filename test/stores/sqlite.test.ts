@@ -317,14 +317,25 @@ describe('SqliteUsageStore with a writer thread', () => {
   });
 
   it('if the thread dies, the batches it had not answered and later ones are written on the caller thread', async () => {
-    const store = new SqliteUsageStore({ path: dbPath(), writer: 'thread' });
-    const events = Array.from({ length: 300 }, () => makeEvent());
-    const early = [0, 100].map((i) => store.append(events.slice(i, i + 100)));
-    await workerOf(store).terminate();
-    await Promise.all(early);
-    await store.append(events.slice(200));
-    expect(await store.count()).toBe(300);
-    await store.close();
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }): void => void warnings.push(`${w.code}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const path = dbPath();
+      const store = new SqliteUsageStore({ path, writer: 'thread' });
+      const events = Array.from({ length: 300 }, () => makeEvent());
+      const early = [0, 100].map((i) => store.append(events.slice(i, i + 100)));
+      await workerOf(store).terminate();
+      await Promise.all(early);
+      await store.append(events.slice(200));
+      expect(await store.count()).toBe(300);
+      await store.close();
+      await vi.waitFor(() => expect(warnings).toHaveLength(1));
+      expect(warnings[0]).toContain('TOKENWARDEN_SQLITE_WRITER');
+      expect(warnings[0]).toContain(path);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('close commits what was handed over, then ends the thread; the file holds every event', async () => {

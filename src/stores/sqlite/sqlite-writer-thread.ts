@@ -103,7 +103,7 @@ export class SqliteWriterThread {
   private closing: Promise<void> | undefined;
 
   constructor(
-    options: SqliteWriterThreadOptions,
+    private readonly options: SqliteWriterThreadOptions,
     private readonly fallback: (rows: UsageRowValues[]) => number,
   ) {
     const { port1, port2 } = new MessageChannel();
@@ -113,8 +113,8 @@ export class SqliteWriterThread {
     port1.on('message', (replies: Reply[]) => {
       for (const reply of replies) this.onReply(reply);
     });
-    this.worker.on('error', () => this.onStopped());
-    this.worker.on('exit', () => this.onStopped());
+    this.worker.on('error', (err) => this.onStopped(err));
+    this.worker.on('exit', (code) => this.onStopped(new Error(`it exited with code ${code}`)));
     this.idle();
   }
 
@@ -177,10 +177,19 @@ export class SqliteWriterThread {
     if (this.jobs.size === 0) this.idle();
   }
 
-  /** The thread ended (closed, or died): every unanswered batch is written through `fallback` instead. */
-  private onStopped(): void {
+  /**
+   * The thread ended (closed, or died): every unanswered batch is written through `fallback` instead.
+   * A death is reported as a process warning (code `TOKENWARDEN_SQLITE_WRITER`), since writes go on.
+   */
+  private onStopped(reason: Error): void {
     if (this.stopped) return;
     this.stopped = true;
+    if (!this.closing) {
+      process.emitWarning(
+        `the SQLite writer thread for ${this.options.path} stopped (${reason.message}); usage events are now committed on the calling thread`,
+        { code: 'TOKENWARDEN_SQLITE_WRITER' },
+      );
+    }
     const jobs = [...this.jobs.values()];
     this.jobs.clear();
     this.queuedRows = 0;
