@@ -289,10 +289,10 @@ describe('graceful shutdown', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('finishes in-flight requests (plain and streaming), refuses new connections, flushes the store', async () => {
+  it.each(['inline', 'thread'] as const)('finishes in-flight requests (plain and streaming), refuses new connections, flushes the store (%s writer)', async (writer) => {
     const upstream = await startFakeOpenAIServer();
-    const path = join(dir, 'usage.db');
-    const store = new SqliteUsageStore({ path });
+    const path = join(dir, `usage-${writer}.db`);
+    const store = new SqliteUsageStore({ path, writer });
     const router = new LLMRouter({
       backends: [new OpenAICompatibleBackend({ name: 'fake', baseUrl: upstream.url, models: '*' })],
       ledger: new MemoryBudgetLedger(),
