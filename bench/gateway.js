@@ -406,7 +406,7 @@ export async function run() {
     );
     console.log(
       `  floor (bare pass-through) added p50 @${CONNECTIONS}: +${fmt(viaBare.p50 - direct.p50, 3)} ms, @1 connection: +${fmt(bareSeq.p50 - directSeq.p50, 3)} ms;` +
-        ` tokenwarden reaches ${fmt((through.rps / viaBare.rps) * 100)}% of its requests/s` +
+        ` tokenwarden reaches ${fmt((through.rps / viaBare.rps) * 100)}% of its requests/s; floor / Portkey ${fmt(viaBare.rps / viaPortkey.rps, 2)}x` +
         (viaBare.cpu['bare proxy'] !== undefined ? ` (floor CPU per request: ${fmt((viaBare.cpu['bare proxy'] * 1e6) / viaBare.rps)} µs)` : ''),
     );
     console.log(
