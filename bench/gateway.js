@@ -233,6 +233,11 @@ export async function load(url, headersFor, { connections = CONNECTIONS, ms = ME
     if (cpuBefore[i] !== undefined && cpuAfter[i] !== undefined) cpu[name] = (cpuAfter[i] - cpuBefore[i]) / elapsed;
   });
   if (machineBefore && machineAfter) cpu['whole machine'] = (machineAfter.busy - machineBefore.busy) / elapsed;
+  return result(latencies, elapsed, cpu, errors, firstError);
+}
+
+/** A target's figures from its latencies (ms) over `elapsed` seconds. */
+function result(latencies, elapsed, cpu, errors, firstError) {
   return {
     cpu,
     latencies,
@@ -252,17 +257,8 @@ function merge(results) {
   const elapsed = results.reduce((a, r) => a + r.elapsed, 0);
   const cpu = {};
   for (const r of results) for (const [k, v] of Object.entries(r.cpu)) cpu[k] = (cpu[k] ?? 0) + (v * r.elapsed) / elapsed;
-  return {
-    cpu,
-    latencies,
-    elapsed,
-    rps: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    count: latencies.length,
-    errors: results.reduce((a, r) => a + r.errors, 0),
-    firstError: results.find((r) => r.firstError)?.firstError,
-  };
+  const errors = results.reduce((a, r) => a + r.errors, 0);
+  return result(latencies, elapsed, cpu, errors, results.find((r) => r.firstError)?.firstError);
 }
 
 function printRow(name, r) {

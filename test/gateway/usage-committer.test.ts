@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageCommitter } from '../../src/gateway/usage-committer.js';
 import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
@@ -39,29 +42,31 @@ describe('UsageCommitter', () => {
     await store.close();
   });
 
-  it('commits the events of one event-loop turn together, and each turn separately', async () => {
-    const store = new SqliteUsageStore({ path: ':memory:' });
+  it('hands each turn to append() of a store that writes on its own thread, and waits for its commit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-committer-'));
+    const store = new SqliteUsageStore({ path: join(dir, 'usage.db'), writer: 'thread' });
     const batches: number[] = [];
-    const appendSync = store.appendSync.bind(store);
-    store.appendSync = (evs) => {
-      const list = Array.isArray(evs) ? evs : [evs];
-      batches.push(list.length);
-      return appendSync(list);
+    const append = store.append.bind(store);
+    store.appendSync = () => {
+      throw new Error('appendSync must not be used with the writer thread');
+    };
+    store.append = (evs) => {
+      batches.push(Array.isArray(evs) ? evs.length : 1);
+      return append(evs);
     };
     const committer = new UsageCommitter(store, () => undefined);
-    const [a, b, c, d] = events(4);
+    const [a, b, c] = events(3);
     committer.add(a!);
     committer.add(b!);
+    await committer.durable(a!);
+    expect(store.pending).toBe(0);
+    expect(await store.count()).toBe(2); // committed by the thread before durable() resolved
     committer.add(c!);
-    expect(batches).toEqual([]); // nothing is written inside the turn that recorded it
-    await Promise.all([committer.durable(a!), committer.durable(c!)]);
-    expect(batches).toEqual([3]);
-    committer.add(d!);
-    await committer.durable(d!);
-    expect(batches).toEqual([3, 1]);
-    expect(await store.count()).toBe(4);
+    await committer.durable(c!);
+    expect(batches).toEqual([2, 1]);
     await committer.close();
     await store.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('rejects the waiting calls of a failed batch and reports the failure', async () => {
