@@ -121,14 +121,7 @@ async function sqliteBench(dir) {
   const groupSql = 'SELECT model, agent_id, SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens), COUNT(*), SUM(cost_nanos) FROM usage_events GROUP BY model, agent_id';
   const baseline = await median(3, () => big.db.prepare(groupSql).all());
   const scan = await median(3, () => big.db.prepare('SELECT COUNT(*), SUM(total_tokens), SUM(cost_nanos) FROM usage_events').get());
-  report(baseline, scan, {
-    all: await median(5, () => big.summary()),
-    org: await median(5, () => big.summary({ orgId: 'org-3' })),
-    month: await median(5, () => big.summary({ since: T0, until: T0 + 30 * 86_400_000 })),
-    ragged: await median(5, () => big.summary({ since: T0 + 43_200_000, until: T0 + 20 * 86_400_000 + 21_600_000 })),
-    user: await median(5, () => big.summary({ userId: 'user-7' })),
-    daily: await median(5, () => big.daily()),
-  });
+  report(baseline, scan, await storeTimings(big));
   const s = await big.summary();
   console.log(`  (check: ${fmt(s.totals.requestCount)} requests, $${s.totals.cost.toFixed(6)} = ${s.totals.costNanos} nano-USD exactly)`);
   await big.close();
@@ -219,19 +212,24 @@ async function postgresBench(dir) {
     const table = `"${schema}"."million"`;
     const baseline = await median(3, () => pool.query(`SELECT model, agent_id, SUM(prompt_tokens), SUM(completion_tokens), SUM(total_tokens), COUNT(*), SUM(cost_nanos) FROM ${table} GROUP BY model, agent_id`));
     const scan = await median(3, () => pool.query(`SELECT COUNT(*), SUM(total_tokens), SUM(cost_nanos) FROM ${table}`));
-    report(baseline, scan, {
-      all: await median(5, () => big.summary()),
-      org: await median(5, () => big.summary({ orgId: 'org-3' })),
-      month: await median(5, () => big.summary({ since: T0, until: T0 + 30 * 86_400_000 })),
-      ragged: await median(5, () => big.summary({ since: T0 + 43_200_000, until: T0 + 20 * 86_400_000 + 21_600_000 })),
-      user: await median(5, () => big.summary({ userId: 'user-7' })),
-      daily: await median(5, () => big.daily()),
-    });
+    report(baseline, scan, await storeTimings(big));
     await big.close();
   } finally {
     await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
     await pool.end();
   }
+}
+
+/** Median times of the store's summaries and daily series over the million generated events. */
+async function storeTimings(big) {
+  return {
+    all: await median(5, () => big.summary()),
+    org: await median(5, () => big.summary({ orgId: 'org-3' })),
+    month: await median(5, () => big.summary({ since: T0, until: T0 + 30 * 86_400_000 })),
+    ragged: await median(5, () => big.summary({ since: T0 + 43_200_000, until: T0 + 20 * 86_400_000 + 21_600_000 })),
+    user: await median(5, () => big.summary({ userId: 'user-7' })),
+    daily: await median(5, () => big.daily()),
+  };
 }
 
 function report(baseline, scan, t) {

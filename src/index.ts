@@ -47,7 +47,7 @@ export type { HttpBackendOptions } from './providers/backend-options.js';
 export { estimateCost, estimateCostNanos, resolvePrice } from './pricing/estimate.js';
 export { PriceTable, type PriceTableOptions } from './pricing/price-table.js';
 export { getPriceTable, configurePrices, resetPrices } from './pricing/global-prices.js';
-export type { ModelPrice, ResolvedPrice, PriceTier, PriceSource, CostUsage } from './pricing/types.js';
+export type { ModelPrice, PriceRates, ResolvedPrice, PriceTier, PriceSource, CostUsage } from './pricing/types.js';
 export { BUILTIN_PRICES } from './pricing/builtin-prices.js';
 export {
   estimateTokens,
@@ -92,6 +92,7 @@ export {
   type BackendEntry,
   type RouterResponse,
   type RouterBudgetInfo,
+  type RouterCharge,
   type RouterUsageChunk,
   type RouterStreamChunk,
 } from './router/router.js';

@@ -1,19 +1,12 @@
-import type { ChatMessage } from '../types.js';
+import type { ChatMessage, CompletionRequest } from '../types.js';
 import { badRequest } from './http-error.js';
 
 /** A validated `POST /v1/chat/completions` body, in the router's terms. */
-export interface ChatRequestBody {
-  model: string;
-  messages: ChatMessage[];
+export interface ChatRequestBody
+  extends Pick<CompletionRequest, 'model' | 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'stop' | 'tools' | 'toolChoice'> {
   stream: boolean;
   /** `stream_options.include_usage`: send a final chunk with usage. */
   includeUsage: boolean;
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  stop?: string | string[];
-  tools?: unknown[];
-  toolChoice?: unknown;
   /** OpenAI's `user` field. */
   user?: string;
 }

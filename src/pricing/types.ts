@@ -6,15 +6,8 @@
 /** Where a resolved price came from. See docs/pricing.md for the precedence. */
 export type PriceSource = 'override' | 'catalog' | 'builtin';
 
-/**
- * A model's price as a user (override) or the built-in table states it, in USD per 1M tokens.
- *
- * @example
- * ```ts
- * const price: ModelPrice = { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3 };
- * ```
- */
-export interface ModelPrice {
+/** USD per million tokens of each kind. */
+export interface PriceRates {
   /** Uncached prompt tokens. */
   inputPerMTok: number;
   /** Completion tokens. */
@@ -25,6 +18,17 @@ export interface ModelPrice {
   cacheWritePerMTok?: number;
   /** Reasoning tokens (a subset of completion tokens). Default: `outputPerMTok`. */
   reasoningPerMTok?: number;
+}
+
+/**
+ * A model's price as a user (override) or the built-in table states it, in USD per 1M tokens.
+ *
+ * @example
+ * ```ts
+ * const price: ModelPrice = { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3 };
+ * ```
+ */
+export interface ModelPrice extends PriceRates {
   /** Flat fee per 1 000 calls, in USD. Default: none. */
   perThousandRequests?: number;
   /** Provider name shown by `tokenwarden prices` (informational). */
@@ -32,30 +36,20 @@ export interface ModelPrice {
 }
 
 /** A price tier that replaces every rate once a call's prompt exceeds `aboveInputTokens`. */
-export interface PriceTier {
+export interface PriceTier extends PriceRates {
   aboveInputTokens: number;
-  inputPerMTok: number;
-  outputPerMTok: number;
-  cachedInputPerMTok?: number;
-  cacheWritePerMTok?: number;
-  reasoningPerMTok?: number;
 }
 
 /**
  * The answer of `resolvePrice(model)`: the rates applied to `model`, where they came from and
  * which key matched (override key, catalog model id, or built-in prefix).
  */
-export interface ResolvedPrice {
+export interface ResolvedPrice extends PriceRates {
   /** The model name that was looked up, as given. */
   model: string;
   source: PriceSource;
   /** The key that matched: the override or built-in key, or the catalog's model id. */
   matched: string;
-  inputPerMTok: number;
-  outputPerMTok: number;
-  cachedInputPerMTok?: number;
-  cacheWritePerMTok?: number;
-  reasoningPerMTok?: number;
   perThousandRequests?: number;
   provider?: string;
   /** Long-prompt tiers (e.g. Gemini 2.5 Pro above 200k prompt tokens), ascending. */

@@ -85,10 +85,11 @@ export interface RouterBudgetInfo {
   crossed: ThresholdEvent[];
 }
 
-/** The answer of {@link LLMRouter.complete}. */
-export interface RouterResponse extends LLMResponse {
+/** What a finished call was charged, and by whom: shared by {@link RouterResponse} and {@link RouterUsageChunk}. */
+export interface RouterCharge {
   /** What was charged: the provider's usage, or an estimate when it reported none (see `usageEstimated`). */
   usage: TokenUsage;
+  /** True when the provider sent no usage and the router counted the tokens itself. */
   usageEstimated: boolean;
   /** Name and provider of the backend that answered. */
   backend: string;
@@ -101,17 +102,14 @@ export interface RouterResponse extends LLMResponse {
   budget?: RouterBudgetInfo;
 }
 
-/** The last chunk of {@link LLMRouter.stream}: what was charged, and by whom. */
-export interface RouterUsageChunk {
-  type: 'usage';
+/** The answer of {@link LLMRouter.complete}. */
+export interface RouterResponse extends LLMResponse, RouterCharge {
   usage: TokenUsage;
-  /** True when the provider sent no usage and the router counted the tokens itself. */
-  usageEstimated: boolean;
-  backend: string;
-  provider: string;
-  latencyMs: number;
-  event: UsageEvent;
-  budget?: RouterBudgetInfo;
+}
+
+/** The last chunk of {@link LLMRouter.stream}: what was charged, and by whom. */
+export interface RouterUsageChunk extends RouterCharge {
+  type: 'usage';
 }
 
 /** A chunk of {@link LLMRouter.stream}: deltas, then `finish`, then one {@link RouterUsageChunk}. */
