@@ -114,3 +114,13 @@ export interface Backend {
   /** Streaming variant; backends without it cannot serve `router.stream()`. */
   stream?(request: BackendRequest): AsyncIterable<StreamChunk>;
 }
+
+/**
+ * Whether a dependency (a usage store, a budget ledger) can take new work now. The gateway's `/readyz`
+ * reports it and refuses new calls while one is not ready.
+ */
+export interface Readiness {
+  ready: boolean;
+  /** Why not, when not ready: safe to show to operators (no credentials, no internal ids). */
+  reason?: string;
+}

@@ -1,5 +1,7 @@
 /** Types shared by the budget registry and the budget ledgers. */
 
+import type { Readiness } from '../types.js';
+
 /** Severity of a threshold crossing. */
 export type ThresholdSeverity = 'warning' | 'critical' | 'final';
 
@@ -88,4 +90,17 @@ export interface BudgetLedger {
   onThreshold(listener: (event: ThresholdEvent) => void): () => void;
   /** Releases connections and timers owned by the ledger. */
   close(): Promise<void>;
+  /** Whether reservations can be taken now (e.g. Redis reachable). Absent: always ready. */
+  readiness?(): Promise<Readiness>;
+  /**
+   * Threads this ledger holds and tokens held by live reservations, for metrics; `undefined` when the
+   * ledger cannot tell cheaply (a shared ledger).
+   */
+  stats?(): LedgerStats | undefined;
+}
+
+/** Counts a ledger reports for metrics ({@link BudgetLedger.stats}). */
+export interface LedgerStats {
+  liveThreads: number;
+  reservedTokens: number;
 }

@@ -1,3 +1,4 @@
+import type { Readiness } from '../types.js';
 import type { UsageEvent } from '../usage/types.js';
 
 /** Filters shared by queries, counts, summaries and daily series. Time bounds are epoch ms or Dates. */
@@ -66,4 +67,9 @@ export interface UsageStore {
   /** Waits until every event handed to the store is durably written. */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Whether the store can durably keep new events now (its file present and unchanged, its disk
+   * writable, its database or spool reachable). Absent: always ready.
+   */
+  readiness?(): Promise<Readiness>;
 }
