@@ -6,15 +6,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js';
 import { hashGatewayKey } from '../../src/gateway/key-ring.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { LLMRouter } from '../../src/router/router.js';
 import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { PostgresUsageStore } from '../../src/stores/postgres/postgres-usage-store.js';
 import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
+import type { UsageStore } from '../../src/stores/usage-store.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
+import { DATABASE_URL } from '../support/services.js';
 
 const BODIES = 2_500;
 const HOSTILE = 'tw-fuzz-hostile-key';
@@ -143,10 +147,44 @@ function checkOk(a: Answer): void {
   }
 }
 
-describe('chat body fuzzing: only 4xx or a correct 200, and no poisoned neighbour', () => {
+interface StoreKind {
+  name: string;
+  /** Skip reason when the store's server is not configured. */
+  missing: string | undefined;
+  open(dir: string): Promise<{ store: UsageStore; cleanup(): Promise<void> }>;
+}
+
+const STORES: StoreKind[] = [
+  {
+    name: 'SQLite (writer thread)',
+    missing: undefined,
+    async open(dir) {
+      return { store: new SqliteUsageStore({ path: join(dir, 'usage.db'), writer: 'thread' }), cleanup: async () => undefined };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    missing: DATABASE_URL ? undefined : 'DATABASE_URL',
+    async open(dir) {
+      const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
+      const schema = `tw_fuzz_${process.pid}_${Date.now().toString(36)}`;
+      const store = new PostgresUsageStore({ pool, schema, table: 'usage_events', spoolPath: join(dir, 'spool.jsonl'), flushIntervalMs: 5 });
+      return {
+        store,
+        async cleanup() {
+          await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await pool.end();
+        },
+      };
+    },
+  },
+];
+
+describe.each(STORES)('chat body fuzzing with $name: only 4xx or a correct 200, and no poisoned neighbour', (kind) => {
   let dir: string;
   let upstream: FakeServer<OpenAIScenario>;
-  let store: SqliteUsageStore;
+  let store: UsageStore;
+  let cleanup: () => Promise<void> = async () => undefined;
   let ledger: MemoryBudgetLedger;
   let gateway: Gateway;
   let url: string;
@@ -154,7 +192,7 @@ describe('chat body fuzzing: only 4xx or a correct 200, and no poisoned neighbou
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tokenwarden-fuzz-'));
     upstream = await startFakeOpenAIServer();
-    store = new SqliteUsageStore({ path: join(dir, 'usage.db'), writer: 'thread' });
+    ({ store, cleanup } = await kind.open(dir));
     ledger = new MemoryBudgetLedger({ maxTokensPerThread: 10_000_000 });
     const router = new LLMRouter({
       backends: [new OpenAICompatibleBackend({ name: 'fake', baseUrl: upstream.url, models: '*' })],
@@ -177,10 +215,11 @@ describe('chat body fuzzing: only 4xx or a correct 200, and no poisoned neighbou
   afterAll(async () => {
     await gateway?.close();
     await upstream?.close();
+    await cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`answers ${BODIES} random and mutated bodies with 4xx or a correct 200, while another org is unaffected`, async () => {
+  it.skipIf(kind.missing !== undefined)(`answers ${BODIES} random and mutated bodies with 4xx or a correct 200, while another org is unaffected`, async () => {
     const r = prng(0x5eed);
     const hostile: Array<{ body: string; answer: Answer }> = [];
     const victim: Answer[] = [];
