@@ -2,7 +2,7 @@
  * A hostile or broken upstream cannot overspend (issue 11, finding 4): real fake OpenAI servers on
  * 127.0.0.1 behind the OpenAI-compatible adapter, the router and the memory ledger.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/errors.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { LLMRouter, type LLMRouterOptions, type RouterStreamChunk } from '../../src/router/router.js';
@@ -14,14 +14,14 @@ import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../
 const PROMPT = 10; // the router's prompt estimate in these tests
 const HELLO = [{ role: 'user' as const, content: 'Hello there' }];
 
+// A fresh upstream per test: a scenario one test left queued never leaks into the next.
 let srv: FakeServer<OpenAIScenario>;
-beforeAll(async () => {
+beforeEach(async () => {
   srv = await startFakeOpenAIServer();
 });
-afterAll(async () => {
+afterEach(async () => {
   await srv.close();
 });
-afterEach(() => srv.setDefault({ kind: 'ok' }));
 
 function setup(options: LLMRouterOptions = {}) {
   const ledger = new MemoryBudgetLedger({ maxTokensPerThread: 5_000 });
