@@ -64,6 +64,11 @@ export class OpenAICompatibleBackend implements Backend {
     this.#maxTokensParam = maxTokensParam;
   }
 
+  /** This backend's own timeout of one call, ms (the router waits no longer than this for a Retry-After). */
+  get timeoutMs(): number {
+    return this.#target.timeoutMs;
+  }
+
   servesModel(model: string): boolean {
     return this.#serves(model);
   }

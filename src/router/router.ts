@@ -723,7 +723,7 @@ export class LLMRouter {
         }
         // Without a timeout of its own, a call waits no longer than one attempt on that backend may take:
         // a long Retry-After is answered at once (with when to come back), not slept through.
-        const attemptMs = this.stateOf(pick.backend).timeoutMs ?? this.defaultTimeoutMs;
+        const attemptMs = this.attemptTimeoutOf(pick.backend);
         if (call.deadline === undefined && wait > attemptMs) throw waitTooLong(call, pick.backend, wait, attemptMs);
         try {
           await this.sleep(wait, call.scope?.signal);
@@ -736,6 +736,13 @@ export class LLMRouter {
       }
       return this.takeLease(call, pick.backend, tokens, now);
     }
+  }
+
+  /** Timeout of one attempt: the router's limit for the backend, else the backend's own, else the default. */
+  private attemptTimeoutOf(backend: Backend): number {
+    const own = backend.timeoutMs;
+    const fromBackend = typeof own === 'number' && Number.isFinite(own) && own > 0 ? own : undefined;
+    return this.stateOf(backend).timeoutMs ?? fromBackend ?? this.defaultTimeoutMs;
   }
 
   private needsTokenCount(call: CallState): boolean {
@@ -784,7 +791,7 @@ export class LLMRouter {
     }
     state.inFlight++;
     mirrorLoad(backend, state.inFlight);
-    const timeoutMs = state.timeoutMs ?? this.defaultTimeoutMs;
+    const timeoutMs = this.attemptTimeoutOf(backend);
     const attempt = new LinkedAbort(call.scope, timeoutMs, { idle: call.streaming });
     let ended = false;
     return {
