@@ -23,7 +23,7 @@ import { assertThreadId, assertTokenCount } from '../validate.js';
 import { deliveredText, estimatedUsage, toolCallText } from './accounting.js';
 import { chargeCall, SettleRetries, type RouterCharge } from './charge.js';
 import { BackendHealth, resolveCooldownPolicy, type CooldownOptions, type CooldownPolicy } from './cooldown.js';
-import { attemptError, attemptTimeoutError, backendLabel } from './errors.js';
+import { attemptError, attemptTimeoutError, backendLabel, streamCutError, waitTooLong } from './errors.js';
 import { ConcurrencyLimiter, TokenRateWindow, type WindowEntry } from './limits.js';
 import { OutputMeter } from './output-meter.js';
 import { checkUsage, promptCeiling, saneModel, type UsageLimits } from './plausibility.js';
@@ -359,93 +359,98 @@ export class LLMRouter {
     const req = this.validateRequest(request);
     const call = this.startCall(req, this.candidates(req.model, true), true);
     const hold: Hold = { ledger: req.threadId !== undefined ? this.ledger : undefined, reservation: undefined };
-    const meter = new OutputMeter(this.completionLimit(call));
-    /** The backend that delivered text, once one has: failover stops, and the call will be charged. */
-    let servedBy: Backend | undefined;
+    const progress: StreamProgress = { meter: new OutputMeter(this.completionLimit(call)), servedBy: undefined };
     let charging = false;
     try {
       if (hold.ledger) hold.reservation = await hold.ledger.reserve(req.threadId!, this.budgetTokens(call));
-      let finish: StreamChunk | undefined;
-      let reported: unknown;
-      let lease: Lease;
       for (;;) {
-        lease = await this.acquireLease(call);
-        let iterator: AsyncIterator<StreamChunk> | undefined;
-        let exhausted = false;
-        let cut: ProviderError | undefined;
-        finish = undefined;
-        reported = undefined;
-        try {
-          iterator = lease.backend.stream!(this.backendRequest(req, lease.attempt))[Symbol.asyncIterator]();
-          for (;;) {
-            const step = await raceAbort(iterator.next(), lease.attempt);
-            if (step.done) {
-              exhausted = true;
-              break;
-            }
-            const chunk = step.value;
-            if (chunk.type === 'delta') {
-              servedBy = lease.backend;
-              meter.add(typeof chunk.content === 'string' ? chunk.content : '');
-              if (chunk.toolCalls) for (const tc of chunk.toolCalls) meter.add(toolCallText(tc));
-              if (meter.pastCap) {
-                cut = streamCutError(lease.backend, 'OUTPUT_CAP_EXCEEDED', `went on past the output cap of ${meter.cap} tokens (at least ${meter.minimumTokens} delivered)`);
-                break;
-              }
-              lease.attempt.pause();
-              yield chunk;
-              lease.attempt.resume();
-            } else if (chunk.type === 'finish') {
-              finish = chunk;
-              lease.attempt.touch();
-            } else if (chunk.type === 'usage') {
-              if (chunk.usage !== undefined && chunk.usage !== null) reported = chunk.usage;
-              lease.attempt.touch();
-            }
-          }
-        } catch (err) {
-          if (servedBy && call.durationCapped && call.scope?.cause === 'timeout') {
-            cut = streamCutError(lease.backend, 'STREAM_TOO_LONG', `was still streaming after ${call.timeoutMs} ms (maxStreamDurationMs)`);
-          } else if (!servedBy) {
-            this.attemptFailed(call, lease, err);
-            continue;
-          } else {
-            throw this.midStreamFailure(call, lease, err);
-          }
-        } finally {
-          if (!exhausted && iterator) {
-            lease.attempt.abort(new Error('stream abandoned by the router'));
-            try {
-              iterator.return?.()?.catch?.(() => undefined);
-            } catch {
-              // a backend whose return() throws synchronously has nothing left to clean up
-            }
-          }
-          lease.end();
-        }
-        if (cut) {
+        const lease = await this.acquireLease(call);
+        const end = yield* this.streamAttempt(call, lease, progress);
+        if (end.kind === 'retry') continue;
+        charging = true;
+        if (end.kind === 'cut') {
           // Past its cap or its time: a broken or hostile upstream. Charged what was reserved, never more.
-          charging = true;
           await this.chargeReservation(call, lease.backend, hold, req.model);
-          throw cut;
+          throw end.error;
         }
         lease.state.health.recordSuccess();
-        break;
+        const charge = await this.chargeAnswer(call, lease, hold, end.reported, progress.meter.text, req.model);
+        if (end.finish) yield end.finish;
+        yield { type: 'usage', ...charge };
+        return;
       }
-      charging = true;
-      const charge = await this.chargeAnswer(call, lease, hold, reported, meter.text, req.model);
-      if (finish) yield finish;
-      yield { type: 'usage', ...charge };
     } finally {
       call.scope?.dispose();
       if (!charging) {
-        if (servedBy) {
+        if (progress.servedBy) {
           // Broken, aborted or abandoned after text went out: charge what was delivered, never zero.
-          await chargeCall(this.chargeInput(call, servedBy, hold, req.model, this.estimateDelivered(call, meter.text), true), this.tracker, this.settleRetries);
+          const usage = this.estimateDelivered(call, progress.meter.text);
+          await chargeCall(this.chargeInput(call, progress.servedBy, hold, req.model, usage, true), this.tracker, this.settleRetries);
         } else if (hold.ledger && hold.reservation) {
           await hold.ledger.release(hold.reservation).catch(() => undefined);
         }
       }
+    }
+  }
+
+  /**
+   * One attempt of a stream: yields its deltas and says how it ended. A failure before any delta asks for
+   * another attempt (or throws when the call must stop); after one, it is thrown (no failover mid-answer).
+   */
+  private async *streamAttempt(
+    call: CallState,
+    lease: Lease,
+    progress: StreamProgress,
+  ): AsyncGenerator<Extract<StreamChunk, { type: 'delta' }>, AttemptEnd, undefined> {
+    const meter = progress.meter;
+    let iterator: AsyncIterator<StreamChunk> | undefined;
+    let exhausted = false;
+    let finish: Extract<StreamChunk, { type: 'finish' }> | undefined;
+    let reported: unknown;
+    try {
+      iterator = lease.backend.stream!(this.backendRequest(call.req, lease.attempt))[Symbol.asyncIterator]();
+      for (;;) {
+        const step = await raceAbort(iterator.next(), lease.attempt);
+        if (step.done) {
+          exhausted = true;
+          return { kind: 'answered', finish, reported };
+        }
+        const chunk = step.value;
+        if (chunk.type === 'delta') {
+          progress.servedBy = lease.backend;
+          meter.add(typeof chunk.content === 'string' ? chunk.content : '');
+          if (chunk.toolCalls) for (const tc of chunk.toolCalls) meter.add(toolCallText(tc));
+          if (meter.pastCap) {
+            const problem = `went on past the output cap of ${meter.cap} tokens (at least ${meter.minimumTokens} delivered)`;
+            return { kind: 'cut', error: streamCutError(lease.backend, 'OUTPUT_CAP_EXCEEDED', problem) };
+          }
+          lease.attempt.pause();
+          yield chunk;
+          lease.attempt.resume();
+        } else {
+          if (chunk.type === 'finish') finish = chunk;
+          else if (chunk.type === 'usage' && chunk.usage !== undefined && chunk.usage !== null) reported = chunk.usage;
+          lease.attempt.touch();
+        }
+      }
+    } catch (err) {
+      if (progress.servedBy && call.durationCapped && call.scope?.cause === 'timeout') {
+        const problem = `was still streaming after ${call.timeoutMs} ms (maxStreamDurationMs)`;
+        return { kind: 'cut', error: streamCutError(lease.backend, 'STREAM_TOO_LONG', problem) };
+      }
+      if (progress.servedBy) throw this.midStreamFailure(call, lease, err);
+      this.attemptFailed(call, lease, err);
+      return { kind: 'retry' };
+    } finally {
+      if (!exhausted && iterator) {
+        lease.attempt.abort(new Error('stream abandoned by the router'));
+        try {
+          iterator.return?.()?.catch?.(() => undefined);
+        } catch {
+          // a backend whose return() throws synchronously has nothing left to clean up
+        }
+      }
+      lease.end();
     }
   }
 
@@ -724,7 +729,7 @@ export class LLMRouter {
         // Without a timeout of its own, a call waits no longer than one attempt on that backend may take:
         // a long Retry-After is answered at once (with when to come back), not slept through.
         const attemptMs = this.attemptTimeoutOf(pick.backend);
-        if (call.deadline === undefined && wait > attemptMs) throw waitTooLong(call, pick.backend, wait, attemptMs);
+        if (call.deadline === undefined && wait > attemptMs) throw waitTooLong(pick.backend, wait, attemptMs, earlierFailures(call));
         try {
           await this.sleep(wait, call.scope?.signal);
         } catch (err) {
@@ -829,37 +834,23 @@ function defaultPromptEstimate(messages: ChatMessage[], request: CompletionReque
   return estimateTokens(messages, options) + estimateToolsTokens(request.tools, options);
 }
 
+/** What a stream has delivered so far, across its attempts. */
+interface StreamProgress {
+  meter: OutputMeter;
+  /** The backend that delivered text, once one has: failover stops, and the call will be charged. */
+  servedBy: Backend | undefined;
+}
+
+/** How one attempt of a stream ended. */
+type AttemptEnd =
+  | { kind: 'answered'; finish: Extract<StreamChunk, { type: 'finish' }> | undefined; reported: unknown }
+  | { kind: 'retry' }
+  | { kind: 'cut'; error: ProviderError };
+
 /** The ledger and reservation of a call (no ledger: the call has no thread). */
 interface Hold {
   ledger: BudgetLedger | undefined;
   reservation: Reservation | undefined;
-}
-
-/** A stream the router cut: not retryable (text went out), charged at the reservation. */
-function streamCutError(backend: Backend, code: string, problem: string): ProviderError {
-  return new ProviderError({
-    code,
-    provider: backend.provider,
-    backend: backend.name,
-    isRetryable: false,
-    message: `${backendLabel(backend)} ${problem}; the stream was cut and is charged its reservation`,
-  });
-}
-
-/** A backend available again only after longer than the call may wait: retryable, saying when to retry. */
-function waitTooLong(call: CallState, backend: Backend, waitMs: number, limitMs: number): ProviderError {
-  const wait = Math.ceil(waitMs);
-  return new ProviderError({
-    code: 'BACKEND_UNAVAILABLE',
-    provider: backend.provider,
-    backend: backend.name,
-    status: 429,
-    isRetryable: true,
-    retryAfterMs: wait,
-    message:
-      `${backendLabel(backend)} is available again only in ${wait} ms (Retry-After or its tokens-per-minute window), ` +
-      `longer than this call may wait (its attempt timeout of ${limitMs} ms)` + earlierFailures(call),
-  });
 }
 
 function earlierFailures(call: CallState): string {
