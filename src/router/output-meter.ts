@@ -12,8 +12,9 @@ const MAX_TOKEN_BYTES = 128;
  * its cap. This meter counts from below instead: a BPE tokenizer whose pre-tokenizer splits on whitespace
  * (GPT's cl100k and o200k, Llama 3, ...) never makes one token out of two runs of non-whitespace, and no
  * token is longer than {@link MAX_TOKEN_BYTES}. So the delivered text holds at least
- * `max(runs of non-whitespace, bytes / 128)` tokens. The stream is cut only when that count exceeds the
- * cap by a margin (a quarter, plus 16) left for tokenizers that do not split exactly so.
+ * `max(runs of non-whitespace, bytes / 128)` tokens. The stream is cut only when that count exceeds twice
+ * the cap plus 16: a margin for tokenizers that do not split exactly so (other vendors' vocabularies may
+ * hold a few multi-word tokens). The margin costs nothing: a cut stream is charged its reservation.
  *
  * @example
  * ```ts
@@ -34,7 +35,7 @@ export class OutputMeter {
 
   /** `cap`: the most completion tokens the request may produce (all choices together). */
   constructor(readonly cap: number) {
-    this.cutAbove = cap + Math.floor(cap / 4) + 16;
+    this.cutAbove = 2 * cap + 16;
   }
 
   /** Adds delivered text. */
