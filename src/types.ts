@@ -109,6 +109,11 @@ export interface Backend {
   priority: number;
   /** Calls in flight (maintained by the router for least-loaded selection). */
   load: number;
+  /**
+   * Timeout of one call as the backend enforces it itself, ms (the HTTP adapters' `timeoutMs`). The router
+   * times attempts by it when no router-side limit is set, and waits no longer than it for a Retry-After.
+   */
+  readonly timeoutMs?: number;
   servesModel(model: string): boolean;
   complete(request: BackendRequest): Promise<LLMResponse>;
   /** Streaming variant; backends without it cannot serve `router.stream()`. */

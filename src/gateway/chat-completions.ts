@@ -138,25 +138,28 @@ export async function handleChatCompletions(
 ): Promise<void> {
   const body = parseChatRequest(await readJsonBody(req, ctx.bodyLimit));
   const request = routerRequest(req, body, scope, ctx.requireThread);
-  // Aborts the call when the client goes away; a scope rather than an AbortController, which the router
-  // (and the provider's transport) only needs for the attempt itself.
-  const abort = new LinkedAbort(undefined);
-  const onClose = (): void => {
-    if (!res.writableEnded) abort.abort(new Error('client disconnected'));
-  };
-  // The gateway's own 'close' listener calls the hook, saving a second listener per request.
-  if (closeHook) closeHook.onClose = onClose;
-  else res.once('close', onClose);
-  withCallerScope(request, abort);
   const threadId = request.threadId;
   if (threadId !== undefined) {
     ctx.live.touch(threadId);
     res.setHeader('x-thread-id', splitScopedThreadId(threadId).threadId);
   }
   if (body.stream) {
+    // A stream stops when its client goes away (it is charged what was delivered). A scope rather than an
+    // AbortController, which the router (and the provider's transport) only needs for the attempt itself.
+    const abort = new LinkedAbort(undefined);
+    const onClose = (): void => {
+      if (!res.writableEnded) abort.abort(new Error('client disconnected'));
+    };
+    // The gateway's own 'close' listener calls the hook, saving a second listener per request.
+    if (closeHook) closeHook.onClose = onClose;
+    else res.once('close', onClose);
+    withCallerScope(request, abort);
     await streamCompletion(ctx, res, body, request, abort);
     return;
   }
+  // A non-streaming call is not aborted when its client leaves: the provider is already working (and
+  // billing) on it, so it is read to its end, bounded by the call's timeouts, and charged what the
+  // provider reports. Only the answer is dropped.
   let result: RouterResponse;
   try {
     result = await ctx.router.complete(request);

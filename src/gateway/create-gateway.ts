@@ -177,6 +177,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         completionTokens: e.completionTokens,
         costNanos: e.costNanos,
         latencyMs: e.latencyMs,
+        overspendTokens: e.overspendTokens,
       }),
     ),
   );

@@ -45,6 +45,8 @@ export interface CompletionObservation {
   costNanos?: number | undefined;
   /** Provider latency in milliseconds; `undefined` skips the latency histogram. */
   latencyMs?: number | undefined;
+  /** Tokens charged beyond the call's reservation (the usage event's `overspendTokens`). */
+  overspendTokens?: number | undefined;
 }
 
 /** Default request-duration buckets (seconds): the gateway's own overhead up to long completions. */
@@ -223,6 +225,8 @@ function validateBuckets(field: string, value: unknown): readonly number[] {
  * - `tokenwarden_tokens_total{model,provider,kind}` — tokens metered, `kind` is `prompt` or `completion`.
  * - `tokenwarden_cost_usd_total{model,provider}` — estimated cost in USD, summed exactly from nano-USD.
  * - `tokenwarden_budget_refusals_total` — calls refused because a thread could not afford them.
+ * - `tokenwarden_overspend_tokens_total` — tokens charged beyond reservations (providers that reported
+ *   more than the router held for a call).
  * - `tokenwarden_provider_errors_total{provider,code}` — failed provider calls.
  * - `tokenwarden_request_duration_seconds{route}` — histogram of request durations.
  * - `tokenwarden_provider_latency_seconds{provider}` — histogram of provider call latencies.
@@ -253,6 +257,7 @@ export class GatewayMetrics {
   private readonly tokens: Family<CounterSeries>;
   private readonly cost: Family<MoneySeries>;
   private readonly refusals: Family<CounterSeries>;
+  private readonly overspend: Family<CounterSeries>;
   private readonly providerErrors: Family<CounterSeries>;
   private readonly requestDuration: Family<HistogramSeries>;
   private readonly providerLatency: Family<HistogramSeries>;
@@ -306,6 +311,7 @@ export class GatewayMetrics {
       max,
     );
     this.refusals = new Family('tokenwarden_budget_refusals_total', 'Calls refused because the thread budget could not afford them.', 'counter', [], counter, max);
+    this.overspend = new Family('tokenwarden_overspend_tokens_total', 'Tokens charged beyond the reservation of their call.', 'counter', [], counter, max);
     this.providerErrors = new Family('tokenwarden_provider_errors_total', 'Failed provider calls, by provider and error code.', 'counter', ['provider', 'code'], counter, max);
     this.requestDuration = new Family(
       'tokenwarden_request_duration_seconds',
@@ -355,6 +361,8 @@ export class GatewayMetrics {
     if (obs.latencyMs !== undefined) {
       observeHistogram(this.providerLatency.get(obs.provider), this.latencyBoundsMs, nonNegative(obs.latencyMs));
     }
+    const overspend = nonNegative(obs.overspendTokens);
+    if (overspend > 0) this.overspend.get().value += overspend;
   }
 
   /** Counts one call refused for lack of budget. */
@@ -389,6 +397,8 @@ export class GatewayMetrics {
     for (const s of this.cost.series) out.push(`${this.cost.name}{${s.labels}} ${formatMoney(s.usd, s.nanos)}`);
     this.refusals.get();
     this.renderCounter(this.refusals, out);
+    this.overspend.get();
+    this.renderCounter(this.overspend, out);
     this.renderCounter(this.providerErrors, out);
     this.renderHistogram(this.requestDuration, this.requestBuckets, out);
     this.renderHistogram(this.providerLatency, this.latencyBuckets, out);

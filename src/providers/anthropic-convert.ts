@@ -3,7 +3,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { BackendRequest, ChatMessage, ContentPart, TokenUsage } from '../types.js';
-import { isCount, isObject } from './json-guards.js';
+import { isObject } from './json-guards.js';
 
 type Block = Record<string, unknown>;
 interface AnthropicMessage {
@@ -86,10 +86,11 @@ export interface AnthropicUsageCounters {
 /** Merges the counters found in an Anthropic `usage` object into `into`. */
 export function readUsage(raw: unknown, into: AnthropicUsageCounters): void {
   if (!isObject(raw)) return;
-  if (isCount(raw.input_tokens)) into.input = raw.input_tokens;
-  if (isCount(raw.output_tokens)) into.output = raw.output_tokens;
-  if (isCount(raw.cache_read_input_tokens)) into.cacheRead = raw.cache_read_input_tokens;
-  if (isCount(raw.cache_creation_input_tokens)) into.cacheWrite = raw.cache_creation_input_tokens;
+  // Numbers pass as sent (even negative or fractional): the router refuses implausible usage.
+  if (typeof raw.input_tokens === 'number') into.input = raw.input_tokens;
+  if (typeof raw.output_tokens === 'number') into.output = raw.output_tokens;
+  if (typeof raw.cache_read_input_tokens === 'number') into.cacheRead = raw.cache_read_input_tokens;
+  if (typeof raw.cache_creation_input_tokens === 'number') into.cacheWrite = raw.cache_creation_input_tokens;
 }
 
 /**

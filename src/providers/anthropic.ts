@@ -68,6 +68,11 @@ export class AnthropicBackend implements Backend {
     this.#serves = resolved.servesModel;
   }
 
+  /** This backend's own timeout of one call, ms (the router waits no longer than this for a Retry-After). */
+  get timeoutMs(): number {
+    return this.#target.timeoutMs;
+  }
+
   servesModel(model: string): boolean {
     return this.#serves(model);
   }

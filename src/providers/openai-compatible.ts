@@ -4,7 +4,7 @@ import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage, Too
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
 import { abortError, describeTarget, redact } from './call-errors.js';
 import { malformed, parseEventObject, postJson, postStream, streamTruncated, type HttpTarget } from './http.js';
-import { isCount, isObject } from './json-guards.js';
+import { isObject } from './json-guards.js';
 import { parseSse } from './sse.js';
 
 /** Options of {@link OpenAICompatibleBackend}. */
@@ -62,6 +62,11 @@ export class OpenAICompatibleBackend implements Backend {
     this.#target = resolved.target;
     this.#serves = resolved.servesModel;
     this.#maxTokensParam = maxTokensParam;
+  }
+
+  /** This backend's own timeout of one call, ms (the router waits no longer than this for a Retry-After). */
+  get timeoutMs(): number {
+    return this.#target.timeoutMs;
   }
 
   servesModel(model: string): boolean {
@@ -180,17 +185,21 @@ function contentText(content: unknown): string | null {
   return null;
 }
 
-/** Maps an OpenAI usage object; `undefined` when absent or without valid token counts. */
+/**
+ * Maps an OpenAI usage object; `undefined` when absent or without numeric token counts. Numbers are
+ * passed on as sent (negative, fractional, beyond 2^53): the router judges them and refuses usage no
+ * upstream could honestly report, rather than this adapter quietly dropping it to an estimate.
+ */
 export function mapUsage(raw: unknown): TokenUsage | undefined {
   if (!isObject(raw)) return undefined;
   const prompt = raw.prompt_tokens;
   const completion = raw.completion_tokens;
-  if (!isCount(prompt) || !isCount(completion)) return undefined;
+  if (typeof prompt !== 'number' || typeof completion !== 'number') return undefined;
   const usage: TokenUsage = { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
   const cached = isObject(raw.prompt_tokens_details) ? raw.prompt_tokens_details.cached_tokens : undefined;
-  if (isCount(cached)) usage.cachedPromptTokens = cached;
+  if (typeof cached === 'number') usage.cachedPromptTokens = cached;
   const reasoning = isObject(raw.completion_tokens_details) ? raw.completion_tokens_details.reasoning_tokens : undefined;
-  if (isCount(reasoning)) usage.reasoningTokens = reasoning;
+  if (typeof reasoning === 'number') usage.reasoningTokens = reasoning;
   return usage;
 }
 

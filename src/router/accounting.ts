@@ -1,27 +1,6 @@
 import { estimateTextTokens, tokenProfileForModel } from '../tokens/estimate.js';
 import type { TokenUsage, ToolCall } from '../types.js';
 
-/**
- * Provider usage as the router trusts it: whole, non-negative token counts with `totalTokens`
- * recomputed. Returns `undefined` when the provider reported none or reported nonsense (then the
- * router charges an estimate: unknown is not zero).
- */
-export function sanitizeUsage(usage: unknown): TokenUsage | undefined {
-  if (typeof usage !== 'object' || usage === null) return undefined;
-  const u = usage as Record<string, unknown>;
-  const prompt = count(u.promptTokens);
-  const completion = count(u.completionTokens);
-  if (prompt === undefined || completion === undefined) return undefined;
-  const out: TokenUsage = { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
-  const cached = count(u.cachedPromptTokens);
-  if (cached !== undefined) out.cachedPromptTokens = cached;
-  const cacheWrite = count(u.cacheWriteTokens);
-  if (cacheWrite !== undefined) out.cacheWriteTokens = cacheWrite;
-  const reasoning = count(u.reasoningTokens);
-  if (reasoning !== undefined) out.reasoningTokens = reasoning;
-  return out;
-}
-
 /** Estimated usage of a call: the prompt estimate plus the counted tokens of what was delivered. */
 export function estimatedUsage(promptTokens: number, deliveredText: string, model?: string): TokenUsage {
   const profile = model === undefined ? undefined : tokenProfileForModel(model);
@@ -42,9 +21,4 @@ export function toolCallText(call: unknown): string {
   const fn = (call as Partial<ToolCall>).function as { name?: unknown; arguments?: unknown } | undefined;
   if (!fn || typeof fn !== 'object') return '';
   return (typeof fn.name === 'string' ? fn.name : '') + (typeof fn.arguments === 'string' ? fn.arguments : '');
-}
-
-function count(v: unknown): number | undefined {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return undefined;
-  return Math.round(v);
 }

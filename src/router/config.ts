@@ -33,6 +33,10 @@ export interface RouterConfig {
   retries: RetryPolicy;
   cooldown: CooldownPolicy;
   defaultCompletionReserve: number | undefined;
+  /** Output limit of calls without `maxTokens` (see LLMRouterOptions.completionCeiling). */
+  completionCeiling: number | undefined;
+  /** Longest a stream may run, ms (see LLMRouterOptions.maxStreamDurationMs). */
+  maxStreamDurationMs: number | undefined;
   /** Default per-attempt timeout, ms. */
   timeoutMs: number | undefined;
   backends: RouterBackendSpec[];
@@ -60,6 +64,8 @@ const TOP_KEYS = [
   'max_retry_after',
   'cooldown',
   'default_completion_reserve',
+  'completion_ceiling',
+  'max_stream_duration',
   'timeout',
   'backends',
 ];
@@ -109,6 +115,8 @@ const MAX_SECONDS = 2_147_483;
  * max_retry_after: 30          # longest Retry-After honoured (seconds)
  * cooldown: { failure_threshold: 5, seconds: 30 }
  * default_completion_reserve: 1024   # completion tokens reserved when a request has no max_tokens
+ * completion_ceiling: 131072   # most completion tokens a call without max_tokens may produce
+ * max_stream_duration: 600     # seconds a stream may run in all before it is cut
  * timeout: 120                 # default per-attempt timeout (seconds)
  * backends:
  *   - provider: openai
@@ -165,6 +173,9 @@ export function parseRouterConfig(config: unknown, options: { env?: Record<strin
 
   const defaultCompletionReserve =
     root.default_completion_reserve === undefined ? undefined : integer('default_completion_reserve', root.default_completion_reserve, 0);
+  const completionCeiling = root.completion_ceiling === undefined ? undefined : integer('completion_ceiling', root.completion_ceiling, 1);
+  const maxStreamDurationMs =
+    root.max_stream_duration === undefined ? undefined : seconds('max_stream_duration', root.max_stream_duration, false);
   const timeoutMs = root.timeout === undefined ? undefined : seconds('timeout', root.timeout, false);
 
   if (!Array.isArray(root.backends)) {
@@ -190,7 +201,7 @@ export function parseRouterConfig(config: unknown, options: { env?: Record<strin
     return spec;
   });
 
-  return { strategy, retries, cooldown, defaultCompletionReserve, timeoutMs, backends };
+  return { strategy, retries, cooldown, defaultCompletionReserve, completionCeiling, maxStreamDurationMs, timeoutMs, backends };
 }
 
 /**
@@ -218,6 +229,8 @@ export function configureRouter(config: unknown, options: ConfigureRouterOptions
     retries: parsed.retries,
     cooldown: parsed.cooldown,
     ...(parsed.defaultCompletionReserve !== undefined ? { defaultCompletionReserve: parsed.defaultCompletionReserve } : {}),
+    ...(parsed.completionCeiling !== undefined ? { completionCeiling: parsed.completionCeiling } : {}),
+    ...(parsed.maxStreamDurationMs !== undefined ? { maxStreamDurationMs: parsed.maxStreamDurationMs } : {}),
     ...(parsed.timeoutMs !== undefined ? { timeoutMs: parsed.timeoutMs } : {}),
     ...(options.ledger ? { ledger: options.ledger } : {}),
     ...(options.registry ? { registry: options.registry } : {}),

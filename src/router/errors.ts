@@ -114,6 +114,33 @@ export function attemptTimeoutError(backend: Backend, timeoutMs: number | undefi
   });
 }
 
+/** A stream the router cut: not retryable (text went out), charged at the reservation. */
+export function streamCutError(backend: Backend, code: string, problem: string): ProviderError {
+  return new ProviderError({
+    code,
+    provider: backend.provider,
+    backend: backend.name,
+    isRetryable: false,
+    message: `${backendLabel(backend)} ${problem}; the stream was cut and is charged its reservation`,
+  });
+}
+
+/** A backend available again only after longer than the call may wait: retryable, saying when to retry. */
+export function waitTooLong(backend: Backend, waitMs: number, limitMs: number, earlier = ''): ProviderError {
+  const wait = Math.ceil(waitMs);
+  return new ProviderError({
+    code: 'BACKEND_UNAVAILABLE',
+    provider: backend.provider,
+    backend: backend.name,
+    status: 429,
+    isRetryable: true,
+    retryAfterMs: wait,
+    message:
+      `${backendLabel(backend)} is available again only in ${wait} ms (Retry-After or its tokens-per-minute window), ` +
+      `longer than this call may wait (its attempt timeout of ${limitMs} ms)` + earlier,
+  });
+}
+
 /** `backend "name" (provider)`. */
 export function backendLabel(backend: Backend): string {
   return `backend "${backend.name}" (${backend.provider ?? 'unknown provider'})`;

@@ -1,5 +1,5 @@
 import { getBudgetRegistry, type ThreadBudgetRegistry } from '../budget/registry.js';
-import type { BudgetLedger, Reservation, ThreadUsage, ThresholdEvent } from '../budget/types.js';
+import type { BudgetLedger, Reservation } from '../budget/types.js';
 import {
   AllBackendsFailedError,
   CallAbortedError,
@@ -19,12 +19,14 @@ import type {
   TokenUsage,
 } from '../types.js';
 import { getUsageTracker, type UsageTracker } from '../usage/tracker.js';
-import type { UsageEvent } from '../usage/types.js';
 import { assertThreadId, assertTokenCount } from '../validate.js';
-import { deliveredText, estimatedUsage, sanitizeUsage, toolCallText } from './accounting.js';
+import { deliveredText, estimatedUsage, toolCallText } from './accounting.js';
+import { chargeCall, SettleRetries, type RouterCharge } from './charge.js';
 import { BackendHealth, resolveCooldownPolicy, type CooldownOptions, type CooldownPolicy } from './cooldown.js';
-import { attemptError, attemptTimeoutError, backendLabel } from './errors.js';
+import { attemptError, attemptTimeoutError, backendLabel, streamCutError, waitTooLong } from './errors.js';
 import { ConcurrencyLimiter, TokenRateWindow, type WindowEntry } from './limits.js';
+import { OutputMeter } from './output-meter.js';
+import { checkUsage, promptCeiling, saneModel, type UsageLimits } from './plausibility.js';
 import { backoffDelayMs, resolveRetryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
 import { abortableSleep, callerScopeOf, LinkedAbort, raceAbort, withAttemptScope } from './signals.js';
 import { isRoutingStrategy, orderBackends, ROUTING_STRATEGIES, type RoutingStrategy } from './strategy.js';
@@ -62,6 +64,17 @@ export interface LLMRouterOptions {
   cooldown?: CooldownOptions;
   /** Completion tokens reserved when a request has no `maxTokens`. Default 1 024. */
   defaultCompletionReserve?: number;
+  /**
+   * Most completion tokens a call without `maxTokens` may produce (the reservation stays
+   * `defaultCompletionReserve`): its stream is cut past it and reported usage above it is implausible.
+   * Default 131 072, the longest output of current models. With `maxTokens`, `maxTokens` is the limit.
+   */
+  completionCeiling?: number;
+  /**
+   * Longest a stream may run in all, ms; then it is cut (a `STREAM_TOO_LONG` provider error, charged at
+   * the reservation). A call's own shorter `timeoutMs` wins. Default 600 000 (10 minutes).
+   */
+  maxStreamDurationMs?: number;
   /** Timeout of one attempt on a backend without its own `timeoutMs`, ms. Default 120 000. */
   timeoutMs?: number;
   /**
@@ -77,30 +90,7 @@ export interface LLMRouterOptions {
   random?: () => number;
 }
 
-/** What the router reports about the thread's budget after a call. */
-export interface RouterBudgetInfo {
-  /** The thread's usage after the charge (`undefined` if the thread ended meanwhile). */
-  usage: ThreadUsage | undefined;
-  /** Thresholds this call crossed (the message pump warns the agent with them). */
-  crossed: ThresholdEvent[];
-}
-
-/** What a finished call was charged, and by whom: shared by {@link RouterResponse} and {@link RouterUsageChunk}. */
-export interface RouterCharge {
-  /** What was charged: the provider's usage, or an estimate when it reported none (see `usageEstimated`). */
-  usage: TokenUsage;
-  /** True when the provider sent no usage and the router counted the tokens itself. */
-  usageEstimated: boolean;
-  /** Name and provider of the backend that answered. */
-  backend: string;
-  provider: string;
-  /** Milliseconds from the first attempt to the answer (retries and waits included). */
-  latencyMs: number;
-  /** The usage event recorded for this call. */
-  event: UsageEvent;
-  /** Present when the call had a `threadId`. */
-  budget?: RouterBudgetInfo;
-}
+export type { RouterBudgetInfo, RouterCharge } from './charge.js';
 
 /** The answer of {@link LLMRouter.complete}. */
 export interface RouterResponse extends LLMResponse, RouterCharge {
@@ -137,6 +127,10 @@ interface CallState {
   scope: LinkedAbort | undefined;
   /** Epoch ms (router clock) when the call's own timeout ends. */
   deadline: number | undefined;
+  /** The call's timeout: its own `timeoutMs`, or for a stream `maxStreamDurationMs` if shorter. */
+  timeoutMs: number | undefined;
+  /** True when the call's timer is the router's stream duration cap (firing cuts the stream). */
+  durationCapped: boolean;
   promptEstimate: number | undefined;
   /** Prompt estimate + completion cap: what a reservation and a rate window are charged. */
   budgetTokens: number | undefined;
@@ -154,11 +148,13 @@ interface Lease {
 }
 
 const DEFAULT_COMPLETION_RESERVE = 1_024;
+const DEFAULT_COMPLETION_CEILING = 131_072;
+const DEFAULT_MAX_STREAM_DURATION_MS = 600_000;
 const DEFAULT_TIMEOUT_MS = 120_000;
 const DEFAULT_MAX_QUEUE = 1_000;
 const OPTION_KEYS = [
   'backends', 'strategy', 'ledger', 'registry', 'tracker', 'retries', 'cooldown', 'defaultCompletionReserve',
-  'timeoutMs', 'estimateTokens', 'now', 'sleep', 'random',
+  'completionCeiling', 'maxStreamDurationMs', 'timeoutMs', 'estimateTokens', 'now', 'sleep', 'random',
 ];
 const LIMIT_KEYS = ['maxConcurrent', 'maxQueue', 'tokensPerMinute', 'timeoutMs'];
 const REQUEST_KEYS = new Set([
@@ -192,6 +188,8 @@ export class LLMRouter {
   readonly retryPolicy: Readonly<RetryPolicy>;
   readonly cooldownPolicy: Readonly<CooldownPolicy>;
   readonly defaultCompletionReserve: number;
+  readonly completionCeiling: number;
+  readonly maxStreamDurationMs: number;
 
   private readonly fixedLedger: BudgetLedger | undefined;
   private readonly fixedTracker: UsageTracker | undefined;
@@ -203,6 +201,9 @@ export class LLMRouter {
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly random: () => number;
   private turn = 0;
+  private readonly settleRetries = new SettleRetries((err, reservation) =>
+    console.error(`[tokenwarden] settling reservation ${reservation.id} of thread ${reservation.threadId} kept failing; gave up:`, err),
+  );
 
   constructor(options: LLMRouterOptions = {}) {
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -223,6 +224,13 @@ export class LLMRouter {
     const reserve = options.defaultCompletionReserve ?? DEFAULT_COMPLETION_RESERVE;
     assertTokenCount('defaultCompletionReserve', reserve);
     this.defaultCompletionReserve = reserve;
+    const ceiling = options.completionCeiling ?? DEFAULT_COMPLETION_CEILING;
+    assertIntegerAtLeast('completionCeiling', ceiling, 1);
+    assertTokenCount('completionCeiling', ceiling);
+    this.completionCeiling = ceiling;
+    const streamMs = options.maxStreamDurationMs ?? DEFAULT_MAX_STREAM_DURATION_MS;
+    assertPositiveMs('maxStreamDurationMs', streamMs);
+    this.maxStreamDurationMs = streamMs;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     assertPositiveMs('timeoutMs', timeoutMs);
     this.defaultTimeoutMs = timeoutMs;
@@ -314,43 +322,22 @@ export class LLMRouter {
   async complete(request: CompletionRequest): Promise<RouterResponse> {
     const req = this.validateRequest(request);
     const call = this.startCall(req, this.candidates(req.model, false), false);
-    const ledger = req.threadId !== undefined ? this.ledger : undefined;
-    let reservation: Reservation | undefined;
-    let closed = false;
+    const hold: Hold = { ledger: req.threadId !== undefined ? this.ledger : undefined, reservation: undefined };
+    let charging = false;
     try {
-      if (ledger) reservation = await ledger.reserve(req.threadId!, this.budgetTokens(call));
+      if (hold.ledger) hold.reservation = await hold.ledger.reserve(req.threadId!, this.budgetTokens(call));
       const { response, lease } = await this.runComplete(call);
+      charging = true; // answered: from here on the call is charged (once), never released
+      const model = saneModel(response.model, req.model);
       const text = deliveredText(response.content, response.toolCalls);
-      const reported = sanitizeUsage(response.usage);
-      const usage = reported ?? estimatedUsage(this.promptEstimate(call), text, call.req.model);
-      if (lease.tpmEntry) lease.state.tpm?.adjust(lease.tpmEntry, usage.totalTokens);
-      let budget: RouterBudgetInfo | undefined;
-      if (ledger && reservation) {
-        const settled = await ledger.settle(reservation, { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens });
-        closed = true;
-        budget = { usage: settled.usage, crossed: settled.crossed };
-      }
-      const latencyMs = elapsed(call.startedAt);
-      const model = typeof response.model === 'string' && response.model !== '' ? response.model : req.model;
-      const event = this.recordEvent(req, model, lease.backend, usage, latencyMs);
-      const result: RouterResponse = {
-        content: response.content,
-        model,
-        usage,
-        finishReason: response.finishReason,
-        usageEstimated: reported === undefined,
-        backend: lease.backend.name,
-        provider: lease.backend.provider,
-        latencyMs,
-        event,
-      };
+      const charge = await this.chargeAnswer(call, lease, hold, response.usage, text, model);
+      const result: RouterResponse = { content: response.content, model, finishReason: response.finishReason, ...charge };
       if (response.toolCalls !== undefined) result.toolCalls = response.toolCalls;
       if (response.id !== undefined) result.id = response.id;
-      if (budget) result.budget = budget;
       return result;
     } finally {
       call.scope?.dispose();
-      if (ledger && reservation && !closed) await ledger.release(reservation).catch(() => undefined);
+      if (hold.ledger && hold.reservation && !charging) await hold.ledger.release(hold.reservation).catch(() => undefined);
     }
   }
 
@@ -371,108 +358,108 @@ export class LLMRouter {
   async *stream(request: CompletionRequest): AsyncGenerator<RouterStreamChunk, void, undefined> {
     const req = this.validateRequest(request);
     const call = this.startCall(req, this.candidates(req.model, true), true);
-    const ledger = req.threadId !== undefined ? this.ledger : undefined;
-    let reservation: Reservation | undefined;
-    let accounted = false;
-    let delivered = false;
-    let text = '';
-    let servedBy: Backend | undefined;
+    const hold: Hold = { ledger: req.threadId !== undefined ? this.ledger : undefined, reservation: undefined };
+    const progress: StreamProgress = { meter: new OutputMeter(this.completionLimit(call)), servedBy: undefined };
+    let charging = false;
     try {
-      if (ledger) reservation = await ledger.reserve(req.threadId!, this.budgetTokens(call));
-      let finish: StreamChunk | undefined;
-      let reported: TokenUsage | undefined;
-      let lease: Lease;
+      if (hold.ledger) hold.reservation = await hold.ledger.reserve(req.threadId!, this.budgetTokens(call));
       for (;;) {
-        lease = await this.acquireLease(call);
-        servedBy = lease.backend;
-        let iterator: AsyncIterator<StreamChunk> | undefined;
-        let exhausted = false;
-        finish = undefined;
-        reported = undefined;
-        try {
-          iterator = lease.backend.stream!(this.backendRequest(req, lease.attempt))[Symbol.asyncIterator]();
-          for (;;) {
-            const step = await raceAbort(iterator.next(), lease.attempt);
-            if (step.done) {
-              exhausted = true;
-              break;
-            }
-            const chunk = step.value;
-            if (chunk.type === 'delta') {
-              delivered = true;
-              text += typeof chunk.content === 'string' ? chunk.content : '';
-              if (chunk.toolCalls) for (const tc of chunk.toolCalls) text += toolCallText(tc);
-              lease.attempt.pause();
-              yield chunk;
-              lease.attempt.resume();
-            } else if (chunk.type === 'finish') {
-              finish = chunk;
-              lease.attempt.touch();
-            } else if (chunk.type === 'usage') {
-              reported = sanitizeUsage(chunk.usage) ?? reported;
-              lease.attempt.touch();
-            }
-          }
-        } catch (err) {
-          if (!delivered) {
-            this.attemptFailed(call, lease, err);
-            continue;
-          }
-          throw this.midStreamFailure(call, lease, err);
-        } finally {
-          if (!exhausted && iterator) {
-            lease.attempt.abort(new Error('stream abandoned by the router'));
-            try {
-              iterator.return?.()?.catch?.(() => undefined);
-            } catch {
-              // a backend whose return() throws synchronously has nothing left to clean up
-            }
-          }
-          lease.end();
+        const lease = await this.acquireLease(call);
+        const end = yield* this.streamAttempt(call, lease, progress);
+        if (end.kind === 'retry') continue;
+        charging = true;
+        if (end.kind === 'cut') {
+          // Past its cap or its time: a broken or hostile upstream. Charged what was reserved, never more.
+          await this.chargeReservation(call, lease.backend, hold, req.model);
+          throw end.error;
         }
         lease.state.health.recordSuccess();
-        break;
+        const charge = await this.chargeAnswer(call, lease, hold, end.reported, progress.meter.text, req.model);
+        if (end.finish) yield end.finish;
+        yield { type: 'usage', ...charge };
+        return;
       }
-      const usage = reported ?? estimatedUsage(this.promptEstimate(call), text, call.req.model);
-      if (lease.tpmEntry) lease.state.tpm?.adjust(lease.tpmEntry, usage.totalTokens);
-      let budget: RouterBudgetInfo | undefined;
-      if (ledger && reservation) {
-        const settled = await ledger.settle(reservation, { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens });
-        budget = { usage: settled.usage, crossed: settled.crossed };
-      }
-      accounted = true;
-      const latencyMs = elapsed(call.startedAt);
-      const event = this.recordEvent(req, req.model, lease.backend, usage, latencyMs);
-      if (finish) yield finish;
-      const last: RouterUsageChunk = {
-        type: 'usage',
-        usage,
-        usageEstimated: reported === undefined,
-        backend: lease.backend.name,
-        provider: lease.backend.provider,
-        latencyMs,
-        event,
-      };
-      if (budget) last.budget = budget;
-      yield last;
     } finally {
       call.scope?.dispose();
-      if (!accounted) {
-        if (delivered && servedBy) {
+      if (!charging) {
+        if (progress.servedBy) {
           // Broken, aborted or abandoned after text went out: charge what was delivered, never zero.
-          const usage = estimatedUsage(this.promptEstimate(call), text, call.req.model);
-          try {
-            if (ledger && reservation) {
-              await ledger.settle(reservation, { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens });
-            }
-          } finally {
-            this.recordEvent(req, req.model, servedBy, usage, elapsed(call.startedAt));
-          }
-        } else if (ledger && reservation) {
-          await ledger.release(reservation).catch(() => undefined);
+          const usage = this.estimateDelivered(call, progress.meter.text);
+          await chargeCall(this.chargeInput(call, progress.servedBy, hold, req.model, usage, true), this.tracker, this.settleRetries);
+        } else if (hold.ledger && hold.reservation) {
+          await hold.ledger.release(hold.reservation).catch(() => undefined);
         }
       }
     }
+  }
+
+  /**
+   * One attempt of a stream: yields its deltas and says how it ended. A failure before any delta asks for
+   * another attempt (or throws when the call must stop); after one, it is thrown (no failover mid-answer).
+   */
+  private async *streamAttempt(
+    call: CallState,
+    lease: Lease,
+    progress: StreamProgress,
+  ): AsyncGenerator<Extract<StreamChunk, { type: 'delta' }>, AttemptEnd, undefined> {
+    const meter = progress.meter;
+    let iterator: AsyncIterator<StreamChunk> | undefined;
+    let exhausted = false;
+    let finish: Extract<StreamChunk, { type: 'finish' }> | undefined;
+    let reported: unknown;
+    try {
+      iterator = lease.backend.stream!(this.backendRequest(call.req, lease.attempt))[Symbol.asyncIterator]();
+      for (;;) {
+        const step = await raceAbort(iterator.next(), lease.attempt);
+        if (step.done) {
+          exhausted = true;
+          return { kind: 'answered', finish, reported };
+        }
+        const chunk = step.value;
+        if (chunk.type === 'delta') {
+          progress.servedBy = lease.backend;
+          meter.add(typeof chunk.content === 'string' ? chunk.content : '');
+          if (chunk.toolCalls) for (const tc of chunk.toolCalls) meter.add(toolCallText(tc));
+          if (meter.pastCap) {
+            const problem = `went on past the output cap of ${meter.cap} tokens (at least ${meter.minimumTokens} delivered)`;
+            return { kind: 'cut', error: streamCutError(lease.backend, 'OUTPUT_CAP_EXCEEDED', problem) };
+          }
+          lease.attempt.pause();
+          yield chunk;
+          lease.attempt.resume();
+        } else {
+          if (chunk.type === 'finish') finish = chunk;
+          else if (chunk.type === 'usage' && chunk.usage !== undefined && chunk.usage !== null) reported = chunk.usage;
+          lease.attempt.touch();
+        }
+      }
+    } catch (err) {
+      if (progress.servedBy && call.durationCapped && call.scope?.cause === 'timeout') {
+        const problem = `was still streaming after ${call.timeoutMs} ms (maxStreamDurationMs)`;
+        return { kind: 'cut', error: streamCutError(lease.backend, 'STREAM_TOO_LONG', problem) };
+      }
+      if (progress.servedBy) throw this.midStreamFailure(call, lease, err);
+      this.attemptFailed(call, lease, err);
+      return { kind: 'retry' };
+    } finally {
+      if (!exhausted && iterator) {
+        lease.attempt.abort(new Error('stream abandoned by the router'));
+        try {
+          iterator.return?.()?.catch?.(() => undefined);
+        } catch {
+          // a backend whose return() throws synchronously has nothing left to clean up
+        }
+      }
+      lease.end();
+    }
+  }
+
+  /**
+   * Resolves once every settle the router is retrying in the background (after a ledger failed to take
+   * a charge) has landed or been given up. Await it before closing the ledger at shutdown.
+   */
+  async drainSettles(): Promise<void> {
+    await this.settleRetries.idle();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -519,6 +506,52 @@ export class LLMRouter {
       this.states.set(backend, state);
     }
     return state;
+  }
+
+  /**
+   * Charges an answered call: the reported usage when plausible, else (none reported) the estimate of what
+   * was delivered. Implausible usage is charged at the reservation and thrown.
+   */
+  private async chargeAnswer(call: CallState, lease: Lease, hold: Hold, raw: unknown, text: string, model: string): Promise<RouterCharge> {
+    let reported: TokenUsage | undefined;
+    try {
+      reported = checkUsage(raw, this.usageLimits(call), lease.backend);
+    } catch (err) {
+      await this.chargeReservation(call, lease.backend, hold, model);
+      throw err;
+    }
+    const usage = reported ?? this.estimateDelivered(call, text);
+    if (lease.tpmEntry) lease.state.tpm?.adjust(lease.tpmEntry, usage.totalTokens);
+    return chargeCall(this.chargeInput(call, lease.backend, hold, model, usage, reported === undefined), this.tracker, this.settleRetries);
+  }
+
+  /** Charges exactly what the call reserved (its prompt estimate plus its completion cap). */
+  private async chargeReservation(call: CallState, backend: Backend, hold: Hold, model: string): Promise<void> {
+    const prompt = this.promptEstimate(call);
+    const completion = call.req.maxTokens ?? this.defaultCompletionReserve;
+    const usage: TokenUsage = { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
+    await chargeCall(this.chargeInput(call, backend, hold, model, usage, true), this.tracker, this.settleRetries);
+  }
+
+  private chargeInput(call: CallState, backend: Backend, hold: Hold, model: string, usage: TokenUsage, usageEstimated: boolean) {
+    return { req: call.req, model, backend, usage, usageEstimated, startedAt: call.startedAt, ledger: hold.ledger, reservation: hold.reservation };
+  }
+
+  /** The prompt estimate plus the counted tokens of the delivered text, at most the request's completion limit. */
+  private estimateDelivered(call: CallState, text: string): TokenUsage {
+    const usage = estimatedUsage(this.promptEstimate(call), text, call.req.model);
+    const limit = this.completionLimit(call);
+    if (usage.completionTokens <= limit) return usage;
+    return { promptTokens: usage.promptTokens, completionTokens: limit, totalTokens: usage.promptTokens + limit };
+  }
+
+  /** The most completion tokens the request may produce: its `maxTokens`, else the router's ceiling. */
+  private completionLimit(call: CallState): number {
+    return call.req.maxTokens ?? this.completionCeiling;
+  }
+
+  private usageLimits(call: CallState): UsageLimits {
+    return { promptTokens: promptCeiling(call.req.messages, call.req.tools), completionTokens: this.completionLimit(call) };
   }
 
   private validateRequest(request: CompletionRequest): CompletionRequest {
@@ -569,6 +602,9 @@ export class LLMRouter {
     const order = orderBackends(this.strategy, candidates, { turn: this.turn++, loadOf: (b) => this.inFlight(b) });
     if (this.turn > Number.MAX_SAFE_INTEGER - 1) this.turn = 0;
     const parent = req.signal ?? callerScopeOf(req);
+    // A stream's timer is also its total duration cap; the call's own timeout wins when shorter.
+    const durationCapped = streaming && (req.timeoutMs === undefined || req.timeoutMs > this.maxStreamDurationMs);
+    const timeoutMs = durationCapped ? this.maxStreamDurationMs : req.timeoutMs;
     return {
       req,
       streaming,
@@ -576,8 +612,10 @@ export class LLMRouter {
       cursor: -1,
       failures: [],
       tried: new Set(),
-      scope: parent !== undefined || req.timeoutMs !== undefined ? new LinkedAbort(parent, req.timeoutMs) : undefined,
+      scope: parent !== undefined || timeoutMs !== undefined ? new LinkedAbort(parent, timeoutMs) : undefined,
       deadline: req.timeoutMs === undefined ? undefined : this.now() + req.timeoutMs,
+      timeoutMs,
+      durationCapped,
       promptEstimate: undefined,
       budgetTokens: undefined,
       startedAt: performance.now(),
@@ -658,7 +696,7 @@ export class LLMRouter {
   private abortedError(call: CallState): CallAbortedError {
     const model = JSON.stringify(call.req.model);
     return call.scope?.cause === 'timeout'
-      ? new CallAbortedError('timeout', `Call to model ${model} timed out after ${call.req.timeoutMs} ms`)
+      ? new CallAbortedError('timeout', `Call to model ${model} timed out after ${call.timeoutMs} ms`)
       : new CallAbortedError('aborted', `Call to model ${model} was aborted by the caller`);
   }
 
@@ -685,10 +723,13 @@ export class LLMRouter {
           throw new CallAbortedError(
             'timeout',
             `Call to model ${JSON.stringify(call.req.model)} cannot finish within its timeout of ${call.req.timeoutMs} ms: ` +
-              `${backendLabel(pick.backend)} is available again in ${Math.ceil(wait)} ms` +
-              (call.failures.length ? `; earlier failures: ${call.failures.map((f) => f.message).join('; ')}` : ''),
+              `${backendLabel(pick.backend)} is available again in ${Math.ceil(wait)} ms` + earlierFailures(call),
           );
         }
+        // Without a timeout of its own, a call waits no longer than one attempt on that backend may take:
+        // a long Retry-After is answered at once (with when to come back), not slept through.
+        const attemptMs = this.attemptTimeoutOf(pick.backend);
+        if (call.deadline === undefined && wait > attemptMs) throw waitTooLong(pick.backend, wait, attemptMs, earlierFailures(call));
         try {
           await this.sleep(wait, call.scope?.signal);
         } catch (err) {
@@ -700,6 +741,13 @@ export class LLMRouter {
       }
       return this.takeLease(call, pick.backend, tokens, now);
     }
+  }
+
+  /** Timeout of one attempt: the router's limit for the backend, else the backend's own, else the default. */
+  private attemptTimeoutOf(backend: Backend): number {
+    const own = backend.timeoutMs;
+    const fromBackend = typeof own === 'number' && Number.isFinite(own) && own > 0 ? own : undefined;
+    return this.stateOf(backend).timeoutMs ?? fromBackend ?? this.defaultTimeoutMs;
   }
 
   private needsTokenCount(call: CallState): boolean {
@@ -748,7 +796,7 @@ export class LLMRouter {
     }
     state.inFlight++;
     mirrorLoad(backend, state.inFlight);
-    const timeoutMs = state.timeoutMs ?? this.defaultTimeoutMs;
+    const timeoutMs = this.attemptTimeoutOf(backend);
     const attempt = new LinkedAbort(call.scope, timeoutMs, { idle: call.streaming });
     let ended = false;
     return {
@@ -779,22 +827,6 @@ export class LLMRouter {
     if (req.toolChoice !== undefined) out.toolChoice = req.toolChoice;
     return out;
   }
-
-  private recordEvent(req: CompletionRequest, model: string, backend: Backend, usage: TokenUsage, latencyMs: number): UsageEvent {
-    return this.tracker.record({
-      threadId: req.threadId ?? null,
-      agentId: req.agentId ?? null,
-      model,
-      provider: backend.provider || 'unknown',
-      promptTokens: usage.promptTokens,
-      completionTokens: usage.completionTokens,
-      cachedPromptTokens: usage.cachedPromptTokens,
-      cacheWriteTokens: usage.cacheWriteTokens,
-      reasoningTokens: usage.reasoningTokens,
-      latencyMs,
-      metadata: req.metadata,
-    });
-  }
 }
 
 function defaultPromptEstimate(messages: ChatMessage[], request: CompletionRequest): number {
@@ -802,8 +834,27 @@ function defaultPromptEstimate(messages: ChatMessage[], request: CompletionReque
   return estimateTokens(messages, options) + estimateToolsTokens(request.tools, options);
 }
 
-function elapsed(startedAt: number): number {
-  return Math.round((performance.now() - startedAt) * 1000) / 1000;
+/** What a stream has delivered so far, across its attempts. */
+interface StreamProgress {
+  meter: OutputMeter;
+  /** The backend that delivered text, once one has: failover stops, and the call will be charged. */
+  servedBy: Backend | undefined;
+}
+
+/** How one attempt of a stream ended. */
+type AttemptEnd =
+  | { kind: 'answered'; finish: Extract<StreamChunk, { type: 'finish' }> | undefined; reported: unknown }
+  | { kind: 'retry' }
+  | { kind: 'cut'; error: ProviderError };
+
+/** The ledger and reservation of a call (no ledger: the call has no thread). */
+interface Hold {
+  ledger: BudgetLedger | undefined;
+  reservation: Reservation | undefined;
+}
+
+function earlierFailures(call: CallState): string {
+  return call.failures.length ? `; earlier failures: ${call.failures.map((f) => f.message).join('; ')}` : '';
 }
 
 function mirrorLoad(backend: Backend, load: number): void {

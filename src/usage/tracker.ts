@@ -20,6 +20,8 @@ export interface RecordInput {
   reasoningTokens?: number;
   /** Epoch ms; default now. */
   timestamp?: number;
+  /** Tokens charged beyond the call's reservation (see {@link UsageEvent.overspendTokens}). */
+  overspendTokens?: number;
 }
 
 /** Options of {@link UsageTracker}. */
@@ -193,6 +195,8 @@ export class UsageTracker {
     const timestamp = input.timestamp ?? this.now();
     assertNonNegativeNumber('timestamp', timestamp);
     const costNanos = this.priceNanos(model, usage);
+    const overspend = input.overspendTokens;
+    if (overspend !== undefined) assertTokenCount('overspendTokens', overspend);
     return {
       id: newEventId(timestamp),
       threadId,
@@ -206,6 +210,7 @@ export class UsageTracker {
       estimatedCost: costNanos === undefined ? undefined : costNanos / 1e9,
       costNanos,
       metadata,
+      ...(overspend !== undefined && overspend > 0 ? { overspendTokens: overspend } : {}),
     };
   }
 

@@ -24,6 +24,11 @@ export interface UsageEvent {
   /** Exact cost in integer nano-USD (1e-9 USD), or `undefined` when the model has no known price. */
   costNanos: number | undefined;
   metadata: Metadata;
+  /**
+   * Tokens charged beyond the call's reservation: the provider reported more than the router held for
+   * the call (still plausible, so billed as reported). Absent when the charge fit the reservation.
+   */
+  overspendTokens?: number;
 }
 
 /** Aggregate usage (per agent, per model, or overall). */

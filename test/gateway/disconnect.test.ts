@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackendRequest } from '../../src/types.js';
+import type { BackendRequest, LLMResponse } from '../../src/types.js';
 import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js';
 import { LLMRouter } from '../../src/router/router.js';
 import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
@@ -12,11 +12,17 @@ let url: string;
 const ledger = new MemoryBudgetLedger();
 const tracker = new UsageTracker();
 let started: (req: BackendRequest) => void = () => undefined;
+/** Answers the call that is waiting (the 'hang please' one). */
+let answer: (res: LLMResponse) => void = () => undefined;
 const backend = new TestBackend({
   name: 'hang',
   respond: (req) => {
     started(req);
-    return req.messages.some((m) => m.content === 'quick') ? okResponse('fine') : hangUntilAborted(req.signal);
+    if (req.messages.some((m) => m.content === 'quick')) return okResponse('fine');
+    return new Promise<LLMResponse>((resolve, reject) => {
+      answer = resolve;
+      hangUntilAborted(req.signal).catch(reject);
+    });
   },
 });
 
@@ -45,21 +51,24 @@ function post(content: string, thread: string): { done: Promise<number>; destroy
 }
 
 describe('client disconnect during a non-streaming call', () => {
-  it('aborts the provider call and releases the reservation', async () => {
+  it('does not abort the provider call: it is read to its end and charged what the provider reports', async () => {
     const reached = new Promise<BackendRequest>((resolve) => (started = resolve));
     const client = post('hang please', 'leaver');
     const req = await reached;
-    expect(req.signal!.aborted).toBe(false);
     expect((await ledger.usage('leaver'))!.reservedTokens).toBe(15);
     client.destroy();
     await client.done.catch(() => undefined);
+    // Give the gateway time to notice the close: the provider call must still be running.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(req.signal!.aborted).toBe(false);
+    answer(okResponse('late answer'));
     const end = Date.now() + 3000;
-    while (!req.signal!.aborted || (await ledger.usage('leaver'))!.reservedTokens !== 0) {
-      if (Date.now() > end) throw new Error('the call was not aborted after the client left');
+    while ((await ledger.usage('leaver'))!.totalTokens === 0) {
+      if (Date.now() > end) throw new Error('the call was not charged after the client left');
       await new Promise((r) => setTimeout(r, 5));
     }
-    expect(await ledger.usage('leaver')).toMatchObject({ reservedTokens: 0, totalTokens: 0 });
-    expect(tracker.getTotals().requestCount).toBe(0);
+    expect(await ledger.usage('leaver')).toMatchObject({ reservedTokens: 0, totalTokens: 15 });
+    expect(tracker.getTotals().requestCount).toBe(1);
   });
 
   it('a client that stays gets its answer and its call is never aborted', async () => {

@@ -143,8 +143,9 @@ describe('provider errors', () => {
     ['connection reset', { kind: 'reset' }, 502, 'provider_error'],
     ['malformed body', { kind: 'malformed' }, 502, 'provider_error'],
     ['upstream hangs', { kind: 'hang' }, 504, 'provider_timeout'],
-    // Last: the router then holds the backend back for the Retry-After it was given.
-    ['upstream 429', { kind: 'status', status: 429, headers: { 'retry-after': '1' }, body: { error: { message: 'slow down' } } }, 503, 'provider_rate_limited'],
+    // Last: the router then holds the backend back for the Retry-After it was given (200 ms, within the
+    // 300 ms backend timeout: a longer one would make the next calls fail at once instead of waiting).
+    ['upstream 429', { kind: 'status', status: 429, headers: { 'retry-after-ms': '200' }, body: { error: { message: 'slow down' } } }, 503, 'provider_rate_limited'],
   ];
   for (const [name, scenario, status, code] of cases) {
     it(`${name} → ${status} ${code}, reservation released`, async () => {

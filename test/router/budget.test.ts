@@ -95,9 +95,20 @@ describe('LLMRouter budget reservations', () => {
     expect(events[0]!.totalTokens).toBe(7 + completion);
   });
 
-  it('treats nonsense provider usage as unknown', async () => {
+  it('refuses nonsense provider usage as implausible and charges the reservation', async () => {
     const bad = { promptTokens: -3, completionTokens: Number.NaN, totalTokens: 0 };
-    const { router } = setup([new TestBackend({ name: 'a', respond: () => okResponse('abc', bad) })]);
+    const { router, ledger, events } = setup([new TestBackend({ name: 'a', respond: () => okResponse('abc', bad) })]);
+    await expect(router.complete({ model: 'm', messages: hi, threadId: 't' })).rejects.toMatchObject({
+      code: 'IMPLAUSIBLE_USAGE',
+      isRetryable: false,
+    });
+    expect(await ledger.usage('t')).toMatchObject({ totalTokens: 57, reservedTokens: 0 });
+    expect(events.map((e) => e.totalTokens)).toEqual([57]);
+  });
+
+  it('treats usage without both counts as not reported (estimated)', async () => {
+    const partial = { completionTokens: 3 } as unknown as ReturnType<typeof usage>;
+    const { router } = setup([new TestBackend({ name: 'a', respond: () => okResponse('abc', partial) })]);
     const res = await router.complete({ model: 'm', messages: hi });
     expect(res.usageEstimated).toBe(true);
     expect(res.usage.promptTokens).toBe(7);

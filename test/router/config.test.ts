@@ -55,6 +55,14 @@ describe('parseRouterConfig', () => {
     expect(cfg.defaultCompletionReserve).toBe(512);
   });
 
+  it('reads the stream and output caps, and hands them to the router', () => {
+    const config = { completion_ceiling: 8_192, max_stream_duration: 90, backends: [{ provider: 'mock' }] };
+    expect(parseRouterConfig(config)).toMatchObject({ completionCeiling: 8_192, maxStreamDurationMs: 90_000 });
+    expect(configureRouter(config)).toMatchObject({ completionCeiling: 8_192, maxStreamDurationMs: 90_000 });
+    expect(() => parseRouterConfig({ completion_ceiling: 0, backends: [{ provider: 'mock' }] })).toThrow(/^completion_ceiling: /);
+    expect(() => parseRouterConfig({ max_stream_duration: -1, backends: [{ provider: 'mock' }] })).toThrow(/^max_stream_duration: /);
+  });
+
   it('names unnamed backends after their provider, uniquely', () => {
     const cfg = parseRouterConfig({ backends: [{ provider: 'mock' }, { provider: 'mock' }, { provider: 'mock', name: 'mock-2' }] });
     expect(cfg.backends.map((b) => b.name)).toEqual(['mock', 'mock-3', 'mock-2']);

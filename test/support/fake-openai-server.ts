@@ -49,7 +49,15 @@ export type OpenAIScenario =
       delayMs?: number;
       /** Streaming only: wait this long between deltas. */
       chunkDelayMs?: number;
+      /** `model` field of the answer (default: the requested model). */
+      model?: string;
     }
+  /**
+   * Stream: sends `word` (default "spam ") as a delta every `chunkDelayMs` (default 0: as fast as the
+   * socket takes them) until the client leaves or the server closes; at most `maxChunks` (default
+   * 1 000 000) deltas, then a finish and usage `usage` (if given) and [DONE].
+   */
+  | { kind: 'endless-stream'; word?: string; chunkDelayMs?: number; maxChunks?: number; usage?: OpenAIUsage }
   /** Stream: sends `chunks` content deltas, then destroys the socket. Plain: half a body, then destroys. */
   | { kind: 'truncated-stream'; chunks: number }
   | FaultScenario;
@@ -88,7 +96,8 @@ async function respond(scenario: OpenAIScenario, ctx: RespondContext): Promise<v
     res.end(JSON.stringify({ error: { message: `no route ${ctx.req.method} ${ctx.req.url}`, type: 'not_found' } }));
     return;
   }
-  const model = typeof body.model === 'string' ? body.model : 'gpt-fake';
+  const requested = typeof body.model === 'string' ? body.model : 'gpt-fake';
+  const model = scenario.kind === 'ok' && scenario.model !== undefined ? scenario.model : requested;
 
   if (scenario.kind === 'truncated-stream') {
     if (ctx.stream) {
@@ -104,6 +113,10 @@ async function respond(scenario: OpenAIScenario, ctx: RespondContext): Promise<v
       await ctx.sleep(20);
     }
     res.destroy();
+    return;
+  }
+  if (scenario.kind === 'endless-stream') {
+    await endlessStream(scenario, ctx, model);
     return;
   }
   if (scenario.kind !== 'ok') return;
@@ -158,6 +171,40 @@ async function respond(scenario: OpenAIScenario, ctx: RespondContext): Promise<v
   if (includeUsage && usage) {
     writeSse(res, JSON.stringify({ ...chunk(model, null, null), choices: [], usage: withTotal(usage) }));
   }
+  writeSse(res, '[DONE]');
+  res.end();
+}
+
+async function endlessStream(
+  scenario: Extract<OpenAIScenario, { kind: 'endless-stream' }>,
+  ctx: RespondContext,
+  model: string,
+): Promise<void> {
+  const { res } = ctx;
+  const word = scenario.word ?? 'spam ';
+  const max = scenario.maxChunks ?? 1_000_000;
+  let gone = false;
+  res.on('close', () => (gone = true));
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  for (let i = 0; i < max && !gone; i++) {
+    const more = res.write(`data: ${JSON.stringify(chunk(model, { content: word }, null))}\n\n`);
+    if (scenario.chunkDelayMs) {
+      if (!(await ctx.sleep(scenario.chunkDelayMs))) return;
+    } else if (!more) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+  if (gone) return;
+  writeSse(res, JSON.stringify(chunk(model, {}, 'stop')));
+  if (scenario.usage) writeSse(res, JSON.stringify({ ...chunk(model, null, null), choices: [], usage: withTotal(scenario.usage) }));
   writeSse(res, '[DONE]');
   res.end();
 }

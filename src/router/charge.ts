@@ -1,0 +1,142 @@
+import type { BudgetLedger, Reservation, ThreadUsage, ThresholdEvent, UsageCharge } from '../budget/types.js';
+import type { Backend, CompletionRequest, TokenUsage } from '../types.js';
+import type { UsageTracker } from '../usage/tracker.js';
+import type { UsageEvent } from '../usage/types.js';
+
+/** What the router reports about the thread's budget after a call. */
+export interface RouterBudgetInfo {
+  /** The thread's usage after the charge (`undefined` if the thread ended meanwhile). */
+  usage: ThreadUsage | undefined;
+  /** Thresholds this call crossed (the message pump warns the agent with them). */
+  crossed: ThresholdEvent[];
+}
+
+/** What a finished call was charged, and by whom: shared by a call's answer and a stream's usage chunk. */
+export interface RouterCharge {
+  /** What was charged: the provider's usage, or an estimate when it reported none (see `usageEstimated`). */
+  usage: TokenUsage;
+  /** True when the provider sent no usage and the router counted the tokens itself. */
+  usageEstimated: boolean;
+  /** Name and provider of the backend that answered. */
+  backend: string;
+  provider: string;
+  /** Milliseconds from the first attempt to the answer (retries and waits included). */
+  latencyMs: number;
+  /** The usage event recorded for this call. */
+  event: UsageEvent;
+  /**
+   * Present when the call had a `threadId` and the ledger took the charge. Absent when settling failed:
+   * the event is recorded all the same and the settle is retried in the background.
+   */
+  budget?: RouterBudgetInfo;
+}
+
+/** One charge: who answered, what to charge, and where the reservation is. */
+export interface ChargeInput {
+  req: CompletionRequest;
+  /** Model for the usage event (the answered one, if sane; else the requested one). */
+  model: string;
+  backend: Backend;
+  usage: TokenUsage;
+  usageEstimated: boolean;
+  /** `performance.now()` when the call started. */
+  startedAt: number;
+  ledger: BudgetLedger | undefined;
+  reservation: Reservation | undefined;
+}
+
+/**
+ * The one charge path of `complete()` and `stream()`, for answers, cut streams and implausible usage
+ * alike: settle the reservation, record the usage event (the bill), return what the caller is told.
+ *
+ * A settle that fails (a ledger gone) does not lose the bill: the event is recorded anyway and the settle
+ * is handed to {@link SettleRetries}, which retries it in the background (settle is idempotent by
+ * reservation id). Until it lands, the hold keeps the tokens out of the thread's budget, so the thread
+ * cannot overspend meanwhile. The event is recorded exactly once, whatever the ledger does.
+ */
+export async function chargeCall(input: ChargeInput, tracker: UsageTracker, retries: SettleRetries): Promise<RouterCharge> {
+  const { req, usage, ledger, reservation, backend } = input;
+  let budget: RouterBudgetInfo | undefined;
+  if (ledger && reservation) {
+    const amount: UsageCharge = { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
+    try {
+      const settled = await ledger.settle(reservation, amount);
+      budget = { usage: settled.usage, crossed: settled.crossed };
+    } catch (err) {
+      retries.add(ledger, reservation, amount, err);
+    }
+  }
+  const overspend = reservation && usage.totalTokens > reservation.tokens ? usage.totalTokens - reservation.tokens : undefined;
+  const latencyMs = Math.round((performance.now() - input.startedAt) * 1000) / 1000;
+  const event = tracker.record({
+    threadId: req.threadId ?? null,
+    agentId: req.agentId ?? null,
+    model: input.model,
+    provider: backend.provider || 'unknown',
+    promptTokens: usage.promptTokens,
+    completionTokens: usage.completionTokens,
+    cachedPromptTokens: usage.cachedPromptTokens,
+    cacheWriteTokens: usage.cacheWriteTokens,
+    reasoningTokens: usage.reasoningTokens,
+    latencyMs,
+    metadata: req.metadata,
+    ...(overspend !== undefined ? { overspendTokens: overspend } : {}),
+  });
+  const out: RouterCharge = {
+    usage,
+    usageEstimated: input.usageEstimated,
+    backend: backend.name,
+    provider: backend.provider,
+    latencyMs,
+    event,
+  };
+  if (budget) out.budget = budget;
+  return out;
+}
+
+/** Delays between background settle attempts, ms: about 70 s in all, then the settle is given up. */
+const RETRY_DELAYS_MS = [100, 200, 400, 800, 1_600, 3_200, 6_400, 10_000, 10_000, 10_000, 10_000, 10_000];
+
+/**
+ * Settles that failed, retried in the background with backoff (bounded: see `RETRY_DELAYS_MS`). Timers
+ * do not keep the process alive; {@link idle} lets a shutdown (or a test) wait for them.
+ */
+export class SettleRetries {
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(private readonly onGiveUp: (err: unknown, reservation: Reservation) => void) {}
+
+  /** Settles still being retried. */
+  get size(): number {
+    return this.running.size;
+  }
+
+  /** Retries `ledger.settle(reservation, amount)` until it succeeds or the attempts run out. */
+  add(ledger: BudgetLedger, reservation: Reservation, amount: UsageCharge, firstError: unknown): void {
+    const run = this.retry(ledger, reservation, amount, firstError).finally(() => this.running.delete(run));
+    this.running.add(run);
+  }
+
+  /** Resolves once every settle being retried has landed or been given up. */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+
+  private async retry(ledger: BudgetLedger, reservation: Reservation, amount: UsageCharge, firstError: unknown): Promise<void> {
+    let last = firstError;
+    for (const delay of RETRY_DELAYS_MS) {
+      await new Promise<void>((resolve) => setTimeout(resolve, delay).unref());
+      try {
+        await ledger.settle(reservation, amount);
+        return;
+      } catch (err) {
+        last = err;
+      }
+    }
+    try {
+      this.onGiveUp(last, reservation);
+    } catch {
+      // reporting must not turn into an unhandled rejection
+    }
+  }
+}
