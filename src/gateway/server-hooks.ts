@@ -29,7 +29,9 @@ function clientErrorStatus(code: string | undefined): number {
  */
 function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
-  if (!socket.writable || inFlight?.headersSent === true) {
+  // A client that reset or closed its side mid-request has left: nothing to answer (counted as 499).
+  const left = err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE';
+  if (left || !socket.writable || inFlight?.headersSent === true) {
     socket.destroy();
     return;
   }
