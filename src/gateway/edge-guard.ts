@@ -27,25 +27,33 @@ function isLoopbackHostHeader(header: string): boolean {
   return m !== null && m.slice(1).every((o) => Number(o) <= 255);
 }
 
+/** What a configured browser origin must look like (for error messages). */
+export const ORIGIN_RULE = 'must be an origin such as https://app.example.com (scheme, host and optional port; no path, no *)';
+
 /**
- * Checks and normalises configured browser origins: each must be `scheme://host[:port]` exactly as a
- * browser sends it in `Origin` (no path, no trailing slash, no `*`: a wildcard would reopen keyless
- * mode to every page).
+ * A browser origin as browsers send it in `Origin` (`scheme://host[:port]`, lower case, default port
+ * dropped), or `undefined` if `value` is not one. No path, no trailing slash, no `*`: a wildcard would
+ * reopen keyless mode to every page.
  */
+export function parseOrigin(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  const bare = url.pathname === '/' && !value.endsWith('/') && !url.search && !url.hash && !url.username && !url.password;
+  if (!bare || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname.includes('*')) return undefined;
+  return url.origin;
+}
+
+/** Checks configured origins ({@link parseOrigin}); throws a `ValidationError` naming the first bad one. */
 export function normalizeOrigins(field: string, origins: readonly unknown[]): string[] {
   return origins.map((o, i) => {
-    const problem = 'must be an origin such as https://app.example.com (scheme, host and optional port; no path, no *)';
-    if (typeof o !== 'string') throw new ValidationError(`${field}[${i}]`, o, problem);
-    let url: URL;
-    try {
-      url = new URL(o);
-    } catch {
-      throw new ValidationError(`${field}[${i}]`, o, problem);
-    }
-    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== o.toLowerCase().replace(/\/$/, '')) {
-      throw new ValidationError(`${field}[${i}]`, o, problem);
-    }
-    return url.origin;
+    const origin = parseOrigin(o);
+    if (origin === undefined) throw new ValidationError(`${field}[${i}]`, o, ORIGIN_RULE);
+    return origin;
   });
 }
 
