@@ -215,13 +215,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const method = req.method ?? 'GET';
+    const fixed = ROUTES.get(path);
+    if (fixed) route.name = fixed.name;
     if (guard.check(req, res)) {
       route.name = 'preflight';
       return;
     }
-    const fixed = ROUTES.get(path);
     if (fixed) {
-      route.name = fixed.name;
       if (!fixed.methods.split(', ').includes(method)) throw methodNotAllowed(method, path, fixed.methods);
       if (path === '/healthz') {
         sendJson(res, closing ? 503 : 200, { status: closing ? 'shutting_down' : 'ok', uptime_s: Math.round((Date.now() - startedAt) / 100) / 10 });
