@@ -5,11 +5,15 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { BudgetLedger } from '../../src/budget/types.js';
 import { createGateway } from '../../src/gateway/create-gateway.js';
+import type { CheckState } from '../../src/gateway/readiness.js';
 import { LLMRouter } from '../../src/router/router.js';
 import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { RedisBudgetLedger } from '../../src/stores/redis/redis-ledger.js';
 import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
 import type { Readiness } from '../../src/types.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
+import { startThrowawayRedis } from '../ledger/throwaway-redis.js';
+import { describeRedis } from '../support/services.js';
 import { HELLO, call, errorOf, startTestGateway, type TestGateway } from './harness.js';
 
 /** `target` with some members replaced; every other member is the target's own (bound to it). */
@@ -149,6 +153,44 @@ describe('a failed store write refreshes readiness at once', () => {
       expect(r.body).toEqual({ status: 'ok', checks: { store: { status: 'not_configured' }, ledger: { status: 'ok' } } });
     } finally {
       await gateway.close();
+    }
+  });
+});
+
+describeRedis('a Redis ledger whose server goes away', () => {
+  it('makes the gateway not ready (calls refused before any provider call) until Redis is back', async () => {
+    const redis = await startThrowawayRedis();
+    const real = new RedisBudgetLedger({ url: redis.url, commandTimeoutMs: 200, keyPrefix: 'tw-readyz:', onError: () => undefined });
+    // Readiness as a Redis ledger can report it: one cheap read with a short deadline.
+    const probe = async (): Promise<Readiness> => {
+      try {
+        await real.usage('readiness-probe');
+        return { ready: true };
+      } catch (err) {
+        return { ready: false, reason: `Redis: ${(err as Error).message}` };
+      }
+    };
+    const tg = await startTestGateway({ ledger: withOverrides<BudgetLedger>(real, { readiness: probe }), gateway: { readinessIntervalMs: 200 } });
+    const chat = () => call(`${tg.url}/v1/chat/completions`, { headers: { 'x-thread-id': 'redis-rz' }, body: { model: 'gpt-4o-mini', messages: HELLO } });
+    try {
+      expect((await chat()).status).toBe(200);
+      await redis.kill();
+      await eventually(async () => (await call(`${tg.url}/readyz`)).status === 503);
+      const r = await call(`${tg.url}/readyz`);
+      expect((r.body.checks as { ledger: CheckState }).ledger).toMatchObject({ status: 'failing', reason: expect.stringContaining('Redis') as string });
+      const upstreamBefore = tg.upstream!.requests.length;
+      const refused = await chat();
+      expect(refused.status).toBe(503);
+      expect(errorOf(refused.body).code).toBe('not_ready');
+      expect(errorOf(refused.body).message).toContain('budget ledger: Redis');
+      expect(tg.upstream!.requests.length).toBe(upstreamBefore);
+
+      await redis.start();
+      await eventually(async () => (await call(`${tg.url}/readyz`)).status === 200, 10_000);
+      expect((await chat()).status).toBe(200);
+    } finally {
+      await tg.close();
+      await redis.stop();
     }
   });
 });
