@@ -321,7 +321,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     handler,
   );
-  attachServerHooks(server, { bodyLimit, handler });
+  const onUnparsed = (status: number): void => metrics.observeRequest({ route: 'unparsed', status, durationMs: 0 });
+  attachServerHooks(server, { bodyLimit, handler, onUnparsed });
 
   let closePromise: Promise<void> | undefined;
 

@@ -27,7 +27,7 @@ function clientErrorStatus(code: string | undefined): number {
  * with 400/431/408 and then destroys the socket. Half-closing it instead (`socket.end()`) would keep the
  * descriptor until the client closes its side, which a slow or hostile client never does.
  */
-function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex, onUnparsed: (status: number) => void): void {
   const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
   // A client that reset or closed its side mid-request has left: nothing to answer (counted as 499).
   const left = err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE';
@@ -36,7 +36,10 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     return;
   }
   const status = clientErrorStatus(err.code);
+  // A request with a response object is counted when that response closes; one whose headers never
+  // arrived (or did not parse) has none, so it is counted here.
   if (inFlight) rawStatus.set(inFlight, status);
+  else onUnparsed(status);
   const message =
     status === 408
       ? 'The request was not received in time (server.headers_timeout_ms / server.request_timeout_ms)'
@@ -60,6 +63,8 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 export interface ServerHookOptions {
   bodyLimit: number;
   handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Called with the status answered to a request that never got as far as a handler (408, 400, 431). */
+  onUnparsed: (status: number) => void;
 }
 
 /**
@@ -68,7 +73,7 @@ export interface ServerHookOptions {
  * would start a body the gateway refuses and then meet a closed socket instead of the 413.
  */
 export function attachServerHooks(server: Server, options: ServerHookOptions): void {
-  server.on('clientError', onClientError);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket, options.onUnparsed));
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     const declared = req.headers['content-length'];
     if (!(declared !== undefined && Number(declared) > options.bodyLimit)) res.writeContinue();

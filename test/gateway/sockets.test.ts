@@ -73,6 +73,9 @@ describe('slow and broken clients', () => {
       expect(clients.every((c) => !c.socket.destroyed)).toBe(true);
       await eventually(async () => (await connections()) === 0);
       expect(logged).toEqual([]);
+      const metrics = tg.gateway.metrics.render();
+      expect(metrics).toContain('tokenwarden_requests_total{route="unparsed",status="408"} 25');
+      expect(metrics).toContain('tokenwarden_requests_total{route="/v1/chat/completions",status="408"} 25');
     } finally {
       for (const c of clients) c.socket.destroy();
     }
