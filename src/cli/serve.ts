@@ -42,7 +42,8 @@ Starts the OpenAI-compatible gateway (default http://127.0.0.1:4000).
 
 Environment: TOKENWARDEN_HOST, TOKENWARDEN_PORT, TOKENWARDEN_DB (SQLite path or postgres:// URL),
 DATABASE_URL, TOKENWARDEN_LEDGER (memory or redis:// URL), REDIS_URL, TOKENWARDEN_DEFAULT_MAX_TOKENS,
-TOKENWARDEN_BODY_LIMIT; provider keys OPENAI_API_KEY, ANTHROPIC_API_KEY, XAI_API_KEY.
+TOKENWARDEN_BODY_LIMIT, TOKENWARDEN_HEADERS_TIMEOUT_MS, TOKENWARDEN_REQUEST_TIMEOUT_MS,
+TOKENWARDEN_CORS_ORIGINS (comma-separated); provider keys OPENAI_API_KEY, ANTHROPIC_API_KEY, XAI_API_KEY.
 `;
 
 interface ServeArgs {
@@ -150,13 +151,16 @@ export async function runServeCommand(argv: readonly string[], io: ServeIO, opti
       bodyLimit: config.server.bodyLimit,
       requireThread: config.budgets.requireThread,
       shutdownTimeoutMs: config.server.shutdownTimeoutMs,
+      headersTimeoutMs: config.server.headersTimeoutMs,
+      requestTimeoutMs: config.server.requestTimeoutMs,
+      corsOrigins: config.server.corsOrigins,
       logError: (message, err) => io.stderr(`[tokenwarden] ${message}${err instanceof Error ? `: ${err.stack ?? err.message}` : ''}\n`),
     });
     const address = await gateway.listen(port, host);
     const url = `http://${hostForUrl(address.address)}:${address.port}`;
     const keysLine =
       config.keys.length === 0
-        ? 'none configured: open access, loopback only (WARNING: any local process can use this gateway)'
+        ? 'none configured: open access, loopback only, JSON bodies and loopback Host names only (WARNING: any local process can use this gateway)'
         : `${config.keys.length} configured (${config.keys.filter((k) => k.admin).length} admin): Authorization: Bearer required`;
     const lines = [
       `tokenwarden gateway listening on ${url}`,
@@ -167,6 +171,7 @@ export async function runServeCommand(argv: readonly string[], io: ServeIO, opti
       ...runtime.describe.providers.map((p, i) => `  ${i === 0 ? 'providers ' : '          '} ${p}`),
       `  budgets    ${config.budgets.defaultMaxTokens} tokens per thread by default${config.budgets.requireThread ? '; x-thread-id required' : ''}`,
       `  keys       ${keysLine}`,
+      `  browsers   ${config.server.corsOrigins.length === 0 ? 'no web origin may call this gateway (server.cors_origins)' : `CORS for ${config.server.corsOrigins.join(', ')}`}`,
       `  dashboard  ${url}/`,
       `  try        curl ${url}/v1/chat/completions -H 'content-type: application/json' -H 'x-thread-id: demo' \\`,
       `               -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'`,

@@ -12,6 +12,12 @@ export interface ServerConfig {
   bodyLimit: number;
   /** How long a graceful shutdown waits for in-flight requests before cutting them, ms. */
   shutdownTimeoutMs: number;
+  /** Longest wait for a request's headers before answering 408 and closing the socket, ms. */
+  headersTimeoutMs: number;
+  /** Longest wait for a whole request (headers and body), ms; at least `headersTimeoutMs`. */
+  requestTimeoutMs: number;
+  /** Browser origins whose pages may call the gateway (CORS), normalised; none by default. */
+  corsOrigins: string[];
 }
 
 /** Thread budgets. */
@@ -69,6 +75,8 @@ export const CONFIG_DEFAULTS = Object.freeze({
   port: 4000,
   bodyLimit: 4 * 1024 * 1024,
   shutdownTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
   defaultMaxTokens: 100_000,
   sqlitePath: '.tokenwarden/usage.db',
 });

@@ -7,15 +7,14 @@ import {
   describeValue,
   isPlainObject,
   parsePath,
-  parseByteSize,
   type BudgetsConfig,
   type KeyConfig,
   type LedgerConfig,
   type PathSegment,
-  type ServerConfig,
   type StoreConfig,
   type TokenwardenConfig,
 } from './config-schema.js';
+import { checkServer } from './check-server.js';
 import type { ConfigProblem } from './config-problems.js';
 
 /** Environment variables read by the configuration (all optional). */
@@ -41,20 +40,18 @@ export type ValidateConfigResult =
   | { ok: false; problems: Array<ConfigProblem & { segments?: PathSegment[] }> };
 
 const TOP_KEYS = ['server', 'providers', 'budgets', 'store', 'ledger', 'keys'] as const;
-const SERVER_KEYS = ['host', 'port', 'body_limit', 'shutdown_timeout_ms'] as const;
 const BUDGET_KEYS = ['default_max_tokens', 'thresholds', 'require_thread'] as const;
 const STORE_KEYS = ['sqlite', 'postgres', 'table', 'spool'] as const;
 const LEDGER_KEYS = ['url', 'fail_open', 'key_prefix', 'reservation_ttl_ms'] as const;
 const KEY_KEYS = ['name', 'hash', 'org', 'admin'] as const;
 const TABLE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-const MIN_BODY_LIMIT = 1024;
-const MAX_BODY_LIMIT = 256 * 1024 * 1024;
 
 /**
  * Validates a parsed tokenwarden.yaml object (plus environment overrides) into a
  * {@link TokenwardenConfig}, collecting every problem with its path instead of stopping at the first.
  *
  * Environment: `TOKENWARDEN_HOST`, `TOKENWARDEN_PORT`, `TOKENWARDEN_BODY_LIMIT`,
+ * `TOKENWARDEN_HEADERS_TIMEOUT_MS`, `TOKENWARDEN_REQUEST_TIMEOUT_MS`, `TOKENWARDEN_CORS_ORIGINS` (comma-separated),
  * `TOKENWARDEN_DEFAULT_MAX_TOKENS`, `TOKENWARDEN_DB` (SQLite path or postgres:// URL; overrides
  * `store`), `TOKENWARDEN_LEDGER` (`memory` or redis:// URL; overrides `ledger`). The generic
  * `DATABASE_URL` and `REDIS_URL` are deliberately ignored, so a variable meant for another program never
@@ -93,63 +90,6 @@ export function validateConfig(raw: unknown, options: ValidateConfigOptions = {}
     ok: true,
     config: { file: options.file, server, providers, budgets, store, ledger, keys, envOverrides: overrides },
   };
-}
-
-function checkServer(
-  c: ConfigChecker,
-  value: unknown,
-  env: ConfigEnv,
-  overrides: Record<string, string>,
-): ServerConfig | undefined {
-  const s = c.section(['server'], value, SERVER_KEYS) ?? {};
-  const out: ServerConfig = {
-    host: CONFIG_DEFAULTS.host,
-    port: CONFIG_DEFAULTS.port,
-    bodyLimit: CONFIG_DEFAULTS.bodyLimit,
-    shutdownTimeoutMs: CONFIG_DEFAULTS.shutdownTimeoutMs,
-  };
-  let ok = true;
-  if (s.host !== undefined) out.host = c.string(['server', 'host'], s.host) ?? out.host;
-  if (s.port !== undefined) out.port = c.integer(['server', 'port'], s.port, 0, 65535) ?? out.port;
-  if (s.body_limit !== undefined) {
-    const n = parseByteSize(s.body_limit);
-    if (n === undefined || n < MIN_BODY_LIMIT || n > MAX_BODY_LIMIT) {
-      c.report(['server', 'body_limit'], `must be a size from 1kb to 256mb, as bytes or like "4mb" (got ${describeValue(s.body_limit)})`);
-      ok = false;
-    } else out.bodyLimit = n;
-  }
-  if (s.shutdown_timeout_ms !== undefined) {
-    out.shutdownTimeoutMs = c.integer(['server', 'shutdown_timeout_ms'], s.shutdown_timeout_ms, 0) ?? 0;
-  }
-
-  const host = env.TOKENWARDEN_HOST;
-  if (host !== undefined && host !== '') {
-    out.host = host;
-    overrides.TOKENWARDEN_HOST = 'server.host';
-  }
-  const port = env.TOKENWARDEN_PORT;
-  if (port !== undefined && port !== '') {
-    const n = /^\d{1,5}$/.test(port.trim()) ? Number(port.trim()) : NaN;
-    if (!(n >= 0 && n <= 65535)) {
-      c.reportEnv('TOKENWARDEN_PORT', `must be an integer from 0 to 65535 (got ${describeValue(port)})`);
-      ok = false;
-    } else {
-      out.port = n;
-      overrides.TOKENWARDEN_PORT = 'server.port';
-    }
-  }
-  const limit = env.TOKENWARDEN_BODY_LIMIT;
-  if (limit !== undefined && limit !== '') {
-    const n = parseByteSize(/^\d+$/.test(limit.trim()) ? Number(limit.trim()) : limit);
-    if (n === undefined || n < MIN_BODY_LIMIT || n > MAX_BODY_LIMIT) {
-      c.reportEnv('TOKENWARDEN_BODY_LIMIT', `must be a size from 1kb to 256mb (got ${describeValue(limit)})`);
-      ok = false;
-    } else {
-      out.bodyLimit = n;
-      overrides.TOKENWARDEN_BODY_LIMIT = 'server.body_limit';
-    }
-  }
-  return ok ? out : undefined;
 }
 
 function checkProviders(

@@ -2,27 +2,26 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BudgetLedger } from '../budget/types.js';
-import { AllBackendsFailedError, BudgetExhaustedError, ConfigError, ProviderError, ValidationError } from '../errors.js';
+import { AllBackendsFailedError, BudgetExhaustedError, ConfigError, LedgerUnavailableError, ProviderError, ValidationError } from '../errors.js';
 import type { LLMRouter } from '../router/router.js';
-import { MemoryBudgetLedger } from '../stores/memory/memory-ledger.js';
 import type { UsageStore } from '../stores/usage-store.js';
 import type { UsageEvent } from '../usage/types.js';
 import { deleteThread, getThread, listThreads, putThreadBudget, threadIdFromPath, usageRoute, type ApiContext } from './api-routes.js';
 import { handleChatCompletions, type CallerScope, type ChatHandlerContext } from './chat-completions.js';
 import { serveDashboardAsset } from './dashboard/index.js';
+import { EdgeGuard, isLoopbackHost, normalizeOrigins } from './edge-guard.js';
 import { HttpError, toHttpError } from './http-error.js';
 import { KeyRing, type GatewayKey } from './key-ring.js';
 import { LiveThreads } from './live-threads.js';
 import { GatewayMetrics } from './metrics.js';
+import { ReadinessMonitor, readyzJson } from './readiness.js';
 import { sendError, sendJson } from './respond.js';
+import { ROUTES, methodNotAllowed, modelsOf, notFound, type GatewayModel } from './routes.js';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, attachServerHooks, checkingIntervalFor, recordedStatus } from './server-hooks.js';
 import { UsageCommitter } from './usage-committer.js';
 import { checkClientId, splitScopedThreadId } from './thread-scope.js';
 
-/** A model listed by `GET /v1/models`. */
-export interface GatewayModel {
-  id: string;
-  ownedBy: string;
-}
+export { isLoopbackHost, type GatewayModel };
 
 /** Options of {@link createGateway}. Only `router` is required. */
 export interface GatewayOptions {
@@ -34,10 +33,27 @@ export interface GatewayOptions {
    * stored. Do not also `attach` the store to the tracker. Without a store the usage routes answer 501.
    */
   store?: UsageStore;
-  /** Gateway keys (hashed). None: no auth, and `listen` refuses non-loopback hosts. */
+  /**
+   * Gateway keys (hashed). None ("keyless mode"): no auth, `listen` refuses non-loopback hosts, and only
+   * requests addressed to a loopback `Host` with `application/json` bodies are served (see {@link EdgeGuard}).
+   */
   keys?: readonly GatewayKey[];
   /** Largest request body, bytes. Default 4 MiB. */
   bodyLimit?: number;
+  /**
+   * Longest wait for a request's headers, ms (then 408 and the socket is closed). Default 10 000:
+   * a slow or hostile client ("slowloris") holds a socket at most this long.
+   */
+  headersTimeoutMs?: number;
+  /** Longest wait for a whole request (headers and body), ms; at least `headersTimeoutMs`. Default 30 000. */
+  requestTimeoutMs?: number;
+  /**
+   * Browser origins (`https://app.example.com`) whose pages may call the gateway (CORS). Default none:
+   * requests carrying any other `Origin` than the gateway's own are refused (403), in both modes.
+   */
+  corsOrigins?: readonly string[];
+  /** How often the store's and ledger's readiness is refreshed for `/readyz` and the call gate, ms. Default 2 000. */
+  readinessIntervalMs?: number;
   /** Refuse chat calls without `x-thread-id` (400). Default false: they are metered, not budgeted. */
   requireThread?: boolean;
   /** Metrics registry. Default: a new {@link GatewayMetrics}. */
@@ -70,53 +86,11 @@ export interface Gateway {
 }
 
 const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
-const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
 
-/** Whether `host` only accepts connections from this machine. */
-export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK.test(host.replace(/^\[|\]$/g, ''));
-}
-
-interface Route {
-  name: string;
-  methods: string;
-}
-
-const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
-  ['/v1/chat/completions', { name: '/v1/chat/completions', methods: 'POST' }],
-  ['/v1/models', { name: '/v1/models', methods: 'GET' }],
-  ['/v1/threads', { name: '/v1/threads', methods: 'GET' }],
-  ['/v1/usage/summary', { name: '/v1/usage/summary', methods: 'GET' }],
-  ['/v1/usage/daily', { name: '/v1/usage/daily', methods: 'GET' }],
-  ['/v1/usage/events', { name: '/v1/usage/events', methods: 'GET' }],
-  ['/healthz', { name: '/healthz', methods: 'GET, HEAD' }],
-  ['/metrics', { name: '/metrics', methods: 'GET' }],
-]);
-
-function notFound(path: string): HttpError {
-  return new HttpError(404, 'not_found_error', 'route_not_found', `No route for ${JSON.stringify(path.slice(0, 100))}`);
-}
-
-function methodNotAllowed(method: string, path: string, allow: string): HttpError {
-  return new HttpError(405, 'invalid_request_error', 'method_not_allowed', `${method} is not allowed on ${path} (allowed: ${allow})`, null, {
-    allow,
-  });
-}
-
-function modelsOf(router: LLMRouter): GatewayModel[] {
-  const out: GatewayModel[] = [];
-  const seen = new Set<string>();
-  for (const b of router.backends) {
-    const models = (b as unknown as { models?: unknown }).models;
-    const list = typeof models === 'string' ? [models] : Array.isArray(models) ? models : [];
-    for (const m of list) {
-      if (typeof m === 'string' && !m.includes('*') && !seen.has(m)) {
-        seen.add(m);
-        out.push({ id: m, ownedBy: b.provider });
-      }
-    }
-  }
-  return out;
+function integerOption(name: string, value: number | undefined, fallback: number, min: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < min) throw new ValidationError(`options.${name}`, v, `must be an integer >= ${min}`);
+  return v;
 }
 
 /** Per-request state shared by the dispatcher and the response's single 'close' listener. */
@@ -129,7 +103,8 @@ interface RouteState {
 
 /**
  * Creates the tokenwarden HTTP gateway: an OpenAI-compatible `POST /v1/chat/completions` that enforces
- * per-thread budgets through the router, thread and usage APIs, `/metrics`, `/healthz` and the dashboard.
+ * per-thread budgets through the router, thread and usage APIs, `/metrics`, `/healthz` (liveness),
+ * `/readyz` (the store and ledger can take calls; new calls get 503 while they cannot) and the dashboard.
  * Built on `node:http` with no framework.
  *
  * @example
@@ -147,17 +122,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   if (!router || typeof router.complete !== 'function' || typeof router.stream !== 'function') {
     throw new ValidationError('options.router', router, 'must be an LLMRouter');
   }
-  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1) throw new ValidationError('options.bodyLimit', bodyLimit, 'must be an integer >= 1');
-  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 30_000;
-  if (!Number.isSafeInteger(shutdownTimeoutMs) || shutdownTimeoutMs < 0) {
-    throw new ValidationError('options.shutdownTimeoutMs', shutdownTimeoutMs, 'must be an integer >= 0');
+  const bodyLimit = integerOption('bodyLimit', options.bodyLimit, DEFAULT_BODY_LIMIT, 1);
+  const shutdownTimeoutMs = integerOption('shutdownTimeoutMs', options.shutdownTimeoutMs, 30_000, 0);
+  const maxLiveThreads = integerOption('maxLiveThreads', options.maxLiveThreads, 10_000, 1);
+  const headersTimeoutMs = integerOption('headersTimeoutMs', options.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS, 1);
+  const requestTimeoutMs = integerOption('requestTimeoutMs', options.requestTimeoutMs, Math.max(DEFAULT_REQUEST_TIMEOUT_MS, headersTimeoutMs), 1);
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new ValidationError('options.headersTimeoutMs', headersTimeoutMs, `must not exceed options.requestTimeoutMs (${requestTimeoutMs})`);
   }
-  const maxLiveThreads = options.maxLiveThreads ?? 10_000;
-  if (!Number.isSafeInteger(maxLiveThreads) || maxLiveThreads < 1) {
-    throw new ValidationError('options.maxLiveThreads', maxLiveThreads, 'must be an integer >= 1');
+  const readinessIntervalMs = integerOption('readinessIntervalMs', options.readinessIntervalMs, 2000, 10);
+  if (options.corsOrigins !== undefined && !Array.isArray(options.corsOrigins)) {
+    throw new ValidationError('options.corsOrigins', options.corsOrigins, 'must be an array of origins');
   }
   const keys = new KeyRing(options.keys ?? []);
+  const guard = new EdgeGuard({ keyed: keys.enabled, corsOrigins: normalizeOrigins('options.corsOrigins', options.corsOrigins ?? []) });
   const metrics = options.metrics ?? new GatewayMetrics();
   const store = options.store;
   const ledger: BudgetLedger = router.ledger;
@@ -181,20 +159,21 @@ export function createGateway(options: GatewayOptions): Gateway {
       }),
     ),
   );
+  // Cached readiness: serving a call never waits on a probe (refreshed on a timer and on failures).
+  const readiness = new ReadinessMonitor({ store, ledger, intervalMs: readinessIntervalMs, timeoutMs: Math.max(readinessIntervalMs, 1000) });
+  readiness.start();
   const committer = store
-    ? new UsageCommitter(store, (err, events) => logError(`writing ${events.length} usage event(s) to the store failed`, err))
+    ? new UsageCommitter(store, (err, events) => {
+        logError(`writing ${events.length} usage event(s) to the store failed`, err);
+        void readiness.refresh();
+      })
     : undefined;
   if (committer) detachers.push(router.tracker.subscribe((e: UsageEvent) => committer.add(e)));
-  metrics.setGaugeCollector(() => {
-    if (ledger instanceof MemoryBudgetLedger && ledger.registry.size <= 100_000) {
-      let reservedTokens = 0;
-      for (const u of Object.values(ledger.registry.getAllUsage())) reservedTokens += u.reservedTokens;
-      return { liveThreads: ledger.registry.size, reservedTokens };
-    }
-    return { liveThreads: live.size };
-  });
+  // The ledger knows its own counts; a shared ledger that cannot tell cheaply falls back to this process's index.
+  metrics.setGaugeCollector(() => ledger.stats?.() ?? { liveThreads: live.size });
 
   const onError = (err: unknown, mapped: HttpError): void => {
+    if (err instanceof LedgerUnavailableError) void readiness.refresh();
     if (err instanceof BudgetExhaustedError) metrics.budgetRefused();
     else if (err instanceof ProviderError) metrics.providerError({ provider: err.provider, code: err.status ?? err.code });
     else if (err instanceof AllBackendsFailedError) {
@@ -238,17 +217,28 @@ export function createGateway(options: GatewayOptions): Gateway {
     const path = q === -1 ? url : url.slice(0, q);
     const method = req.method ?? 'GET';
     const fixed = ROUTES.get(path);
+    if (fixed) route.name = fixed.name;
+    if (guard.check(req, res)) {
+      route.name = 'preflight';
+      return;
+    }
     if (fixed) {
-      route.name = fixed.name;
       if (!fixed.methods.split(', ').includes(method)) throw methodNotAllowed(method, path, fixed.methods);
       if (path === '/healthz') {
         sendJson(res, closing ? 503 : 200, { status: closing ? 'shutting_down' : 'ok', uptime_s: Math.round((Date.now() - startedAt) / 100) / 10 });
+        return;
+      }
+      if (path === '/readyz') {
+        const state = await readiness.settled();
+        sendJson(res, closing || !state.ready ? 503 : 200, readyzJson(state, closing));
         return;
       }
       const { scope, headerOrg } = scopeOf(req);
       const params = () => new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
       switch (path) {
         case '/v1/chat/completions':
+          // Refused before the body is read and before any provider is called.
+          if (!readiness.state.ready) throw readiness.notReadyError();
           return handleChatCompletions(chatCtx, req, res, scope, route);
         case '/v1/models':
           sendJson(res, 200, {
@@ -307,7 +297,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // 'close' is emitted once per response; `on` spares the wrapper `once` allocates.
     res.on('close', () => {
       route.onClose?.();
-      metrics.observeRequest({ route: route.name, status: res.statusCode, durationMs: performance.now() - start });
+      metrics.observeRequest({ route: route.name, status: recordedStatus(res), durationMs: performance.now() - start });
       if (--inFlight === 0 && idleWaiters.length > 0) {
         const waiters = idleWaiters;
         idleWaiters = [];
@@ -323,13 +313,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000, headersTimeout: 60_000 }, handler);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return;
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const body = JSON.stringify({ error: { message: `Malformed HTTP request: ${err.code ?? err.message}`, type: 'invalid_request_error', code: 'bad_http_request', param: null } });
-    socket.end(`HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-  });
+  const server = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: headersTimeoutMs,
+      connectionsCheckingInterval: checkingIntervalFor(headersTimeoutMs, requestTimeoutMs),
+    },
+    handler,
+  );
+  const onUnparsed = (status: number): void => metrics.observeRequest({ route: 'unparsed', status, durationMs: 0 });
+  attachServerHooks(server, { bodyLimit, handler, onUnparsed });
 
   let closePromise: Promise<void> | undefined;
 
@@ -349,6 +343,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   async function shutdown(): Promise<void> {
     closing = true;
+    readiness.stop();
     const serverClosed = server.listening
       ? new Promise<void>((resolve) => server.close(() => resolve()))
       : Promise.resolve();

@@ -11,6 +11,10 @@ function tooLarge(limit: number): HttpError {
   );
 }
 
+function clientLeft(): HttpError {
+  return new HttpError(499, 'invalid_request_error', 'client_closed_request', 'Client closed the connection before sending the whole body');
+}
+
 /**
  * Reads a request body of at most `limit` bytes. Rejects with a 413 {@link HttpError} as soon as the
  * declared `Content-Length` or the bytes received exceed the limit (it stops buffering; the caller
@@ -37,8 +41,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     };
     const onEnd = (): void => finish(undefined);
-    const onError = (err: Error): void => finish(err);
-    const onClose = (): void => finish(new HttpError(499, 'invalid_request_error', 'client_closed_request', 'Client closed the connection before sending the whole body'));
+    // The request stream only fails when the client's connection does ("aborted", a reset): the
+    // client left, which is not the gateway's error (no 500, no stack in the log).
+    const onError = (): void => finish(clientLeft());
+    const onClose = (): void => finish(clientLeft());
     const finish = (err: Error | undefined): void => {
       if (done) return;
       done = true;

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ThreadUsage } from '../budget/types.js';
 import type { HttpError } from './http-error.js';
 
@@ -18,7 +18,44 @@ export function sendError(res: ServerResponse, err: HttpError): void {
   }
   // A client that sent too much must not keep the connection: the rest of its body is unread.
   if (err.status === 413) res.setHeader('connection', 'close');
-  sendJson(res, err.status, err.body(), err.headers);
+  const req = res.req as IncomingMessage | undefined;
+  if (err.status !== 413 || !req || req.complete) {
+    sendJson(res, err.status, err.body(), err.headers);
+    return;
+  }
+  // Closing at once, with the client still sending, resets the connection and the client may never
+  // read the 413 (a "broken pipe"). So send the whole answer, keep reading and dropping what the
+  // client still sends for a bounded time, and only then close (nginx's "lingering close").
+  const text = JSON.stringify(err.body());
+  for (const name in err.headers) res.setHeader(name, err.headers[name]!);
+  res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.write(text);
+  lingerThenEnd(req, res);
+}
+
+/** Longest a refused upload is drained after its 413, and longest pause in it, ms. */
+const LINGER_MS = 3000;
+const LINGER_IDLE_MS = 500;
+
+function lingerThenEnd(req: IncomingMessage, res: ServerResponse): void {
+  let ended = false;
+  const done = (): void => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(total);
+    clearTimeout(idle);
+    req.off('data', onData);
+    req.off('end', done);
+    req.off('close', done);
+    res.end();
+  };
+  const total = setTimeout(done, LINGER_MS);
+  const idle = setTimeout(done, LINGER_IDLE_MS);
+  const onData = (): void => void idle.refresh();
+  req.on('data', onData);
+  req.on('end', done);
+  req.on('close', done);
+  req.resume();
 }
 
 /** Sets `x-budget-limit`, `x-budget-used`, `x-budget-remaining` (and `x-budget-reserved`) from a snapshot. */

@@ -73,18 +73,43 @@ export function parseUsageParams(params: URLSearchParams, paged: boolean): Usage
   return out;
 }
 
-/** Epoch ms from `1732800000000`, `2024-11-28` or `2024-11-28T12:00:00Z`. */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|([+-])(\d{2}):?(\d{2}))?)?$/;
+
+/**
+ * Epoch ms from `1732800000000`, `2024-11-28` or `2024-11-28T12:00:00Z`. Dates are checked against the
+ * calendar (`2024-02-30` is refused, not read as 1 March); a date or a zone-less time is UTC, so results
+ * do not depend on the server's zone.
+ */
 export function parseTime(param: string, value: string): number {
   if (/^\d{1,15}$/.test(value)) return Number(value);
-  if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
-    // A date or a zone-less time is read as UTC, so results do not depend on the server's zone.
-    const iso = /T|\s/.test(value) && !/(Z|[+-]\d{2}:?\d{2})$/.test(value) ? `${value.replace(' ', 'T')}Z` : value;
-    const t = Date.parse(iso);
-    if (Number.isFinite(t)) return t;
+  const m = ISO_TIME.exec(value);
+  const t = m ? isoToEpoch(m) : undefined;
+  return t ?? badTime(param, value);
+}
+
+function isoToEpoch(m: RegExpExecArray): number | undefined {
+  const [year, month, day, hour = 0, minute = 0, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => (v === undefined ? undefined : Number(v)));
+  if (year === undefined || month === undefined || day === undefined) return undefined;
+  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined;
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  let offsetMin = 0;
+  if (m[9] !== undefined) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) return undefined;
+    offsetMin = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
+  const ms = m[7] === undefined ? 0 : Math.floor(Number(`0${m[7]}`) * 1000);
+  const utc = new Date(0);
+  utc.setUTCFullYear(year, month - 1, day);
+  utc.setUTCHours(hour, minute, second, ms);
+  return utc.getTime() - offsetMin * 60_000;
+}
+
+function badTime(param: string, value: string): never {
   throw badRequest(
     param,
-    `${param}: must be epoch milliseconds or an ISO 8601 date/time such as 2024-11-28 or 2024-11-28T12:00:00Z (got ${JSON.stringify(value.slice(0, 40))})`,
+    `${param}: must be epoch milliseconds or a real calendar date/time in ISO 8601 such as 2024-11-28 or 2024-11-28T12:00:00Z (got ${JSON.stringify(value.slice(0, 40))})`,
   );
 }
 

@@ -38,7 +38,15 @@ describe('loadConfig', () => {
   it('uses defaults when there is no file and no environment', async () => {
     const config = await loadConfig({ env: {}, cwd: dir });
     expect(config.file).toBeUndefined();
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 4000, bodyLimit: 4 * 1024 * 1024, shutdownTimeoutMs: 30_000 });
+    expect(config.server).toEqual({
+      host: '127.0.0.1',
+      port: 4000,
+      bodyLimit: 4 * 1024 * 1024,
+      shutdownTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      corsOrigins: [],
+    });
     expect(config.budgets.defaultMaxTokens).toBe(100_000);
     expect(config.budgets.thresholds.map((t) => t.percent)).toEqual([75, 90, 95]);
     expect(config.budgets.requireThread).toBe(false);
@@ -57,6 +65,9 @@ describe('loadConfig', () => {
   port: 8123
   body_limit: 512kb
   shutdown_timeout_ms: 5000
+  headers_timeout_ms: 5000
+  request_timeout_ms: 20000
+  cors_origins: [http://localhost:5173, HTTPS://App.Example.com]
 providers:
   strategy: failover
   backends:
@@ -85,7 +96,15 @@ keys:
     );
     const config = await loadConfig({ file, env: {}, checkProviders: checkProviders({}) });
     expect(config.file).toBe(file);
-    expect(config.server).toEqual({ host: '127.0.0.2', port: 8123, bodyLimit: 512 * 1024, shutdownTimeoutMs: 5000 });
+    expect(config.server).toEqual({
+      host: '127.0.0.2',
+      port: 8123,
+      bodyLimit: 512 * 1024,
+      shutdownTimeoutMs: 5000,
+      headersTimeoutMs: 5000,
+      requestTimeoutMs: 20_000,
+      corsOrigins: ['http://localhost:5173', 'https://app.example.com'],
+    });
     expect(config.providers).toEqual({ strategy: 'failover', backends: [{ provider: 'mock', models: ['gpt-4o-mini'] }] });
     expect(config.budgets).toEqual({
       defaultMaxTokens: 50_000,
@@ -197,6 +216,34 @@ extra: 1
     expect((await loadConfig({ env: { TOKENWARDEN_CONFIG: other }, cwd: sub })).server.port).toBe(4556);
   });
 
+  it('reports bad server timeouts and origins with their path and line', async () => {
+    const file = await yamlFile(
+      'server-bad.yaml',
+      `server:
+  headers_timeout_ms: 50
+  request_timeout_ms: 2h
+  cors_origins:
+    - https://ok.example
+    - "*"
+    - https://app.example.com/path
+`,
+    );
+    const err = await problemsOf(loadConfig({ file, env: {} }));
+    expect(err.problems.map((p) => `${p.path}|${p.line ?? '-'}`)).toEqual([
+      'server.cors_origins[1]|6',
+      'server.cors_origins[2]|7',
+      'server.headers_timeout_ms|2',
+      'server.request_timeout_ms|3',
+    ]);
+    expect(err.message).toContain('server.headers_timeout_ms: must be an integer from 1000 to 3600000 (got 50) (line 2)');
+    expect(err.message).toContain('server.cors_origins[1]: must be an origin such as https://app.example.com');
+    const crossed = await problemsOf(loadConfig({ file: await yamlFile('crossed.yaml', 'server: { headers_timeout_ms: 20000, request_timeout_ms: 10000 }\n'), env: {} }));
+    expect(crossed.message).toContain('server.headers_timeout_ms: must not exceed server.request_timeout_ms (10000); got 20000 (line 1)');
+    // Raising only the headers timeout raises the request timeout with it.
+    const raised = validateConfig({ server: { headers_timeout_ms: 45_000 } }, { env: {} });
+    expect(raised.ok && raised.config.server).toMatchObject({ headersTimeoutMs: 45_000, requestTimeoutMs: 45_000 });
+  });
+
   it('rejects key entries with bad hashes, missing orgs and duplicates', async () => {
     const h = hashGatewayKey('same');
     const file = await yamlFile(
@@ -232,6 +279,15 @@ describe('environment overrides', () => {
       'TOKENWARDEN_HOST',
       'TOKENWARDEN_PORT',
     ]);
+  });
+
+  it('overrides the server timeouts and the CORS origins', () => {
+    const env = { TOKENWARDEN_HEADERS_TIMEOUT_MS: '2000', TOKENWARDEN_REQUEST_TIMEOUT_MS: '4000', TOKENWARDEN_CORS_ORIGINS: 'http://localhost:3000, https://a.example' };
+    const r = validateConfig({ server: { cors_origins: ['https://b.example'] } }, { env });
+    expect(r.ok && r.config.server).toMatchObject({ headersTimeoutMs: 2000, requestTimeoutMs: 4000, corsOrigins: ['http://localhost:3000', 'https://a.example'] });
+    expect(r.ok && Object.keys(r.config.envOverrides).sort()).toEqual(['TOKENWARDEN_CORS_ORIGINS', 'TOKENWARDEN_HEADERS_TIMEOUT_MS', 'TOKENWARDEN_REQUEST_TIMEOUT_MS']);
+    const bad = validateConfig({}, { env: { TOKENWARDEN_HEADERS_TIMEOUT_MS: 'soon', TOKENWARDEN_CORS_ORIGINS: 'https://ok.example,*' } });
+    expect(!bad.ok && bad.problems.map((p) => p.path)).toEqual(['environment TOKENWARDEN_HEADERS_TIMEOUT_MS', 'environment TOKENWARDEN_CORS_ORIGINS']);
   });
 
   it('names a bad environment value', () => {

@@ -29,6 +29,8 @@ export interface TestGatewayOptions {
   keys?: GatewayKey[];
   backends?: Backend[];
   ledger?: BudgetLedger;
+  /** The usage store (default: a fresh in-memory SQLite store). */
+  store?: SqliteUsageStore;
   /** Per-attempt timeout of the upstream backend, ms. */
   timeoutMs?: number;
   gateway?: Partial<Omit<GatewayOptions, 'router' | 'store' | 'keys'>>;
@@ -49,7 +51,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     tracker,
     retries: { maxAttempts: options.maxAttempts ?? 1, baseDelayMs: 1, maxDelayMs: 5 },
   });
-  const store = new SqliteUsageStore({ path: ':memory:' });
+  const store = options.store ?? new SqliteUsageStore({ path: ':memory:' });
   const gateway = createGateway({
     router,
     store,
