@@ -364,6 +364,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         await store.close().catch((err: unknown) => logError('shutdown: closing the usage store failed', err));
       }
+      // Settles the router retries in the background (its ledger failed mid-call) land before the ledger closes.
+      const settled = await withinMs(router.drainSettles(), shutdownTimeoutMs);
+      if (!settled) logError(`shutdown: budget settles still being retried after ${shutdownTimeoutMs} ms are dropped`, undefined);
       await ledger.close().catch((err: unknown) => logError('shutdown: closing the budget ledger failed', err));
     }
   }
@@ -395,4 +398,16 @@ export function createGateway(options: GatewayOptions): Gateway {
       return closePromise;
     },
   };
+}
+
+/** Whether `work` settles within `ms` (it is not cancelled either way). */
+function withinMs(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+    work.then(
+      () => (clearTimeout(timer), resolve(true)),
+      () => (clearTimeout(timer), resolve(true)),
+    );
+  });
 }
