@@ -16,6 +16,11 @@ export interface UsageEvent {
   cachedPromptTokens?: number;
   cacheWriteTokens?: number;
   reasoningTokens?: number;
+  /**
+   * Tokens the provider reported beyond the call's reservation (billed anyway). Absent when the
+   * reservation held.
+   */
+  overspendTokens?: number;
   /** Epoch milliseconds when the call completed. */
   timestamp: number;
   latencyMs: number;

@@ -7,7 +7,7 @@ import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../sha
 import { UsageStoreError } from '../shared/store-error.js';
 import { TrackerAttachments, type UsageEventSource } from '../shared/tracker-attachment.js';
 import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, type NormalizedFilter } from '../shared/usage-filter.js';
-import { assertUsageEvents, eventToRow, rowToEvent, USAGE_COLUMNS } from '../shared/usage-row.js';
+import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS } from '../shared/usage-row.js';
 import { EventSpool, type SpoolEntry, type SpoolRecovery, type SpoolWarning } from '../spool/event-spool.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../usage-store.js';
 import { resolveDefaultSpoolPath } from './default-spool-path.js';
@@ -56,7 +56,7 @@ export interface PostgresUsageStoreOptions {
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
 const PG_TYPES = [
   'text', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text',
-  'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'float8', 'bigint', 'jsonb',
+  'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'float8', 'bigint', 'jsonb', 'bigint',
 ] as const;
 
 interface FlushWaiter {
@@ -112,6 +112,7 @@ export class PostgresUsageStore implements UsageStore {
   private readonly attachments = new TrackerAttachments((event) => this.enqueueSync([event]));
   private opening: Promise<void> | undefined;
   private hasRollup = true;
+  private hasOverspend = true;
   private recovery: SpoolRecovery | undefined;
   private queue: SpoolEntry[] = [];
   private overflowFrom: number | undefined;
@@ -208,7 +209,11 @@ export class PostgresUsageStore implements UsageStore {
       this.opening = (async () => {
         try {
           if (this.migrate) await migratePostgres(this.pool, this.target);
-          else this.hasRollup = (await verifyPostgresSchema(this.pool, this.target)) >= 2;
+          else {
+            const version = await verifyPostgresSchema(this.pool, this.target);
+            this.hasRollup = version >= 2;
+            this.hasOverspend = version >= 3;
+          }
         } catch (err) {
           this.opening = undefined;
           throw translatePgError(err, this.describe());
@@ -309,7 +314,7 @@ export class PostgresUsageStore implements UsageStore {
     const param = (v: unknown): string => (params.push(v), `$${params.length}`);
     const where = filterConditions(q, param);
     if (q.after) where.push(`(ts, id) > (${param(q.after[0])}::bigint, ${param(q.after[1])}::text)`);
-    const sql = `SELECT ${USAGE_COLUMNS.join(', ')} FROM ${this.table} ${whereClause(where)} ORDER BY ts, id LIMIT ${param(q.limit + 1)}`;
+    const sql = `SELECT ${selectColumns(this.hasOverspend)} FROM ${this.table} ${whereClause(where)} ORDER BY ts, id LIMIT ${param(q.limit + 1)}`;
     const { rows } = await this.run(sql, params);
     const events = rows.slice(0, q.limit).map(rowToEvent);
     const last = events[events.length - 1];

@@ -8,7 +8,7 @@ import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../sha
 import { UsageStoreError } from '../shared/store-error.js';
 import { TrackerAttachments, type UsageEventSource } from '../shared/tracker-attachment.js';
 import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery } from '../shared/usage-filter.js';
-import { assertUsageEvents, eventToRow, rowToEvent, USAGE_COLUMNS, type UsageRowValues } from '../shared/usage-row.js';
+import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS, type UsageRowValues } from '../shared/usage-row.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../usage-store.js';
 import { resolveDefaultDbPath } from './default-db-path.js';
 import { SqliteWriterThread } from './sqlite-writer-thread.js';
@@ -85,6 +85,7 @@ export class SqliteUsageStore implements UsageStore {
   readonly writer: 'inline' | 'thread';
   private readonly ownsDb: boolean;
   private readonly hasRollup: boolean;
+  private readonly hasOverspend: boolean;
   private readonly statements = new Map<string, Statement>();
   private readonly insert: Statement | undefined;
   private readonly insertMany: ((rows: readonly UsageRowValues[]) => number) | undefined;
@@ -130,8 +131,10 @@ export class SqliteUsageStore implements UsageStore {
         }
         assertKnownVersion(version, this.path);
         this.hasRollup = version >= 2;
+        this.hasOverspend = version >= 4;
       } else {
         this.hasRollup = true;
+        this.hasOverspend = true;
         this.guard(() =>
           retryWhileBusy(() => {
             if (this.path !== ':memory:' && this.path !== '') this.db.pragma('journal_mode = WAL');
@@ -244,7 +247,7 @@ export class SqliteUsageStore implements UsageStore {
     }
     params.push(q.limit + 1);
     const sql =
-      `SELECT ${USAGE_COLUMNS.join(', ')} FROM usage_events ${whereClause(where)} ` + 'ORDER BY ts, id LIMIT ?';
+      `SELECT ${selectColumns(this.hasOverspend)} FROM usage_events ${whereClause(where)} ` + 'ORDER BY ts, id LIMIT ?';
     const rows = this.guard(() => this.statement(sql).all(...params)) as Array<Record<string, unknown>>;
     const events = rows.slice(0, q.limit).map(rowToEvent);
     const last = events[events.length - 1];
