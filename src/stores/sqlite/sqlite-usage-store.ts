@@ -1,7 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { ValidationError } from '../../errors.js';
+import type { Readiness } from '../../types.js';
 import type { UsageEvent } from '../../usage/types.js';
 import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
 import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
@@ -11,6 +10,9 @@ import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery } from 
 import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS, type UsageRowValues } from '../shared/usage-row.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../usage-store.js';
 import { resolveDefaultDbPath } from './default-db-path.js';
+import { SqliteHealth } from './sqlite-health.js';
+import { openDatabase, retryWhileBusy, translateSqliteError, whereClause } from './sqlite-open.js';
+import { SqliteReaderThread, type ReadRequest } from './sqlite-reader-thread.js';
 import { SqliteWriterThread } from './sqlite-writer-thread.js';
 import { assertKnownVersion, migrateSqlite, SQLITE_SCHEMA_VERSION, sqliteSchemaVersion } from './sqlite-migrations.js';
 
@@ -45,6 +47,15 @@ export interface SqliteUsageStoreOptions {
    *   `attach` keep writing on the caller's thread. Needs a database file (not `:memory:`).
    */
   writer?: 'inline' | 'thread';
+  /**
+   * Where queries, counts, summaries and daily series run:
+   * - `'thread'` (default for a database file the store opens itself): on a worker thread with its own
+   *   read-only connection, started on the first read, so a summary over millions of events never
+   *   stalls the caller's event loop.
+   * - `'inline'` (default for `:memory:` and a passed-in `db`): on the caller's thread, e.g. for a
+   *   one-shot report that has no event loop to protect.
+   */
+  reader?: 'inline' | 'thread';
 }
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -90,6 +101,8 @@ export class SqliteUsageStore implements UsageStore {
   private readonly insert: Statement | undefined;
   private readonly insertMany: ((rows: readonly UsageRowValues[]) => number) | undefined;
   private readonly writerThread: SqliteWriterThread | undefined;
+  private readonly readerThread: SqliteReaderThread | undefined;
+  private readonly health: SqliteHealth | undefined;
   private readonly attachments = new TrackerAttachments((event) => {
     this.appendSync([event]);
   });
@@ -113,11 +126,17 @@ export class SqliteUsageStore implements UsageStore {
       throw new ValidationError('busyTimeoutMs', busyTimeoutMs, 'must be an integer >= 0');
     }
     if (writer !== 'inline' && writer !== 'thread') throw new ValidationError('writer', writer, "must be 'inline' or 'thread'");
+    const fileBacked = db === undefined && options.path !== ':memory:' && options.path !== '';
+    const reader = options.reader ?? (fileBacked ? 'thread' : 'inline');
+    if (reader !== 'inline' && reader !== 'thread') throw new ValidationError('reader', reader, "must be 'inline' or 'thread'");
     this.readonly = readonly || (db?.readonly ?? false);
     this.path = db ? db.name : (options.path ?? resolveDefaultDbPath());
     if (writer === 'thread' && this.readonly) throw new ValidationError('writer', writer, 'a read-only store has no writer thread');
     if (writer === 'thread' && (this.path === ':memory:' || this.path === '')) {
       throw new ValidationError('writer', writer, 'needs a database file: an in-memory database cannot be shared with a thread');
+    }
+    if (reader === 'thread' && (this.path === ':memory:' || this.path === '')) {
+      throw new ValidationError('reader', reader, 'needs a database file: an in-memory database cannot be shared with a thread');
     }
     this.writer = writer;
     this.ownsDb = db === undefined;
@@ -167,9 +186,14 @@ export class SqliteUsageStore implements UsageStore {
               checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
             },
             // The thread died: its unanswered batches are committed here instead.
-            (rows) => this.guard(() => this.insertMany!(rows)),
+            (rows) => this.guardWrite(() => this.insertMany!(rows)),
           );
         } else if (this.ownsDb && this.path !== ':memory:' && this.path !== '') this.startCheckpoints();
+        this.health = new SqliteHealth(this.path, () => this.probeWrite());
+        this.health.start();
+      }
+      if (reader === 'thread') {
+        this.readerThread = new SqliteReaderThread({ path: this.path, busyTimeoutMs }, (r) => this.readInline(r));
       }
     } catch (err) {
       if (this.ownsDb) this.db.close();
@@ -194,7 +218,9 @@ export class SqliteUsageStore implements UsageStore {
     const list = assertUsageEvents(events);
     this.assertWritable();
     if (list.length === 0) return 0;
-    return this.guard(() => (list.length === 1 ? this.insert!.run(...eventToRow(list[0]!)).changes : this.insertMany!(list.map(eventToRow))));
+    return this.guardWrite(() =>
+      list.length === 1 ? this.insert!.run(...eventToRow(list[0]!)).changes : this.insertMany!(list.map(eventToRow)),
+    );
   }
 
   /**
@@ -212,8 +238,26 @@ export class SqliteUsageStore implements UsageStore {
     try {
       await this.writerThread.write(list.map(eventToRow));
     } catch (err) {
+      this.health?.noteWriteError(err);
       throw translateSqliteError(err, this.path);
     }
+  }
+
+  /**
+   * Whether the store can keep new events now. Not ready (and every append refused, so a gateway
+   * answers 503 rather than 200 for a call it cannot keep) when the database file was deleted or
+   * replaced, its WAL index cannot be written, or a write failed for lack of space or an I/O error and
+   * no probe write has succeeded since. Checked on a 1 s timer, after a failed write and on each call.
+   *
+   * @example
+   * ```ts
+   * const { ready, reason } = await store.readiness(); // { ready: false, reason: 'database file ... was deleted ...' }
+   * ```
+   */
+  async readiness(): Promise<Readiness> {
+    if (this.closed) return { ready: false, reason: `usage store ${this.path} is closed` };
+    if (this.readonly) return { ready: false, reason: `usage store ${this.path} was opened read-only` };
+    return this.health!.readiness();
   }
 
   /**
@@ -248,7 +292,7 @@ export class SqliteUsageStore implements UsageStore {
     params.push(q.limit + 1);
     const sql =
       `SELECT ${selectColumns(this.hasOverspend)} FROM usage_events ${whereClause(where)} ` + 'ORDER BY ts, id LIMIT ?';
-    const rows = this.guard(() => this.statement(sql).all(...params)) as Array<Record<string, unknown>>;
+    const rows = (await this.read({ sql, params, safeIntegers: false })) as Array<Record<string, unknown>>;
     const events = rows.slice(0, q.limit).map(rowToEvent);
     const last = events[events.length - 1];
     return { events, nextCursor: rows.length > q.limit && last ? encodeCursor(last.timestamp, last.id) : undefined };
@@ -257,7 +301,7 @@ export class SqliteUsageStore implements UsageStore {
   /** Number of stored events matching `filter`. */
   async count(filter: UsageFilter = {}): Promise<number> {
     const { sql, params } = this.aggregate(countSql, normalizeFilter(filter));
-    const rows = this.guard(() => this.statement(sql, true).all(...params)) as Array<{ n: bigint }>;
+    const rows = (await this.read({ sql, params, safeIntegers: true })) as Array<{ n: bigint }>;
     return Number(rows.reduce((a, r) => a + r.n, 0n));
   }
 
@@ -268,7 +312,7 @@ export class SqliteUsageStore implements UsageStore {
   async summary(filter: UsageFilter = {}): Promise<BillingSummary> {
     const f = normalizeFilter(filter);
     const { sql, params } = this.aggregate(summarySql, f);
-    const rows = this.guard(() => this.statement(sql, true).all(...params)) as Array<Record<string, unknown>>;
+    const rows = (await this.read({ sql, params, safeIntegers: true })) as Array<Record<string, unknown>>;
     return buildSummary(
       f,
       rows.map((r) => ({ model: r.model, agentId: r.agent_id, ...sumsOf(r) })),
@@ -278,7 +322,7 @@ export class SqliteUsageStore implements UsageStore {
   /** Daily series in UTC dates (`YYYY-MM-DD`), oldest first; only days with events appear. */
   async daily(filter: UsageFilter = {}): Promise<DailyPoint[]> {
     const { sql, params } = this.aggregate(dailySql, normalizeFilter(filter));
-    const rows = this.guard(() => this.statement(sql, true).all(...params)) as Array<Record<string, unknown>>;
+    const rows = (await this.read({ sql, params, safeIntegers: true })) as Array<Record<string, unknown>>;
     return buildDaily(rows.map((r) => ({ day: r.day, ...sumsOf(r) })));
   }
 
@@ -295,11 +339,14 @@ export class SqliteUsageStore implements UsageStore {
     if (this.closed) return;
     this.closed = true;
     this.attachments.detachAll();
+    this.health?.stop();
     await this.writerThread?.close();
+    await this.readerThread?.close();
     this.statements.clear();
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
     this.checkpointTimer = undefined;
-    if (this.ownsDb && this.db.open) this.db.close();
+    // Closing checkpoints through the WAL index: with an unwritable one, leave the handle to the OS.
+    if (this.ownsDb && this.db.open && !this.health?.untouchable) this.db.close();
   }
 
   /**
@@ -312,6 +359,9 @@ export class SqliteUsageStore implements UsageStore {
   private startCheckpoints(): void {
     this.checkpointTimer = setInterval(() => {
       if (this.closed || !this.db.open) return;
+      // A checkpoint writes to the WAL index: make sure it still can be written first.
+      this.health?.check();
+      if (this.health?.untouchable) return;
       try {
         this.db.pragma('wal_checkpoint(PASSIVE)');
       } catch {
@@ -319,6 +369,34 @@ export class SqliteUsageStore implements UsageStore {
       }
     }, CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
+  }
+
+  /** Runs a read on the reader thread (or here, with `reader: 'inline'`). */
+  private async read(request: ReadRequest): Promise<unknown[]> {
+    this.assertOpen();
+    this.assertTouchable();
+    if (!this.readerThread) return this.readInline(request);
+    try {
+      return await this.readerThread.read(request);
+    } catch (err) {
+      throw translateSqliteError(err, this.path);
+    }
+  }
+
+  private readInline(request: ReadRequest): unknown[] {
+    return this.guard(() => this.statement(request.sql, request.safeIntegers).all(...request.params));
+  }
+
+  /**
+   * One small real write for {@link SqliteHealth}: 64 KiB through the WAL in one transaction (inserted,
+   * then removed), so a disk that is still full fails it.
+   */
+  private probeWrite(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS tokenwarden_probe (id INTEGER PRIMARY KEY, pad BLOB)');
+    this.db.transaction(() => {
+      this.db.prepare('INSERT INTO tokenwarden_probe (pad) VALUES (zeroblob(65536))').run();
+      this.db.prepare('DELETE FROM tokenwarden_probe').run();
+    }).immediate();
   }
 
   private aggregate(
@@ -351,6 +429,25 @@ export class SqliteUsageStore implements UsageStore {
   private assertWritable(): void {
     this.assertOpen();
     if (this.readonly) throw new UsageStoreError('STORE_UNREADABLE', this.path, `usage store ${this.path} was opened read-only`);
+    const problem = this.health?.notReady;
+    if (problem) throw new UsageStoreError('STORE_NOT_READY', this.path, `usage store cannot keep events: ${problem}`);
+  }
+
+  /** Refuses any use of a connection whose WAL index cannot be written (see {@link SqliteHealth.untouchable}). */
+  private assertTouchable(): void {
+    if (this.health?.untouchable) {
+      throw new UsageStoreError('STORE_NOT_READY', this.path, `usage store cannot be used: ${this.health.notReady ?? 'its WAL index cannot be written'}`);
+    }
+  }
+
+  /** {@link guard} for writes: a storage failure also makes the store not ready. */
+  private guardWrite<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      this.health?.noteWriteError(err);
+      throw translateSqliteError(err, this.path);
+    }
   }
 
   /** Runs `fn`, turning SQLite's lock, corruption and I/O errors into {@link UsageStoreError}s naming the file. */
@@ -363,59 +460,3 @@ export class SqliteUsageStore implements UsageStore {
   }
 }
 
-/**
- * Runs `fn`, retrying for up to `timeoutMs` while SQLite answers SQLITE_BUSY. The busy timeout already
- * waits for most locks, but SQLite returns BUSY at once where waiting could deadlock, e.g. two
- * processes converting a brand-new file to WAL or migrating it at the same moment.
- */
-function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
-  const deadline = Date.now() + timeoutMs;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-    try {
-      return fn();
-    } catch (err) {
-      const code = (err as { code?: unknown } | null)?.code;
-      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw err;
-      Atomics.wait(pause, 0, 0, delay);
-    }
-  }
-}
-
-function whereClause(where: string[]): string {
-  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-}
-
-function openDatabase(path: string, readonly: boolean): Database.Database {
-  if (readonly && !existsSync(path)) {
-    throw new UsageStoreError('STORE_NOT_FOUND', path, `database ${path} does not exist`);
-  }
-  try {
-    if (!readonly && path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
-    return new Database(path, readonly ? { readonly: true, fileMustExist: true } : {});
-  } catch (err) {
-    throw translateSqliteError(err, path);
-  }
-}
-
-/** Maps a better-sqlite3 / fs error to a {@link UsageStoreError} with a message naming the file. */
-export function translateSqliteError(err: unknown, path: string): unknown {
-  if (err instanceof UsageStoreError || err instanceof ValidationError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const detail = err instanceof Error ? err.message : String(err);
-  if (typeof code !== 'string') return err;
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new UsageStoreError('STORE_LOCKED', path, `database ${path} is locked by another connection (${detail})`, { cause: err });
-  }
-  if (code === 'ENOENT') {
-    return new UsageStoreError('STORE_NOT_FOUND', path, `database ${path} does not exist (${detail})`, { cause: err });
-  }
-  if (code === 'SQLITE_CANTOPEN') {
-    return new UsageStoreError('STORE_UNREADABLE', path, `database ${path} cannot be opened (${detail})`, { cause: err });
-  }
-  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_PERM' ||
-    code === 'SQLITE_READONLY' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') {
-    return new UsageStoreError('STORE_UNREADABLE', path, `cannot use database ${path}: ${detail}`, { cause: err });
-  }
-  return err;
-}
