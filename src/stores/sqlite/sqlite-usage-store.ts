@@ -1,5 +1,4 @@
 import type Database from 'better-sqlite3';
-import { ValidationError } from '../../errors.js';
 import type { Readiness } from '../../types.js';
 import type { UsageEvent } from '../../usage/types.js';
 import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
@@ -9,54 +8,14 @@ import { TrackerAttachments, type UsageEventSource } from '../shared/tracker-att
 import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery } from '../shared/usage-filter.js';
 import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS, type UsageRowValues } from '../shared/usage-row.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../usage-store.js';
-import { resolveDefaultDbPath } from './default-db-path.js';
 import { SqliteHealth } from './sqlite-health.js';
+import { resolveOptions, type SqliteUsageStoreOptions } from './sqlite-options.js';
+
+export type { SqliteUsageStoreOptions } from './sqlite-options.js';
 import { openDatabase, retryWhileBusy, translateSqliteError, whereClause } from './sqlite-open.js';
 import { SqliteReaderThread, type ReadRequest } from './sqlite-reader-thread.js';
 import { SqliteWriterThread } from './sqlite-writer-thread.js';
 import { assertKnownVersion, migrateSqlite, SQLITE_SCHEMA_VERSION, sqliteSchemaVersion } from './sqlite-migrations.js';
-
-/** Options of {@link SqliteUsageStore}. */
-export interface SqliteUsageStoreOptions {
-  /**
-   * Database file. Default: {@link resolveDefaultDbPath} (`$TOKENWARDEN_DB`, else
-   * `./.tokenwarden/usage.db`). Its directory is created when missing (unless `readonly`).
-   */
-  path?: string;
-  /** A better-sqlite3 connection you already have. The store uses it and never closes it. */
-  db?: Database.Database;
-  /**
-   * `PRAGMA synchronous` in WAL mode.
-   * - `'NORMAL'` (default): each commit is written to the WAL file before `appendSync` returns, so it
-   *   survives `kill -9` or a crash of this process; a power loss or OS crash may lose the last
-   *   commits (never corrupts the file).
-   * - `'FULL'`: every commit is also fsynced, so it survives power loss too; appends become as slow as
-   *   the disk's fsync (often 1-10 ms each).
-   */
-  synchronous?: 'NORMAL' | 'FULL';
-  /** How long to wait for another connection's lock before failing with `STORE_LOCKED`. Default 5000 ms. */
-  busyTimeoutMs?: number;
-  /** Open an existing database for reading only (no migrations, no writes), e.g. for reports. */
-  readonly?: boolean;
-  /**
-   * Where {@link SqliteUsageStore.append} commits:
-   * - `'inline'` (default): on the caller's thread, like {@link SqliteUsageStore.appendSync}.
-   * - `'thread'`: on a worker thread with its own connection to the same file, so commits (and WAL
-   *   checkpoints) cost the caller's event loop almost nothing. `append` still resolves only once the
-   *   events are committed; batches queued while one commits are committed together. `appendSync` and
-   *   `attach` keep writing on the caller's thread. Needs a database file (not `:memory:`).
-   */
-  writer?: 'inline' | 'thread';
-  /**
-   * Where queries, counts, summaries and daily series run:
-   * - `'thread'` (default for a database file the store opens itself): on a worker thread with its own
-   *   read-only connection, started on the first read, so a summary over millions of events never
-   *   stalls the caller's event loop.
-   * - `'inline'` (default for `:memory:` and a passed-in `db`): on the caller's thread, e.g. for a
-   *   one-shot report that has no event loop to protect.
-   */
-  reader?: 'inline' | 'thread';
-}
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -110,34 +69,9 @@ export class SqliteUsageStore implements UsageStore {
   private checkpointTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: SqliteUsageStoreOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
-    const { db, synchronous = 'NORMAL', busyTimeoutMs = 5000, readonly = false, writer = 'inline' } = options;
-    if (db !== undefined && (db === null || typeof db !== 'object' || typeof db.prepare !== 'function')) {
-      throw new ValidationError('db', db, 'must be a better-sqlite3 Database');
-    }
-    if (db !== undefined && options.path !== undefined) throw new ValidationError('path', options.path, 'pass either path or db, not both');
-    if (options.path !== undefined && (typeof options.path !== 'string' || options.path.length === 0)) {
-      throw new ValidationError('path', options.path, 'must be a non-empty file path');
-    }
-    if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
-      throw new ValidationError('synchronous', synchronous, "must be 'NORMAL' or 'FULL'");
-    }
-    if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
-      throw new ValidationError('busyTimeoutMs', busyTimeoutMs, 'must be an integer >= 0');
-    }
-    if (writer !== 'inline' && writer !== 'thread') throw new ValidationError('writer', writer, "must be 'inline' or 'thread'");
-    const fileBacked = db === undefined && options.path !== ':memory:' && options.path !== '';
-    const reader = options.reader ?? (fileBacked ? 'thread' : 'inline');
-    if (reader !== 'inline' && reader !== 'thread') throw new ValidationError('reader', reader, "must be 'inline' or 'thread'");
-    this.readonly = readonly || (db?.readonly ?? false);
-    this.path = db ? db.name : (options.path ?? resolveDefaultDbPath());
-    if (writer === 'thread' && this.readonly) throw new ValidationError('writer', writer, 'a read-only store has no writer thread');
-    if (writer === 'thread' && (this.path === ':memory:' || this.path === '')) {
-      throw new ValidationError('writer', writer, 'needs a database file: an in-memory database cannot be shared with a thread');
-    }
-    if (reader === 'thread' && (this.path === ':memory:' || this.path === '')) {
-      throw new ValidationError('reader', reader, 'needs a database file: an in-memory database cannot be shared with a thread');
-    }
+    const { db, synchronous, busyTimeoutMs, readonly, writer, reader, path } = resolveOptions(options);
+    this.readonly = readonly;
+    this.path = path;
     this.writer = writer;
     this.ownsDb = db === undefined;
     this.db = db ?? openDatabase(this.path, this.readonly);
