@@ -3,6 +3,7 @@ import { UsageTracker } from '../../src/usage/tracker.js';
 import { TokenwardenError } from '../../src/errors.js';
 import { newEventId, eventIdTime } from '../../src/usage/event-id.js';
 import type { UsageEvent } from '../../src/usage/types.js';
+import { eventJson } from '../../src/gateway/usage-api.js';
 
 const base = { threadId: 't', agentId: 'a', model: 'gpt-4o-mini', provider: 'openai', latencyMs: 5 };
 
@@ -166,7 +167,10 @@ describe('UsageTracker refuses what a store or a log would refuse (issue 11, fin
 
   it('carries overspendTokens (a whole number >= 0) into the event', () => {
     const tracker = new UsageTracker();
-    expect(tracker.record({ ...ok, overspendTokens: 7 }).overspendTokens).toBe(7);
+    const over = tracker.record({ ...ok, overspendTokens: 7 });
+    expect(over.overspendTokens).toBe(7);
+    expect(eventJson(over).overspend_tokens).toBe(7); // the events API shows it
+    expect(eventJson(tracker.record(ok))).not.toHaveProperty('overspend_tokens');
     expect(tracker.record({ ...ok, overspendTokens: 0 }).overspendTokens).toBeUndefined();
     expect(fieldOf(() => tracker.record({ ...ok, overspendTokens: -1 }))).toBe('overspendTokens');
     expect(fieldOf(() => tracker.record({ ...ok, overspendTokens: 1.5 }))).toBe('overspendTokens');
