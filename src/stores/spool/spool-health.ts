@@ -2,11 +2,11 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import type { EventSpool } from './event-spool.js';
 
 /** How often the spool file is checked (one `fstat` and one `stat`). */
-const CHECK_INTERVAL_MS = 1000;
+const CHECK_INTERVAL_MS = 100;
 
 /**
  * Whether a spool can still make events durable, for the PostgreSQL store's readiness:
- * - its file was deleted or replaced while open (checked on a 1 s timer, never per append): lines
+ * - its file was deleted or replaced while open (checked on a 100 ms timer, never per append): lines
  *   written now would go to a file nobody reads again, so appends are refused;
  * - its last write failed (disk full, I/O error): reported until a probe write (64 KiB next to the
  *   spool, then removed) or a later append succeeds.

@@ -181,7 +181,7 @@ export class SqliteUsageStore implements UsageStore {
    * Whether the store can keep new events now. Not ready (and every append refused, so a gateway
    * answers 503 rather than 200 for a call it cannot keep) when the database file was deleted or
    * replaced, its WAL index cannot be written, or a write failed for lack of space or an I/O error and
-   * no probe write has succeeded since. Checked on a 1 s timer, after a failed write and on each call.
+   * no probe write has succeeded since. Checked on a 100 ms timer, after a failed write and on each call.
    *
    * @example
    * ```ts
