@@ -1,3 +1,4 @@
+import { UsageStoreError } from '../stores/shared/store-error.js';
 import type { UsageStore } from '../stores/usage-store.js';
 import type { UsageEvent } from '../usage/types.js';
 
@@ -13,6 +14,19 @@ function writesInline(store: UsageStore): store is SyncAppendStore {
 }
 
 const DONE: Promise<void> = Promise.resolve();
+
+/** Store errors about the store itself (down, full, closed, locked): every event would fail the same way. */
+const STORE_WIDE = new Set(['STORE_NOT_READY', 'STORE_UNAVAILABLE', 'STORE_CLOSED', 'STORE_LOCKED', 'STORE_UNREADABLE', 'SPOOL_IO', 'SPOOL_LOCKED']);
+
+/** Whether retrying the events one by one could store some of them (the error may be about one event). */
+function mayBeOneEvent(err: unknown): boolean {
+  return !(err instanceof UsageStoreError && STORE_WIDE.has(err.code));
+}
+
+/** Every event failed with `err`. */
+function allFailed(events: readonly UsageEvent[], err: unknown): Failures {
+  return new Map(events.map((e) => [e, err]));
+}
 
 /** Events a write failed to store, with the error each got; empty when the whole batch was stored. */
 type Failures = ReadonlyMap<UsageEvent, unknown>;
@@ -129,7 +143,11 @@ export class UsageCommitter {
     for (const { err, events } of byMessage.values()) this.onError(err, events);
   }
 
-  /** The whole batch first; if the store refuses it, every event again on its own. */
+  /**
+   * The whole batch first; if the store refuses it for a reason that may concern one event (a value it
+   * cannot hold, a constraint), every event again on its own. A store that is down, full or closed fails
+   * them all at once: retrying each would only multiply the failures.
+   */
   private async writeIsolated(events: UsageEvent[]): Promise<Failures> {
     const store = this.store;
     if (writesInline(store)) {
@@ -137,7 +155,7 @@ export class UsageCommitter {
         store.appendSync(events);
         return NONE;
       } catch (err) {
-        if (events.length === 1) return new Map([[events[0]!, err]]);
+        if (events.length === 1 || !mayBeOneEvent(err)) return allFailed(events, err);
       }
       const failures = new Map<UsageEvent, unknown>();
       for (const event of events) {
@@ -153,7 +171,7 @@ export class UsageCommitter {
       await store.append(events);
       return NONE;
     } catch (err) {
-      if (events.length === 1) return new Map([[events[0]!, err]]);
+      if (events.length === 1 || !mayBeOneEvent(err)) return allFailed(events, err);
     }
     // Handed over together, so a writer thread still commits the retries in one transaction when it can.
     const results = await Promise.allSettled(events.map((event) => store.append([event])));
