@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { PostgresUsageStore } from '../../src/stores/postgres/postgres-usage-store.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { DATABASE_URL, describePostgres } from '../support/services.js';
@@ -82,7 +82,7 @@ describePostgres('PostgresUsageStore readiness', () => {
       expect(failure).toMatchObject({ code: 'SPOOL_IO', message: expect.stringContaining('ENOSPC') });
       expect(await store.readiness()).toMatchObject({ ready: false, reason: expect.stringContaining('cannot write to spool') });
       rmSync(filler);
-      expect(await store.readiness()).toEqual({ ready: true });
+      await vi.waitFor(async () => expect(await store.readiness()).toEqual({ ready: true }), { timeout: 5000, interval: 100 }); // one probe a second
       await store.append(makeEvent());
       await store.close();
       await down.end();

@@ -100,7 +100,7 @@ describe.each(['inline', 'thread'] as const)('SqliteUsageStore readiness (writer
     expect(await store.readiness()).toMatchObject({ ready: false, reason: expect.stringContaining('SQLITE_FULL') });
     expect(() => store.appendSync(makeEvent())).toThrow(/cannot keep events.*SQLITE_FULL/);
     store.db.pragma('max_page_count = 1073741823');
-    expect(await store.readiness()).toEqual({ ready: true });
+    await vi.waitFor(async () => expect(await store.readiness()).toEqual({ ready: true }), { timeout: 5000, interval: 100 }); // probes at most once a second
     expect(store.appendSync(makeEvent())).toBe(1);
     await store.close();
   });
@@ -143,7 +143,7 @@ describe('SqliteUsageStore on a disk that fills (a real tmpfs)', () => {
     expect(await store.readiness()).toMatchObject({ ready: false, reason: expect.stringMatching(/SQLITE_FULL|SQLITE_IOERR/) });
     await expect(store.append(makeEvent())).rejects.toMatchObject({ code: 'STORE_NOT_READY' });
     rmSync(filler);
-    expect(await store.readiness()).toEqual({ ready: true });
+    await vi.waitFor(async () => expect(await store.readiness()).toEqual({ ready: true }), { timeout: 5000, interval: 100 }); // probes at most once a second
     await store.append(makeEvent());
     expect(await store.count()).toBe(acknowledged + 1); // every acknowledged event is there
     await store.close();

@@ -15,6 +15,7 @@ export class SpoolHealth {
   private fileProblem: string | undefined;
   private writeFailure: string | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
+  private lastProbe = 0;
 
   constructor(private readonly spool: EventSpool) {}
 
@@ -43,7 +44,9 @@ export class SpoolHealth {
   check(): string | undefined {
     this.checkFile();
     if (this.fileProblem) return this.fileProblem;
-    if (this.writeFailure !== undefined) {
+    // At most one probe a second, so readiness stays cheap enough to ask per request.
+    if (this.writeFailure !== undefined && Date.now() - this.lastProbe >= 1000) {
+      this.lastProbe = Date.now();
       const probe = `${this.spool.path}.probe`;
       try {
         writeFileSync(probe, Buffer.alloc(64 * 1024));

@@ -64,9 +64,11 @@ export class SqliteHealth {
     return this.problem;
   }
 
-  /** Checks now (probing at once after a failed write) and answers. */
+  /**
+   * Checks now and answers: a `stat` and an `open`, plus a probe write at most once a second while
+   * writes fail, so it is cheap enough to call per request.
+   */
   readiness(): Readiness {
-    this.lastProbe = 0;
     this.check();
     return this.problem === undefined ? { ready: true } : { ready: false, reason: this.problem };
   }
