@@ -88,9 +88,12 @@ export class UsageCommitter {
   durable(event: UsageEvent): Promise<void> {
     const batch = this.batchOf.get(event);
     if (!batch) return DONE;
-    return batch.then((failures) => {
+    const stored = batch.then((failures) => {
       if (failures.has(event)) throw failures.get(event);
     });
+    // A caller that stops waiting (its client left) must not turn a refusal into an unhandled rejection.
+    stored.catch(() => undefined);
+    return stored;
   }
 
   /** Writes whatever is queued and waits for every write in progress. */
