@@ -1,4 +1,5 @@
 import type { ChatMessage, CompletionRequest } from '../types.js';
+import { textProblem } from '../usage/event-fields.js';
 import { badRequest } from './http-error.js';
 
 /** A validated `POST /v1/chat/completions` body, in the router's terms. */
@@ -45,9 +46,10 @@ export function parseChatRequest(body: unknown): ChatRequestBody {
   if (!isObject(body)) fail('body', 'must be a JSON object', body);
 
   const model = body.model;
-  if (typeof model !== 'string' || model.length === 0 || model.length > MAX_MODEL_LENGTH) {
-    fail('model', `must be a non-empty string of at most ${MAX_MODEL_LENGTH} characters`, model);
-  }
+  if (typeof model !== 'string') fail('model', `must be a non-empty string of at most ${MAX_MODEL_LENGTH} characters`, model);
+  // model and user reach the usage store and the logs: refuse here what a store would refuse later.
+  const modelProblem = textProblem(model, MAX_MODEL_LENGTH);
+  if (modelProblem) fail('model', modelProblem, model);
 
   const rawMessages = body.messages;
   if (!Array.isArray(rawMessages) || rawMessages.length === 0) fail('messages', 'must be a non-empty array', rawMessages);
@@ -117,8 +119,12 @@ export function parseChatRequest(body: unknown): ChatRequestBody {
 
   const user = body.user;
   if (user !== undefined && user !== null) {
-    if (typeof user !== 'string' || user.length > MAX_USER_LENGTH) fail('user', `must be a string of at most ${MAX_USER_LENGTH} characters`, user);
-    if (user.length > 0) out.user = user;
+    if (typeof user !== 'string') fail('user', `must be a string of at most ${MAX_USER_LENGTH} characters`, user);
+    if (user.length > 0) {
+      const userProblem = textProblem(user, MAX_USER_LENGTH);
+      if (userProblem) fail('user', userProblem, user);
+      out.user = user;
+    }
   }
   return out;
 }

@@ -172,5 +172,6 @@ export function eventJson(e: UsageEvent): Record<string, unknown> {
   if (e.cachedPromptTokens !== undefined) out.cached_prompt_tokens = e.cachedPromptTokens;
   if (e.cacheWriteTokens !== undefined) out.cache_write_tokens = e.cacheWriteTokens;
   if (e.reasoningTokens !== undefined) out.reasoning_tokens = e.reasoningTokens;
+  if (e.overspendTokens !== undefined) out.overspend_tokens = e.overspendTokens;
   return out;
 }

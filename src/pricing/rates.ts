@@ -1,3 +1,4 @@
+import { ValidationError } from '../errors.js';
 import type { ModelPrice, PriceTier } from './types.js';
 
 /**
@@ -106,5 +107,11 @@ export function costNanos(
     BigInt(visible) * BigInt(rates.output) +
     BigInt(reasoning) * BigInt(rates.reasoning) +
     BigInt(rates.request);
-  return Number((big + 500n) / 1000n);
+  const nanos = (big + 500n) / 1000n;
+  // A cost past 2^53 nano-USD (about 9 million USD for one call) cannot be summed exactly as a number:
+  // refuse it rather than return a rounded figure that stores and ledgers would then disagree on.
+  if (nanos > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new ValidationError('costNanos', `${nanos} nano-USD`, 'the cost of this usage must be at most 2^53 - 1 nano-USD (about 9 million USD)');
+  }
+  return Number(nanos);
 }

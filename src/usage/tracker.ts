@@ -1,8 +1,9 @@
 import { TokenwardenError, ValidationError } from '../errors.js';
 import { estimateCostNanos } from '../pricing/estimate.js';
 import type { Metadata, TokenUsage } from '../types.js';
-import { assertNonNegativeNumber, assertPositiveInteger, assertTokenCount } from '../validate.js';
+import { assertPositiveInteger } from '../validate.js';
 import { newEventId } from './event-id.js';
+import { assertEventMetadata, assertEventText, assertSafeCount } from './event-fields.js';
 import type { OverallTotals, UsageEvent, UsageTotals } from './types.js';
 
 /** What {@link UsageTracker.record} takes. */
@@ -18,10 +19,13 @@ export interface RecordInput {
   cachedPromptTokens?: number;
   cacheWriteTokens?: number;
   reasoningTokens?: number;
+  /**
+   * Tokens the provider reported beyond what was reserved for the call (billed anyway, counted here so
+   * the excess is visible). Omit or 0 when the reservation held.
+   */
+  overspendTokens?: number;
   /** Epoch ms; default now. */
   timestamp?: number;
-  /** Tokens charged beyond the call's reservation (see {@link UsageEvent.overspendTokens}). */
-  overspendTokens?: number;
 }
 
 /** Options of {@link UsageTracker}. */
@@ -169,49 +173,55 @@ export class UsageTracker {
     return mapTotals(this.byModel);
   }
 
+  /**
+   * Validates every field a store or a log will see (see `event-fields.ts`): a store must never refuse
+   * an event the tracker accepted, since the event then shares a batch with other callers' events.
+   */
   private buildEvent(input: RecordInput): UsageEvent {
     if (input === null || typeof input !== 'object') throw new ValidationError('record', input, 'must be an object');
     const { model, provider, promptTokens, completionTokens, latencyMs } = input;
-    if (typeof model !== 'string' || model.length === 0) throw new ValidationError('model', model, 'must be a non-empty string');
-    if (typeof provider !== 'string' || provider.length === 0) {
-      throw new ValidationError('provider', provider, 'must be a non-empty string');
-    }
-    assertTokenCount('promptTokens', promptTokens);
-    assertTokenCount('completionTokens', completionTokens);
-    assertNonNegativeNumber('latencyMs', latencyMs);
-    const threadId = optionalString('threadId', input.threadId);
-    const agentId = optionalString('agentId', input.agentId);
+    assertEventText('model', model);
+    assertEventText('provider', provider);
+    assertSafeCount('promptTokens', promptTokens);
+    assertSafeCount('completionTokens', completionTokens);
+    const totalTokens = promptTokens + completionTokens;
+    assertSafeCount('totalTokens', totalTokens);
+    assertFiniteAtMost('latencyMs', latencyMs, Number.MAX_SAFE_INTEGER);
+    const threadId = optionalText('threadId', input.threadId);
+    const agentId = optionalText('agentId', input.agentId);
     const metadata = input.metadata ?? {};
-    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
-      throw new ValidationError('metadata', metadata, 'must be a plain object');
-    }
+    assertEventMetadata('metadata', metadata);
     const usage: Omit<TokenUsage, 'totalTokens'> = { promptTokens, completionTokens };
     for (const key of ['cachedPromptTokens', 'cacheWriteTokens', 'reasoningTokens'] as const) {
       const v = input[key];
       if (v === undefined) continue;
-      assertTokenCount(key, v);
+      assertSafeCount(key, v);
       usage[key] = v;
     }
-    const timestamp = input.timestamp ?? this.now();
-    assertNonNegativeNumber('timestamp', timestamp);
-    const costNanos = this.priceNanos(model, usage);
     const overspend = input.overspendTokens;
-    if (overspend !== undefined) assertTokenCount('overspendTokens', overspend);
-    return {
+    if (overspend !== undefined) assertSafeCount('overspendTokens', overspend);
+    const timestamp = input.timestamp ?? this.now();
+    assertFiniteAtMost('timestamp', timestamp, MAX_TIMESTAMP);
+    const costNanos = this.priceNanos(model, usage);
+    if (costNanos !== undefined && (!Number.isSafeInteger(costNanos) || costNanos < 0)) {
+      throw new ValidationError('costNanos', costNanos, `the cost of this usage of ${model} must be a whole number of nano-USD from 0 to 2^53 - 1`);
+    }
+    const event: UsageEvent = {
       id: newEventId(timestamp),
       threadId,
       agentId,
       model,
       provider,
       ...usage,
-      totalTokens: promptTokens + completionTokens,
+      totalTokens,
       timestamp,
       latencyMs,
       estimatedCost: costNanos === undefined ? undefined : costNanos / 1e9,
       costNanos,
       metadata,
-      ...(overspend !== undefined && overspend > 0 ? { overspendTokens: overspend } : {}),
     };
+    if (overspend !== undefined && overspend > 0) event.overspendTokens = overspend;
+    return event;
   }
 
   private bucket(map: Map<string, Accumulator>, key: string): Accumulator {
@@ -232,10 +242,19 @@ export class UsageTracker {
   }
 }
 
-function optionalString(field: string, value: unknown): string | null {
+/** The last instant a JavaScript Date can hold (epoch ms); stores keep timestamps as 64-bit integers. */
+const MAX_TIMESTAMP = 8.64e15;
+
+function optionalText(field: string, value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || value.length === 0) throw new ValidationError(field, value, 'must be a non-empty string or null');
+  assertEventText(field, value);
   return value;
+}
+
+function assertFiniteAtMost(field: string, value: unknown, max: number): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
+    throw new ValidationError(field, value, `must be a finite number from 0 to ${max}`);
+  }
 }
 
 function blank(): Accumulator {

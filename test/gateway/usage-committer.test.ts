@@ -87,6 +87,30 @@ describe('UsageCommitter', () => {
   });
 });
 
+describe('UsageCommitter and a store that cannot keep anything', () => {
+  it('fails the whole batch at once (no event-by-event retries) when the store itself is not ready', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-committer-'));
+    const path = join(dir, 'usage.db');
+    const store = new SqliteUsageStore({ path });
+    rmSync(path);
+    expect((await store.readiness()).ready).toBe(false);
+    let calls = 0;
+    const appendSync = store.appendSync.bind(store);
+    store.appendSync = (evs) => {
+      calls++;
+      return appendSync(evs);
+    };
+    const committer = new UsageCommitter(store, () => undefined);
+    const batch = events(3);
+    for (const e of batch) committer.add(e);
+    for (const e of batch) await expect(committer.durable(e)).rejects.toMatchObject({ code: 'STORE_NOT_READY' });
+    expect(calls).toBe(1);
+    await committer.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('gateway with a failing usage store', () => {
   it('does not acknowledge a call whose usage could not be stored (503 usage_store_unavailable)', async () => {
     const tg = await startTestGateway();

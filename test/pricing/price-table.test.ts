@@ -302,8 +302,13 @@ describe('exact nano-USD arithmetic', () => {
   });
 
   it('handles totals beyond 2^53 pico-USD', () => {
-    expect(estimateCostNanos('o1-pro', usage(1e12, 0))).toBe(150_000_000_000_000_000);
-    expect(estimateCost('o1-pro', usage(1e12, 0))).toBe(150_000_000);
+    expect(estimateCostNanos('o1-pro', usage(1e10, 0))).toBe(1_500_000_000_000_000);
+    expect(estimateCost('o1-pro', usage(1e10, 0))).toBe(1_500_000);
+  });
+
+  it('refuses a cost beyond 2^53 nano-USD instead of rounding it (issue 11, finding 4)', () => {
+    expect(() => estimateCostNanos('o1-pro', usage(1e12, 0))).toThrow(/costNanos: the cost of this usage must be at most 2\^53 - 1 nano-USD/);
+    expect(() => estimateCost('o1-pro', usage(1e12, 0))).toThrow(ValidationError);
   });
 });
 

@@ -96,6 +96,7 @@ export function runUsageStoreContract(name: string, makeStore: () => Promise<Con
         cachedPromptTokens: 40,
         cacheWriteTokens: 7,
         reasoningTokens: 20,
+        overspendTokens: 9,
         metadata: { org_id: 'acme', user_id: 'u1', flag: true, n: 3, nothing: null, quote: 'a "b" \\ c' },
       });
       const unpriced = makeEvent({ threadId: null, agentId: null, costNanos: undefined, latencyMs: 0 });

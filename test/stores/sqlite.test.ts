@@ -194,8 +194,9 @@ describe('SqliteUsageStore', () => {
     db.exec('CREATE TABLE tokenwarden_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
     db.prepare("INSERT INTO tokenwarden_migrations VALUES (1, 'v1', 0)").run();
     const events = Array.from({ length: 40 }, (_, i) => makeEvent({ model: i % 2 ? 'a' : 'b', timestamp: Date.UTC(2025, 0, 1) + i * 3_600_000 }));
-    const insert = db.prepare(`INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`);
-    for (const e of events) insert.run(...eventToRow(e));
+    const v1 = USAGE_COLUMNS.filter((c) => c !== 'overspend_tokens');
+    const insert = db.prepare(`INSERT INTO usage_events (${v1.join(', ')}) VALUES (${v1.map(() => '?').join(', ')})`);
+    for (const e of events) insert.run(...eventToRow(e).slice(0, v1.length));
     db.close();
 
     // A read-only reader of the old schema scans events instead of the (missing) rollup.
@@ -203,6 +204,7 @@ describe('SqliteUsageStore', () => {
     expect((await reader.summary()).totals.costNanos).toBe(events.reduce((a, e) => a + e.costNanos!, 0));
     expect((await reader.daily()).map((d) => d.requestCount)).toEqual([24, 16]);
     expect(await reader.count({ model: 'a' })).toBe(20);
+    expect((await reader.query({ limit: 1 })).events[0]).toEqual(events[0]); // no overspend_tokens column yet
     await reader.close();
 
     const store = new SqliteUsageStore({ path });
@@ -217,6 +219,9 @@ describe('SqliteUsageStore', () => {
     expect(indexes.filter((name) => name.startsWith('usage_events_')).sort()).toEqual(['usage_events_org_ts', 'usage_events_thread_ts', 'usage_events_ts_id']);
     expect(await store.count({ model: 'a' })).toBe(20);
     expect((await store.query({ userId: 'nobody' })).events).toEqual([]);
+    const over = makeEvent({ overspendTokens: 42 });
+    store.appendSync(over);
+    expect((await store.query({ limit: 1000 })).events.find((e) => e.id === over.id)).toEqual(over);
     await store.close();
   });
 
@@ -279,7 +284,7 @@ describe('SqliteUsageStore attached to a tracker', () => {
 describe('SqliteUsageStore with a writer thread', () => {
   /** The store's writer thread (private), to stop it as a crash would. */
   const workerOf = (store: SqliteUsageStore): Worker =>
-    (store as unknown as { writerThread: { worker: Worker } }).writerThread.worker;
+    (store as unknown as { writerThread: { thread: { worker: Worker } } }).writerThread.thread.worker;
 
   it('append resolves once a second connection can read the events; batches queued together commit together', async () => {
     const path = dbPath();

@@ -129,6 +129,12 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       ];
     },
   },
+  {
+    version: 3,
+    name: 'overspend_tokens column',
+    // Nullable without a default: a catalog-only change (no table rewrite), and inserts stay as fast.
+    statements: (t) => [`ALTER TABLE ${qualified(t)} ADD COLUMN overspend_tokens BIGINT`],
+  },
 ];
 
 /** The schema version this build writes. */

@@ -1,14 +1,16 @@
 import { appendFileSync } from 'node:fs';
 import pg from 'pg';
 import { ValidationError } from '../../errors.js';
+import type { Readiness } from '../../types.js';
 import type { UsageEvent } from '../../usage/types.js';
 import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
 import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
 import { UsageStoreError } from '../shared/store-error.js';
 import { TrackerAttachments, type UsageEventSource } from '../shared/tracker-attachment.js';
 import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, type NormalizedFilter } from '../shared/usage-filter.js';
-import { assertUsageEvents, eventToRow, rowToEvent, USAGE_COLUMNS } from '../shared/usage-row.js';
+import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS } from '../shared/usage-row.js';
 import { EventSpool, type SpoolEntry, type SpoolRecovery, type SpoolWarning } from '../spool/event-spool.js';
+import { SpoolHealth } from '../spool/spool-health.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../usage-store.js';
 import { resolveDefaultSpoolPath } from './default-spool-path.js';
 import { migratePostgres, qualified, verifyPostgresSchema, type PostgresTarget } from './postgres-migrations.js';
@@ -56,7 +58,7 @@ export interface PostgresUsageStoreOptions {
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
 const PG_TYPES = [
   'text', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text',
-  'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'float8', 'bigint', 'jsonb',
+  'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'float8', 'bigint', 'jsonb', 'bigint',
 ] as const;
 
 interface FlushWaiter {
@@ -109,9 +111,11 @@ export class PostgresUsageStore implements UsageStore {
   private readonly table: string;
   private readonly insertSql: string;
   private readonly spool: EventSpool | undefined;
+  private readonly spoolHealth: SpoolHealth | undefined;
   private readonly attachments = new TrackerAttachments((event) => this.enqueueSync([event]));
   private opening: Promise<void> | undefined;
   private hasRollup = true;
+  private hasOverspend = true;
   private recovery: SpoolRecovery | undefined;
   private queue: SpoolEntry[] = [];
   private overflowFrom: number | undefined;
@@ -190,6 +194,37 @@ export class PostgresUsageStore implements UsageStore {
     this.spool = this.spoolPath === undefined
       ? undefined
       : new EventSpool({ path: this.spoolPath, fsync: fsyncSpool, onWarning: (w) => this.warn(w) });
+    this.spoolHealth = this.spool && new SpoolHealth(this.spool);
+  }
+
+  /**
+   * Whether the store can durably keep new events now. Not ready when its spool cannot be opened or
+   * written (its file deleted or replaced while open, which also makes appends fail; a failed write
+   * until a probe write succeeds), or when more events wait for PostgreSQL than `maxQueue` (the
+   * database is down or not keeping up: events are safe in the spool, but new calls should go
+   * elsewhere). Without a spool: when more than `maxQueue` events are being written.
+   *
+   * @example
+   * ```ts
+   * await store.readiness(); // { ready: false, reason: '12000 usage events wait for PostgreSQL table public.usage_events ...' }
+   * ```
+   */
+  async readiness(): Promise<Readiness> {
+    if (this.closing) return { ready: false, reason: `usage store ${this.describe()} is closed` };
+    if (this.spool) {
+      try {
+        this.openSpool();
+      } catch (err) {
+        return { ready: false, reason: (err as Error).message };
+      }
+      const problem = this.spoolHealth!.check();
+      if (problem) return { ready: false, reason: problem };
+    }
+    if (this.pending > this.maxQueue) {
+      const why = this.lastError === undefined ? 'not keeping up' : `failing: ${(this.lastError as Error).message ?? String(this.lastError)}`;
+      return { ready: false, reason: `${this.pending} usage events wait for ${this.describe()} (more than maxQueue ${this.maxQueue}); the database is ${why}` };
+    }
+    return { ready: true };
   }
 
   /**
@@ -208,7 +243,11 @@ export class PostgresUsageStore implements UsageStore {
       this.opening = (async () => {
         try {
           if (this.migrate) await migratePostgres(this.pool, this.target);
-          else this.hasRollup = (await verifyPostgresSchema(this.pool, this.target)) >= 2;
+          else {
+            const version = await verifyPostgresSchema(this.pool, this.target);
+            this.hasRollup = version >= 2;
+            this.hasOverspend = version >= 3;
+          }
         } catch (err) {
           this.opening = undefined;
           throw translatePgError(err, this.describe());
@@ -309,7 +348,7 @@ export class PostgresUsageStore implements UsageStore {
     const param = (v: unknown): string => (params.push(v), `$${params.length}`);
     const where = filterConditions(q, param);
     if (q.after) where.push(`(ts, id) > (${param(q.after[0])}::bigint, ${param(q.after[1])}::text)`);
-    const sql = `SELECT ${USAGE_COLUMNS.join(', ')} FROM ${this.table} ${whereClause(where)} ORDER BY ts, id LIMIT ${param(q.limit + 1)}`;
+    const sql = `SELECT ${selectColumns(this.hasOverspend)} FROM ${this.table} ${whereClause(where)} ORDER BY ts, id LIMIT ${param(q.limit + 1)}`;
     const { rows } = await this.run(sql, params);
     const events = rows.slice(0, q.limit).map(rowToEvent);
     const last = events[events.length - 1];
@@ -399,6 +438,7 @@ export class PostgresUsageStore implements UsageStore {
       }
       this.spool.close();
     }
+    this.spoolHealth?.stop();
     if (this.ownsPool) await this.pool.end();
   }
 
@@ -408,7 +448,17 @@ export class PostgresUsageStore implements UsageStore {
     if (this.closing && this.closed) throw new UsageStoreError('STORE_CLOSED', this.describe(), `usage store ${this.describe()} is closed`);
     const spool = this.spool!;
     this.openSpool();
-    const { start, ends } = spool.append(list);
+    const refusal = this.spoolHealth!.refusal;
+    if (refusal) throw new UsageStoreError('STORE_NOT_READY', spool.path, `usage store cannot keep events: ${refusal}`);
+    let written: { start: number; ends: number[] };
+    try {
+      written = spool.append(list);
+      this.spoolHealth!.noteWrite();
+    } catch (err) {
+      this.spoolHealth!.noteWrite(err);
+      throw err;
+    }
+    const { start, ends } = written;
     this.pendingCount += list.length;
     if (this.overflowFrom === undefined && this.queue.length + list.length <= this.maxQueue) {
       for (let i = 0; i < list.length; i++) this.queue.push({ event: list[i]!, end: ends[i]! });
@@ -421,6 +471,7 @@ export class PostgresUsageStore implements UsageStore {
   private openSpool(): void {
     if (!this.spool || this.spool.isOpen || this.closed) return;
     const recovery = this.spool.open();
+    this.spoolHealth!.start();
     this.recovery = recovery;
     this.confirmedTo = this.spool.start;
     if (recovery.lines > 0) {

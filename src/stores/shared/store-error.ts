@@ -8,6 +8,7 @@ export type UsageStoreErrorCode =
   | 'STORE_SCHEMA'
   | 'STORE_UNAVAILABLE'
   | 'STORE_CLOSED'
+  | 'STORE_NOT_READY'
   | 'SPOOL_LOCKED'
   | 'SPOOL_IO';
 

@@ -21,7 +21,16 @@ export const USAGE_COLUMNS = [
   'latency_ms',
   'cost_nanos',
   'metadata',
+  'overspend_tokens',
 ] as const;
+
+/**
+ * The select list for reading events: {@link USAGE_COLUMNS}, with `NULL AS overspend_tokens` when a
+ * read-only store opened a database from before that column (schema v3 in SQLite, v2 in PostgreSQL).
+ */
+export function selectColumns(hasOverspend: boolean): string {
+  return USAGE_COLUMNS.map((c) => (c === 'overspend_tokens' && !hasOverspend ? 'NULL AS overspend_tokens' : c)).join(', ');
+}
 
 /** One event as a row of column values in {@link USAGE_COLUMNS} order (metadata as JSON text). */
 export type UsageRowValues = [
@@ -42,6 +51,7 @@ export type UsageRowValues = [
   latencyMs: number,
   costNanos: number | null,
   metadata: string,
+  overspendTokens: number | null,
 ];
 
 /** Longest event id accepted (ULIDs are 26 characters; callers may bring their own ids). */
@@ -78,14 +88,13 @@ function assertUsageEvent(field: string, e: unknown): asserts e is UsageEvent {
     const v = ev[key];
     if (v !== null && v !== undefined && typeof v !== 'string') throw new ValidationError(`${field}.${key}`, v, 'must be a string or null');
   }
-  // PostgreSQL text and jsonb cannot hold U+0000; refuse it up front so every backend stores the same events.
+  // PostgreSQL text and jsonb cannot hold U+0000 and jsonb refuses a lone surrogate (text silently turns
+  // it into U+FFFD); refuse both up front so every backend stores the same events, unchanged.
   for (const key of ['id', 'model', 'provider', 'threadId', 'agentId'] as const) {
-    if (typeof ev[key] === 'string' && (ev[key] as string).includes('\u0000')) {
-      throw new ValidationError(`${field}.${key}`, ev[key], 'must not contain the NUL character (U+0000)');
-    }
+    if (typeof ev[key] === 'string') assertStorable(`${field}.${key}`, ev[key] as string);
   }
   for (const key of ['promptTokens', 'completionTokens', 'totalTokens'] as const) assertCount(`${field}.${key}`, ev[key]);
-  for (const key of ['cachedPromptTokens', 'cacheWriteTokens', 'reasoningTokens'] as const) {
+  for (const key of ['cachedPromptTokens', 'cacheWriteTokens', 'reasoningTokens', 'overspendTokens'] as const) {
     if (ev[key] !== undefined && ev[key] !== null) assertCount(`${field}.${key}`, ev[key]);
   }
   const ts = ev.timestamp;
@@ -106,11 +115,22 @@ function assertUsageEvent(field: string, e: unknown): asserts e is UsageEvent {
   }
   if (meta !== undefined) {
     for (const [k, v] of Object.entries(meta as Record<string, unknown>)) {
-      if (k.includes('\u0000') || (typeof v === 'string' && v.includes('\u0000'))) {
-        throw new ValidationError(`${field}.metadata.${k}`, v, 'must not contain the NUL character (U+0000)');
+      assertStorable(`${field}.metadata key`, k);
+      if (typeof v === 'string') assertStorable(`${field}.metadata.${k}`, v);
+      else if (typeof v === 'number' && !Number.isFinite(v)) throw new ValidationError(`${field}.metadata.${k}`, v, 'must be a finite number');
+      else if (v !== null && typeof v !== 'number' && typeof v !== 'boolean') {
+        throw new ValidationError(`${field}.metadata.${k}`, v, 'must be a string, a number, a boolean or null');
       }
     }
   }
+}
+
+/** A lone surrogate: a high one not followed by a low one, or a low one without a high one before it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function assertStorable(field: string, v: string): void {
+  if (v.includes('\u0000')) throw new ValidationError(field, v, 'must not contain the NUL character (U+0000)');
+  if (LONE_SURROGATE.test(v)) throw new ValidationError(field, v, 'must be well-formed Unicode (found a lone surrogate)');
 }
 
 function assertCount(field: string, v: unknown): void {
@@ -143,6 +163,7 @@ export function eventToRow(e: UsageEvent): UsageRowValues {
     e.latencyMs,
     e.costNanos ?? null,
     JSON.stringify(metadata),
+    e.overspendTokens ?? null,
   ];
 }
 
@@ -174,6 +195,8 @@ export function rowToEvent(row: Record<string, unknown>): UsageEvent {
   if (write !== undefined) event.cacheWriteTokens = write;
   const reasoning = optionalNumber(row.reasoning_tokens);
   if (reasoning !== undefined) event.reasoningTokens = reasoning;
+  const overspend = optionalNumber(row.overspend_tokens);
+  if (overspend !== undefined && overspend > 0) event.overspendTokens = overspend;
   return event;
 }
 

@@ -14,6 +14,7 @@ import {
 import { dirname, resolve } from 'node:path';
 import { ValidationError } from '../../errors.js';
 import type { UsageEvent } from '../../usage/types.js';
+import { fileChange } from '../shared/file-health.js';
 import { UsageStoreError } from '../shared/store-error.js';
 import { assertUsageEvents } from '../shared/usage-row.js';
 
@@ -243,6 +244,14 @@ export class EventSpool {
     }
     const dead = upTo - this.base;
     if (dead >= this.compactBytes && dead * 2 >= this.size) this.compact(dead);
+  }
+
+  /** Why the file at `path` is no longer the one being written (deleted or replaced), or undefined. */
+  fileProblem(): string | undefined {
+    if (this.fd < 0) return undefined;
+    const s = fstatSync(this.fd);
+    const change = fileChange(this.path, { dev: s.dev, ino: s.ino });
+    return change ? `spool file ${this.path} ${change} while in use` : undefined;
   }
 
   /** Closes the file and releases the lock. Unconfirmed lines stay for the next `open()`. */

@@ -7,7 +7,8 @@
  * const store = new SqliteUsageStore(); // $TOKENWARDEN_DB or ./.tokenwarden/usage.db
  * ```
  */
-export { SqliteUsageStore, type SqliteUsageStoreOptions } from './sqlite-usage-store.js';
+export { SqliteUsageStore } from './sqlite-usage-store.js';
+export type { SqliteUsageStoreOptions } from './sqlite-options.js';
 export { resolveDefaultDbPath } from './default-db-path.js';
 export { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION, type SqliteMigration } from './sqlite-migrations.js';
 export { UsageStoreError, type UsageStoreErrorCode } from '../shared/store-error.js';

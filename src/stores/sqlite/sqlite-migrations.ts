@@ -96,6 +96,13 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       DROP INDEX IF EXISTS usage_events_provider_ts;
     `,
   },
+  {
+    version: 4,
+    name: 'overspend_tokens column',
+    // Tokens a provider reported beyond the call's reservation. Nullable without a default: SQLite only
+    // edits the schema (no table rewrite) and inserts stay as fast as before.
+    sql: 'ALTER TABLE usage_events ADD COLUMN overspend_tokens INTEGER;',
+  },
 ];
 
 function key(column: string): string {

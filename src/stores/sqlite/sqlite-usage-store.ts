@@ -1,51 +1,21 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { ValidationError } from '../../errors.js';
+import type Database from 'better-sqlite3';
+import type { Readiness } from '../../types.js';
 import type { UsageEvent } from '../../usage/types.js';
 import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
 import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
 import { UsageStoreError } from '../shared/store-error.js';
 import { TrackerAttachments, type UsageEventSource } from '../shared/tracker-attachment.js';
 import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery } from '../shared/usage-filter.js';
-import { assertUsageEvents, eventToRow, rowToEvent, USAGE_COLUMNS, type UsageRowValues } from '../shared/usage-row.js';
+import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS, type UsageRowValues } from '../shared/usage-row.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../usage-store.js';
-import { resolveDefaultDbPath } from './default-db-path.js';
+import { SqliteHealth } from './sqlite-health.js';
+import { resolveOptions, type SqliteUsageStoreOptions } from './sqlite-options.js';
+
+export type { SqliteUsageStoreOptions } from './sqlite-options.js';
+import { openDatabase, retryWhileBusy, translateSqliteError, whereClause } from './sqlite-open.js';
+import { SqliteReaderThread, type ReadRequest } from './sqlite-reader-thread.js';
 import { SqliteWriterThread } from './sqlite-writer-thread.js';
 import { assertKnownVersion, migrateSqlite, SQLITE_SCHEMA_VERSION, sqliteSchemaVersion } from './sqlite-migrations.js';
-
-/** Options of {@link SqliteUsageStore}. */
-export interface SqliteUsageStoreOptions {
-  /**
-   * Database file. Default: {@link resolveDefaultDbPath} (`$TOKENWARDEN_DB`, else
-   * `./.tokenwarden/usage.db`). Its directory is created when missing (unless `readonly`).
-   */
-  path?: string;
-  /** A better-sqlite3 connection you already have. The store uses it and never closes it. */
-  db?: Database.Database;
-  /**
-   * `PRAGMA synchronous` in WAL mode.
-   * - `'NORMAL'` (default): each commit is written to the WAL file before `appendSync` returns, so it
-   *   survives `kill -9` or a crash of this process; a power loss or OS crash may lose the last
-   *   commits (never corrupts the file).
-   * - `'FULL'`: every commit is also fsynced, so it survives power loss too; appends become as slow as
-   *   the disk's fsync (often 1-10 ms each).
-   */
-  synchronous?: 'NORMAL' | 'FULL';
-  /** How long to wait for another connection's lock before failing with `STORE_LOCKED`. Default 5000 ms. */
-  busyTimeoutMs?: number;
-  /** Open an existing database for reading only (no migrations, no writes), e.g. for reports. */
-  readonly?: boolean;
-  /**
-   * Where {@link SqliteUsageStore.append} commits:
-   * - `'inline'` (default): on the caller's thread, like {@link SqliteUsageStore.appendSync}.
-   * - `'thread'`: on a worker thread with its own connection to the same file, so commits (and WAL
-   *   checkpoints) cost the caller's event loop almost nothing. `append` still resolves only once the
-   *   events are committed; batches queued while one commits are committed together. `appendSync` and
-   *   `attach` keep writing on the caller's thread. Needs a database file (not `:memory:`).
-   */
-  writer?: 'inline' | 'thread';
-}
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -85,10 +55,13 @@ export class SqliteUsageStore implements UsageStore {
   readonly writer: 'inline' | 'thread';
   private readonly ownsDb: boolean;
   private readonly hasRollup: boolean;
+  private readonly hasOverspend: boolean;
   private readonly statements = new Map<string, Statement>();
   private readonly insert: Statement | undefined;
   private readonly insertMany: ((rows: readonly UsageRowValues[]) => number) | undefined;
   private readonly writerThread: SqliteWriterThread | undefined;
+  private readonly readerThread: SqliteReaderThread | undefined;
+  private readonly health: SqliteHealth | undefined;
   private readonly attachments = new TrackerAttachments((event) => {
     this.appendSync([event]);
   });
@@ -96,28 +69,9 @@ export class SqliteUsageStore implements UsageStore {
   private checkpointTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: SqliteUsageStoreOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
-    const { db, synchronous = 'NORMAL', busyTimeoutMs = 5000, readonly = false, writer = 'inline' } = options;
-    if (db !== undefined && (db === null || typeof db !== 'object' || typeof db.prepare !== 'function')) {
-      throw new ValidationError('db', db, 'must be a better-sqlite3 Database');
-    }
-    if (db !== undefined && options.path !== undefined) throw new ValidationError('path', options.path, 'pass either path or db, not both');
-    if (options.path !== undefined && (typeof options.path !== 'string' || options.path.length === 0)) {
-      throw new ValidationError('path', options.path, 'must be a non-empty file path');
-    }
-    if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
-      throw new ValidationError('synchronous', synchronous, "must be 'NORMAL' or 'FULL'");
-    }
-    if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
-      throw new ValidationError('busyTimeoutMs', busyTimeoutMs, 'must be an integer >= 0');
-    }
-    if (writer !== 'inline' && writer !== 'thread') throw new ValidationError('writer', writer, "must be 'inline' or 'thread'");
-    this.readonly = readonly || (db?.readonly ?? false);
-    this.path = db ? db.name : (options.path ?? resolveDefaultDbPath());
-    if (writer === 'thread' && this.readonly) throw new ValidationError('writer', writer, 'a read-only store has no writer thread');
-    if (writer === 'thread' && (this.path === ':memory:' || this.path === '')) {
-      throw new ValidationError('writer', writer, 'needs a database file: an in-memory database cannot be shared with a thread');
-    }
+    const { db, synchronous, busyTimeoutMs, readonly, writer, reader, path } = resolveOptions(options);
+    this.readonly = readonly;
+    this.path = path;
     this.writer = writer;
     this.ownsDb = db === undefined;
     this.db = db ?? openDatabase(this.path, this.readonly);
@@ -130,8 +84,10 @@ export class SqliteUsageStore implements UsageStore {
         }
         assertKnownVersion(version, this.path);
         this.hasRollup = version >= 2;
+        this.hasOverspend = version >= 4;
       } else {
         this.hasRollup = true;
+        this.hasOverspend = true;
         this.guard(() =>
           retryWhileBusy(() => {
             if (this.path !== ':memory:' && this.path !== '') this.db.pragma('journal_mode = WAL');
@@ -164,9 +120,14 @@ export class SqliteUsageStore implements UsageStore {
               checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
             },
             // The thread died: its unanswered batches are committed here instead.
-            (rows) => this.guard(() => this.insertMany!(rows)),
+            (rows) => this.guardWrite(() => this.insertMany!(rows)),
           );
         } else if (this.ownsDb && this.path !== ':memory:' && this.path !== '') this.startCheckpoints();
+        this.health = new SqliteHealth(this.path, () => this.probeWrite());
+        this.health.start();
+      }
+      if (reader === 'thread') {
+        this.readerThread = new SqliteReaderThread({ path: this.path, busyTimeoutMs }, (r) => this.readInline(r));
       }
     } catch (err) {
       if (this.ownsDb) this.db.close();
@@ -191,7 +152,9 @@ export class SqliteUsageStore implements UsageStore {
     const list = assertUsageEvents(events);
     this.assertWritable();
     if (list.length === 0) return 0;
-    return this.guard(() => (list.length === 1 ? this.insert!.run(...eventToRow(list[0]!)).changes : this.insertMany!(list.map(eventToRow))));
+    return this.guardWrite(() =>
+      list.length === 1 ? this.insert!.run(...eventToRow(list[0]!)).changes : this.insertMany!(list.map(eventToRow)),
+    );
   }
 
   /**
@@ -209,8 +172,26 @@ export class SqliteUsageStore implements UsageStore {
     try {
       await this.writerThread.write(list.map(eventToRow));
     } catch (err) {
+      this.health?.noteWriteError(err);
       throw translateSqliteError(err, this.path);
     }
+  }
+
+  /**
+   * Whether the store can keep new events now. Not ready (and every append refused, so a gateway
+   * answers 503 rather than 200 for a call it cannot keep) when the database file was deleted or
+   * replaced, its WAL index cannot be written, or a write failed for lack of space or an I/O error and
+   * no probe write has succeeded since. Checked on a 100 ms timer, after a failed write and on each call.
+   *
+   * @example
+   * ```ts
+   * const { ready, reason } = await store.readiness(); // { ready: false, reason: 'database file ... was deleted ...' }
+   * ```
+   */
+  async readiness(): Promise<Readiness> {
+    if (this.closed) return { ready: false, reason: `usage store ${this.path} is closed` };
+    if (this.readonly) return { ready: false, reason: `usage store ${this.path} was opened read-only` };
+    return this.health!.readiness();
   }
 
   /**
@@ -244,8 +225,8 @@ export class SqliteUsageStore implements UsageStore {
     }
     params.push(q.limit + 1);
     const sql =
-      `SELECT ${USAGE_COLUMNS.join(', ')} FROM usage_events ${whereClause(where)} ` + 'ORDER BY ts, id LIMIT ?';
-    const rows = this.guard(() => this.statement(sql).all(...params)) as Array<Record<string, unknown>>;
+      `SELECT ${selectColumns(this.hasOverspend)} FROM usage_events ${whereClause(where)} ` + 'ORDER BY ts, id LIMIT ?';
+    const rows = (await this.read({ sql, params, safeIntegers: false })) as Array<Record<string, unknown>>;
     const events = rows.slice(0, q.limit).map(rowToEvent);
     const last = events[events.length - 1];
     return { events, nextCursor: rows.length > q.limit && last ? encodeCursor(last.timestamp, last.id) : undefined };
@@ -254,7 +235,7 @@ export class SqliteUsageStore implements UsageStore {
   /** Number of stored events matching `filter`. */
   async count(filter: UsageFilter = {}): Promise<number> {
     const { sql, params } = this.aggregate(countSql, normalizeFilter(filter));
-    const rows = this.guard(() => this.statement(sql, true).all(...params)) as Array<{ n: bigint }>;
+    const rows = (await this.read({ sql, params, safeIntegers: true })) as Array<{ n: bigint }>;
     return Number(rows.reduce((a, r) => a + r.n, 0n));
   }
 
@@ -265,7 +246,7 @@ export class SqliteUsageStore implements UsageStore {
   async summary(filter: UsageFilter = {}): Promise<BillingSummary> {
     const f = normalizeFilter(filter);
     const { sql, params } = this.aggregate(summarySql, f);
-    const rows = this.guard(() => this.statement(sql, true).all(...params)) as Array<Record<string, unknown>>;
+    const rows = (await this.read({ sql, params, safeIntegers: true })) as Array<Record<string, unknown>>;
     return buildSummary(
       f,
       rows.map((r) => ({ model: r.model, agentId: r.agent_id, ...sumsOf(r) })),
@@ -275,7 +256,7 @@ export class SqliteUsageStore implements UsageStore {
   /** Daily series in UTC dates (`YYYY-MM-DD`), oldest first; only days with events appear. */
   async daily(filter: UsageFilter = {}): Promise<DailyPoint[]> {
     const { sql, params } = this.aggregate(dailySql, normalizeFilter(filter));
-    const rows = this.guard(() => this.statement(sql, true).all(...params)) as Array<Record<string, unknown>>;
+    const rows = (await this.read({ sql, params, safeIntegers: true })) as Array<Record<string, unknown>>;
     return buildDaily(rows.map((r) => ({ day: r.day, ...sumsOf(r) })));
   }
 
@@ -292,11 +273,14 @@ export class SqliteUsageStore implements UsageStore {
     if (this.closed) return;
     this.closed = true;
     this.attachments.detachAll();
+    this.health?.stop();
     await this.writerThread?.close();
+    await this.readerThread?.close();
     this.statements.clear();
     if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
     this.checkpointTimer = undefined;
-    if (this.ownsDb && this.db.open) this.db.close();
+    // Closing checkpoints through the WAL index: with an unwritable one, leave the handle to the OS.
+    if (this.ownsDb && this.db.open && !this.health?.untouchable) this.db.close();
   }
 
   /**
@@ -309,6 +293,9 @@ export class SqliteUsageStore implements UsageStore {
   private startCheckpoints(): void {
     this.checkpointTimer = setInterval(() => {
       if (this.closed || !this.db.open) return;
+      // A checkpoint writes to the WAL index: make sure it still can be written first.
+      this.health?.check();
+      if (this.health?.untouchable) return;
       try {
         this.db.pragma('wal_checkpoint(PASSIVE)');
       } catch {
@@ -316,6 +303,34 @@ export class SqliteUsageStore implements UsageStore {
       }
     }, CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
+  }
+
+  /** Runs a read on the reader thread (or here, with `reader: 'inline'`). */
+  private async read(request: ReadRequest): Promise<unknown[]> {
+    this.assertOpen();
+    this.assertTouchable();
+    if (!this.readerThread) return this.readInline(request);
+    try {
+      return await this.readerThread.read(request);
+    } catch (err) {
+      throw translateSqliteError(err, this.path);
+    }
+  }
+
+  private readInline(request: ReadRequest): unknown[] {
+    return this.guard(() => this.statement(request.sql, request.safeIntegers).all(...request.params));
+  }
+
+  /**
+   * One small real write for {@link SqliteHealth}: 64 KiB through the WAL in one transaction (inserted,
+   * then removed), so a disk that is still full fails it.
+   */
+  private probeWrite(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS tokenwarden_probe (id INTEGER PRIMARY KEY, pad BLOB)');
+    this.db.transaction(() => {
+      this.db.prepare('INSERT INTO tokenwarden_probe (pad) VALUES (zeroblob(65536))').run();
+      this.db.prepare('DELETE FROM tokenwarden_probe').run();
+    }).immediate();
   }
 
   private aggregate(
@@ -348,6 +363,25 @@ export class SqliteUsageStore implements UsageStore {
   private assertWritable(): void {
     this.assertOpen();
     if (this.readonly) throw new UsageStoreError('STORE_UNREADABLE', this.path, `usage store ${this.path} was opened read-only`);
+    const problem = this.health?.notReady;
+    if (problem) throw new UsageStoreError('STORE_NOT_READY', this.path, `usage store cannot keep events: ${problem}`);
+  }
+
+  /** Refuses any use of a connection whose WAL index cannot be written (see {@link SqliteHealth.untouchable}). */
+  private assertTouchable(): void {
+    if (this.health?.untouchable) {
+      throw new UsageStoreError('STORE_NOT_READY', this.path, `usage store cannot be used: ${this.health.notReady ?? 'its WAL index cannot be written'}`);
+    }
+  }
+
+  /** {@link guard} for writes: a storage failure also makes the store not ready. */
+  private guardWrite<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      this.health?.noteWriteError(err);
+      throw translateSqliteError(err, this.path);
+    }
   }
 
   /** Runs `fn`, turning SQLite's lock, corruption and I/O errors into {@link UsageStoreError}s naming the file. */
@@ -360,59 +394,3 @@ export class SqliteUsageStore implements UsageStore {
   }
 }
 
-/**
- * Runs `fn`, retrying for up to `timeoutMs` while SQLite answers SQLITE_BUSY. The busy timeout already
- * waits for most locks, but SQLite returns BUSY at once where waiting could deadlock, e.g. two
- * processes converting a brand-new file to WAL or migrating it at the same moment.
- */
-function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
-  const deadline = Date.now() + timeoutMs;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-    try {
-      return fn();
-    } catch (err) {
-      const code = (err as { code?: unknown } | null)?.code;
-      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw err;
-      Atomics.wait(pause, 0, 0, delay);
-    }
-  }
-}
-
-function whereClause(where: string[]): string {
-  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-}
-
-function openDatabase(path: string, readonly: boolean): Database.Database {
-  if (readonly && !existsSync(path)) {
-    throw new UsageStoreError('STORE_NOT_FOUND', path, `database ${path} does not exist`);
-  }
-  try {
-    if (!readonly && path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
-    return new Database(path, readonly ? { readonly: true, fileMustExist: true } : {});
-  } catch (err) {
-    throw translateSqliteError(err, path);
-  }
-}
-
-/** Maps a better-sqlite3 / fs error to a {@link UsageStoreError} with a message naming the file. */
-export function translateSqliteError(err: unknown, path: string): unknown {
-  if (err instanceof UsageStoreError || err instanceof ValidationError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const detail = err instanceof Error ? err.message : String(err);
-  if (typeof code !== 'string') return err;
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new UsageStoreError('STORE_LOCKED', path, `database ${path} is locked by another connection (${detail})`, { cause: err });
-  }
-  if (code === 'ENOENT') {
-    return new UsageStoreError('STORE_NOT_FOUND', path, `database ${path} does not exist (${detail})`, { cause: err });
-  }
-  if (code === 'SQLITE_CANTOPEN') {
-    return new UsageStoreError('STORE_UNREADABLE', path, `database ${path} cannot be opened (${detail})`, { cause: err });
-  }
-  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_PERM' ||
-    code === 'SQLITE_READONLY' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') {
-    return new UsageStoreError('STORE_UNREADABLE', path, `cannot use database ${path}: ${detail}`, { cause: err });
-  }
-  return err;
-}

@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { UsageRowValues } from '../shared/usage-row.js';
+import { SqliteWorker, type WorkerJob } from './sqlite-worker.js';
 
 /** What the writer thread needs to open its own connection to the store's file. */
 export interface SqliteWriterThreadOptions {
@@ -13,32 +12,10 @@ export interface SqliteWriterThreadOptions {
   checkpointIntervalMs: number;
 }
 
-/** A failed write as the thread reports it: the SQLite error's code and message. */
-interface WriterFailure {
-  code?: string;
-  message: string;
-}
-
-type Reply = { id: number; stored: number } | { id: number; error: WriterFailure };
-
-interface Job {
-  rows: UsageRowValues[];
-  done: Promise<number>;
-  resolve: (stored: number) => void;
-  reject: (err: Error) => void;
-}
-
-// The thread's code is a CommonJS script (eval), so it runs the same from `src/` under a test runner and
-// from `dist/`. It drains every queued batch with receiveMessageOnPort and commits them in one
-// transaction (one WAL append for all of them); if that fails, each batch is retried alone so one bad
-// batch cannot fail the others. It answers (one message for all the batches it drained) only after the
-// commit has returned.
-const WORKER_SOURCE = `
-'use strict';
-const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const o = workerData.options;
-const port = workerData.port;
+// It drains every queued batch with receiveMessageOnPort and commits them in one transaction (one WAL
+// append for all of them); if that fails, each batch is retried alone so one bad batch cannot fail the
+// others. It answers (one message for all the batches it drained) only after the commit has returned.
+const WRITER_SOURCE = `
 const db = new Database(o.path);
 db.pragma('busy_timeout = ' + o.busyTimeoutMs);
 db.pragma('synchronous = ' + o.synchronous);
@@ -49,7 +26,6 @@ const commit = db.transaction((batches) => batches.map((b) => {
   for (const row of b.rows) stored += insert.run(...row).changes;
   return stored;
 }));
-const failure = (err) => ({ code: err && typeof err.code === 'string' ? err.code : undefined, message: err && err.message ? err.message : String(err) });
 let closing = false;
 port.on('message', (first) => {
   if (closing) return;
@@ -58,7 +34,9 @@ port.on('message', (first) => {
     if (m.close) closing = true;
     else batches.push(m);
   }
-  if (batches.length > 0) {
+  if (batches.length > 0 && !shmOk()) {
+    port.postMessage(batches.map((b) => ({ id: b.id, error: SHM_BROKEN })));
+  } else if (batches.length > 0) {
     let stored;
     try {
       stored = commit.immediate(batches);
@@ -66,9 +44,9 @@ port.on('message', (first) => {
       stored = undefined;
     }
     port.postMessage(batches.map((b, i) => {
-      if (stored) return { id: b.id, stored: stored[i] };
+      if (stored) return { id: b.id, value: stored[i] };
       try {
-        return { id: b.id, stored: commit.immediate([b])[0] };
+        return { id: b.id, value: commit.immediate([b])[0] };
       } catch (err) {
         return { id: b.id, error: failure(err) };
       }
@@ -76,12 +54,15 @@ port.on('message', (first) => {
   }
   if (closing) {
     clearInterval(timer);
-    try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
-    db.close();
+    if (shmOk()) {
+      try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+      db.close();
+    }
     port.close();
   }
 });
 const timer = setInterval(() => {
+  if (!shmOk()) return;
   try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
 }, o.checkpointIntervalMs);
 `;
@@ -94,33 +75,18 @@ const timer = setInterval(() => {
  * idempotent by event id, so a batch that was in fact committed is not stored twice).
  */
 export class SqliteWriterThread {
-  private readonly worker: Worker;
-  private readonly port: MessagePort;
-  private readonly jobs = new Map<number, Job>();
-  private nextId = 1;
-  private queuedRows = 0;
-  private stopped = false;
-  private closing: Promise<void> | undefined;
+  private readonly thread: SqliteWorker<number>;
 
   constructor(
     private readonly options: SqliteWriterThreadOptions,
     private readonly fallback: (rows: UsageRowValues[]) => number,
   ) {
-    const { port1, port2 } = new MessageChannel();
-    this.port = port1;
-    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, options, port: port2 }, transferList: [port2] });
-    port1.on('message', (replies: Reply[]) => {
-      for (const reply of replies) this.onReply(reply);
-    });
-    this.worker.on('error', (err) => this.onStopped(err));
-    this.worker.on('exit', (code) => this.onStopped(new Error(`it exited with code ${code}`)));
-    this.idle();
+    this.thread = new SqliteWorker<number>(WRITER_SOURCE, options, (reason, jobs, closing) => this.onStopped(reason, jobs, closing));
   }
 
   /** Rows handed to the thread and not yet committed. */
   get pending(): number {
-    return this.queuedRows;
+    return this.thread.pending;
   }
 
   /**
@@ -128,83 +94,38 @@ export class SqliteWriterThread {
    * with the SQLite error (its `code` kept) when the commit fails.
    */
   write(rows: UsageRowValues[]): Promise<number> {
-    if (this.stopped || this.closing) return Promise.resolve().then(() => this.fallback(rows));
-    if (this.jobs.size === 0) {
-      this.worker.ref();
-      this.port.ref();
-    }
-    const id = this.nextId++;
-    let resolve!: (stored: number) => void;
-    let reject!: (err: Error) => void;
-    const done = new Promise<number>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    this.jobs.set(id, { rows, done, resolve, reject });
-    this.queuedRows += rows.length;
-    this.port.postMessage({ id, rows });
-    return done;
+    if (this.thread.stopped) return Promise.resolve().then(() => this.fallback(rows));
+    return this.thread.request({ rows }, rows.length);
   }
 
   /** Waits until every batch handed over so far is answered (committed or failed). */
-  async flush(): Promise<void> {
-    await Promise.allSettled([...this.jobs.values()].map((job) => job.done));
+  flush(): Promise<void> {
+    return this.thread.flush();
   }
 
   /** Commits what is queued, checkpoints, closes the thread's connection and ends the thread. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      // Batches handed over before close are answered by the thread; later ones go to `fallback`.
-      await this.flush();
-      if (!this.stopped) {
-        const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
-        this.worker.ref();
-        this.port.postMessage({ close: true });
-        await exited;
-      }
-      this.port.close();
-    })();
-    return this.closing;
-  }
-
-  private onReply(reply: Reply): void {
-    const job = this.jobs.get(reply.id);
-    if (!job) return;
-    this.jobs.delete(reply.id);
-    this.queuedRows -= job.rows.length;
-    if ('error' in reply) job.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
-    else job.resolve(reply.stored);
-    if (this.jobs.size === 0) this.idle();
+    // Batches handed over before close are answered by the thread; later ones go to `fallback`.
+    return this.thread.close();
   }
 
   /**
    * The thread ended (closed, or died): every unanswered batch is written through `fallback` instead.
    * A death is reported as a process warning (code `TOKENWARDEN_SQLITE_WRITER`), since writes go on.
    */
-  private onStopped(reason: Error): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    if (!this.closing) {
+  private onStopped(reason: Error, jobs: Array<WorkerJob<number>>, closing: boolean): void {
+    if (!closing) {
       process.emitWarning(
         `the SQLite writer thread for ${this.options.path} stopped (${reason.message}); usage events are now committed on the calling thread`,
         { code: 'TOKENWARDEN_SQLITE_WRITER' },
       );
     }
-    const jobs = [...this.jobs.values()];
-    this.jobs.clear();
-    this.queuedRows = 0;
     for (const job of jobs) {
       try {
-        job.resolve(this.fallback(job.rows));
+        job.resolve(this.fallback(job.message.rows as UsageRowValues[]));
       } catch (err) {
         job.reject(err instanceof Error ? err : new Error(String(err)));
       }
     }
-  }
-
-  /** With nothing in flight, the thread does not keep the process alive. */
-  private idle(): void {
-    this.worker.unref();
-    this.port.unref();
   }
 }
