@@ -1,5 +1,6 @@
 import { ProviderError } from '../errors.js';
 import type { Backend, ChatMessage, TokenUsage } from '../types.js';
+import { MAX_ID_TEXT, textProblem } from '../usage/event-fields.js';
 import { backendLabel } from './errors.js';
 
 /**
@@ -96,13 +97,12 @@ export function implausible(backend: Backend, problem: string): ProviderError {
 }
 
 /**
- * The model name a backend answered with, if it is fit for a usage event and a log line (1-256
- * characters, no control characters); otherwise the requested model.
+ * The model name a backend answered with, if it is fit for a usage event and a log line (the tracker's
+ * rule for event text: 1-256 characters, no control characters, no lone surrogates); otherwise the
+ * requested model.
  */
 export function saneModel(answered: unknown, requested: string): string {
-  if (typeof answered !== 'string' || answered.length === 0 || answered.length > 256) return requested;
-  // eslint-disable-next-line no-control-regex
-  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(answered) ? requested : answered;
+  return typeof answered === 'string' && textProblem(answered, MAX_ID_TEXT) === undefined ? answered : requested;
 }
 
 function count(backend: Backend, field: string, value: unknown): number {
