@@ -192,6 +192,8 @@ describe.each(STORES)('chat body fuzzing with $name: only 4xx or a correct 200, 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tokenwarden-fuzz-'));
     upstream = await startFakeOpenAIServer();
+    // An honest upstream: its usage fits any max_tokens >= 1 (a bigger report is refused as implausible).
+    upstream.setDefault({ kind: 'ok', content: 'Hi.', usage: { prompt_tokens: 12, completion_tokens: 1 } });
     ({ store, cleanup } = await kind.open(dir));
     ledger = new MemoryBudgetLedger({ maxTokensPerThread: 10_000_000 });
     const router = new LLMRouter({
