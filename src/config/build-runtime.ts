@@ -1,9 +1,10 @@
 import type { BudgetLedger } from '../budget/types.js';
 import type { GatewayKey } from '../gateway/key-ring.js';
 import type { GatewayModel } from '../gateway/create-gateway.js';
+import { splitScopedThreadId } from '../gateway/thread-scope.js';
 import { configureRouter, parseRouterConfig } from '../router/config.js';
 import type { LLMRouter } from '../router/router.js';
-import { MemoryBudgetLedger } from '../stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from '../stores/memory/memory-ledger.js';
 import type { UsageStore } from '../stores/usage-store.js';
 import { UsageTracker } from '../usage/tracker.js';
 import { InvalidConfigError } from './config-problems.js';
@@ -26,6 +27,31 @@ export interface Runtime {
   warnings: string[];
   /** Closes the store and ledger (when the gateway never took them over). */
   close(): Promise<void>;
+}
+
+/**
+ * The memory ledger options that bound a gateway's threads: at most `maxThreadsPerOrg` live threads per
+ * org (the keyless caller counts as one org), idle ones leave after `threadIdleTtlMs`, and a thread not in
+ * memory (idle, or after a restart) is rebuilt from the store's record of it on its next call. The
+ * gateway records events under the ledger's own thread key (`org/thread`), so the store is asked for
+ * exactly the thread the ledger holds.
+ *
+ * @example
+ * ```ts
+ * const ledger = new MemoryBudgetLedger({ maxTokensPerThread: 50_000, ...gatewayThreadLimits(config.budgets, store) });
+ * ```
+ */
+export function gatewayThreadLimits(
+  budgets: Pick<TokenwardenConfig['budgets'], 'maxThreadsPerOrg' | 'maxThreads' | 'threadIdleTtlMs'>,
+  store: UsageStore | undefined,
+): Pick<MemoryBudgetLedgerOptions, 'groupOf' | 'maxThreadsPerGroup' | 'maxThreads' | 'idleTtlMs' | 'restore'> {
+  return {
+    groupOf: (threadId) => splitScopedThreadId(threadId).org ?? '',
+    maxThreadsPerGroup: budgets.maxThreadsPerOrg,
+    maxThreads: budgets.maxThreads,
+    idleTtlMs: budgets.threadIdleTtlMs,
+    ...(store ? { restore: async (threadId: string) => (await store.summary({ threadId })).totals } : {}),
+  };
 }
 
 /** Environment variables that make `serve` use a real provider when the file configures none. */
@@ -85,6 +111,27 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
     const tracker = new UsageTracker();
     const { defaultMaxTokens, thresholds } = config.budgets;
 
+    let store: UsageStore;
+    let storeText: string;
+    if (config.store.kind === 'postgres') {
+      const { PostgresUsageStore } = await import('../stores/postgres/postgres-usage-store.js');
+      const pgStore = new PostgresUsageStore({
+        connectionString: config.store.url,
+        ...(config.store.table !== undefined ? { table: config.store.table } : {}),
+        ...(config.store.spool !== undefined ? { spoolPath: config.store.spool } : {}),
+      });
+      cleanups.push(() => pgStore.close());
+      await pgStore.open();
+      store = pgStore;
+      storeText = `postgres ${redactUrl(config.store.url)}${config.store.table ? ` (table ${config.store.table})` : ''}`;
+    } else {
+      const { SqliteUsageStore } = await import('../stores/sqlite/sqlite-usage-store.js');
+      const sqlite = new SqliteUsageStore({ path: config.store.path, writer: 'thread' });
+      cleanups.push(() => sqlite.close());
+      store = sqlite;
+      storeText = `sqlite ${config.store.path}`;
+    }
+
     let ledger: BudgetLedger;
     let ledgerText: string;
     if (config.ledger.kind === 'redis') {
@@ -110,30 +157,10 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
         maxTokensPerThread: defaultMaxTokens,
         thresholds,
         ...(config.ledger.reservationTtlMs !== undefined ? { reservationTtlMs: config.ledger.reservationTtlMs } : {}),
+        ...gatewayThreadLimits(config.budgets, store),
       });
       cleanups.push(() => ledger.close());
       ledgerText = 'memory (this process only)';
-    }
-
-    let store: UsageStore;
-    let storeText: string;
-    if (config.store.kind === 'postgres') {
-      const { PostgresUsageStore } = await import('../stores/postgres/postgres-usage-store.js');
-      const pgStore = new PostgresUsageStore({
-        connectionString: config.store.url,
-        ...(config.store.table !== undefined ? { table: config.store.table } : {}),
-        ...(config.store.spool !== undefined ? { spoolPath: config.store.spool } : {}),
-      });
-      cleanups.push(() => pgStore.close());
-      await pgStore.open();
-      store = pgStore;
-      storeText = `postgres ${redactUrl(config.store.url)}${config.store.table ? ` (table ${config.store.table})` : ''}`;
-    } else {
-      const { SqliteUsageStore } = await import('../stores/sqlite/sqlite-usage-store.js');
-      const sqlite = new SqliteUsageStore({ path: config.store.path, writer: 'thread' });
-      cleanups.push(() => sqlite.close());
-      store = sqlite;
-      storeText = `sqlite ${config.store.path}`;
     }
 
     const providers = config.providers ?? providersFromEnv(env);

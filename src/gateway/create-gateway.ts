@@ -4,7 +4,6 @@ import { performance } from 'node:perf_hooks';
 import type { BudgetLedger } from '../budget/types.js';
 import { AllBackendsFailedError, BudgetExhaustedError, ConfigError, ProviderError, ValidationError } from '../errors.js';
 import type { LLMRouter } from '../router/router.js';
-import { MemoryBudgetLedger } from '../stores/memory/memory-ledger.js';
 import type { UsageStore } from '../stores/usage-store.js';
 import type { UsageEvent } from '../usage/types.js';
 import { deleteThread, getThread, listThreads, putThreadBudget, threadIdFromPath, usageRoute, type ApiContext } from './api-routes.js';
@@ -184,14 +183,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     ? new UsageCommitter(store, (err, events) => logError(`writing ${events.length} usage event(s) to the store failed`, err))
     : undefined;
   if (committer) detachers.push(router.tracker.subscribe((e: UsageEvent) => committer.add(e)));
-  metrics.setGaugeCollector(() => {
-    if (ledger instanceof MemoryBudgetLedger && ledger.registry.size <= 100_000) {
-      let reservedTokens = 0;
-      for (const u of Object.values(ledger.registry.getAllUsage())) reservedTokens += u.reservedTokens;
-      return { liveThreads: ledger.registry.size, reservedTokens };
-    }
-    return { liveThreads: live.size };
-  });
+  // The ledger's own counts (O(1) in memory); a shared ledger that cannot tell: this instance's index.
+  metrics.setGaugeCollector(() => ledger.stats?.() ?? { liveThreads: live.size });
 
   const onError = (err: unknown, mapped: HttpError): void => {
     if (err instanceof BudgetExhaustedError) metrics.budgetRefused();
