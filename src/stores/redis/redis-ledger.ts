@@ -14,7 +14,8 @@ import {
   type UsageCharge,
 } from '../../budget/types.js';
 import { ScriptBatcher } from './script-batcher.js';
-import { buildLedgerScripts, holdId, OP_RELEASE, OP_RESERVE, OP_SETTLE, type LedgerScripts } from './scripts.js';
+import { buildLedgerScripts, holdId, OP_CANCEL, OP_RELEASE, OP_RESERVE, OP_SETTLE, type LedgerScripts } from './scripts.js';
+import type { Readiness } from '../../types.js';
 
 /** What the ledger was doing when an error reached {@link RedisBudgetLedgerOptions.onError}. */
 export type RedisLedgerOperation =
@@ -140,6 +141,17 @@ const DEFAULT_THREAD_TTL_MS = 7 * 24 * 3_600_000;
 /** Bounds the Lua `unpack` of one batch's holds (Lua's C stack holds about 8 000 values). */
 const MAX_BATCH = 1_000;
 const NOT_CHARGED: SettleResult = Object.freeze({ charged: false, usage: undefined, crossed: [] }) as SettleResult;
+/** Most reservation ids waiting for their cancel to get through. */
+const MAX_PENDING_CANCELS = 100_000;
+const CANCEL_RETRY_MIN_MS = 250;
+const CANCEL_RETRY_MAX_MS = 5_000;
+
+interface PendingCancel {
+  threadId: string;
+  /** Epoch ms after which a hold of this id would have lapsed anyway: no need to cancel. */
+  until: number;
+  sending: boolean;
+}
 
 /**
  * A {@link BudgetLedger} in Redis, shared by every process that points at the same Redis and key prefix.
@@ -186,6 +198,15 @@ export class RedisBudgetLedger implements BudgetLedger {
   private readonly onClientReady: () => void;
   private wasReady: boolean;
   private closed = false;
+  private readonly reservationTtlMs: number;
+  private readonly commandTimeoutMs: number;
+  /**
+   * Reservation ids whose reserve failed or timed out on this side (it may still run in Redis), to cancel
+   * until a cancel gets through or a hold of theirs would have lapsed anyway. In insertion order.
+   */
+  private readonly cancels = new Map<string, PendingCancel>();
+  private cancelTimer: NodeJS.Timeout | undefined;
+  private cancelDelayMs = CANCEL_RETRY_MIN_MS;
 
   constructor(options: RedisBudgetLedgerOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -252,6 +273,8 @@ export class RedisBudgetLedger implements BudgetLedger {
     this.failOpen = failOpen;
     this.onError = onError;
     this.now = now;
+    this.reservationTtlMs = reservationTtlMs;
+    this.commandTimeoutMs = commandTimeoutMs;
 
     if (client) {
       this.client = client;
@@ -276,6 +299,7 @@ export class RedisBudgetLedger implements BudgetLedger {
     this.onClientError = (err) => this.report(err, 'connection');
     this.onClientReady = () => {
       this.wasReady = true;
+      this.sendCancels(); // Redis is back: cancel what timed out while it was away
     };
     this.client.on('error', this.onClientError);
     this.client.on('ready', this.onClientReady);
@@ -285,15 +309,21 @@ export class RedisBudgetLedger implements BudgetLedger {
   async reserve(threadId: string, tokens: number): Promise<Reservation> {
     assertThreadId('threadId', threadId);
     assertSafeTokens('tokens', tokens);
+    // The id is chosen here, before the script runs: if the reply never comes (a timeout, a lost
+    // connection), the script may still run later, and the id is what lets us cancel its hold.
     const id = holdId(randomUUID(), tokens);
     let reply: unknown[];
     try {
-      reply = await this.batched('reserve', threadId, OP_RESERVE, id);
+      reply = await this.reserveOnce(threadId, id);
     } catch (err) {
       if (!this.failingOpen(err, 'reserve')) throw err;
       return { id: FAIL_OPEN_RESERVATION_PREFIX + id, threadId, tokens, expiresAt: undefined };
     }
     if (reply.length === 1) return { id, threadId, tokens, expiresAt: Number(reply[0]) };
+    if (reply.length === 2) {
+      // Only possible if a cancel of this very id ran first (ids are unique): say so rather than guess.
+      throw new LedgerUnavailableError('Redis budget ledger: reserve was cancelled before it ran; retry the call');
+    }
     throw new BudgetExhaustedError({
       threadId,
       used: Number(reply[0]),
@@ -392,7 +422,12 @@ export class RedisBudgetLedger implements BudgetLedger {
   /** Detaches from the client; closes it only if the ledger created it. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.cancels.size > 0 && this.client.status === 'ready') {
+      // Last chance for cancels still pending (bounded: close never waits long on a stalled Redis).
+      await Promise.race([this.sendCancels(), delay(this.commandTimeoutMs)]);
+    }
     this.closed = true;
+    clearTimeout(this.cancelTimer);
     this.listeners.clear();
     this.client.off('ready', this.onClientReady);
     if (!this.ownsClient) {
@@ -410,6 +445,86 @@ export class RedisBudgetLedger implements BudgetLedger {
     // Keep swallowing errors from a socket that is still being torn down.
     this.client.off('error', this.onClientError);
     this.client.on('error', () => undefined);
+  }
+
+  /**
+   * Ready when Redis answers a PING within the command timeout. While Redis is unreachable: not ready
+   * (calls get `LedgerUnavailableError`), or ready with a reason when `failOpen` lets calls through unmetered.
+   */
+  async readiness(): Promise<Readiness> {
+    if (this.closed) return { ready: false, reason: 'the Redis budget ledger is closed' };
+    let problem: string | undefined;
+    if (this.client.status !== 'ready') problem = `Redis is unreachable (connection ${this.client.status})`;
+    else {
+      try {
+        await withTimeout(this.client.ping(), this.commandTimeoutMs);
+      } catch (err) {
+        problem = `Redis did not answer PING: ${errorMessage(err)}`;
+      }
+    }
+    if (problem === undefined) return { ready: true };
+    return this.failOpen ? { ready: true, reason: `${problem}; calls pass unmetered (fail-open)` } : { ready: false, reason: problem };
+  }
+
+  /** Reservation ids whose reserve failed on this side and whose cancel has not got through yet. */
+  get pendingCancels(): number {
+    return this.cancels.size;
+  }
+
+  /** Queues a reserve; if it fails once sent, cancels its id (a throw before sending needs no cancel). */
+  private reserveOnce(threadId: string, id: string): Promise<unknown[]> {
+    return this.batched('reserve', threadId, OP_RESERVE, id).catch((err: unknown) => {
+      this.cancel(threadId, id);
+      throw err;
+    });
+  }
+
+  /** Cancels the hold of a reserve that failed on this side (it may have run, or may still run, in Redis). */
+  private cancel(threadId: string, id: string): void {
+    if (this.cancels.size >= MAX_PENDING_CANCELS) {
+      // Bounded: the oldest is dropped; its hold, if any, still lapses after reservationTtlMs.
+      const oldest = this.cancels.keys().next();
+      if (!oldest.done) this.cancels.delete(oldest.value);
+    }
+    this.cancels.set(id, { threadId, until: this.clock() + this.reservationTtlMs, sending: false });
+    void this.sendCancels();
+  }
+
+  /** Sends every pending cancel not already on its way; retries failures later (backing off). */
+  private sendCancels(): Promise<unknown> {
+    const sent: Promise<unknown>[] = [];
+    const now = this.clock();
+    for (const [id, c] of this.cancels) {
+      if (c.until <= now) {
+        this.cancels.delete(id); // any hold of its reserve has lapsed by itself
+        continue;
+      }
+      if (c.sending || this.closed || this.client.status !== 'ready') continue;
+      c.sending = true;
+      const done = this.batcher.push(this.key(c.threadId), [OP_CANCEL, id]).then(
+        () => {
+          this.cancels.delete(id);
+          this.cancelDelayMs = CANCEL_RETRY_MIN_MS;
+        },
+        () => {
+          c.sending = false;
+          this.retryCancelsLater();
+        },
+      );
+      sent.push(done);
+    }
+    if (this.cancels.size > 0 && sent.length === 0) this.retryCancelsLater();
+    return Promise.all(sent);
+  }
+
+  private retryCancelsLater(): void {
+    if (this.cancelTimer !== undefined || this.closed) return;
+    this.cancelTimer = setTimeout(() => {
+      this.cancelTimer = undefined;
+      void this.sendCancels();
+    }, this.cancelDelayMs);
+    this.cancelTimer.unref();
+    this.cancelDelayMs = Math.min(this.cancelDelayMs * 2, CANCEL_RETRY_MAX_MS);
   }
 
   private clock(): number {

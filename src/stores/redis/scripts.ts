@@ -11,7 +11,11 @@
  *   {@link decodeLedgerState} reads it.
  * - one field per hold: the reservation id (`<uuid>:<tokens>`, so the hold's tokens travel in its name),
  *   whose value is the hold's expiry (epoch ms).
- * The hash exists exactly when `s` is set.
+ * - one field per *tombstone*: a reservation id whose reserve was cancelled before it ran, valued with
+ *   its expiry negated (`-<epoch ms>`). A reserve that finds its id tombstoned holds nothing. The ledger
+ *   picks reservation ids before the script runs, so a reserve that timed out or failed on the client is
+ *   followed by a cancel of its id: whichever of the two Redis runs first, no hold is left behind.
+ * The hash exists when `s` is set, or (for at most a hold TTL) when it holds only tombstones.
  *
  * Expired holds are purged (one HGETALL) only when one may exist, i.e. once `now >= o`; afterwards `o` is
  * the exact earliest expiry again. So between purges every hold in the hash is live, and settle needs no
@@ -54,10 +58,15 @@ export interface LedgerScripts {
   endThread: string;
 }
 
-/** Op codes of the batch script. Reserve args: hold id. Settle args: hold id, prompt, completion. Release args: hold id. */
+/**
+ * Op codes of the batch script. Reserve args: hold id. Settle args: hold id, prompt, completion. Release
+ * args: hold id. Cancel args: hold id (release the hold if it exists, else tombstone the id so that its
+ * reserve, if it still runs, holds nothing).
+ */
 export const OP_RESERVE = 'R';
 export const OP_SETTLE = 'S';
 export const OP_RELEASE = 'L';
+export const OP_CANCEL = 'C';
 
 /** `struct.pack` format of the `s` field: m, p, c, n, r, x, o as doubles, then k, f as uint32 (64 bytes). */
 export const STATE_FORMAT = '>dddddddI4I4';
@@ -110,9 +119,14 @@ export function holdId(uuid: string, tokens: number): string {
   return `${uuid}:${tokens}`;
 }
 
-/** Whether a hash field of a thread is a hold (as opposed to a counter). */
+/** Whether a hash field of a thread is a hold or a tombstone (as opposed to a counter). */
 export function isHoldField(field: string): boolean {
   return field.length >= HOLD_MIN;
+}
+
+/** Whether the value of a hold field marks a tombstone (a cancelled reservation id) rather than a hold. */
+export function isTombstoneValue(value: string): boolean {
+  return value.startsWith('-');
 }
 
 /** The tokens of a hold, from its id. */
@@ -125,25 +139,28 @@ local fmt, sub, spack, sunpack = string.format, string.sub, struct.pack, struct.
 local FMT = '${STATE_FORMAT}'
 local function int(x) return fmt('%d', x) end
 local function pack(s) return spack(FMT, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9]) end
--- Deletes the holds of \`key\` that expired by \`now\`; returns their tokens, their count and the earliest
--- expiry of the holds left (0 if none). Forgets the deleted ids in \`H\` (id -> thread slot) when given.
+-- Deletes the holds of \`key\` that expired by \`now\` (and its expired tombstones); returns their tokens,
+-- their count and the earliest expiry of the holds left (0 if none). Forgets the deleted ids in \`H\` (id ->
+-- thread slot) when given.
 local function purge(key, now, H)
   local all = redis.call('HGETALL', key)
-  local sum, n, earliest, gone = 0, 0, 0, {}
+  local sum, n, earliest, gone, ng = 0, 0, 0, {}, 0
   for i = 1, #all, 2 do
     local f = all[i]
     if #f >= ${HOLD_MIN} then
       local e = tonumber(all[i + 1])
-      if e <= now then
+      if e < 0 then
+        if -e <= now then ng = ng + 1; gone[ng] = f end
+      elseif e <= now then
         sum, n = sum + tonumber(sub(f, ${HOLD_MIN})), n + 1
-        gone[n] = f
+        ng = ng + 1; gone[ng] = f
         if H then H[f] = nil end
       elseif earliest == 0 or e < earliest then
         earliest = e
       end
     end
   end
-  for i = 1, n, 500 do redis.call('HDEL', key, unpack(gone, i, math.min(i + 499, n))) end
+  for i = 1, ng, 500 do redis.call('HDEL', key, unpack(gone, i, math.min(i + 499, ng))) end
   return sum, n, earliest
 end
 `;
@@ -186,6 +203,9 @@ end`;
    *   settled, released or expired (nothing charged), `{2, p, c, n, r, m, fired...}` when charged, where
    *   `fired` lists the threshold percents (strings) crossed for the first time anywhere.
    * - release: `{1}` if a hold was freed, else `{0}`. Never creates a thread.
+   * - cancel: like release, but when there is no such hold it leaves a tombstone (expiring with a hold's
+   *   TTL) so that the reserve of that id, if it runs later, holds nothing; a reserve of a tombstoned id
+   *   replies `{0, 0}`.
    *
    * Threads are numbered by first appearance in the batch (slot j); per-slot data lives in arrays (ST:
    * unpacked state, IDS: holds looked up, NEW: holds added, as HSET arguments, G: holds to delete; the
@@ -221,19 +241,19 @@ for i = 1, nops do
     K[j] = key
   end
   J[i], A[i] = j, a
-  local code = ARGV[a]
-  if code == '${OP_RESERVE}' then
-    a = a + 2
-  else
-    local id = ARGV[a + 1]
-    if #id >= ${HOLD_MIN} then
-      push(IDS, j, id)
-    end
-    a = a + (code == '${OP_SETTLE}' and 4 or 2)
+  local code, id = ARGV[a], ARGV[a + 1]
+  -- Reserves look their id up too: a tombstone (cancelled first) or a hold (a resent reserve) stops them.
+  if #id >= ${HOLD_MIN} then
+    push(IDS, j, id)
   end
+  a = a + (code == '${OP_SETTLE}' and 4 or 2)
 end
--- Pass 2: read each thread once (purging its expired holds if it may have any).
-local ST, H, DIRTY, TOUCH, NEW, G, NEWGONE = {}, {}, {}, {}, {}, {}, {}
+-- Pass 2: read each thread once (purging its expired holds if it may have any). TB: ids tombstoned.
+local ST, H, DIRTY, TOUCH, NEW, G, NEWGONE, TB, TOMB = {}, {}, {}, {}, {}, {}, {}, {}, {}
+local function found(id, value, j)
+  if not value then return end
+  if sub(value, 1, 1) == '-' then TB[id] = true else H[id] = j end
+end
 for j = 1, t do
   local key, ids = K[j], IDS[j]
   local v
@@ -244,18 +264,16 @@ for j = 1, t do
   else
     v = redis.call('HMGET', key, 's', ids)
   end
+  if ids then
+    if type(ids) ~= 'table' then
+      found(ids, v[2], j)
+    else
+      for i = 1, #ids do found(ids[i], v[i + 1], j) end
+    end
+  end
   if v[1] then
     local s = {sunpack(FMT, v[1])}
     ST[j] = s
-    if ids then
-      if type(ids) ~= 'table' then
-        if v[2] then H[ids] = j end
-      else
-        for i = 1, #ids do
-          if v[i + 1] then H[ids[i]] = j end
-        end
-      end
-    end
     if s[8] > 0 and now >= s[7] then
       local sum, count, earliest = purge(key, now, H)
       s[5], s[8], s[7] = s[5] - sum, s[8] - count, earliest
@@ -280,7 +298,14 @@ for i = 1, nops do
   local j, a = J[i], A[i]
   local s = ST[j]
   local code, id = ARGV[a], ARGV[a + 1]
-  if code == '${OP_RESERVE}' then
+  if code == '${OP_RESERVE}' and (TB[id] or H[id] == j or H[id] == -j) then
+    -- Cancelled before it ran ({0, 0}), or a resent reserve whose hold exists ({expires}): nothing more held.
+    if TB[id] then
+      out[o + 1] = 2; out[o + 2] = 0; out[o + 3] = 0; o = o + 3
+    else
+      out[o + 1] = 1; out[o + 2] = expires; o = o + 2
+    end
+  elseif code == '${OP_RESERVE}' then
     if not s then
       s = {${max}, 0, 0, 0, 0, 0, 0, 0, 0}
       ST[j] = s
@@ -332,6 +357,10 @@ for i = 1, nops do
       drop(j, s, id, h)
       out[o + 1] = 1; out[o + 2] = 1; o = o + 2
     else
+      if code == '${OP_CANCEL}' and not TB[id] and #id >= ${HOLD_MIN} then
+        TB[id] = true
+        push(TOMB, j, id)
+      end
       out[o + 1] = 1; out[o + 2] = 0; o = o + 2
     end
   end
@@ -369,6 +398,15 @@ for j = 1, t do
       end
     end
     if refresh then redis.call('PEXPIRE', key, '${ttl}') end
+  end
+  local tomb = TOMB[j]
+  if tomb then
+    if type(tomb) ~= 'table' then tomb = {tomb} end
+    local args = {}
+    for i = 1, #tomb do args[2 * i - 1] = tomb[i]; args[2 * i] = '-' .. expiresArg end
+    redis.call('HSET', K[j], unpack(args))
+    -- A key of tombstones only (the thread does not exist yet) lives as long as a hold would.
+    if not s then redis.call('PEXPIRE', K[j], '${holdTtl}') end
   end
 end
 return out
