@@ -13,6 +13,7 @@ import {
   type ThreadUsage,
   type UsageCharge,
 } from '../../budget/types.js';
+import { PendingCancels } from './pending-cancels.js';
 import { ScriptBatcher } from './script-batcher.js';
 import { buildLedgerScripts, holdId, OP_CANCEL, OP_RELEASE, OP_RESERVE, OP_SETTLE, type LedgerScripts } from './scripts.js';
 import type { Readiness } from '../../types.js';
@@ -141,18 +142,6 @@ const DEFAULT_THREAD_TTL_MS = 7 * 24 * 3_600_000;
 /** Bounds the Lua `unpack` of one batch's holds (Lua's C stack holds about 8 000 values). */
 const MAX_BATCH = 1_000;
 const NOT_CHARGED: SettleResult = Object.freeze({ charged: false, usage: undefined, crossed: [] }) as SettleResult;
-/** Most reservation ids waiting for their cancel to get through. */
-const MAX_PENDING_CANCELS = 100_000;
-const CANCEL_RETRY_MIN_MS = 250;
-const CANCEL_RETRY_MAX_MS = 5_000;
-
-interface PendingCancel {
-  threadId: string;
-  /** Epoch ms after which a hold of this id would have lapsed anyway: no need to cancel. */
-  until: number;
-  sending: boolean;
-}
-
 /**
  * A {@link BudgetLedger} in Redis, shared by every process that points at the same Redis and key prefix.
  *
@@ -198,15 +187,9 @@ export class RedisBudgetLedger implements BudgetLedger {
   private readonly onClientReady: () => void;
   private wasReady: boolean;
   private closed = false;
-  private readonly reservationTtlMs: number;
   private readonly commandTimeoutMs: number;
-  /**
-   * Reservation ids whose reserve failed or timed out on this side (it may still run in Redis), to cancel
-   * until a cancel gets through or a hold of theirs would have lapsed anyway. In insertion order.
-   */
-  private readonly cancels = new Map<string, PendingCancel>();
-  private cancelTimer: NodeJS.Timeout | undefined;
-  private cancelDelayMs = CANCEL_RETRY_MIN_MS;
+  /** Reservation ids whose reserve failed on this side (it may still run in Redis), to cancel. */
+  private readonly cancels: PendingCancels;
 
   constructor(options: RedisBudgetLedgerOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -273,8 +256,13 @@ export class RedisBudgetLedger implements BudgetLedger {
     this.failOpen = failOpen;
     this.onError = onError;
     this.now = now;
-    this.reservationTtlMs = reservationTtlMs;
     this.commandTimeoutMs = commandTimeoutMs;
+    this.cancels = new PendingCancels(
+      (threadId, id) => this.batcher.push(this.key(threadId), [OP_CANCEL, id]),
+      () => !this.closed && this.client.status === 'ready',
+      () => this.clock(),
+      reservationTtlMs,
+    );
 
     if (client) {
       this.client = client;
@@ -299,7 +287,7 @@ export class RedisBudgetLedger implements BudgetLedger {
     this.onClientError = (err) => this.report(err, 'connection');
     this.onClientReady = () => {
       this.wasReady = true;
-      this.sendCancels(); // Redis is back: cancel what timed out while it was away
+      void this.cancels.flush(); // Redis is back: cancel what timed out while it was away
     };
     this.client.on('error', this.onClientError);
     this.client.on('ready', this.onClientReady);
@@ -422,12 +410,12 @@ export class RedisBudgetLedger implements BudgetLedger {
   /** Detaches from the client; closes it only if the ledger created it. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.cancels.size > 0 && this.client.status === 'ready') {
+    if (this.cancels.size > 0) {
       // Last chance for cancels still pending (bounded: close never waits long on a stalled Redis).
-      await Promise.race([this.sendCancels(), delay(this.commandTimeoutMs)]);
+      await Promise.race([this.cancels.flush(), delay(this.commandTimeoutMs)]);
     }
     this.closed = true;
-    clearTimeout(this.cancelTimer);
+    this.cancels.stop();
     this.listeners.clear();
     this.client.off('ready', this.onClientReady);
     if (!this.ownsClient) {
@@ -474,57 +462,9 @@ export class RedisBudgetLedger implements BudgetLedger {
   /** Queues a reserve; if it fails once sent, cancels its id (a throw before sending needs no cancel). */
   private reserveOnce(threadId: string, id: string): Promise<unknown[]> {
     return this.batched('reserve', threadId, OP_RESERVE, id).catch((err: unknown) => {
-      this.cancel(threadId, id);
+      this.cancels.add(threadId, id);
       throw err;
     });
-  }
-
-  /** Cancels the hold of a reserve that failed on this side (it may have run, or may still run, in Redis). */
-  private cancel(threadId: string, id: string): void {
-    if (this.cancels.size >= MAX_PENDING_CANCELS) {
-      // Bounded: the oldest is dropped; its hold, if any, still lapses after reservationTtlMs.
-      const oldest = this.cancels.keys().next();
-      if (!oldest.done) this.cancels.delete(oldest.value);
-    }
-    this.cancels.set(id, { threadId, until: this.clock() + this.reservationTtlMs, sending: false });
-    void this.sendCancels();
-  }
-
-  /** Sends every pending cancel not already on its way; retries failures later (backing off). */
-  private sendCancels(): Promise<unknown> {
-    const sent: Promise<unknown>[] = [];
-    const now = this.clock();
-    for (const [id, c] of this.cancels) {
-      if (c.until <= now) {
-        this.cancels.delete(id); // any hold of its reserve has lapsed by itself
-        continue;
-      }
-      if (c.sending || this.closed || this.client.status !== 'ready') continue;
-      c.sending = true;
-      const done = this.batcher.push(this.key(c.threadId), [OP_CANCEL, id]).then(
-        () => {
-          this.cancels.delete(id);
-          this.cancelDelayMs = CANCEL_RETRY_MIN_MS;
-        },
-        () => {
-          c.sending = false;
-          this.retryCancelsLater();
-        },
-      );
-      sent.push(done);
-    }
-    if (this.cancels.size > 0 && sent.length === 0) this.retryCancelsLater();
-    return Promise.all(sent);
-  }
-
-  private retryCancelsLater(): void {
-    if (this.cancelTimer !== undefined || this.closed) return;
-    this.cancelTimer = setTimeout(() => {
-      this.cancelTimer = undefined;
-      void this.sendCancels();
-    }, this.cancelDelayMs);
-    this.cancelTimer.unref();
-    this.cancelDelayMs = Math.min(this.cancelDelayMs * 2, CANCEL_RETRY_MAX_MS);
   }
 
   private clock(): number {
