@@ -85,7 +85,7 @@ export async function auditRedisThread(
     } else expiredHolds++;
   }
   for (const f of Object.keys(fields)) {
-    if (!isHoldField(f)) problems.push(`unexpected field ${f}`);
+    if (!isHoldField(f) && f !== 'g') problems.push(`unexpected field ${f}`);
   }
 
   if (state) {
@@ -96,6 +96,7 @@ export async function auditRedisThread(
     }
     if (hashTtlMs < 0) problems.push('the hash has no expiry');
   } else if (heldIds.length > 0 || Object.keys(fields).some((f) => !isHoldField(f))) {
+    // ('g', the thread's group, is written with the state.)
     problems.push('key exists without its state (s) and holds more than tombstones');
   } else if (tombstones.length > 0 && hashTtlMs < 0) {
     problems.push('a key of tombstones only has no expiry');

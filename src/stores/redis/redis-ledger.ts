@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { BudgetExhaustedError, LedgerUnavailableError, ValidationError } from '../../errors.js';
+import { BudgetExhaustedError, LedgerUnavailableError, ThreadLimitError, ValidationError } from '../../errors.js';
 import { assertPositiveInteger, assertPositiveTokens, assertThreadId, assertTokenCount } from '../../validate.js';
 import { validateThresholds } from '../../budget/thresholds.js';
 import {
@@ -41,11 +41,24 @@ export interface RedisBudgetLedgerOptions {
   maxTokensPerThread?: number;
   /** Warning thresholds. Default 75 % warning, 90 % critical, 95 % final. */
   thresholds?: readonly Threshold[];
+  /**
+   * The group a thread counts under for `maxThreadsPerGroup` (e.g. its tenant), or `undefined` for none.
+   * Default: no groups.
+   */
+  groupOf?: (threadId: string) => string | undefined;
+  /**
+   * Most threads one group holds at once across every instance: a reserve that would create one more
+   * rejects with `ThreadLimitError` (`scope: 'group'`) while other groups go on. A thread counts until it
+   * ends or its keys idle out (`threadTtlMs`). Each group keeps a sorted set `<prefix>{<group>}:g`. Needs
+   * `groupOf`. Default: no limit.
+   */
+  maxThreadsPerGroup?: number;
   /** A hold lapses by itself after this many ms, so a dead instance's holds come back. Default 600 000 (10 min). */
   reservationTtlMs?: number;
   /**
    * A thread's keys expire after about this many ms without a reserve, settle or setBudget (at least 90 %
-   * of it, or all of it less one hour, whichever is more). Default 7 days.
+   * of it, or all of it less one hour, whichever is more; never before a hold taken on it lapses).
+   * At least `reservationTtlMs`. Default 7 days.
    */
   threadTtlMs?: number;
   /**
@@ -190,6 +203,8 @@ export class RedisBudgetLedger implements BudgetLedger {
   private readonly commandTimeoutMs: number;
   /** Reservation ids whose reserve failed on this side (it may still run in Redis), to cancel. */
   private readonly cancels: PendingCancels;
+  private readonly groupOf: ((threadId: string) => string | undefined) | undefined;
+  private readonly maxThreadsPerGroup: number | undefined;
 
   constructor(options: RedisBudgetLedgerOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -201,6 +216,8 @@ export class RedisBudgetLedger implements BudgetLedger {
       keyPrefix = 'tw:',
       maxTokensPerThread = 100_000,
       thresholds = DEFAULT_THRESHOLDS,
+      groupOf,
+      maxThreadsPerGroup,
       reservationTtlMs = DEFAULT_RESERVATION_TTL_MS,
       threadTtlMs = DEFAULT_THREAD_TTL_MS,
       failOpen = false,
@@ -235,6 +252,13 @@ export class RedisBudgetLedger implements BudgetLedger {
       throw new ValidationError('autoPipelining', autoPipelining, 'must be a boolean');
     }
     if (typeof now !== 'function') throw new ValidationError('now', now, 'must be a function');
+    if (groupOf !== undefined && typeof groupOf !== 'function') throw new ValidationError('groupOf', groupOf, 'must be a function');
+    if (maxThreadsPerGroup !== undefined) {
+      assertPositiveInteger('maxThreadsPerGroup', maxThreadsPerGroup);
+      if (groupOf === undefined) throw new ValidationError('maxThreadsPerGroup', maxThreadsPerGroup, 'needs the groupOf option');
+    }
+    this.groupOf = maxThreadsPerGroup === undefined ? undefined : groupOf;
+    this.maxThreadsPerGroup = maxThreadsPerGroup;
 
     this.keyPrefix = keyPrefix;
     const validThresholds = validateThresholds(thresholds);
@@ -244,9 +268,11 @@ export class RedisBudgetLedger implements BudgetLedger {
         defaultMax: maxTokensPerThread,
         holdTtlMs: reservationTtlMs,
         threadTtlMs,
-        // Keys' idle expiry is pushed forward only once this much of it has elapsed (spares two PEXPIREs a call).
-        slackMs: Math.min(Math.floor(threadTtlMs / 10), 3_600_000),
+        // Keys' idle expiry is pushed forward only once this much of it has elapsed (spares two PEXPIREs a
+        // call), and never so late that a key could expire before a hold taken on it lapses.
+        slackMs: Math.min(Math.floor(threadTtlMs / 10), 3_600_000, threadTtlMs - reservationTtlMs),
         thresholds: validThresholds.map((t) => t.percent),
+        ...(maxThreadsPerGroup !== undefined ? { maxThreadsPerGroup } : {}),
       }),
     );
     this.batcher = new ScriptBatcher((keys, args) => {
@@ -308,6 +334,10 @@ export class RedisBudgetLedger implements BudgetLedger {
       return { id: FAIL_OPEN_RESERVATION_PREFIX + id, threadId, tokens, expiresAt: undefined };
     }
     if (reply.length === 1) return { id, threadId, tokens, expiresAt: Number(reply[0]) };
+    if (reply.length === 4) {
+      const group = this.groupOf?.(threadId);
+      throw new ThreadLimitError({ threadId, group, scope: 'group', limit: this.maxThreadsPerGroup ?? Number(reply[1]) });
+    }
     if (reply.length === 2) {
       // Only possible if a cancel of this very id ran first (ids are unique): say so rather than guess.
       throw new LedgerUnavailableError('Redis budget ledger: reserve was cancelled before it ran; retry the call');
@@ -381,7 +411,9 @@ export class RedisBudgetLedger implements BudgetLedger {
   async setBudget(threadId: string, maxTokens: number): Promise<ThreadUsage> {
     assertThreadId('threadId', threadId);
     assertSafeTokens('maxTokens', maxTokens, true);
-    const reply = (await this.exec('setBudget', threadId, [maxTokens, this.clock()])) as unknown[];
+    const args: (string | number)[] = [maxTokens, this.clock()];
+    if (this.groupOf !== undefined) args.push(this.groupKey(threadId));
+    const reply = (await this.exec('setBudget', threadId, args)) as unknown[];
     const snapshot = toUsage(reply[0], reply[1], reply[2], reply[3], reply[4]);
     this.emit(this.crossings(threadId, snapshot, reply.slice(5)));
     return snapshot;
@@ -461,7 +493,11 @@ export class RedisBudgetLedger implements BudgetLedger {
 
   /** Queues a reserve; if it fails once sent, cancels its id (a throw before sending needs no cancel). */
   private reserveOnce(threadId: string, id: string): Promise<unknown[]> {
-    return this.batched('reserve', threadId, OP_RESERVE, id).catch((err: unknown) => {
+    const pending =
+      this.groupOf === undefined
+        ? this.batched('reserve', threadId, OP_RESERVE, id)
+        : this.batched('reserve', threadId, OP_RESERVE, id, this.groupKey(threadId));
+    return pending.catch((err: unknown) => {
       this.cancels.add(threadId, id);
       throw err;
     });
@@ -473,6 +509,12 @@ export class RedisBudgetLedger implements BudgetLedger {
 
   private key(threadId: string): string {
     return `${this.keyPrefix}{${threadId}}:b`;
+  }
+
+  /** The key of the sorted set of the thread's group, or `''` when the thread has no group. */
+  private groupKey(threadId: string): string {
+    const group = this.groupOf!(threadId);
+    return group === undefined ? '' : `${this.keyPrefix}{${group}}:g`;
   }
 
   /** Runs one operation of a single-operation script; any Redis failure becomes LedgerUnavailableError. */

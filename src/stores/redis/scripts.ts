@@ -47,6 +47,13 @@ export interface LedgerScriptConfig {
   slackMs: number;
   /** Threshold percents, ascending (at most 31). */
   thresholds: readonly number[];
+  /**
+   * Most threads per group, when threads are grouped: reserve and setBudget then take the group's key
+   * (`''` for none) as an extra argument, and each group keeps a sorted set of its threads' keys scored by
+   * last use (kept in step with the keys' idle expiry); a reserve that would create a thread in a full group
+   * replies `{count, limit, 0, 0}` and creates nothing.
+   */
+  maxThreadsPerGroup?: number;
 }
 
 /** The Lua source of each ledger operation. */
@@ -178,6 +185,8 @@ export function buildLedgerScripts(config: LedgerScriptConfig): LedgerScripts {
   const slack = luaNumber('slackMs', config.slackMs);
   if (config.thresholds.length > 31) throw new RangeError('thresholds: at most 31');
   const percents = config.thresholds.map((p) => luaNumber('thresholds', p));
+  const grouped = config.maxThreadsPerGroup !== undefined;
+  const groupLimit = grouped ? luaNumber('maxThreadsPerGroup', config.maxThreadsPerGroup!) : '0';
   // Unrolled threshold checks on locals \`used\`, \`max\`, \`f\` (fired bits): a first crossing appends the
   // percent (with \`append\`) and sets its bit.
   const crossingsWith = (append: (percent: string) => string): string =>
@@ -246,7 +255,7 @@ for i = 1, nops do
   if #id >= ${HOLD_MIN} then
     push(IDS, j, id)
   end
-  a = a + (code == '${OP_SETTLE}' and 4 or 2)
+  a = a + (code == '${OP_SETTLE}' and 4 or code == '${OP_RESERVE}' and ${grouped ? 3 : 2} or 2)
 end
 -- Pass 2: read each thread once (purging its expired holds if it may have any). TB: ids tombstoned.
 local ST, H, DIRTY, TOUCH, NEW, G, NEWGONE, TB, TOMB = {}, {}, {}, {}, {}, {}, {}, {}, {}
@@ -281,6 +290,23 @@ for j = 1, t do
     end
   end
 end
+-- Groups (when grouped): GN, threads counted per group key this batch; GK, the group key of each thread
+-- slot this batch creates. Whether creating thread slot j in group \`gk\` would exceed the limit (if not,
+-- counts it).
+local GN, GK = {}, {}
+local function groupFull(gk, j)
+  if gk == '' then return false end
+  local n = GN[gk]
+  if not n then
+    -- Threads whose key has idled out leave the group's set (scores are last uses).
+    redis.call('ZREMRANGEBYSCORE', gk, '-inf', '(' .. int(now - ${ttl}))
+    n = redis.call('ZCARD', gk)
+  end
+  GN[gk] = n
+  if n >= ${groupLimit} then return true end
+  GN[gk], GK[j] = n + 1, gk
+  return false
+end
 -- Frees hold \`id\` (H[id] = h, which is j or -j) of thread slot j, state s.
 local function drop(j, s, id, h)
   H[id] = nil
@@ -305,6 +331,9 @@ for i = 1, nops do
     else
       out[o + 1] = 1; out[o + 2] = expires; o = o + 2
     end
+  elseif code == '${OP_RESERVE}' and ${grouped ? `not s and groupFull(ARGV[a + 2], j)` : 'false'} then
+    local gk = ARGV[a + 2]
+    out[o + 1] = 4; out[o + 2] = GN[gk]; out[o + 3] = ${groupLimit}; out[o + 4] = 0; out[o + 5] = 0; o = o + 5
   elseif code == '${OP_RESERVE}' then
     if not s then
       s = {${max}, 0, 0, 0, 0, 0, 0, 0, 0}
@@ -397,7 +426,19 @@ for j = 1, t do
         redis.call('HSET', key, unpack(new))
       end
     end
-    if refresh then redis.call('PEXPIRE', key, '${ttl}') end
+    if refresh then redis.call('PEXPIRE', key, '${ttl}') end${
+      grouped
+        ? `
+    -- The group's set follows the key's idle expiry: added when created, rescored when pushed forward.
+    local gk = GK[j]
+    if not gk and refresh then gk = redis.call('HGET', key, 'g') end
+    if gk then
+      if GK[j] then redis.call('HSET', key, 'g', gk) end
+      redis.call('ZADD', gk, int(now), key)
+      redis.call('PEXPIRE', gk, '${ttl}')
+    end`
+        : ''
+    }
   end
   local tomb = TOMB[j]
   if tomb then
@@ -448,7 +489,18 @@ local reply = {s[2], s[3], s[4], s[5], max}
 local used, f = s[2] + s[3], s[9]${crossings}
 s[1], s[6], s[9] = max, now + ${ttl}, f
 redis.call('HSET', key, 's', pack(s))
-redis.call('PEXPIRE', key, '${ttl}')
+redis.call('PEXPIRE', key, '${ttl}')${
+    grouped
+      ? `
+-- Counted in its group (an operator's setBudget is not refused for a full group).
+local gk = ARGV[3]
+if gk ~= '' then
+  redis.call('HSET', key, 'g', gk)
+  redis.call('ZADD', gk, fmt('%d', now), key)
+  redis.call('PEXPIRE', gk, '${ttl}')
+end`
+      : ''
+  }
 return reply
 `;
 
@@ -457,7 +509,13 @@ return reply
 local key = KEYS[1]
 local v = redis.call('HGET', key, 's')
 if not v then return {} end
-local s = {sunpack(FMT, v)}
+local s = {sunpack(FMT, v)}${
+    grouped
+      ? `
+local gk = redis.call('HGET', key, 'g')
+if gk then redis.call('ZREM', gk, key) end`
+      : ''
+  }
 redis.call('DEL', key)
 return {s[2], s[3], s[4], s[1]}
 `;
