@@ -54,6 +54,27 @@ export function gatewayThreadLimits(
   };
 }
 
+/** Default idle expiry of a thread's keys in the Redis ledger (its own default): 7 days. */
+const REDIS_THREAD_TTL_MS = 7 * 24 * 3_600_000;
+
+/**
+ * The Redis ledger options that bound a gateway's threads: at most `maxThreadsPerOrg` threads per org
+ * used within `threadIdleTtlMs` (at least a minute), across every instance. The Redis ledger does not
+ * rebuild spend from the store, so its keys (the spend) keep their own, longer idle expiry (7 days, or
+ * `threadIdleTtlMs` if longer): a thread idle past `threadIdleTtlMs` gives up its slot, not its spend.
+ */
+export function redisThreadLimits(
+  budgets: Pick<TokenwardenConfig['budgets'], 'maxThreadsPerOrg' | 'threadIdleTtlMs'>,
+): { groupOf: (threadId: string) => string; maxThreadsPerGroup: number; groupWindowMs: number; threadTtlMs?: number } {
+  const window = Math.max(60_000, budgets.threadIdleTtlMs);
+  return {
+    groupOf: (threadId) => splitScopedThreadId(threadId).org ?? '',
+    maxThreadsPerGroup: budgets.maxThreadsPerOrg,
+    groupWindowMs: window,
+    ...(window > REDIS_THREAD_TTL_MS ? { threadTtlMs: window } : {}),
+  };
+}
+
 /** Environment variables that make `serve` use a real provider when the file configures none. */
 export const PROVIDER_KEY_VARIABLES = ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'XAI_API_KEY'] as const;
 
@@ -144,6 +165,7 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
         failOpen: l.failOpen,
         ...(l.keyPrefix !== undefined ? { keyPrefix: l.keyPrefix } : {}),
         ...(l.reservationTtlMs !== undefined ? { reservationTtlMs: l.reservationTtlMs } : {}),
+        ...redisThreadLimits(config.budgets),
       });
       cleanups.push(() => ledger.close());
       ledgerText = `redis ${redactUrl(l.url)}${l.failOpen ? ' (fail-open: calls go unmetered while Redis is down)' : ' (fail-closed: 503 while Redis is down)'}`;

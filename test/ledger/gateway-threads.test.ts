@@ -4,16 +4,18 @@
  * leave memory and come back with their spend, and so does every thread after a restart (a new gateway on
  * the same SQLite file).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRuntime, type Runtime } from '../../src/config/build-runtime.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js';
 import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
 import { call, errorOf, HELLO } from '../gateway/harness.js';
+import { describeRedis, REDIS_URL } from '../support/services.js';
 
 const KEY_A = 'sk-org-a-test-key';
 const KEY_B = 'sk-org-b-test-key';
@@ -62,12 +64,13 @@ async function liveThreadsMetric(url: string): Promise<number> {
   return Number(/^tokenwarden_live_threads (\d+)/m.exec(text)![1]);
 }
 
-async function configFile(name: string, budgets: string): Promise<string> {
+async function configFile(name: string, budgets: string, ledger = 'memory'): Promise<string> {
   const file = join(dir, `${name}.yaml`);
   await writeFile(
     file,
     [
       `budgets: { default_max_tokens: 100000, ${budgets} }`,
+      `ledger: ${ledger}`,
       `store: { sqlite: ${JSON.stringify(join(dir, `${name}.db`))} }`,
       'keys:',
       `  - { name: a, hash: "sha256:${sha(KEY_A)}", org: orgA }`,
@@ -141,6 +144,32 @@ describe('gateway threads: per-org cap, idle expiry, restore from the store', ()
       expect(Number(b.headers.get('x-budget-used'))).toBe(spent / 2);
     } finally {
       await g.close();
+    }
+  });
+});
+
+describeRedis('gateway threads on the Redis ledger', () => {
+  it('an org at max_threads_per_org gets 429 across gateway instances; another org opens threads', async () => {
+    const prefix = `tw-test-gw-groups:${randomUUID().slice(0, 8)}:`;
+    const file = await configFile('redis-cap', 'max_threads_per_org: 2', `{ url: ${JSON.stringify(REDIS_URL)}, key_prefix: "${prefix}" }`);
+    const one = await start(file);
+    const two = await start(file);
+    try {
+      expect((await chat(one.url, KEY_A, 'r1')).status).toBe(200);
+      expect((await chat(two.url, KEY_A, 'r2')).status).toBe(200);
+      const refused = await chat(two.url, KEY_A, 'r3');
+      expect(refused.status).toBe(429);
+      expect(errorOf(refused.body).code).toBe('too_many_threads');
+      expect(JSON.stringify(refused.body)).not.toContain('orgA');
+      expect((await chat(one.url, KEY_B, 'r3')).status).toBe(200);
+      expect((await chat(one.url, KEY_A, 'r2')).status).toBe(200);
+    } finally {
+      await one.close();
+      await two.close();
+      const admin = new Redis(REDIS_URL!);
+      const keys = await admin.keys(`${prefix}*`);
+      if (keys.length > 0) await admin.del(...keys);
+      await admin.quit();
     }
   });
 });

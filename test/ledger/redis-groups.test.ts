@@ -84,6 +84,21 @@ describeRedis('RedisBudgetLedger: threads per group', () => {
     expect(await admin.zcard(`${PREFIX}{${org}}:g`)).toBe(2);
   });
 
+  it('a thread unused for groupWindowMs frees its slot but keeps its spend, and counts again when used', async () => {
+    const org = `org-${randomUUID().slice(0, 8)}`;
+    let now = Date.now();
+    const ledger = newLedger({ maxThreadsPerGroup: 2, groupWindowMs: 60_000, now: () => now });
+    await ledger.settle(await ledger.reserve(`${org}/a`, 10), { promptTokens: 7 });
+    await ledger.reserve(`${org}/b`, 1);
+    expect(await rejectionOf(ledger.reserve(`${org}/c`, 1))).toBeInstanceOf(ThreadLimitError);
+    now += 61_000; // a and b unused for longer than the window (their keys live on: threadTtlMs is 7 days)
+    await ledger.reserve(`${org}/c`, 1);
+    await ledger.reserve(`${org}/d`, 1);
+    expect(await ledger.usage(`${org}/a`)).toMatchObject({ totalTokens: 7 });
+    expect(await rejectionOf(ledger.reserve(`${org}/e`, 1))).toBeInstanceOf(ThreadLimitError);
+    expect(() => newLedger({ groupWindowMs: 1_000 })).toThrow(/groupWindowMs: must be from 60000/);
+  });
+
   it('setBudget (an operator) is not refused for a full group but counts the thread', async () => {
     const org = `org-${randomUUID().slice(0, 8)}`;
     const ledger = newLedger({ maxThreadsPerGroup: 1 });

@@ -49,10 +49,17 @@ export interface RedisBudgetLedgerOptions {
   /**
    * Most threads one group holds at once across every instance: a reserve that would create one more
    * rejects with `ThreadLimitError` (`scope: 'group'`) while other groups go on. A thread counts until it
-   * ends or its keys idle out (`threadTtlMs`). Each group keeps a sorted set `<prefix>{<group>}:g`. Needs
+   * ends or is unused for `groupWindowMs`. Each group keeps a sorted set `<prefix>{<group>}:g`. Needs
    * `groupOf`. Default: no limit.
    */
   maxThreadsPerGroup?: number;
+  /**
+   * A thread counts toward `maxThreadsPerGroup` until unused this long (its spend stays until its keys
+   * idle out, `threadTtlMs`; used again, it counts again). Last uses are known to within the lazy refresh
+   * of the keys' expiry (at most an hour, a tenth of `threadTtlMs`). From 60 000 to `threadTtlMs`.
+   * Default `threadTtlMs`.
+   */
+  groupWindowMs?: number;
   /** A hold lapses by itself after this many ms, so a dead instance's holds come back. Default 600 000 (10 min). */
   reservationTtlMs?: number;
   /**
@@ -218,6 +225,7 @@ export class RedisBudgetLedger implements BudgetLedger {
       thresholds = DEFAULT_THRESHOLDS,
       groupOf,
       maxThreadsPerGroup,
+      groupWindowMs,
       reservationTtlMs = DEFAULT_RESERVATION_TTL_MS,
       threadTtlMs = DEFAULT_THREAD_TTL_MS,
       failOpen = false,
@@ -257,6 +265,12 @@ export class RedisBudgetLedger implements BudgetLedger {
       assertPositiveInteger('maxThreadsPerGroup', maxThreadsPerGroup);
       if (groupOf === undefined) throw new ValidationError('maxThreadsPerGroup', maxThreadsPerGroup, 'needs the groupOf option');
     }
+    if (groupWindowMs !== undefined) {
+      assertPositiveInteger('groupWindowMs', groupWindowMs);
+      if (groupWindowMs < 60_000 || groupWindowMs > threadTtlMs) {
+        throw new ValidationError('groupWindowMs', groupWindowMs, `must be from 60000 to threadTtlMs (${threadTtlMs})`);
+      }
+    }
     this.groupOf = maxThreadsPerGroup === undefined ? undefined : groupOf;
     this.maxThreadsPerGroup = maxThreadsPerGroup;
 
@@ -273,6 +287,7 @@ export class RedisBudgetLedger implements BudgetLedger {
         slackMs: Math.min(Math.floor(threadTtlMs / 10), 3_600_000, threadTtlMs - reservationTtlMs),
         thresholds: validThresholds.map((t) => t.percent),
         ...(maxThreadsPerGroup !== undefined ? { maxThreadsPerGroup } : {}),
+        ...(groupWindowMs !== undefined ? { groupWindowMs } : {}),
       }),
     );
     this.batcher = new ScriptBatcher((keys, args) => {

@@ -54,6 +54,8 @@ export interface LedgerScriptConfig {
    * replies `{count, limit, 0, 0}` and creates nothing.
    */
   maxThreadsPerGroup?: number;
+  /** A thread counts toward its group until unused this long, ms (at most `threadTtlMs`). Default `threadTtlMs`. */
+  groupWindowMs?: number;
 }
 
 /** The Lua source of each ledger operation. */
@@ -187,6 +189,7 @@ export function buildLedgerScripts(config: LedgerScriptConfig): LedgerScripts {
   const percents = config.thresholds.map((p) => luaNumber('thresholds', p));
   const grouped = config.maxThreadsPerGroup !== undefined;
   const groupLimit = grouped ? luaNumber('maxThreadsPerGroup', config.maxThreadsPerGroup!) : '0';
+  const groupWindow = luaNumber('groupWindowMs', config.groupWindowMs ?? config.threadTtlMs);
   // Unrolled threshold checks on locals \`used\`, \`max\`, \`f\` (fired bits): a first crossing appends the
   // percent (with \`append\`) and sets its bit.
   const crossingsWith = (append: (percent: string) => string): string =>
@@ -298,8 +301,9 @@ local function groupFull(gk, j)
   if gk == '' then return false end
   local n = GN[gk]
   if not n then
-    -- Threads whose key has idled out leave the group's set (scores are last uses).
-    redis.call('ZREMRANGEBYSCORE', gk, '-inf', '(' .. int(now - ${ttl}))
+    -- Threads unused for the group window (or whose key idled out) leave the group's set (scores are
+    -- last uses, known to within the slack of the keys' lazy expiry refresh).
+    redis.call('ZREMRANGEBYSCORE', gk, '-inf', '(' .. int(now - ${groupWindow}))
     n = redis.call('ZCARD', gk)
   end
   GN[gk] = n
