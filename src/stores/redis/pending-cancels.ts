@@ -33,8 +33,10 @@ export class PendingCancels {
       const oldest = this.pending.keys().next();
       if (!oldest.done) this.pending.delete(oldest.value);
     }
-    this.pending.set(id, { threadId, until: this.now() + this.holdTtlMs, sending: false });
-    void this.flush();
+    const entry: PendingCancel = { threadId, until: this.now() + this.holdTtlMs, sending: false };
+    this.pending.set(id, entry);
+    // Only this one (a full flush per failure would be quadratic when thousands fail together).
+    if (!this.sendOne(id, entry)) this.retryLater();
   }
 
   /** Sends every pending cancel not already on its way; resolves when those sent have answered. */
@@ -46,23 +48,27 @@ export class PendingCancels {
         this.pending.delete(id); // a hold of its reserve has lapsed by itself
         continue;
       }
-      if (c.sending || this.stopped || !this.canSend()) continue;
-      c.sending = true;
-      sent.push(
-        this.send(c.threadId, id).then(
-          () => {
-            this.pending.delete(id);
-            this.delayMs = RETRY_MIN_MS;
-          },
-          () => {
-            c.sending = false;
-            this.retryLater();
-          },
-        ),
-      );
+      const sending = this.sendOne(id, c);
+      if (sending) sent.push(sending);
     }
     if (this.pending.size > 0 && sent.length === 0) this.retryLater();
     return Promise.all(sent);
+  }
+
+  /** Sends one cancel unless it is already on its way or cannot be sent now; the send, or `undefined`. */
+  private sendOne(id: string, c: PendingCancel): Promise<void> | undefined {
+    if (c.sending || this.stopped || !this.canSend()) return undefined;
+    c.sending = true;
+    return this.send(c.threadId, id).then(
+      () => {
+        this.pending.delete(id);
+        this.delayMs = RETRY_MIN_MS;
+      },
+      () => {
+        c.sending = false;
+        this.retryLater();
+      },
+    );
   }
 
   /** No more sends or retries. */
