@@ -236,14 +236,16 @@ export class ThreadBudgetRegistry {
     if (budget.promptTokens + budget.completionTokens + budget.reservedTokens + tokens > budget.maxTokens) {
       throw this.exhausted(threadId, budget, tokens);
     }
-    const expiresAt = this.reservationTtlMs === undefined ? undefined : this.now() + this.reservationTtlMs;
+    const ttl = this.reservationTtlMs;
+    const now = ttl === undefined && this.idleTtlMs === undefined ? 0 : this.now();
+    const expiresAt = ttl === undefined ? undefined : now + ttl;
     const hold = new Hold(++this.sequence, threadId, tokens, expiresAt, budget, this);
     if (expiresAt !== undefined) this.expiry.push(hold);
     this.liveHolds++;
     this.reservedTotal += tokens;
     budget.reservedTokens += tokens;
     budget.holdCount++;
-    if (this.idleTtlMs !== undefined) budget.lastUsedAt = this.now();
+    budget.lastUsedAt = now; // read only with an idle TTL
     return hold;
   }
 
