@@ -538,7 +538,7 @@ export class RedisBudgetLedger implements BudgetLedger {
     try {
       return await this.run(name, [this.key(threadId)], args);
     } catch (err) {
-      throw this.unavailable(name, threadId, err);
+      throw this.unavailable(name, err);
     }
   }
 
@@ -550,7 +550,7 @@ export class RedisBudgetLedger implements BudgetLedger {
   ): Promise<unknown[]> {
     this.assertConnected(name);
     return this.batcher.push(this.key(threadId), args).catch((err: unknown) => {
-      throw this.unavailable(name, threadId, err);
+      throw this.unavailable(name, err);
     });
   }
 
@@ -571,11 +571,9 @@ export class RedisBudgetLedger implements BudgetLedger {
     return this.timeoutMs === undefined ? pending : withTimeout(pending, this.timeoutMs);
   }
 
-  private unavailable(name: RedisLedgerOperation, threadId: string, err: unknown): LedgerUnavailableError {
-    return new LedgerUnavailableError(
-      `Redis budget ledger: ${name} on thread ${JSON.stringify(threadId)} failed: ${errorMessage(err)}`,
-      { cause: err },
-    );
+  /** No thread id in the message: it may be an internal (namespaced) id, and the message reaches clients. */
+  private unavailable(name: RedisLedgerOperation, err: unknown): LedgerUnavailableError {
+    return new LedgerUnavailableError(`Redis budget ledger: ${name} failed: ${errorMessage(err)}`, { cause: err });
   }
 
   private assertConnected(operation: RedisLedgerOperation): void {
