@@ -5,6 +5,7 @@ import { splitScopedThreadId } from '../gateway/thread-scope.js';
 import { configureRouter, parseRouterConfig } from '../router/config.js';
 import type { LLMRouter } from '../router/router.js';
 import { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from '../stores/memory/memory-ledger.js';
+import type { RedisBudgetLedgerOptions } from '../stores/redis/redis-ledger.js';
 import type { UsageStore } from '../stores/usage-store.js';
 import { UsageTracker } from '../usage/tracker.js';
 import { InvalidConfigError } from './config-problems.js';
@@ -54,24 +55,22 @@ export function gatewayThreadLimits(
   };
 }
 
-/** Default idle expiry of a thread's keys in the Redis ledger (its own default): 7 days. */
-const REDIS_THREAD_TTL_MS = 7 * 24 * 3_600_000;
-
 /**
- * The Redis ledger options that bound a gateway's threads: at most `maxThreadsPerOrg` threads per org
- * used within `threadIdleTtlMs` (at least a minute), across every instance. The Redis ledger does not
- * rebuild spend from the store, so its keys (the spend) keep their own, longer idle expiry (7 days, or
- * `threadIdleTtlMs` if longer): a thread idle past `threadIdleTtlMs` gives up its slot, not its spend.
+ * The Redis ledger options that bound a gateway's threads, as {@link gatewayThreadLimits} does for the
+ * memory ledger: at most `maxThreadsPerOrg` threads per org across every instance, a thread's keys idle
+ * out after `threadIdleTtlMs` (never before a hold on it lapses, nor under a minute), and a thread missing
+ * from Redis (idled out, or Redis lost its data) is rebuilt from the store on its next call.
  */
 export function redisThreadLimits(
   budgets: Pick<TokenwardenConfig['budgets'], 'maxThreadsPerOrg' | 'threadIdleTtlMs'>,
-): { groupOf: (threadId: string) => string; maxThreadsPerGroup: number; groupWindowMs: number; threadTtlMs?: number } {
-  const window = Math.max(60_000, budgets.threadIdleTtlMs);
+  store: UsageStore | undefined,
+  reservationTtlMs = 600_000,
+): Pick<RedisBudgetLedgerOptions, 'groupOf' | 'maxThreadsPerGroup' | 'threadTtlMs' | 'restore'> {
   return {
     groupOf: (threadId) => splitScopedThreadId(threadId).org ?? '',
     maxThreadsPerGroup: budgets.maxThreadsPerOrg,
-    groupWindowMs: window,
-    ...(window > REDIS_THREAD_TTL_MS ? { threadTtlMs: window } : {}),
+    threadTtlMs: Math.max(60_000, reservationTtlMs, budgets.threadIdleTtlMs),
+    ...(store ? { restore: async (threadId: string) => (await store.summary({ threadId })).totals } : {}),
   };
 }
 
@@ -165,7 +164,7 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
         failOpen: l.failOpen,
         ...(l.keyPrefix !== undefined ? { keyPrefix: l.keyPrefix } : {}),
         ...(l.reservationTtlMs !== undefined ? { reservationTtlMs: l.reservationTtlMs } : {}),
-        ...redisThreadLimits(config.budgets),
+        ...redisThreadLimits(config.budgets, store, l.reservationTtlMs),
       });
       cleanups.push(() => ledger.close());
       ledgerText = `redis ${redactUrl(l.url)}${l.failOpen ? ' (fail-open: calls go unmetered while Redis is down)' : ' (fail-closed: 503 while Redis is down)'}`;

@@ -149,7 +149,7 @@ describe('gateway threads: per-org cap, idle expiry, restore from the store', ()
 });
 
 describeRedis('gateway threads on the Redis ledger', () => {
-  it('an org at max_threads_per_org gets 429 across gateway instances; another org opens threads', async () => {
+  it('an org at max_threads_per_org gets 429 across gateway instances; another org opens threads; a Redis that lost its data forgets no spend', async () => {
     const prefix = `tw-test-gw-groups:${randomUUID().slice(0, 8)}:`;
     const file = await configFile('redis-cap', 'max_threads_per_org: 2', `{ url: ${JSON.stringify(REDIS_URL)}, key_prefix: "${prefix}" }`);
     const one = await start(file);
@@ -162,7 +162,16 @@ describeRedis('gateway threads on the Redis ledger', () => {
       expect(errorOf(refused.body).code).toBe('too_many_threads');
       expect(JSON.stringify(refused.body)).not.toContain('orgA');
       expect((await chat(one.url, KEY_B, 'r3')).status).toBe(200);
-      expect((await chat(one.url, KEY_A, 'r2')).status).toBe(200);
+      const r2 = await chat(one.url, KEY_A, 'r2');
+      expect(r2.status).toBe(200);
+      const used = Number(r2.headers.get('x-budget-used'));
+      // Redis loses every key (a restart without persistence): the spend comes back from the store.
+      const wipe = new Redis(REDIS_URL!);
+      await wipe.del(...(await wipe.keys(`${prefix}*`)));
+      await wipe.quit();
+      const after = await chat(two.url, KEY_A, 'r2');
+      expect(after.status).toBe(200);
+      expect(Number(after.headers.get('x-budget-used'))).toBe(used * 1.5);
     } finally {
       await one.close();
       await two.close();

@@ -7,6 +7,7 @@ import {
   DEFAULT_THRESHOLDS,
   type BudgetLedger,
   type Reservation,
+  type RestoredSpend,
   type SettleResult,
   type Threshold,
   type ThresholdEvent,
@@ -15,7 +16,16 @@ import {
 } from '../../budget/types.js';
 import { PendingCancels } from './pending-cancels.js';
 import { ScriptBatcher } from './script-batcher.js';
-import { buildLedgerScripts, holdId, OP_CANCEL, OP_RELEASE, OP_RESERVE, OP_SETTLE, type LedgerScripts } from './scripts.js';
+import {
+  buildLedgerScripts,
+  holdId,
+  OP_CANCEL,
+  OP_RELEASE,
+  OP_RESERVE,
+  OP_RESERVE_EXISTING,
+  OP_SETTLE,
+  type LedgerScripts,
+} from './scripts.js';
 import type { Readiness } from '../../types.js';
 
 /** What the ledger was doing when an error reached {@link RedisBudgetLedgerOptions.onError}. */
@@ -26,6 +36,7 @@ export type RedisLedgerOperation =
   | 'usage'
   | 'setBudget'
   | 'endThread'
+  | 'seed'
   | 'connection'
   | 'listener';
 
@@ -46,6 +57,15 @@ export interface RedisBudgetLedgerOptions {
    * Default: no groups.
    */
   groupOf?: (threadId: string) => string | undefined;
+  /**
+   * Rebuilds the spend of a thread that is not in Redis (its keys idled out, or Redis lost its data) from
+   * the durable record, e.g. a usage store's `summary({ threadId }).totals`; consulted when a reserve,
+   * setBudget, usage or endThread finds the thread missing. Concurrent first calls on this instance share
+   * one restore; instances that restore the same thread at once create it once (the first wins). A failing
+   * restore fails the call with `LedgerUnavailableError` (so `failOpen` lets the call through unmetered).
+   * Default: none (a missing thread starts afresh).
+   */
+  restore?: (threadId: string) => Promise<RestoredSpend | undefined>;
   /**
    * Most threads one group holds at once across every instance: a reserve that would create one more
    * rejects with `ThreadLimitError` (`scope: 'group'`) while other groups go on. A thread counts until it
@@ -153,6 +173,7 @@ function loadScripts(scripts: LedgerScripts): Record<ScriptName, LoadedScript> {
     usage: load(scripts.usage),
     setBudget: load(scripts.setBudget),
     endThread: load(scripts.endThread),
+    seed: load(scripts.seed),
   };
 }
 
@@ -195,6 +216,7 @@ export class RedisBudgetLedger implements BudgetLedger {
   readonly client: Redis;
   private readonly ownsClient: boolean;
   private readonly keyPrefix: string;
+  private readonly defaultMax: number;
   private readonly thresholdByArg: ReadonlyMap<string, Threshold>;
   private readonly scripts: Record<ScriptName, LoadedScript>;
   private readonly batcher: ScriptBatcher;
@@ -211,6 +233,9 @@ export class RedisBudgetLedger implements BudgetLedger {
   /** Reservation ids whose reserve failed on this side (it may still run in Redis), to cancel. */
   private readonly cancels: PendingCancels;
   private readonly groupOf: ((threadId: string) => string | undefined) | undefined;
+  private readonly restore: ((threadId: string) => Promise<RestoredSpend | undefined>) | undefined;
+  /** Restores in flight on this instance, by thread. */
+  private readonly restoring = new Map<string, Promise<RestoredSpend | undefined>>();
   private readonly maxThreadsPerGroup: number | undefined;
 
   constructor(options: RedisBudgetLedgerOptions = {}) {
@@ -226,6 +251,7 @@ export class RedisBudgetLedger implements BudgetLedger {
       groupOf,
       maxThreadsPerGroup,
       groupWindowMs,
+      restore,
       reservationTtlMs = DEFAULT_RESERVATION_TTL_MS,
       threadTtlMs = DEFAULT_THREAD_TTL_MS,
       failOpen = false,
@@ -271,10 +297,13 @@ export class RedisBudgetLedger implements BudgetLedger {
         throw new ValidationError('groupWindowMs', groupWindowMs, `must be from 60000 to threadTtlMs (${threadTtlMs})`);
       }
     }
+    if (restore !== undefined && typeof restore !== 'function') throw new ValidationError('restore', restore, 'must be a function');
+    this.restore = restore;
     this.groupOf = maxThreadsPerGroup === undefined ? undefined : groupOf;
     this.maxThreadsPerGroup = maxThreadsPerGroup;
 
     this.keyPrefix = keyPrefix;
+    this.defaultMax = maxTokensPerThread;
     const validThresholds = validateThresholds(thresholds);
     this.thresholdByArg = new Map(validThresholds.map((t) => [String(t.percent), t]));
     this.scripts = loadScripts(
@@ -343,7 +372,12 @@ export class RedisBudgetLedger implements BudgetLedger {
     const id = holdId(randomUUID(), tokens);
     let reply: unknown[];
     try {
-      reply = await this.reserveOnce(threadId, id);
+      // With restore, a missing thread is not created by the reserve: it is rebuilt first, then reserved.
+      reply = await this.reserveOnce(threadId, id, this.restore ? OP_RESERVE_EXISTING : OP_RESERVE);
+      if (reply.length === 0) {
+        await this.bringBack(threadId);
+        reply = await this.reserveOnce(threadId, id, OP_RESERVE);
+      }
     } catch (err) {
       if (!this.failingOpen(err, 'reserve')) throw err;
       return { id: FAIL_OPEN_RESERVATION_PREFIX + id, threadId, tokens, expiresAt: undefined };
@@ -415,8 +449,9 @@ export class RedisBudgetLedger implements BudgetLedger {
       if (!this.failingOpen(err, 'usage')) throw err;
       return undefined;
     }
-    if (reply.length === 0) return undefined;
-    return toUsage(reply[0], reply[1], reply[2], reply[3], reply[4]);
+    if (reply.length > 0) return toUsage(reply[0], reply[1], reply[2], reply[3], reply[4]);
+    // Not in Redis: shown as restored, without recreating it (reads create nothing).
+    return this.restore ? this.snapshot(await this.restored(threadId)) : undefined;
   }
 
   /**
@@ -426,6 +461,10 @@ export class RedisBudgetLedger implements BudgetLedger {
   async setBudget(threadId: string, maxTokens: number): Promise<ThreadUsage> {
     assertThreadId('threadId', threadId);
     assertSafeTokens('maxTokens', maxTokens, true);
+    if (this.restore) {
+      const exists = ((await this.exec('usage', threadId, [this.clock()])) as unknown[]).length > 0;
+      if (!exists) await this.bringBack(threadId);
+    }
     const args: (string | number)[] = [maxTokens, this.clock()];
     if (this.groupOf !== undefined) args.push(this.groupKey(threadId));
     const reply = (await this.exec('setBudget', threadId, args)) as unknown[];
@@ -438,8 +477,8 @@ export class RedisBudgetLedger implements BudgetLedger {
   async endThread(threadId: string): Promise<ThreadUsage | undefined> {
     assertThreadId('threadId', threadId);
     const reply = (await this.exec('endThread', threadId, [])) as unknown[];
-    if (reply.length === 0) return undefined;
-    return toUsage(reply[0], reply[1], reply[2], 0, reply[3]);
+    if (reply.length > 0) return toUsage(reply[0], reply[1], reply[2], 0, reply[3]);
+    return this.restore ? this.snapshot(await this.restored(threadId)) : undefined;
   }
 
   /**
@@ -507,15 +546,43 @@ export class RedisBudgetLedger implements BudgetLedger {
   }
 
   /** Queues a reserve; if it fails once sent, cancels its id (a throw before sending needs no cancel). */
-  private reserveOnce(threadId: string, id: string): Promise<unknown[]> {
+  private reserveOnce(threadId: string, id: string, op: string): Promise<unknown[]> {
     const pending =
       this.groupOf === undefined
-        ? this.batched('reserve', threadId, OP_RESERVE, id)
-        : this.batched('reserve', threadId, OP_RESERVE, id, this.groupKey(threadId));
+        ? this.batched('reserve', threadId, op, id)
+        : this.batched('reserve', threadId, op, id, this.groupKey(threadId));
     return pending.catch((err: unknown) => {
       this.cancels.add(threadId, id);
       throw err;
     });
+  }
+
+  /** Recreates a thread missing from Redis with its recorded spend (no spend: the reserve creates it afresh). */
+  private async bringBack(threadId: string): Promise<void> {
+    const spent = await this.restored(threadId);
+    if (spent === undefined || spent.requestCount === 0) return;
+    const args: (string | number)[] = [this.clock(), spent.promptTokens, spent.completionTokens, spent.requestCount];
+    if (this.groupOf !== undefined) args.push(this.groupKey(threadId));
+    const reply = (await this.exec('seed', threadId, args)) as unknown[];
+    if (reply[0] === 0) {
+      throw new ThreadLimitError({ threadId, group: this.groupOf?.(threadId), scope: 'group', limit: Number(reply[2]) });
+    }
+  }
+
+  /** The recorded spend of a thread, one restore per thread at a time on this instance. */
+  private restored(threadId: string): Promise<RestoredSpend | undefined> {
+    let pending = this.restoring.get(threadId);
+    if (pending === undefined) {
+      pending = loadRestored(this.restore!, threadId).finally(() => this.restoring.delete(threadId));
+      this.restoring.set(threadId, pending);
+    }
+    return pending;
+  }
+
+  /** A thread's usage as recorded, for a thread not in Redis (default maximum, nothing held). */
+  private snapshot(spent: RestoredSpend | undefined): ThreadUsage | undefined {
+    if (spent === undefined || spent.requestCount === 0) return undefined;
+    return toUsage(spent.promptTokens, spent.completionTokens, spent.requestCount, 0, this.defaultMax);
   }
 
   private clock(): number {
@@ -637,6 +704,22 @@ export class RedisBudgetLedger implements BudgetLedger {
       }
     }
   }
+}
+
+async function loadRestored(restore: (threadId: string) => Promise<RestoredSpend | undefined>, threadId: string): Promise<RestoredSpend | undefined> {
+  let spent: RestoredSpend | undefined;
+  try {
+    spent = await restore(threadId);
+  } catch (err) {
+    // No thread id in the message: it may be an internal (namespaced) id that reaches a client.
+    throw new LedgerUnavailableError(`restoring a thread's spend from the usage record failed: ${errorMessage(err)}`, { cause: err });
+  }
+  if (spent === undefined || spent === null) return undefined;
+  const { promptTokens, completionTokens, requestCount } = spent;
+  assertSafeTokens('restore().promptTokens', promptTokens);
+  assertSafeTokens('restore().completionTokens', completionTokens);
+  assertSafeTokens('restore().requestCount', requestCount);
+  return { promptTokens, completionTokens, requestCount };
 }
 
 function toUsage(p: unknown, c: unknown, n: unknown, r: unknown, m: unknown): ThreadUsage {

@@ -65,6 +65,8 @@ export interface LedgerScripts {
   usage: string;
   setBudget: string;
   endThread: string;
+  /** Recreates a missing thread with restored spend (see `restore` of the ledger). */
+  seed: string;
 }
 
 /**
@@ -73,6 +75,8 @@ export interface LedgerScripts {
  * reserve, if it still runs, holds nothing).
  */
 export const OP_RESERVE = 'R';
+/** Reserve on a thread that exists only: a missing thread replies `{}` (the ledger restores it, then reserves). */
+export const OP_RESERVE_EXISTING = 'Q';
 export const OP_SETTLE = 'S';
 export const OP_RELEASE = 'L';
 export const OP_CANCEL = 'C';
@@ -258,7 +262,8 @@ for i = 1, nops do
   if #id >= ${HOLD_MIN} then
     push(IDS, j, id)
   end
-  a = a + (code == '${OP_SETTLE}' and 4 or code == '${OP_RESERVE}' and ${grouped ? 3 : 2} or 2)
+  local reserve = code == '${OP_RESERVE}' or code == '${OP_RESERVE_EXISTING}'
+  a = a + (code == '${OP_SETTLE}' and 4 or reserve and ${grouped ? 3 : 2} or 2)
 end
 -- Pass 2: read each thread once (purging its expired holds if it may have any). TB: ids tombstoned.
 local ST, H, DIRTY, TOUCH, NEW, G, NEWGONE, TB, TOMB = {}, {}, {}, {}, {}, {}, {}, {}, {}
@@ -328,17 +333,20 @@ for i = 1, nops do
   local j, a = J[i], A[i]
   local s = ST[j]
   local code, id = ARGV[a], ARGV[a + 1]
-  if code == '${OP_RESERVE}' and (TB[id] or H[id] == j or H[id] == -j) then
+  local reserve = code == '${OP_RESERVE}' or code == '${OP_RESERVE_EXISTING}'
+  if reserve and (TB[id] or H[id] == j or H[id] == -j) then
     -- Cancelled before it ran ({0, 0}), or a resent reserve whose hold exists ({expires}): nothing more held.
     if TB[id] then
       out[o + 1] = 2; out[o + 2] = 0; out[o + 3] = 0; o = o + 3
     else
       out[o + 1] = 1; out[o + 2] = expires; o = o + 2
     end
-  elseif code == '${OP_RESERVE}' and ${grouped ? `not s and groupFull(ARGV[a + 2], j)` : 'false'} then
+  elseif code == '${OP_RESERVE_EXISTING}' and not s then
+    out[o + 1] = 0; o = o + 1
+  elseif reserve and ${grouped ? `not s and groupFull(ARGV[a + 2], j)` : 'false'} then
     local gk = ARGV[a + 2]
     out[o + 1] = 4; out[o + 2] = GN[gk]; out[o + 3] = ${groupLimit}; out[o + 4] = 0; out[o + 5] = 0; o = o + 5
-  elseif code == '${OP_RESERVE}' then
+  elseif reserve then
     if not s then
       s = {${max}, 0, 0, 0, 0, 0, 0, 0, 0}
       ST[j] = s
@@ -524,5 +532,34 @@ redis.call('DEL', key)
 return {s[2], s[3], s[4], s[1]}
 `;
 
-  return { ops, usage, setBudget, endThread };
+  /**
+   * ARGV: now, prompt, completion, requests (and the group key when grouped). Recreates a thread that is
+   * not in Redis with the spend recorded elsewhere (thresholds reached count as fired, silently). Returns
+   * `{1}` when the thread exists (nothing done), `{2}` when created, `{0, count, limit}` when its group is
+   * full (nothing created).
+   */
+  const seed = `${COMMON}
+local key, now = KEYS[1], tonumber(ARGV[1])
+if redis.call('HEXISTS', key, 's') == 1 then return {1} end${
+    grouped
+      ? `
+local gk = ARGV[5]
+if gk ~= '' then
+  redis.call('ZREMRANGEBYSCORE', gk, '-inf', '(' .. int(now - ${groupWindow}))
+  local n = redis.call('ZCARD', gk)
+  if n >= ${groupLimit} then return {0, n, ${groupLimit}} end
+  redis.call('ZADD', gk, int(now), key)
+  redis.call('PEXPIRE', gk, '${ttl}')
+  redis.call('HSET', key, 'g', gk)
+end`
+      : ''
+  }
+local p, c, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local used, max, f = p + c, ${max}, 0${crossingsWith(() => '')}
+redis.call('HSET', key, 's', pack({max, p, c, n, 0, now + ${ttl}, 0, 0, f}))
+redis.call('PEXPIRE', key, '${ttl}')
+return {2}
+`;
+
+  return { ops, usage, setBudget, endThread, seed };
 }
