@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { BudgetExhaustedError, LedgerUnavailableError, ThreadLimitError, ValidationError } from '../../errors.js';
-import { assertPositiveInteger, assertPositiveTokens, assertThreadId, assertTokenCount } from '../../validate.js';
+import { assertPositiveInteger, assertThreadId } from '../../validate.js';
 import { validateThresholds } from '../../budget/thresholds.js';
 import {
   DEFAULT_THRESHOLDS,
@@ -27,135 +27,31 @@ import {
   type LedgerScripts,
 } from './scripts.js';
 import type { Readiness } from '../../types.js';
+import {
+  FAIL_OPEN_RESERVATION_PREFIX,
+  isFailOpenReservation,
+  type RedisBudgetLedgerOptions,
+  type RedisLedgerOperation,
+} from './ledger-options.js';
+import {
+  assertReservation,
+  assertSafeTokens,
+  delay,
+  errorMessage,
+  loadRestored,
+  rateLimitedWarn,
+  toUsage,
+  withTimeout,
+} from './ledger-support.js';
 
-/** What the ledger was doing when an error reached {@link RedisBudgetLedgerOptions.onError}. */
-export type RedisLedgerOperation =
-  | 'reserve'
-  | 'settle'
-  | 'release'
-  | 'usage'
-  | 'setBudget'
-  | 'endThread'
-  | 'seed'
-  | 'connection'
-  | 'listener';
+export {
+  FAIL_OPEN_RESERVATION_PREFIX,
+  isFailOpenReservation,
+  redisLedgerKeys,
+  type RedisBudgetLedgerOptions,
+  type RedisLedgerOperation,
+} from './ledger-options.js';
 
-/** Options of {@link RedisBudgetLedger}. */
-export interface RedisBudgetLedgerOptions {
-  /** An ioredis client you already have. The ledger never closes it. Exclusive with `url`. */
-  client?: Redis;
-  /** Redis to connect to when no `client` is given. Default `redis://127.0.0.1:6379`. */
-  url?: string;
-  /** Prefix of every key the ledger writes. Default `tw:`. */
-  keyPrefix?: string;
-  /** Maximum tokens of a thread without its own limit (fixed when the thread is created). Default 100 000. */
-  maxTokensPerThread?: number;
-  /** Warning thresholds. Default 75 % warning, 90 % critical, 95 % final. */
-  thresholds?: readonly Threshold[];
-  /**
-   * The group a thread counts under for `maxThreadsPerGroup` (e.g. its tenant), or `undefined` for none.
-   * Default: no groups.
-   */
-  groupOf?: (threadId: string) => string | undefined;
-  /**
-   * Rebuilds the spend of a thread that is not in Redis (its keys idled out, or Redis lost its data) from
-   * the durable record, e.g. a usage store's `summary({ threadId }).totals`; consulted when a reserve,
-   * setBudget, usage or endThread finds the thread missing. Concurrent first calls on this instance share
-   * one restore; instances that restore the same thread at once create it once (the first wins). A failing
-   * restore fails the call with `LedgerUnavailableError` (so `failOpen` lets the call through unmetered).
-   * Default: none (a missing thread starts afresh).
-   */
-  restore?: (threadId: string) => Promise<RestoredSpend | undefined>;
-  /**
-   * Most threads one group holds at once across every instance: a reserve that would create one more
-   * rejects with `ThreadLimitError` (`scope: 'group'`) while other groups go on. A thread counts until it
-   * ends or is unused for `groupWindowMs`. Each group keeps a sorted set `<prefix>{<group>}:g`. Needs
-   * `groupOf`. Default: no limit.
-   */
-  maxThreadsPerGroup?: number;
-  /**
-   * A thread counts toward `maxThreadsPerGroup` until unused this long (its spend stays until its keys
-   * idle out, `threadTtlMs`; used again, it counts again). Last uses are known to within the lazy refresh
-   * of the keys' expiry (at most an hour, a tenth of `threadTtlMs`). From 60 000 to `threadTtlMs`.
-   * Default `threadTtlMs`.
-   */
-  groupWindowMs?: number;
-  /** A hold lapses by itself after this many ms, so a dead instance's holds come back. Default 600 000 (10 min). */
-  reservationTtlMs?: number;
-  /**
-   * A thread's keys expire after about this many ms without a reserve, settle or setBudget (at least 90 %
-   * of it, or all of it less one hour, whichever is more; never before a hold taken on it lapses).
-   * At least `reservationTtlMs`. Default 7 days.
-   */
-  threadTtlMs?: number;
-  /**
-   * When Redis cannot be reached: `false` (default) rejects with `LedgerUnavailableError`; `true` lets
-   * calls through unmetered: `reserve` returns a synthetic reservation (see {@link isFailOpenReservation}),
-   * `settle`, `release` and `usage` do nothing, and the error goes to `onError`. `setBudget` and
-   * `endThread` always reject.
-   */
-  failOpen?: boolean;
-  /**
-   * Receives errors no caller sees: connection errors, errors thrown by threshold listeners and failures
-   * swallowed in fail-open mode. Default: `console.warn`, at most one line per 10 s.
-   */
-  onError?: (error: Error, operation: RedisLedgerOperation) => void;
-  /**
-   * A command that gets no answer within this many ms fails with `LedgerUnavailableError`. Default 1 000.
-   * (Applied by ioredis on the ledger's own client, by the ledger on a supplied client that has no
-   * `commandTimeout` of its own.)
-   */
-  commandTimeoutMs?: number;
-  /**
-   * Most reserve, settle and release calls made in the same tick that are sent to Redis as one script
-   * call (at most 1 000). Batching pays a script's fixed cost once per batch, and reads and writes each
-   * thread once per batch; each call stays atomic. 1 turns it off. Default 128.
-   */
-  maxBatch?: number;
-  /**
-   * ioredis `enableAutoPipelining` on the ledger's own client. Default false: with batching there is
-   * about one script call per tick, so there is little left to pipeline.
-   */
-  autoPipelining?: boolean;
-  /**
-   * Clock for hold expiry, epoch ms. Default `Date.now`. Instances sharing a Redis should keep their
-   * clocks in step (NTP): a skew of s ms lengthens or shortens other instances' holds by s ms.
-   */
-  now?: () => number;
-}
-
-/** Id prefix of the synthetic reservations that a fail-open ledger hands out while Redis is unreachable. */
-export const FAIL_OPEN_RESERVATION_PREFIX = 'failopen:';
-
-/**
- * Whether a reservation is a synthetic one handed out by a fail-open ledger while Redis was unreachable
- * (it holds nothing; settling or releasing it does nothing).
- *
- * @example
- * ```ts
- * const hold = await ledger.reserve('thread-1', 500);
- * if (isFailOpenReservation(hold)) metrics.unmeteredCalls.inc();
- * ```
- */
-export function isFailOpenReservation(reservation: Reservation): boolean {
-  return typeof reservation?.id === 'string' && reservation.id.startsWith(FAIL_OPEN_RESERVATION_PREFIX);
-}
-
-/**
- * The Redis key a {@link RedisBudgetLedger} keeps for a thread: one hash with its packed state (field
- * `s`, see {@link decodeLedgerState}) and one field per hold (the reservation id, valued with its expiry).
- * The thread id is a hash tag, as Redis Cluster would want. For operators and tests that inspect the
- * ledger directly.
- *
- * @example
- * ```ts
- * const { hash } = redisLedgerKeys('tw:', 'thread-1');                     // 'tw:{thread-1}:b'
- * decodeLedgerState((await redis.hgetBuffer(hash, 's'))!).promptTokens;   // prompt tokens charged so far
- * ```
- */
-export function redisLedgerKeys(keyPrefix: string, threadId: string): { hash: string } {
-  return { hash: `${keyPrefix}{${threadId}}:b` };
-}
 
 type ScriptCommand = (script: string, numkeys: number, keys: string[], args: (string | number)[]) => Promise<unknown>;
 
@@ -704,89 +600,4 @@ export class RedisBudgetLedger implements BudgetLedger {
       }
     }
   }
-}
-
-async function loadRestored(restore: (threadId: string) => Promise<RestoredSpend | undefined>, threadId: string): Promise<RestoredSpend | undefined> {
-  let spent: RestoredSpend | undefined;
-  try {
-    spent = await restore(threadId);
-  } catch (err) {
-    // No thread id in the message: it may be an internal (namespaced) id that reaches a client.
-    throw new LedgerUnavailableError(`restoring a thread's spend from the usage record failed: ${errorMessage(err)}`, { cause: err });
-  }
-  if (spent === undefined || spent === null) return undefined;
-  const { promptTokens, completionTokens, requestCount } = spent;
-  assertSafeTokens('restore().promptTokens', promptTokens);
-  assertSafeTokens('restore().completionTokens', completionTokens);
-  assertSafeTokens('restore().requestCount', requestCount);
-  return { promptTokens, completionTokens, requestCount };
-}
-
-function toUsage(p: unknown, c: unknown, n: unknown, r: unknown, m: unknown): ThreadUsage {
-  const promptTokens = Number(p);
-  const completionTokens = Number(c);
-  const reservedTokens = Number(r);
-  const maxTokens = Number(m);
-  const totalTokens = promptTokens + completionTokens;
-  return {
-    promptTokens,
-    completionTokens,
-    totalTokens,
-    remaining: Math.max(0, maxTokens - totalTokens - reservedTokens),
-    maxTokens,
-    requestCount: Number(n),
-    reservedTokens,
-  };
-}
-
-/** Token counts also have to survive Lua's doubles exactly. */
-function assertSafeTokens(field: string, value: unknown, positive = false): asserts value is number {
-  if (positive) assertPositiveTokens(field, value);
-  else assertTokenCount(field, value);
-  if (value > Number.MAX_SAFE_INTEGER) {
-    throw new ValidationError(field, value, `must be at most ${Number.MAX_SAFE_INTEGER}`);
-  }
-}
-
-function assertReservation(reservation: Reservation): void {
-  if (reservation === null || typeof reservation !== 'object') {
-    throw new ValidationError('reservation', reservation, 'must be a reservation returned by reserve()');
-  }
-  if (typeof reservation.id !== 'string' || reservation.id.length === 0) {
-    throw new ValidationError('reservation.id', reservation.id, 'must be a non-empty string');
-  }
-  assertThreadId('reservation.threadId', reservation.threadId);
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no reply from Redis within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function rateLimitedWarn(): (error: Error, operation: RedisLedgerOperation) => void {
-  let last = 0;
-  let suppressed = 0;
-  return (error, operation) => {
-    const t = Date.now();
-    if (t - last < 10_000) {
-      suppressed++;
-      return;
-    }
-    const more = suppressed > 0 ? ` (${suppressed} similar messages suppressed)` : '';
-    last = t;
-    suppressed = 0;
-    console.warn(`[tokenwarden] Redis budget ledger (${operation}): ${error.message}${more}`);
-  };
 }
