@@ -84,6 +84,36 @@ export class LedgerUnavailableError extends TokenwardenError {
   }
 }
 
+/**
+ * A ledger cannot open one more thread: its group (e.g. a tenant) already holds `maxThreadsPerGroup` live
+ * threads (`scope: 'group'`), or the ledger holds `maxThreads` (`scope: 'global'`). Code
+ * `TOO_MANY_THREADS`. Threads already open are unaffected; ending threads or letting idle ones expire
+ * makes room.
+ */
+export class ThreadLimitError extends TokenwardenError {
+  readonly threadId: string;
+  /** The group that is full (`scope: 'group'`), else `undefined`. */
+  readonly group: string | undefined;
+  readonly scope: 'group' | 'global';
+  /** The limit that was reached. */
+  readonly limit: number;
+
+  constructor(fields: { threadId: string; group?: string | undefined; scope: 'group' | 'global'; limit: number }) {
+    const where =
+      fields.scope === 'group'
+        ? `group ${JSON.stringify(fields.group)} already has ${fields.limit} live threads (the maxThreadsPerGroup option)`
+        : `${fields.limit} threads are live (the maxThreads option)`;
+    super(
+      'TOO_MANY_THREADS',
+      `Cannot open thread ${JSON.stringify(fields.threadId)}: ${where}; end threads or let idle ones expire`,
+    );
+    this.threadId = fields.threadId;
+    this.group = fields.group;
+    this.scope = fields.scope;
+    this.limit = fields.limit;
+  }
+}
+
 /** No configured backend serves the requested model. */
 export class NoBackendError extends TokenwardenError {
   readonly model: string;

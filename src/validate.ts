@@ -5,9 +5,12 @@ import { ValidationError } from './errors.js';
  * value, so a caller always learns which argument was wrong and why.
  */
 
-/** A token count: a finite, non-negative integer. */
+/**
+ * A token count: a non-negative integer of at most 2^53 - 1 (`Number.MAX_SAFE_INTEGER`), above which
+ * sums stop being exact (the Redis ledger's Lua doubles have the same bound).
+ */
 export function assertTokenCount(field: string, value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) {
     throw new ValidationError(field, value, describeTokenProblem(value));
   }
 }
@@ -44,5 +47,6 @@ function describeTokenProblem(value: unknown): string {
   if (Number.isNaN(value)) return 'must be a number, not NaN';
   if (!Number.isFinite(value)) return 'must be finite';
   if (value < 0) return 'must not be negative';
+  if (value > Number.MAX_SAFE_INTEGER) return `must be at most ${Number.MAX_SAFE_INTEGER}`;
   return 'must be a whole number of tokens';
 }

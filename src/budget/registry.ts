@@ -1,47 +1,14 @@
-import { BudgetExhaustedError, TokenwardenError, ValidationError } from '../errors.js';
+import { BudgetExhaustedError, ValidationError, type ThreadLimitError } from '../errors.js';
 import { assertPositiveInteger, assertPositiveTokens, assertThreadId, assertTokenCount } from '../validate.js';
+import { budgetOf, finish, Hold, HoldQueue, isDone, isHoldOf, Settled, threadIdOf, tokensOf } from './hold.js';
 import { ThreadBudget } from './thread-budget.js';
+import { ThreadTable } from './thread-table.js';
 
-/** A live hold, handed to the caller as its reservation; it also knows the budget it draws on. */
-class Hold implements Reservation {
-  /** Settled, released or expired. */
-  done = false;
-
-  constructor(
-    private readonly sequence: number,
-    readonly threadId: string,
-    readonly tokens: number,
-    readonly expiresAt: number | undefined,
-    readonly budget: ThreadBudget,
-    readonly owner: ThreadBudgetRegistry,
-  ) {}
-
-  /** Unique within the registry; built on demand (most callers never read it). */
-  get id(): string {
-    return `r${this.sequence}`;
-  }
-
-  toJSON(): Reservation {
-    return { id: this.id, threadId: this.threadId, tokens: this.tokens, expiresAt: this.expiresAt };
-  }
-}
-
-/** What settling charged; the usage snapshot is built only if someone reads it. */
-class Settled implements SettleResult {
-  readonly charged = true;
-  constructor(
-    private readonly budget: ThreadBudget,
-    readonly crossed: ThresholdEvent[],
-  ) {}
-
-  get usage(): ThreadUsage {
-    return this.budget.toUsage();
-  }
-}
-import { validateThresholds } from './thresholds.js';
+import { crossedThresholds, validateThresholds } from './thresholds.js';
 import {
   DEFAULT_THRESHOLDS,
   type Reservation,
+  type RestoredSpend,
   type SettleResult,
   type Threshold,
   type ThresholdEvent,
@@ -57,8 +24,24 @@ export interface ThreadBudgetRegistryOptions {
   thresholds?: readonly Threshold[];
   /** Holds lapse by themselves after this many ms. Default: never (every caller settles or releases). */
   reservationTtlMs?: number;
-  /** Most threads held at once; creating one more throws `TOO_MANY_THREADS`. Default 1 000 000. */
+  /** Most threads held at once; creating one more throws `ThreadLimitError` (`TOO_MANY_THREADS`). Default 1 000 000. */
   maxThreads?: number;
+  /**
+   * The group a thread counts under for `maxThreadsPerGroup` (e.g. its tenant), or `undefined` for none.
+   * Called once when a thread is created. Default: no groups.
+   */
+  groupOf?: (threadId: string) => string | undefined;
+  /**
+   * Most threads one group holds at once; creating one more throws `ThreadLimitError` with `scope:
+   * 'group'`, while other groups go on. Needs `groupOf`. Default: no limit per group.
+   */
+  maxThreadsPerGroup?: number;
+  /**
+   * A thread unused for this many ms (no reserve, settle, consume or setBudget) and holding nothing leaves
+   * memory, with its spend: its next use starts afresh (a {@link MemoryBudgetLedger} with `restore`
+   * rebuilds the spend first). Swept lazily when threads are created. Default: never.
+   */
+  idleTtlMs?: number;
   /** Receives errors thrown by threshold listeners (they never break accounting). Default: console.error. */
   onError?: (error: unknown) => void;
   /** Clock for reservation expiry, epoch ms. Default `Date.now`. */
@@ -90,15 +73,26 @@ export class ThreadBudgetRegistry {
   private maxTokensPerThread: number;
   private readonly thresholds: readonly Threshold[];
   private readonly reservationTtlMs: number | undefined;
-  private readonly maxThreads: number;
+  private readonly idleTtlMs: number | undefined;
+  private readonly table: ThreadTable;
   private readonly onError: (error: unknown) => void;
   private readonly now: () => number;
-  private readonly budgets = new Map<string, ThreadBudget>();
+  private readonly budgets: Map<string, ThreadBudget>;
   /** Live holds. */
   private liveHolds = 0;
+  /** Tokens held by live holds of live threads. */
+  private reservedTotal = 0;
   /** With a TTL: holds in creation order, which is also expiry order (the TTL is fixed). */
-  private expiryQueue: Hold[] = [];
-  private expiryHead = 0;
+  private readonly expiry = new HoldQueue();
+  private readonly lapse = (hold: Hold): void => {
+    this.liveHolds--;
+    const budget = budgetOf(hold);
+    if (budget.ended) return;
+    const tokens = tokensOf(hold);
+    budget.reservedTokens -= tokens;
+    budget.holdCount--;
+    this.reservedTotal -= tokens;
+  };
   private readonly listeners = new Set<ThresholdListener>();
   private sequence = 0;
 
@@ -108,23 +102,55 @@ export class ThreadBudgetRegistry {
       thresholds = DEFAULT_THRESHOLDS,
       reservationTtlMs,
       maxThreads = 1_000_000,
+      groupOf,
+      maxThreadsPerGroup,
+      idleTtlMs,
       onError = (err: unknown) => console.error('[tokenwarden] threshold listener failed:', err),
       now = Date.now,
     } = options;
     assertPositiveTokens('maxTokensPerThread', maxTokensPerThread);
     if (reservationTtlMs !== undefined) assertPositiveInteger('reservationTtlMs', reservationTtlMs);
     assertPositiveInteger('maxThreads', maxThreads);
+    if (groupOf !== undefined && typeof groupOf !== 'function') throw new ValidationError('groupOf', groupOf, 'must be a function');
+    if (maxThreadsPerGroup !== undefined) {
+      assertPositiveInteger('maxThreadsPerGroup', maxThreadsPerGroup);
+      if (groupOf === undefined) throw new ValidationError('maxThreadsPerGroup', maxThreadsPerGroup, 'needs the groupOf option');
+    }
+    if (idleTtlMs !== undefined) assertPositiveInteger('idleTtlMs', idleTtlMs);
+    if (typeof now !== 'function') throw new ValidationError('now', now, 'must be a function');
     this.maxTokensPerThread = maxTokensPerThread;
     this.thresholds = validateThresholds(thresholds);
     this.reservationTtlMs = reservationTtlMs;
-    this.maxThreads = maxThreads;
+    this.idleTtlMs = idleTtlMs;
     this.onError = onError;
     this.now = now;
+    this.table = new ThreadTable({ maxThreads, maxThreadsPerGroup, groupOf, idleTtlMs, now }, (budget) => {
+      budget.ended = true;
+    });
+    this.budgets = this.table.budgets;
   }
 
-  /** Number of threads with a budget. */
+  /** Number of threads with a budget (idle ones past `idleTtlMs` are let go first). */
   get size(): number {
+    this.expireHolds();
+    this.table.sweep();
     return this.budgets.size;
+  }
+
+  /** The maximum of a thread without its own limit. */
+  get defaultMaxTokens(): number {
+    return this.maxTokensPerThread;
+  }
+
+  /** Tokens held by live reservations across all threads (O(1)). */
+  get reservedTokens(): number {
+    this.expireHolds();
+    return this.reservedTotal;
+  }
+
+  /** Threads of `group` held now (see the `groupOf` option). */
+  groupSize(group: string): number {
+    return this.table.groupSize(group);
   }
 
   /** Number of outstanding reservations (live holds) across all threads. */
@@ -136,7 +162,7 @@ export class ThreadBudgetRegistry {
   /** Whether `reservation` (an object this registry returned) is still held. */
   isLive(reservation: Reservation): boolean {
     this.expireHolds();
-    return reservation instanceof Hold && reservation.owner === this && !reservation.done;
+    return isHoldOf(reservation, this) && !isDone(reservation);
   }
 
   /** Changes the default maximum for threads created from now on. */
@@ -164,6 +190,7 @@ export class ThreadBudgetRegistry {
     assertPositiveTokens('maxTokens', maxTokens);
     const budget = this.budgets.get(threadId);
     if (!budget) return this.create(threadId, maxTokens);
+    if (this.idleTtlMs !== undefined) budget.lastUsedAt = this.now();
     budget.maxTokens = maxTokens;
     budget.nextThresholdAt = 0;
     this.emit(this.crossings(threadId, budget));
@@ -192,6 +219,7 @@ export class ThreadBudgetRegistry {
   consume(threadId: string, charge: UsageCharge = {}): ThreadBudget {
     const budget = this.getBudget(threadId);
     budget.consume(charge);
+    if (this.idleTtlMs !== undefined) budget.lastUsedAt = this.now();
     this.emit(this.crossings(threadId, budget));
     return budget;
   }
@@ -208,11 +236,16 @@ export class ThreadBudgetRegistry {
     if (budget.promptTokens + budget.completionTokens + budget.reservedTokens + tokens > budget.maxTokens) {
       throw this.exhausted(threadId, budget, tokens);
     }
-    const expiresAt = this.reservationTtlMs === undefined ? undefined : this.now() + this.reservationTtlMs;
+    const ttl = this.reservationTtlMs;
+    const now = ttl === undefined && this.idleTtlMs === undefined ? 0 : this.now();
+    const expiresAt = ttl === undefined ? undefined : now + ttl;
     const hold = new Hold(++this.sequence, threadId, tokens, expiresAt, budget, this);
-    if (expiresAt !== undefined) this.expiryQueue.push(hold);
+    if (expiresAt !== undefined) this.expiry.push(hold);
     this.liveHolds++;
+    this.reservedTotal += tokens;
     budget.reservedTokens += tokens;
+    budget.holdCount++;
+    budget.lastUsedAt = now; // read only with an idle TTL
     return hold;
   }
 
@@ -231,7 +264,8 @@ export class ThreadBudgetRegistry {
     budget.promptTokens += prompt;
     budget.completionTokens += completion;
     budget.requestCount += 1;
-    const crossed = this.crossings(reservation.threadId, budget);
+    if (this.idleTtlMs !== undefined) budget.lastUsedAt = this.now();
+    const crossed = this.crossings(threadIdOf(reservation as Hold), budget);
     this.emit(crossed);
     return new Settled(budget, crossed);
   }
@@ -264,13 +298,50 @@ export class ThreadBudgetRegistry {
 
   /** Removes the thread's budget and returns it (for logging and billing), or `undefined`. */
   cleanupThread(threadId: string): ThreadBudget | undefined {
-    const budget = this.budgets.get(threadId);
+    this.expireHolds();
+    const budget = this.table.delete(threadId);
     if (!budget) return undefined;
-    this.budgets.delete(threadId);
     // Holds still out (calls in flight) charge nothing when they settle: their budget has ended.
     budget.ended = true;
+    this.reservedTotal -= budget.reservedTokens;
     budget.reservedTokens = 0;
+    budget.holdCount = 0;
     return budget;
+  }
+
+  /**
+   * Recreates a thread that left memory (idle expiry, a restart) with the spend recorded elsewhere (a
+   * usage store), so that its budget goes on where it was. Thresholds already reached count as fired
+   * (they were announced before). Does nothing to a thread that is held; throws `ThreadLimitError` like any
+   * thread creation.
+   *
+   * @example
+   * ```ts
+   * const totals = (await store.summary({ threadId: 't1' })).totals;
+   * registry.restoreThread('t1', totals); // { promptTokens, completionTokens, requestCount }
+   * ```
+   */
+  restoreThread(threadId: string, spent: RestoredSpend, maxTokens: number = this.maxTokensPerThread): ThreadBudget {
+    assertThreadId('threadId', threadId);
+    if (spent === null || typeof spent !== 'object') throw new ValidationError('spent', spent, 'must be { promptTokens, completionTokens, requestCount }');
+    assertTokenCount('spent.promptTokens', spent.promptTokens);
+    assertTokenCount('spent.completionTokens', spent.completionTokens);
+    assertTokenCount('spent.requestCount', spent.requestCount);
+    assertPositiveTokens('maxTokens', maxTokens);
+    const existing = this.budgets.get(threadId);
+    if (existing) return existing;
+    const budget = this.create(threadId, maxTokens);
+    budget.promptTokens = spent.promptTokens;
+    budget.completionTokens = spent.completionTokens;
+    budget.requestCount = spent.requestCount;
+    this.crossings(threadId, budget); // marks what was reached as fired, silently
+    return budget;
+  }
+
+  /** Whether a thread could be created now (see `maxThreadsPerGroup`, `maxThreads`); the refusal if not. */
+  roomFor(threadId: string): ThreadLimitError | undefined {
+    this.expireHolds();
+    return this.table.roomFor(threadId);
   }
 
   /** Subscribes to threshold crossings; returns the unsubscribe function. */
@@ -283,62 +354,34 @@ export class ThreadBudgetRegistry {
   }
 
   private create(threadId: string, maxTokens: number): ThreadBudget {
-    if (this.budgets.size >= this.maxThreads) {
-      throw new TokenwardenError(
-        'TOO_MANY_THREADS',
-        `Cannot create a budget for thread ${JSON.stringify(threadId)}: ${this.maxThreads} threads are live ` +
-          '(end threads with cleanupThread() or raise the maxThreads option)',
-      );
-    }
+    this.expireHolds(); // lapsed holds no longer keep their thread from idling out
     const budget = new ThreadBudget({ maxTokens });
-    this.budgets.set(threadId, budget);
+    this.table.add(threadId, budget);
     return budget;
   }
 
   /** Ends a live hold; returns its budget if the hold was live and its thread has not ended. */
   private dropHold(reservation: Reservation): ThreadBudget | undefined {
-    if (!(reservation instanceof Hold) || reservation.owner !== this) {
+    if (!isHoldOf(reservation, this)) {
       throw new ValidationError('reservation', reservation, 'must be a reservation returned by this registry');
     }
-    if (reservation.done) return undefined;
+    if (isDone(reservation)) return undefined;
     this.expireHolds();
-    if (reservation.done) return undefined; // it has just lapsed
-    reservation.done = true;
+    if (isDone(reservation)) return undefined; // it has just lapsed
+    finish(reservation);
     this.liveHolds--;
-    const budget = reservation.budget;
+    const budget = budgetOf(reservation);
     if (budget.ended) return undefined;
-    budget.reservedTokens -= reservation.tokens;
+    const tokens = tokensOf(reservation);
+    budget.reservedTokens -= tokens;
+    budget.holdCount--;
+    this.reservedTotal -= tokens;
     return budget;
   }
 
-  /** Lapses holds whose time is up: oldest first, stopping at the first live one. */
+  /** Lapses holds whose time is up (oldest first, stopping at the first live one). */
   private expireHolds(): void {
-    const queue = this.expiryQueue;
-    if (queue.length === 0) return;
-    const now = this.now();
-    let head = this.expiryHead;
-    while (head < queue.length) {
-      const hold = queue[head]!;
-      if (!hold.done) {
-        if (hold.expiresAt! > now) break;
-        hold.done = true;
-        this.liveHolds--;
-        if (!hold.budget.ended) hold.budget.reservedTokens -= hold.tokens;
-      }
-      head++;
-    }
-    // Keep the queue small: drop the consumed prefix, and settled holds stuck behind a long call.
-    if (head === queue.length) {
-      this.expiryQueue = [];
-      head = 0;
-    } else if (head > 1024 && head * 2 > queue.length) {
-      this.expiryQueue = queue.slice(head);
-      head = 0;
-    } else if (queue.length - head > 2 * this.liveHolds + 1024) {
-      this.expiryQueue = queue.slice(head).filter((h) => !h.done);
-      head = 0;
-    }
-    this.expiryHead = head;
+    if (this.expiry.length > 0) this.expiry.expire(this.now(), this.liveHolds, this.lapse);
   }
 
   private exhausted(threadId: string, budget: ThreadBudget, requested: number): BudgetExhaustedError {
@@ -353,33 +396,7 @@ export class ThreadBudgetRegistry {
 
   /** Thresholds the budget has reached but not yet fired; marks them fired. */
   private crossings(threadId: string, budget: ThreadBudget): ThresholdEvent[] {
-    const used = budget.promptTokens + budget.completionTokens;
-    if (used < budget.nextThresholdAt) return NONE;
-    const scaled = used * 100;
-    let next = Number.POSITIVE_INFINITY;
-    let crossed: ThresholdEvent[] | undefined;
-    for (let i = 0; i < this.thresholds.length; i++) {
-      const t = this.thresholds[i]!;
-      const bit = 1 << i;
-      if ((budget.firedThresholds & bit) !== 0) continue;
-      if (scaled < t.percent * budget.maxTokens) {
-        // A lower bound (floor) of where this threshold fires: the exact test above decides.
-        next = Math.min(next, Math.floor((t.percent * budget.maxTokens) / 100));
-        continue;
-      }
-      budget.firedThresholds |= bit;
-      (crossed ??= []).push({
-        threadId,
-        percent: t.percent,
-        severity: t.severity,
-        percentUsed: Math.round((scaled / budget.maxTokens) * 100) / 100,
-        usedTokens: used,
-        remainingTokens: budget.remaining,
-        maxTokens: budget.maxTokens,
-      });
-    }
-    budget.nextThresholdAt = next;
-    return crossed ?? NONE;
+    return budget.promptTokens + budget.completionTokens < budget.nextThresholdAt ? NONE : crossedThresholds(this.thresholds, threadId, budget);
   }
 
   private emit(crossed: ThresholdEvent[]): void {

@@ -28,6 +28,14 @@ export class ThreadBudget {
   firedThresholds = 0;
   /** Below this many used tokens no unfired threshold can be reached (kept by the registry). */
   nextThresholdAt = 0;
+  /** Live holds on this budget (kept by the registry; a thread with holds is never evicted). */
+  holdCount = 0;
+  /** Epoch ms of the last reserve, settle, consume or setBudget (kept by a registry with an idle TTL). */
+  lastUsedAt = 0;
+  /** Epoch ms when the registry last placed this budget at the back of its idle queue. */
+  queuedAt = 0;
+  /** The group (e.g. tenant) the registry counts this thread under, if any. */
+  group: string | undefined = undefined;
 
   constructor(options: { maxTokens: number }) {
     assertPositiveTokens('maxTokens', options?.maxTokens);

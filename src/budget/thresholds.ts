@@ -1,5 +1,8 @@
 import { ValidationError } from '../errors.js';
-import type { Threshold } from './types.js';
+import type { ThreadBudget } from './thread-budget.js';
+import type { Threshold, ThresholdEvent } from './types.js';
+
+const NONE: ThresholdEvent[] = Object.freeze([]) as unknown as ThresholdEvent[];
 
 const SEVERITIES = new Set(['warning', 'critical', 'final']);
 
@@ -24,4 +27,37 @@ export function validateThresholds(thresholds: readonly Threshold[]): readonly T
     return Object.freeze({ percent, severity: t.severity });
   });
   return Object.freeze(out.sort((a, b) => a.percent - b.percent));
+}
+
+/**
+ * Thresholds the budget has reached but not yet fired (`thresholds` ascending, as validated); marks them
+ * fired and sets `nextThresholdAt`, below which none can fire, so most charges skip this.
+ */
+export function crossedThresholds(thresholds: readonly Threshold[], threadId: string, budget: ThreadBudget): ThresholdEvent[] {
+  const used = budget.promptTokens + budget.completionTokens;
+  const scaled = used * 100;
+  let next = Number.POSITIVE_INFINITY;
+  let crossed: ThresholdEvent[] | undefined;
+  for (let i = 0; i < thresholds.length; i++) {
+    const t = thresholds[i]!;
+    const bit = 1 << i;
+    if ((budget.firedThresholds & bit) !== 0) continue;
+    if (scaled < t.percent * budget.maxTokens) {
+      // A lower bound (floor) of where this threshold fires: the exact test above decides.
+      next = Math.min(next, Math.floor((t.percent * budget.maxTokens) / 100));
+      continue;
+    }
+    budget.firedThresholds |= bit;
+    (crossed ??= []).push({
+      threadId,
+      percent: t.percent,
+      severity: t.severity,
+      percentUsed: Math.round((scaled / budget.maxTokens) * 100) / 100,
+      usedTokens: used,
+      remainingTokens: budget.remaining,
+      maxTokens: budget.maxTokens,
+    });
+  }
+  budget.nextThresholdAt = next;
+  return crossed ?? NONE;
 }

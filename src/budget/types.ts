@@ -53,6 +53,13 @@ export interface Reservation {
   readonly expiresAt: number | undefined;
 }
 
+/** The spend of a thread as recorded elsewhere (a usage store's totals), to restore a thread that left memory. */
+export interface RestoredSpend {
+  promptTokens: number;
+  completionTokens: number;
+  requestCount: number;
+}
+
 /** Actual usage charged when settling a reservation or consuming directly. */
 export interface UsageCharge {
   promptTokens?: number;

@@ -1,9 +1,11 @@
 import type { BudgetLedger } from '../budget/types.js';
 import type { GatewayKey } from '../gateway/key-ring.js';
 import type { GatewayModel } from '../gateway/create-gateway.js';
+import { splitScopedThreadId } from '../gateway/thread-scope.js';
 import { configureRouter, parseRouterConfig } from '../router/config.js';
 import type { LLMRouter } from '../router/router.js';
-import { MemoryBudgetLedger } from '../stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from '../stores/memory/memory-ledger.js';
+import type { RedisBudgetLedgerOptions } from '../stores/redis/redis-ledger.js';
 import type { UsageStore } from '../stores/usage-store.js';
 import { UsageTracker } from '../usage/tracker.js';
 import { InvalidConfigError } from './config-problems.js';
@@ -26,6 +28,50 @@ export interface Runtime {
   warnings: string[];
   /** Closes the store and ledger (when the gateway never took them over). */
   close(): Promise<void>;
+}
+
+/**
+ * The memory ledger options that bound a gateway's threads: at most `maxThreadsPerOrg` live threads per
+ * org (the keyless caller counts as one org), idle ones leave after `threadIdleTtlMs`, and a thread not in
+ * memory (idle, or after a restart) is rebuilt from the store's record of it on its next call. The
+ * gateway records events under the ledger's own thread key (`org/thread`), so the store is asked for
+ * exactly the thread the ledger holds.
+ *
+ * @example
+ * ```ts
+ * const ledger = new MemoryBudgetLedger({ maxTokensPerThread: 50_000, ...gatewayThreadLimits(config.budgets, store) });
+ * ```
+ */
+export function gatewayThreadLimits(
+  budgets: Pick<TokenwardenConfig['budgets'], 'maxThreadsPerOrg' | 'maxThreads' | 'threadIdleTtlMs'>,
+  store: UsageStore | undefined,
+): Pick<MemoryBudgetLedgerOptions, 'groupOf' | 'maxThreadsPerGroup' | 'maxThreads' | 'idleTtlMs' | 'restore'> {
+  return {
+    groupOf: (threadId) => splitScopedThreadId(threadId).org ?? '',
+    maxThreadsPerGroup: budgets.maxThreadsPerOrg,
+    maxThreads: budgets.maxThreads,
+    idleTtlMs: budgets.threadIdleTtlMs,
+    ...(store ? { restore: async (threadId: string) => (await store.summary({ threadId })).totals } : {}),
+  };
+}
+
+/**
+ * The Redis ledger options that bound a gateway's threads, as {@link gatewayThreadLimits} does for the
+ * memory ledger: at most `maxThreadsPerOrg` threads per org across every instance, a thread's keys idle
+ * out after `threadIdleTtlMs` (never before a hold on it lapses, nor under a minute), and a thread missing
+ * from Redis (idled out, or Redis lost its data) is rebuilt from the store on its next call.
+ */
+export function redisThreadLimits(
+  budgets: Pick<TokenwardenConfig['budgets'], 'maxThreadsPerOrg' | 'threadIdleTtlMs'>,
+  store: UsageStore | undefined,
+  reservationTtlMs = 600_000,
+): Pick<RedisBudgetLedgerOptions, 'groupOf' | 'maxThreadsPerGroup' | 'threadTtlMs' | 'restore'> {
+  return {
+    groupOf: (threadId) => splitScopedThreadId(threadId).org ?? '',
+    maxThreadsPerGroup: budgets.maxThreadsPerOrg,
+    threadTtlMs: Math.max(60_000, reservationTtlMs, budgets.threadIdleTtlMs),
+    ...(store ? { restore: async (threadId: string) => (await store.summary({ threadId })).totals } : {}),
+  };
 }
 
 /** Environment variables that make `serve` use a real provider when the file configures none. */
@@ -85,36 +131,6 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
     const tracker = new UsageTracker();
     const { defaultMaxTokens, thresholds } = config.budgets;
 
-    let ledger: BudgetLedger;
-    let ledgerText: string;
-    if (config.ledger.kind === 'redis') {
-      const { RedisBudgetLedger } = await import('../stores/redis/redis-ledger.js');
-      const l = config.ledger;
-      ledger = new RedisBudgetLedger({
-        url: l.url,
-        maxTokensPerThread: defaultMaxTokens,
-        thresholds,
-        failOpen: l.failOpen,
-        ...(l.keyPrefix !== undefined ? { keyPrefix: l.keyPrefix } : {}),
-        ...(l.reservationTtlMs !== undefined ? { reservationTtlMs: l.reservationTtlMs } : {}),
-      });
-      cleanups.push(() => ledger.close());
-      ledgerText = `redis ${redactUrl(l.url)}${l.failOpen ? ' (fail-open: calls go unmetered while Redis is down)' : ' (fail-closed: 503 while Redis is down)'}`;
-      try {
-        await ledger.usage('tokenwarden:startup-probe');
-      } catch (err) {
-        warnings.push(`Redis ledger at ${redactUrl(l.url)} is unreachable (${(err as Error).message}); calls get 503 until it is back`);
-      }
-    } else {
-      ledger = new MemoryBudgetLedger({
-        maxTokensPerThread: defaultMaxTokens,
-        thresholds,
-        ...(config.ledger.reservationTtlMs !== undefined ? { reservationTtlMs: config.ledger.reservationTtlMs } : {}),
-      });
-      cleanups.push(() => ledger.close());
-      ledgerText = 'memory (this process only)';
-    }
-
     let store: UsageStore;
     let storeText: string;
     if (config.store.kind === 'postgres') {
@@ -134,6 +150,38 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
       cleanups.push(() => sqlite.close());
       store = sqlite;
       storeText = `sqlite ${config.store.path}`;
+    }
+
+    let ledger: BudgetLedger;
+    let ledgerText: string;
+    if (config.ledger.kind === 'redis') {
+      const { RedisBudgetLedger } = await import('../stores/redis/redis-ledger.js');
+      const l = config.ledger;
+      ledger = new RedisBudgetLedger({
+        url: l.url,
+        maxTokensPerThread: defaultMaxTokens,
+        thresholds,
+        failOpen: l.failOpen,
+        ...(l.keyPrefix !== undefined ? { keyPrefix: l.keyPrefix } : {}),
+        ...(l.reservationTtlMs !== undefined ? { reservationTtlMs: l.reservationTtlMs } : {}),
+        ...redisThreadLimits(config.budgets, store, l.reservationTtlMs),
+      });
+      cleanups.push(() => ledger.close());
+      ledgerText = `redis ${redactUrl(l.url)}${l.failOpen ? ' (fail-open: calls go unmetered while Redis is down)' : ' (fail-closed: 503 while Redis is down)'}`;
+      try {
+        await ledger.usage('tokenwarden:startup-probe');
+      } catch (err) {
+        warnings.push(`Redis ledger at ${redactUrl(l.url)} is unreachable (${(err as Error).message}); calls get 503 until it is back`);
+      }
+    } else {
+      ledger = new MemoryBudgetLedger({
+        maxTokensPerThread: defaultMaxTokens,
+        thresholds,
+        ...(config.ledger.reservationTtlMs !== undefined ? { reservationTtlMs: config.ledger.reservationTtlMs } : {}),
+        ...gatewayThreadLimits(config.budgets, store),
+      });
+      cleanups.push(() => ledger.close());
+      ledgerText = 'memory (this process only)';
     }
 
     const providers = config.providers ?? providersFromEnv(env);

@@ -27,6 +27,12 @@ export interface BudgetsConfig {
   thresholds: Threshold[];
   /** Refuse chat calls without `x-thread-id` (400) instead of metering them unbudgeted. */
   requireThread: boolean;
+  /** Most live threads one org (or the keyless caller) holds in the memory ledger at once. */
+  maxThreadsPerOrg: number;
+  /** Most live threads the memory ledger holds at once, all orgs together. */
+  maxThreads: number;
+  /** A thread unused this long leaves the memory ledger (its spend is rebuilt from the store), ms. */
+  threadIdleTtlMs: number;
 }
 
 /** Where usage events are persisted. */
@@ -78,6 +84,9 @@ export const CONFIG_DEFAULTS = Object.freeze({
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   defaultMaxTokens: 100_000,
+  maxThreadsPerOrg: 10_000,
+  maxThreads: 1_000_000,
+  threadIdleTtlMs: 24 * 3_600_000,
   sqlitePath: '.tokenwarden/usage.db',
 });
 
@@ -232,6 +241,21 @@ export function parseByteSize(value: unknown): number | undefined {
   const unit = (m[2] ?? 'b').toLowerCase();
   const mult = unit.startsWith('g') ? 1024 ** 3 : unit.startsWith('m') ? 1024 ** 2 : unit.startsWith('k') ? 1024 : 1;
   return Math.floor(Number(m[1]) * mult);
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration written with its unit: `1500ms`, `90s`, `30m`, `24h`, `7d` (decimals allowed, e.g.
+ * `1.5h`). Returns whole milliseconds, or `undefined` if it is not one (a bare number has no unit and is
+ * not accepted: seconds or milliseconds would be a guess).
+ */
+export function parseDuration(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/i.exec(value);
+  if (!m) return undefined;
+  const ms = Math.round(Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]!);
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
 /** The allowed key closest to `key` (edit distance <= 2), for "did you mean" hints. */

@@ -7,6 +7,7 @@ import {
   describeValue,
   isPlainObject,
   parsePath,
+  parseDuration,
   type BudgetsConfig,
   type KeyConfig,
   type LedgerConfig,
@@ -40,7 +41,7 @@ export type ValidateConfigResult =
   | { ok: false; problems: Array<ConfigProblem & { segments?: PathSegment[] }> };
 
 const TOP_KEYS = ['server', 'providers', 'budgets', 'store', 'ledger', 'keys'] as const;
-const BUDGET_KEYS = ['default_max_tokens', 'thresholds', 'require_thread'] as const;
+const BUDGET_KEYS = ['default_max_tokens', 'thresholds', 'require_thread', 'max_threads_per_org', 'max_threads', 'thread_idle_ttl'] as const;
 const STORE_KEYS = ['sqlite', 'postgres', 'table', 'spool'] as const;
 const LEDGER_KEYS = ['url', 'fail_open', 'key_prefix', 'reservation_ttl_ms'] as const;
 const KEY_KEYS = ['name', 'hash', 'org', 'admin'] as const;
@@ -131,6 +132,9 @@ function checkBudgets(
     defaultMaxTokens: CONFIG_DEFAULTS.defaultMaxTokens,
     thresholds: DEFAULT_THRESHOLDS.map((t) => ({ ...t })),
     requireThread: false,
+    maxThreadsPerOrg: CONFIG_DEFAULTS.maxThreadsPerOrg,
+    maxThreads: CONFIG_DEFAULTS.maxThreads,
+    threadIdleTtlMs: CONFIG_DEFAULTS.threadIdleTtlMs,
   };
   let ok = true;
   if (b.default_max_tokens !== undefined) {
@@ -143,6 +147,16 @@ function checkBudgets(
   }
   if (b.require_thread !== undefined) {
     out.requireThread = c.boolean(['budgets', 'require_thread'], b.require_thread) ?? false;
+  }
+  if (b.max_threads_per_org !== undefined) {
+    out.maxThreadsPerOrg = c.integer(['budgets', 'max_threads_per_org'], b.max_threads_per_org, 1) ?? 1;
+  }
+  if (b.max_threads !== undefined) out.maxThreads = c.integer(['budgets', 'max_threads'], b.max_threads, 1) ?? 1;
+  if (b.thread_idle_ttl !== undefined) {
+    const ms = parseDuration(b.thread_idle_ttl);
+    if (ms === undefined || ms < 1_000 || ms > 365 * 86_400_000) {
+      c.report(['budgets', 'thread_idle_ttl'], `must be a duration from 1s to 365d with its unit, like "24h", "30m" or "90s" (got ${describeValue(b.thread_idle_ttl)})`);
+    } else out.threadIdleTtlMs = ms;
   }
   const max = env.TOKENWARDEN_DEFAULT_MAX_TOKENS;
   if (max !== undefined && max !== '') {

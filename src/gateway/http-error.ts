@@ -5,7 +5,7 @@ import {
   LedgerUnavailableError,
   NoBackendError,
   ProviderError,
-  TokenwardenError,
+  ThreadLimitError,
   ValidationError,
 } from '../errors.js';
 
@@ -103,8 +103,13 @@ export function toHttpError(err: unknown, ctx: ErrorContext = {}): HttpError {
     return new HttpError(502, 'server_error', 'provider_error', err.message);
   }
   if (err instanceof ProviderError) return providerHttpError(err);
-  if (err instanceof TokenwardenError && err.code === 'TOO_MANY_THREADS') {
-    return new HttpError(503, 'server_error', 'too_many_threads', err.message);
+  if (err instanceof ThreadLimitError) {
+    // The ledger's message names internal ids (`org/thread`, the org as its group): rephrased here.
+    const threadId = JSON.stringify(ctx.publicThreadId ? ctx.publicThreadId(err.threadId) : err.threadId);
+    if (err.scope === 'group') {
+      return new HttpError(429, 'rate_limit_error', 'too_many_threads', `Cannot open thread ${threadId}: this org already has ${err.limit} live threads (budgets.max_threads_per_org); end threads with DELETE /v1/threads/{id} or let idle ones expire`, null, { 'x-should-retry': 'false' });
+    }
+    return new HttpError(503, 'server_error', 'too_many_threads', `Cannot open thread ${threadId}: the gateway holds its maximum of ${err.limit} live threads (budgets.max_threads)`, null, { 'retry-after': '60' });
   }
   return new HttpError(500, 'server_error', 'internal_error', 'Internal error in the tokenwarden gateway (see its log)');
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BudgetExhaustedError, TokenwardenError, ValidationError } from '../../src/errors.js';
+import { BudgetExhaustedError, ThreadLimitError, TokenwardenError, ValidationError } from '../../src/errors.js';
 import { ThreadBudgetRegistry } from '../../src/budget/registry.js';
 import type { ThresholdEvent } from '../../src/budget/types.js';
 
@@ -159,6 +159,8 @@ describe('validation', () => {
     ['NaN', Number.NaN],
     ['infinite', Number.POSITIVE_INFINITY],
     ['string', '100'],
+    ['2^53 (beyond exact doubles)', 2 ** 53],
+    ['1e300', 1e300],
   ];
   for (const [label, value] of bad) {
     it(`rejects a ${label} token count naming the field and value`, () => {
@@ -166,8 +168,18 @@ describe('validation', () => {
       expect(() => r.consume('t', { promptTokens: value as number })).toThrow(/promptTokens/);
       expect(() => r.reserve('t', value as number)).toThrow(/tokens: .*\(got /);
       expect(() => r.checkBudget('t', value as number)).toThrow(/estimatedTokens/);
+      expect(() => r.setBudget('t', value as number)).toThrow(/maxTokens/);
+      const hold = r.reserve('t', 1);
+      expect(() => r.settle(hold, { completionTokens: value as number })).toThrow(/completionTokens/);
+      expect(r.release(hold)).toBe(true); // the refused settle left the hold in place
     });
   }
+  it('accepts 2^53 - 1 (the largest exact count) and says what the bound is above it', () => {
+    const big = new ThreadBudgetRegistry({ maxTokensPerThread: Number.MAX_SAFE_INTEGER });
+    big.settle(big.reserve('t', Number.MAX_SAFE_INTEGER), { promptTokens: 1 });
+    expect(() => big.reserve('t', 2 ** 53)).toThrow(/tokens: must be at most 9007199254740991/);
+    expect(() => new ThreadBudgetRegistry({ maxTokensPerThread: 2 ** 53 })).toThrow(/maxTokensPerThread: must be at most/);
+  });
   it('rejects empty or non-string thread ids', () => {
     expect(() => r.reserve('', 1)).toThrow(/threadId: must not be empty/);
     expect(() => r.reserve(42 as unknown as string, 1)).toThrow(/threadId: must be a string \(got 42\)/);
@@ -223,5 +235,128 @@ describe('threshold bookkeeping', () => {
     expect(seen).toEqual([33.3]);
     r.setBudget('t', 400); // 333 of 400 = 83 %: the 80 % threshold is now crossed
     expect(seen).toEqual([33.3, 80]);
+  });
+});
+
+describe('hold objects cannot be edited', () => {
+  it('assigning a hold field throws and changes nothing; defineProperty changes nothing the registry counts', () => {
+    const r = new ThreadBudgetRegistry({ maxTokensPerThread: 1_000 });
+    const hold = r.reserve('t', 300);
+    const tamper = hold as unknown as Record<string, unknown>;
+    expect(() => {
+      tamper.tokens = -1_000_000;
+    }).toThrow(TypeError);
+    expect(() => {
+      tamper.threadId = 'other';
+    }).toThrow(TypeError);
+    tamper.done = true; // the old public "settled" flag: now just an unrelated property
+    Object.defineProperty(hold, 'tokens', { value: -1_000_000 });
+    expect(r.getUsage('t')).toMatchObject({ reservedTokens: 300, remaining: 700 });
+    // Still live, settles once, frees exactly the 300 it holds: no negative reserved, no double settle.
+    expect(r.settle(hold, { promptTokens: 100 }).charged).toBe(true);
+    expect(r.settle(hold, { promptTokens: 100 }).charged).toBe(false);
+    expect(r.getUsage('t')).toMatchObject({ totalTokens: 100, reservedTokens: 0, remaining: 900, requestCount: 1 });
+    expect(r.reservedTokens).toBe(0);
+  });
+
+  it('a copy or look-alike of a hold is refused, and JSON shows the hold', () => {
+    const r = new ThreadBudgetRegistry();
+    const hold = r.reserve('t', 10);
+    expect(() => r.settle(JSON.parse(JSON.stringify(hold)) as never, {})).toThrow(/reservation: must be a reservation returned by this registry/);
+    expect(() => r.release(Object.create(hold) as never)).toThrow(ValidationError);
+    expect(JSON.parse(JSON.stringify(hold))).toEqual({ id: hold.id, threadId: 't', tokens: 10 });
+    expect(new ThreadBudgetRegistry().isLive(hold)).toBe(false);
+  });
+});
+
+describe('threads per group and idle expiry', () => {
+  const groupOf = (id: string): string | undefined => (id.includes('/') ? id.slice(0, id.indexOf('/')) : undefined);
+
+  it('a group at its cap cannot open threads; other groups and its own open threads go on', () => {
+    const r = new ThreadBudgetRegistry({ groupOf, maxThreadsPerGroup: 3 });
+    for (const t of ['a/1', 'a/2', 'a/3']) r.reserve(t, 1);
+    const err = (() => {
+      try {
+        r.reserve('a/4', 1);
+      } catch (e) {
+        return e as ThreadLimitError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ThreadLimitError);
+    expect(err).toMatchObject({ code: 'TOO_MANY_THREADS', scope: 'group', group: 'a', limit: 3, threadId: 'a/4' });
+    expect(r.hasBudget('a/4')).toBe(false);
+    expect(() => r.setBudget('a/5', 10)).toThrow(ThreadLimitError);
+    expect(() => r.consume('a/6')).toThrow(ThreadLimitError);
+    expect(r.reserve('a/1', 1).tokens).toBe(1); // existing threads are unaffected
+    for (let i = 0; i < 3; i++) r.reserve(`b/${i}`, 1); // group b is not blocked by group a
+    expect(() => r.reserve('b/3', 1)).toThrow(expect.objectContaining({ group: 'b' }) as Error);
+    r.reserve('no-group', 1); // threads without a group count only toward maxThreads
+    expect(r.groupSize('a')).toBe(3);
+    r.cleanupThread('a/2');
+    expect(r.groupSize('a')).toBe(2);
+    expect(() => r.reserve('a/4', 1)).not.toThrow();
+  });
+
+  it('the global maxThreads still bounds everything, with scope "global"', () => {
+    const r = new ThreadBudgetRegistry({ groupOf, maxThreadsPerGroup: 10, maxThreads: 2 });
+    r.reserve('a/1', 1);
+    r.reserve('b/1', 1);
+    expect(() => r.reserve('c/1', 1)).toThrow(expect.objectContaining({ scope: 'global', limit: 2 }) as Error);
+  });
+
+  it('idle threads leave after idleTtlMs (never while holding), swept lazily; memory stays bounded', () => {
+    let now = 1_000_000;
+    const r = new ThreadBudgetRegistry({ idleTtlMs: 60_000, reservationTtlMs: 600_000, now: () => now });
+    r.settle(r.reserve('idle', 100), { promptTokens: 40 });
+    const held = r.reserve('busy', 100); // a call in flight for longer than the idle TTL
+    r.settle(r.reserve('used', 100), { promptTokens: 1 });
+    now += 59_000;
+    r.settle(r.reserve('used', 100), { promptTokens: 1 }); // used again within the TTL
+    now += 2_000;
+    expect(r.size).toBe(2); // 'idle' left; 'busy' holds; 'used' was used 2 s ago
+    expect(r.hasBudget('idle')).toBe(false);
+    expect(r.hasBudget('busy')).toBe(true);
+    now += 120_000;
+    expect(r.size).toBe(1); // 'used' idled out; 'busy' still holds
+    r.settle(held, { promptTokens: 10 });
+    expect(r.getUsage('busy')).toMatchObject({ totalTokens: 10 });
+    now += 60_000;
+    expect(r.size).toBe(0);
+    // Creating 100 000 threads one TTL apart in batches never holds more than two batches.
+    for (let batch = 0; batch < 10; batch++) {
+      for (let i = 0; i < 10_000; i++) r.settle(r.reserve(`b${batch}-${i}`, 1), { promptTokens: 1 });
+      now += 60_000;
+      expect(r.size).toBeLessThanOrEqual(20_000);
+    }
+  });
+
+  it('a hold that lapsed does not keep its thread from idling out', () => {
+    let now = 0;
+    const r = new ThreadBudgetRegistry({ idleTtlMs: 1_000, reservationTtlMs: 500, now: () => now });
+    r.reserve('t', 10);
+    now = 2_000;
+    expect(r.size).toBe(0);
+    expect(r.reservedTokens).toBe(0);
+  });
+
+  it('restoreThread brings a thread back with its spend; reached thresholds do not fire again', () => {
+    const r = new ThreadBudgetRegistry({ maxTokensPerThread: 1_000 });
+    const seen: number[] = [];
+    r.onThreshold((e) => seen.push(e.percent));
+    r.restoreThread('t', { promptTokens: 700, completionTokens: 100, requestCount: 3 });
+    expect(r.getUsage('t')).toMatchObject({ totalTokens: 800, requestCount: 3, remaining: 200 });
+    r.settle(r.reserve('t', 100), { promptTokens: 110 }); // 91 %: 90 fires, 75 does not again
+    expect(seen).toEqual([90]);
+    // A held thread is left as it is.
+    r.restoreThread('t', { promptTokens: 0, completionTokens: 0, requestCount: 0 });
+    expect(r.getUsage('t')!.totalTokens).toBe(910);
+    expect(() => r.restoreThread('u', { promptTokens: -1, completionTokens: 0, requestCount: 0 })).toThrow(/spent.promptTokens/);
+  });
+
+  it('validates the new options', () => {
+    expect(() => new ThreadBudgetRegistry({ maxThreadsPerGroup: 5 })).toThrow(/maxThreadsPerGroup: needs the groupOf option/);
+    expect(() => new ThreadBudgetRegistry({ groupOf, maxThreadsPerGroup: 0 })).toThrow(/maxThreadsPerGroup/);
+    expect(() => new ThreadBudgetRegistry({ groupOf: 'org' as never })).toThrow(/groupOf: must be a function/);
+    expect(() => new ThreadBudgetRegistry({ idleTtlMs: 1.5 })).toThrow(/idleTtlMs/);
   });
 });

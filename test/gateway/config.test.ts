@@ -79,6 +79,9 @@ budgets:
     - { percent: 50, severity: warning }
     - { percent: 99, severity: final }
   require_thread: true
+  max_threads_per_org: 500
+  max_threads: 20000
+  thread_idle_ttl: 30m
 store:
   sqlite: ./data/usage.db
 ledger:
@@ -113,6 +116,9 @@ keys:
         { percent: 99, severity: 'final' },
       ],
       requireThread: true,
+      maxThreadsPerOrg: 500,
+      maxThreads: 20_000,
+      threadIdleTtlMs: 30 * 60_000,
     });
     // Relative SQLite paths are relative to the file's directory.
     expect(config.store).toEqual({ kind: 'sqlite', path: join(dir, 'data/usage.db') });
@@ -161,6 +167,9 @@ extra: 1
     expect(err.message).toContain('budgets.default_max_tokens: must be an integer >= 1 (got "lots") (line 5)');
     expect(err.message).toContain('server.port: must be an integer from 0 to 65535 (got 99999)');
     expect(err.message).toContain('server.hots: unknown key (did you mean "host"?)');
+    const ttl = await problemsOf(loadConfig({ file: await yamlFile('ttl.yaml', 'budgets: { thread_idle_ttl: 86400, max_threads_per_org: 0 }\n'), env: {} }));
+    expect(ttl.message).toContain('budgets.thread_idle_ttl: must be a duration from 1s to 365d with its unit, like "24h", "30m" or "90s" (got 86400)');
+    expect(ttl.message).toContain('budgets.max_threads_per_org: must be an integer >= 1 (got 0)');
     expect(err.message).toContain('ledger: must be "memory" or a redis:// URL (got "memcached")');
     expect(err.message).toContain('extra: unknown key');
     expect(err.message).toMatch(/^.*bad\.yaml has \d+ problems:/);

@@ -414,6 +414,9 @@ export function runBudgetLedgerContract(name: string, makeLedger: MakeLedger): v
       expectValidation(await rejectionOf(ledger.setBudget(id, 0)), 'maxTokens');
       expectValidation(await rejectionOf(ledger.setBudget(id, 2.5)), 'maxTokens');
       expectValidation(await rejectionOf(ledger.setBudget('', 10)), 'threadId');
+      // Counts beyond 2^53 - 1 are not exact as doubles: refused by every ledger.
+      expectValidation(await rejectionOf(ledger.reserve(id, 2 ** 53)), 'tokens');
+      expectValidation(await rejectionOf(ledger.setBudget(id, 2 ** 53)), 'maxTokens');
       // Nothing was created by the refused calls.
       expect(await ledger.usage(id)).toBeUndefined();
 
@@ -421,6 +424,7 @@ export function runBudgetLedgerContract(name: string, makeLedger: MakeLedger): v
       expectValidation(await rejectionOf(ledger.settle(hold, { promptTokens: -5 })), 'promptTokens');
       expectValidation(await rejectionOf(ledger.settle(hold, { completionTokens: Number.NaN })), 'completionTokens');
       expectValidation(await rejectionOf(ledger.settle(hold, { promptTokens: 0.5 })), 'promptTokens');
+      expectValidation(await rejectionOf(ledger.settle(hold, { completionTokens: 2 ** 53 })), 'completionTokens');
       // A refused settle leaves the hold in place, so the real settle still charges.
       expect(await ledger.usage(id)).toMatchObject({ reservedTokens: 100, requestCount: 0 });
       expect((await ledger.settle(hold, { promptTokens: 60 })).charged).toBe(true);

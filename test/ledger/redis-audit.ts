@@ -13,7 +13,7 @@
 import type { Redis } from 'ioredis';
 import { DEFAULT_THRESHOLDS } from '../../src/budget/types.js';
 import { redisLedgerKeys } from '../../src/stores/redis/index.js';
-import { decodeLedgerState, holdTokens, isHoldField } from '../../src/stores/redis/scripts.js';
+import { decodeLedgerState, holdTokens, isHoldField, isTombstoneValue } from '../../src/stores/redis/scripts.js';
 
 export interface RedisThreadAudit {
   exists: boolean;
@@ -31,6 +31,8 @@ export interface RedisThreadAudit {
   liveTokens: number;
   /** Holds past their expiry but not yet purged. */
   expiredHolds: number;
+  /** Reservation ids cancelled before their reserve ran (fields valued `-<expiry>`). */
+  tombstones: number;
   /** Fired threshold percents (decoded from `firedMask` with the given threshold percents). */
   fired: number[];
   /** The `f` counter: bit i set once the i-th threshold (ascending) has fired. */
@@ -65,7 +67,11 @@ export async function auditRedisThread(
   let liveTokens = 0;
   let expiredHolds = 0;
   let earliest = Infinity;
-  const heldIds = Object.keys(fields).filter(isHoldField);
+  const heldIds = Object.keys(fields).filter((f) => isHoldField(f) && !isTombstoneValue(fields[f]!));
+  const tombstones = Object.keys(fields).filter((f) => isHoldField(f) && isTombstoneValue(fields[f]!));
+  for (const id of tombstones) {
+    if (!Number.isSafeInteger(-Number(fields[id]))) problems.push(`tombstone ${id} has expiry ${fields[id]}`);
+  }
   for (const id of heldIds) {
     const tokens = holdTokens(id);
     const expiry = Number(fields[id]);
@@ -79,7 +85,7 @@ export async function auditRedisThread(
     } else expiredHolds++;
   }
   for (const f of Object.keys(fields)) {
-    if (!isHoldField(f)) problems.push(`unexpected field ${f}`);
+    if (!isHoldField(f) && f !== 'g') problems.push(`unexpected field ${f}`);
   }
 
   if (state) {
@@ -89,8 +95,11 @@ export async function auditRedisThread(
       problems.push(`o = ${state.earliestHoldExpiry} is after the earliest hold expiry ${earliest}`);
     }
     if (hashTtlMs < 0) problems.push('the hash has no expiry');
-  } else if (Object.keys(fields).length > 0) {
-    problems.push('key exists without its state (s)');
+  } else if (heldIds.length > 0 || Object.keys(fields).some((f) => !isHoldField(f))) {
+    // ('g', the thread's group, is written with the state.)
+    problems.push('key exists without its state (s) and holds more than tombstones');
+  } else if (tombstones.length > 0 && hashTtlMs < 0) {
+    problems.push('a key of tombstones only has no expiry');
   }
 
   const promptTokens = state?.promptTokens ?? 0;
@@ -108,6 +117,7 @@ export async function auditRedisThread(
     liveHolds,
     liveTokens,
     expiredHolds,
+    tombstones: tombstones.length,
     fired: [...percents].sort((a, b) => a - b).filter((_, i) => Math.floor(firedMask / 2 ** i) % 2 === 1),
     firedMask,
     hashTtlMs,

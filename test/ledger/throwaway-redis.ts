@@ -7,6 +7,7 @@
  * const redis = await startThrowawayRedis();
  * const ledger = new RedisBudgetLedger({ url: redis.url });
  * await redis.kill();        // SIGKILL: Redis vanishes mid-flight
+ * redis.pause(); redis.resume(); // SIGSTOP / SIGCONT: a stall
  * await redis.start();       // same port, empty data
  * await redis.stop();        // in afterAll
  * ```
@@ -26,6 +27,10 @@ export interface ThrowawayRedis {
   kill(): Promise<void>;
   /** Stops the server for good (same as kill; idempotent). Call it in `afterAll`. */
   stop(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections but answers nothing until {@link resume}. */
+  pause(): void;
+  /** SIGCONT after {@link pause}: the server goes on with what it received meanwhile. */
+  resume(): void;
 }
 
 /** Binds port 0 on 127.0.0.1, notes the port and closes it again. */
@@ -93,7 +98,17 @@ export async function startThrowawayRedis(options: { port?: number; binary?: str
     },
     start,
     kill,
-    stop: kill,
+    stop: async () => {
+      child?.kill('SIGCONT'); // a stopped process cannot die of SIGKILL until it runs again on some systems
+      await kill();
+    },
+    pause: () => {
+      if (!child) throw new Error('throwaway redis is not running');
+      child.kill('SIGSTOP');
+    },
+    resume: () => {
+      child?.kill('SIGCONT');
+    },
   };
 }
 

@@ -1,119 +1,57 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { BudgetExhaustedError, LedgerUnavailableError, ValidationError } from '../../errors.js';
-import { assertPositiveInteger, assertPositiveTokens, assertThreadId, assertTokenCount } from '../../validate.js';
+import { BudgetExhaustedError, LedgerUnavailableError, ThreadLimitError, ValidationError } from '../../errors.js';
+import { assertPositiveInteger, assertThreadId } from '../../validate.js';
 import { validateThresholds } from '../../budget/thresholds.js';
 import {
   DEFAULT_THRESHOLDS,
   type BudgetLedger,
   type Reservation,
+  type RestoredSpend,
   type SettleResult,
   type Threshold,
   type ThresholdEvent,
   type ThreadUsage,
   type UsageCharge,
 } from '../../budget/types.js';
+import { PendingCancels } from './pending-cancels.js';
 import { ScriptBatcher } from './script-batcher.js';
-import { buildLedgerScripts, holdId, OP_RELEASE, OP_RESERVE, OP_SETTLE, type LedgerScripts } from './scripts.js';
+import {
+  buildLedgerScripts,
+  holdId,
+  OP_CANCEL,
+  OP_RELEASE,
+  OP_RESERVE,
+  OP_RESERVE_EXISTING,
+  OP_SETTLE,
+  type LedgerScripts,
+} from './scripts.js';
+import type { Readiness } from '../../types.js';
+import {
+  FAIL_OPEN_RESERVATION_PREFIX,
+  isFailOpenReservation,
+  type RedisBudgetLedgerOptions,
+  type RedisLedgerOperation,
+} from './ledger-options.js';
+import {
+  assertReservation,
+  assertSafeTokens,
+  delay,
+  errorMessage,
+  loadRestored,
+  rateLimitedWarn,
+  toUsage,
+  withTimeout,
+} from './ledger-support.js';
 
-/** What the ledger was doing when an error reached {@link RedisBudgetLedgerOptions.onError}. */
-export type RedisLedgerOperation =
-  | 'reserve'
-  | 'settle'
-  | 'release'
-  | 'usage'
-  | 'setBudget'
-  | 'endThread'
-  | 'connection'
-  | 'listener';
+export {
+  FAIL_OPEN_RESERVATION_PREFIX,
+  isFailOpenReservation,
+  redisLedgerKeys,
+  type RedisBudgetLedgerOptions,
+  type RedisLedgerOperation,
+} from './ledger-options.js';
 
-/** Options of {@link RedisBudgetLedger}. */
-export interface RedisBudgetLedgerOptions {
-  /** An ioredis client you already have. The ledger never closes it. Exclusive with `url`. */
-  client?: Redis;
-  /** Redis to connect to when no `client` is given. Default `redis://127.0.0.1:6379`. */
-  url?: string;
-  /** Prefix of every key the ledger writes. Default `tw:`. */
-  keyPrefix?: string;
-  /** Maximum tokens of a thread without its own limit (fixed when the thread is created). Default 100 000. */
-  maxTokensPerThread?: number;
-  /** Warning thresholds. Default 75 % warning, 90 % critical, 95 % final. */
-  thresholds?: readonly Threshold[];
-  /** A hold lapses by itself after this many ms, so a dead instance's holds come back. Default 600 000 (10 min). */
-  reservationTtlMs?: number;
-  /**
-   * A thread's keys expire after about this many ms without a reserve, settle or setBudget (at least 90 %
-   * of it, or all of it less one hour, whichever is more). Default 7 days.
-   */
-  threadTtlMs?: number;
-  /**
-   * When Redis cannot be reached: `false` (default) rejects with `LedgerUnavailableError`; `true` lets
-   * calls through unmetered: `reserve` returns a synthetic reservation (see {@link isFailOpenReservation}),
-   * `settle`, `release` and `usage` do nothing, and the error goes to `onError`. `setBudget` and
-   * `endThread` always reject.
-   */
-  failOpen?: boolean;
-  /**
-   * Receives errors no caller sees: connection errors, errors thrown by threshold listeners and failures
-   * swallowed in fail-open mode. Default: `console.warn`, at most one line per 10 s.
-   */
-  onError?: (error: Error, operation: RedisLedgerOperation) => void;
-  /**
-   * A command that gets no answer within this many ms fails with `LedgerUnavailableError`. Default 1 000.
-   * (Applied by ioredis on the ledger's own client, by the ledger on a supplied client that has no
-   * `commandTimeout` of its own.)
-   */
-  commandTimeoutMs?: number;
-  /**
-   * Most reserve, settle and release calls made in the same tick that are sent to Redis as one script
-   * call (at most 1 000). Batching pays a script's fixed cost once per batch, and reads and writes each
-   * thread once per batch; each call stays atomic. 1 turns it off. Default 128.
-   */
-  maxBatch?: number;
-  /**
-   * ioredis `enableAutoPipelining` on the ledger's own client. Default false: with batching there is
-   * about one script call per tick, so there is little left to pipeline.
-   */
-  autoPipelining?: boolean;
-  /**
-   * Clock for hold expiry, epoch ms. Default `Date.now`. Instances sharing a Redis should keep their
-   * clocks in step (NTP): a skew of s ms lengthens or shortens other instances' holds by s ms.
-   */
-  now?: () => number;
-}
-
-/** Id prefix of the synthetic reservations that a fail-open ledger hands out while Redis is unreachable. */
-export const FAIL_OPEN_RESERVATION_PREFIX = 'failopen:';
-
-/**
- * Whether a reservation is a synthetic one handed out by a fail-open ledger while Redis was unreachable
- * (it holds nothing; settling or releasing it does nothing).
- *
- * @example
- * ```ts
- * const hold = await ledger.reserve('thread-1', 500);
- * if (isFailOpenReservation(hold)) metrics.unmeteredCalls.inc();
- * ```
- */
-export function isFailOpenReservation(reservation: Reservation): boolean {
-  return typeof reservation?.id === 'string' && reservation.id.startsWith(FAIL_OPEN_RESERVATION_PREFIX);
-}
-
-/**
- * The Redis key a {@link RedisBudgetLedger} keeps for a thread: one hash with its packed state (field
- * `s`, see {@link decodeLedgerState}) and one field per hold (the reservation id, valued with its expiry).
- * The thread id is a hash tag, as Redis Cluster would want. For operators and tests that inspect the
- * ledger directly.
- *
- * @example
- * ```ts
- * const { hash } = redisLedgerKeys('tw:', 'thread-1');                     // 'tw:{thread-1}:b'
- * decodeLedgerState((await redis.hgetBuffer(hash, 's'))!).promptTokens;   // prompt tokens charged so far
- * ```
- */
-export function redisLedgerKeys(keyPrefix: string, threadId: string): { hash: string } {
-  return { hash: `${keyPrefix}{${threadId}}:b` };
-}
 
 type ScriptCommand = (script: string, numkeys: number, keys: string[], args: (string | number)[]) => Promise<unknown>;
 
@@ -131,6 +69,7 @@ function loadScripts(scripts: LedgerScripts): Record<ScriptName, LoadedScript> {
     usage: load(scripts.usage),
     setBudget: load(scripts.setBudget),
     endThread: load(scripts.endThread),
+    seed: load(scripts.seed),
   };
 }
 
@@ -140,7 +79,6 @@ const DEFAULT_THREAD_TTL_MS = 7 * 24 * 3_600_000;
 /** Bounds the Lua `unpack` of one batch's holds (Lua's C stack holds about 8 000 values). */
 const MAX_BATCH = 1_000;
 const NOT_CHARGED: SettleResult = Object.freeze({ charged: false, usage: undefined, crossed: [] }) as SettleResult;
-
 /**
  * A {@link BudgetLedger} in Redis, shared by every process that points at the same Redis and key prefix.
  *
@@ -174,6 +112,7 @@ export class RedisBudgetLedger implements BudgetLedger {
   readonly client: Redis;
   private readonly ownsClient: boolean;
   private readonly keyPrefix: string;
+  private readonly defaultMax: number;
   private readonly thresholdByArg: ReadonlyMap<string, Threshold>;
   private readonly scripts: Record<ScriptName, LoadedScript>;
   private readonly batcher: ScriptBatcher;
@@ -186,6 +125,14 @@ export class RedisBudgetLedger implements BudgetLedger {
   private readonly onClientReady: () => void;
   private wasReady: boolean;
   private closed = false;
+  private readonly commandTimeoutMs: number;
+  /** Reservation ids whose reserve failed on this side (it may still run in Redis), to cancel. */
+  private readonly cancels: PendingCancels;
+  private readonly groupOf: ((threadId: string) => string | undefined) | undefined;
+  private readonly restore: ((threadId: string) => Promise<RestoredSpend | undefined>) | undefined;
+  /** Restores in flight on this instance, by thread. */
+  private readonly restoring = new Map<string, Promise<RestoredSpend | undefined>>();
+  private readonly maxThreadsPerGroup: number | undefined;
 
   constructor(options: RedisBudgetLedgerOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -197,6 +144,10 @@ export class RedisBudgetLedger implements BudgetLedger {
       keyPrefix = 'tw:',
       maxTokensPerThread = 100_000,
       thresholds = DEFAULT_THRESHOLDS,
+      groupOf,
+      maxThreadsPerGroup,
+      groupWindowMs,
+      restore,
       reservationTtlMs = DEFAULT_RESERVATION_TTL_MS,
       threadTtlMs = DEFAULT_THREAD_TTL_MS,
       failOpen = false,
@@ -231,8 +182,24 @@ export class RedisBudgetLedger implements BudgetLedger {
       throw new ValidationError('autoPipelining', autoPipelining, 'must be a boolean');
     }
     if (typeof now !== 'function') throw new ValidationError('now', now, 'must be a function');
+    if (groupOf !== undefined && typeof groupOf !== 'function') throw new ValidationError('groupOf', groupOf, 'must be a function');
+    if (maxThreadsPerGroup !== undefined) {
+      assertPositiveInteger('maxThreadsPerGroup', maxThreadsPerGroup);
+      if (groupOf === undefined) throw new ValidationError('maxThreadsPerGroup', maxThreadsPerGroup, 'needs the groupOf option');
+    }
+    if (groupWindowMs !== undefined) {
+      assertPositiveInteger('groupWindowMs', groupWindowMs);
+      if (groupWindowMs < 60_000 || groupWindowMs > threadTtlMs) {
+        throw new ValidationError('groupWindowMs', groupWindowMs, `must be from 60000 to threadTtlMs (${threadTtlMs})`);
+      }
+    }
+    if (restore !== undefined && typeof restore !== 'function') throw new ValidationError('restore', restore, 'must be a function');
+    this.restore = restore;
+    this.groupOf = maxThreadsPerGroup === undefined ? undefined : groupOf;
+    this.maxThreadsPerGroup = maxThreadsPerGroup;
 
     this.keyPrefix = keyPrefix;
+    this.defaultMax = maxTokensPerThread;
     const validThresholds = validateThresholds(thresholds);
     this.thresholdByArg = new Map(validThresholds.map((t) => [String(t.percent), t]));
     this.scripts = loadScripts(
@@ -240,9 +207,12 @@ export class RedisBudgetLedger implements BudgetLedger {
         defaultMax: maxTokensPerThread,
         holdTtlMs: reservationTtlMs,
         threadTtlMs,
-        // Keys' idle expiry is pushed forward only once this much of it has elapsed (spares two PEXPIREs a call).
-        slackMs: Math.min(Math.floor(threadTtlMs / 10), 3_600_000),
+        // Keys' idle expiry is pushed forward only once this much of it has elapsed (spares two PEXPIREs a
+        // call), and never so late that a key could expire before a hold taken on it lapses.
+        slackMs: Math.min(Math.floor(threadTtlMs / 10), 3_600_000, threadTtlMs - reservationTtlMs),
         thresholds: validThresholds.map((t) => t.percent),
+        ...(maxThreadsPerGroup !== undefined ? { maxThreadsPerGroup } : {}),
+        ...(groupWindowMs !== undefined ? { groupWindowMs } : {}),
       }),
     );
     this.batcher = new ScriptBatcher((keys, args) => {
@@ -252,6 +222,13 @@ export class RedisBudgetLedger implements BudgetLedger {
     this.failOpen = failOpen;
     this.onError = onError;
     this.now = now;
+    this.commandTimeoutMs = commandTimeoutMs;
+    this.cancels = new PendingCancels(
+      (threadId, id) => this.batcher.push(this.key(threadId), [OP_CANCEL, id]),
+      () => !this.closed && this.client.status === 'ready',
+      () => this.clock(),
+      reservationTtlMs,
+    );
 
     if (client) {
       this.client = client;
@@ -276,6 +253,7 @@ export class RedisBudgetLedger implements BudgetLedger {
     this.onClientError = (err) => this.report(err, 'connection');
     this.onClientReady = () => {
       this.wasReady = true;
+      void this.cancels.flush(); // Redis is back: cancel what timed out while it was away
     };
     this.client.on('error', this.onClientError);
     this.client.on('ready', this.onClientReady);
@@ -285,15 +263,30 @@ export class RedisBudgetLedger implements BudgetLedger {
   async reserve(threadId: string, tokens: number): Promise<Reservation> {
     assertThreadId('threadId', threadId);
     assertSafeTokens('tokens', tokens);
+    // The id is chosen here, before the script runs: if the reply never comes (a timeout, a lost
+    // connection), the script may still run later, and the id is what lets us cancel its hold.
     const id = holdId(randomUUID(), tokens);
     let reply: unknown[];
     try {
-      reply = await this.batched('reserve', threadId, OP_RESERVE, id);
+      // With restore, a missing thread is not created by the reserve: it is rebuilt first, then reserved.
+      reply = await this.reserveOnce(threadId, id, this.restore ? OP_RESERVE_EXISTING : OP_RESERVE);
+      if (reply.length === 0) {
+        await this.bringBack(threadId);
+        reply = await this.reserveOnce(threadId, id, OP_RESERVE);
+      }
     } catch (err) {
       if (!this.failingOpen(err, 'reserve')) throw err;
       return { id: FAIL_OPEN_RESERVATION_PREFIX + id, threadId, tokens, expiresAt: undefined };
     }
     if (reply.length === 1) return { id, threadId, tokens, expiresAt: Number(reply[0]) };
+    if (reply.length === 4) {
+      const group = this.groupOf?.(threadId);
+      throw new ThreadLimitError({ threadId, group, scope: 'group', limit: this.maxThreadsPerGroup ?? Number(reply[1]) });
+    }
+    if (reply.length === 2) {
+      // Only possible if a cancel of this very id ran first (ids are unique): say so rather than guess.
+      throw new LedgerUnavailableError('Redis budget ledger: reserve was cancelled before it ran; retry the call');
+    }
     throw new BudgetExhaustedError({
       threadId,
       used: Number(reply[0]),
@@ -352,8 +345,9 @@ export class RedisBudgetLedger implements BudgetLedger {
       if (!this.failingOpen(err, 'usage')) throw err;
       return undefined;
     }
-    if (reply.length === 0) return undefined;
-    return toUsage(reply[0], reply[1], reply[2], reply[3], reply[4]);
+    if (reply.length > 0) return toUsage(reply[0], reply[1], reply[2], reply[3], reply[4]);
+    // Not in Redis: shown as restored, without recreating it (reads create nothing).
+    return this.restore ? this.snapshot(await this.restored(threadId)) : undefined;
   }
 
   /**
@@ -363,7 +357,13 @@ export class RedisBudgetLedger implements BudgetLedger {
   async setBudget(threadId: string, maxTokens: number): Promise<ThreadUsage> {
     assertThreadId('threadId', threadId);
     assertSafeTokens('maxTokens', maxTokens, true);
-    const reply = (await this.exec('setBudget', threadId, [maxTokens, this.clock()])) as unknown[];
+    if (this.restore) {
+      const exists = ((await this.exec('usage', threadId, [this.clock()])) as unknown[]).length > 0;
+      if (!exists) await this.bringBack(threadId);
+    }
+    const args: (string | number)[] = [maxTokens, this.clock()];
+    if (this.groupOf !== undefined) args.push(this.groupKey(threadId));
+    const reply = (await this.exec('setBudget', threadId, args)) as unknown[];
     const snapshot = toUsage(reply[0], reply[1], reply[2], reply[3], reply[4]);
     this.emit(this.crossings(threadId, snapshot, reply.slice(5)));
     return snapshot;
@@ -373,8 +373,8 @@ export class RedisBudgetLedger implements BudgetLedger {
   async endThread(threadId: string): Promise<ThreadUsage | undefined> {
     assertThreadId('threadId', threadId);
     const reply = (await this.exec('endThread', threadId, [])) as unknown[];
-    if (reply.length === 0) return undefined;
-    return toUsage(reply[0], reply[1], reply[2], 0, reply[3]);
+    if (reply.length > 0) return toUsage(reply[0], reply[1], reply[2], 0, reply[3]);
+    return this.restore ? this.snapshot(await this.restored(threadId)) : undefined;
   }
 
   /**
@@ -392,7 +392,12 @@ export class RedisBudgetLedger implements BudgetLedger {
   /** Detaches from the client; closes it only if the ledger created it. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.cancels.size > 0) {
+      // Last chance for cancels still pending (bounded: close never waits long on a stalled Redis).
+      await Promise.race([this.cancels.flush(), delay(this.commandTimeoutMs)]);
+    }
     this.closed = true;
+    this.cancels.stop();
     this.listeners.clear();
     this.client.off('ready', this.onClientReady);
     if (!this.ownsClient) {
@@ -412,6 +417,70 @@ export class RedisBudgetLedger implements BudgetLedger {
     this.client.on('error', () => undefined);
   }
 
+  /**
+   * Ready when Redis answers a PING within the command timeout. While Redis is unreachable: not ready
+   * (calls get `LedgerUnavailableError`), or ready with a reason when `failOpen` lets calls through unmetered.
+   */
+  async readiness(): Promise<Readiness> {
+    if (this.closed) return { ready: false, reason: 'the Redis budget ledger is closed' };
+    let problem: string | undefined;
+    if (this.client.status !== 'ready') problem = `Redis is unreachable (connection ${this.client.status})`;
+    else {
+      try {
+        await withTimeout(this.client.ping(), this.commandTimeoutMs);
+      } catch (err) {
+        problem = `Redis did not answer PING: ${errorMessage(err)}`;
+      }
+    }
+    if (problem === undefined) return { ready: true };
+    return this.failOpen ? { ready: true, reason: `${problem}; calls pass unmetered (fail-open)` } : { ready: false, reason: problem };
+  }
+
+  /** Reservation ids whose reserve failed on this side and whose cancel has not got through yet. */
+  get pendingCancels(): number {
+    return this.cancels.size;
+  }
+
+  /** Queues a reserve; if it fails once sent, cancels its id (a throw before sending needs no cancel). */
+  private reserveOnce(threadId: string, id: string, op: string): Promise<unknown[]> {
+    const pending =
+      this.groupOf === undefined
+        ? this.batched('reserve', threadId, op, id)
+        : this.batched('reserve', threadId, op, id, this.groupKey(threadId));
+    return pending.catch((err: unknown) => {
+      this.cancels.add(threadId, id);
+      throw err;
+    });
+  }
+
+  /** Recreates a thread missing from Redis with its recorded spend (no spend: the reserve creates it afresh). */
+  private async bringBack(threadId: string): Promise<void> {
+    const spent = await this.restored(threadId);
+    if (spent === undefined || spent.requestCount === 0) return;
+    const args: (string | number)[] = [this.clock(), spent.promptTokens, spent.completionTokens, spent.requestCount];
+    if (this.groupOf !== undefined) args.push(this.groupKey(threadId));
+    const reply = (await this.exec('seed', threadId, args)) as unknown[];
+    if (reply[0] === 0) {
+      throw new ThreadLimitError({ threadId, group: this.groupOf?.(threadId), scope: 'group', limit: Number(reply[2]) });
+    }
+  }
+
+  /** The recorded spend of a thread, one restore per thread at a time on this instance. */
+  private restored(threadId: string): Promise<RestoredSpend | undefined> {
+    let pending = this.restoring.get(threadId);
+    if (pending === undefined) {
+      pending = loadRestored(this.restore!, threadId).finally(() => this.restoring.delete(threadId));
+      this.restoring.set(threadId, pending);
+    }
+    return pending;
+  }
+
+  /** A thread's usage as recorded, for a thread not in Redis (default maximum, nothing held). */
+  private snapshot(spent: RestoredSpend | undefined): ThreadUsage | undefined {
+    if (spent === undefined || spent.requestCount === 0) return undefined;
+    return toUsage(spent.promptTokens, spent.completionTokens, spent.requestCount, 0, this.defaultMax);
+  }
+
   private clock(): number {
     return Math.floor(this.now());
   }
@@ -420,13 +489,19 @@ export class RedisBudgetLedger implements BudgetLedger {
     return `${this.keyPrefix}{${threadId}}:b`;
   }
 
+  /** The key of the sorted set of the thread's group, or `''` when the thread has no group. */
+  private groupKey(threadId: string): string {
+    const group = this.groupOf!(threadId);
+    return group === undefined ? '' : `${this.keyPrefix}{${group}}:g`;
+  }
+
   /** Runs one operation of a single-operation script; any Redis failure becomes LedgerUnavailableError. */
   private async exec(name: Exclude<ScriptName, 'ops'>, threadId: string, args: (string | number)[]): Promise<unknown> {
     this.assertConnected(name);
     try {
       return await this.run(name, [this.key(threadId)], args);
     } catch (err) {
-      throw this.unavailable(name, threadId, err);
+      throw this.unavailable(name, err);
     }
   }
 
@@ -438,7 +513,7 @@ export class RedisBudgetLedger implements BudgetLedger {
   ): Promise<unknown[]> {
     this.assertConnected(name);
     return this.batcher.push(this.key(threadId), args).catch((err: unknown) => {
-      throw this.unavailable(name, threadId, err);
+      throw this.unavailable(name, err);
     });
   }
 
@@ -459,11 +534,9 @@ export class RedisBudgetLedger implements BudgetLedger {
     return this.timeoutMs === undefined ? pending : withTimeout(pending, this.timeoutMs);
   }
 
-  private unavailable(name: RedisLedgerOperation, threadId: string, err: unknown): LedgerUnavailableError {
-    return new LedgerUnavailableError(
-      `Redis budget ledger: ${name} on thread ${JSON.stringify(threadId)} failed: ${errorMessage(err)}`,
-      { cause: err },
-    );
+  /** No thread id in the message: it may be an internal (namespaced) id, and the message reaches clients. */
+  private unavailable(name: RedisLedgerOperation, err: unknown): LedgerUnavailableError {
+    return new LedgerUnavailableError(`Redis budget ledger: ${name} failed: ${errorMessage(err)}`, { cause: err });
   }
 
   private assertConnected(operation: RedisLedgerOperation): void {
@@ -527,73 +600,4 @@ export class RedisBudgetLedger implements BudgetLedger {
       }
     }
   }
-}
-
-function toUsage(p: unknown, c: unknown, n: unknown, r: unknown, m: unknown): ThreadUsage {
-  const promptTokens = Number(p);
-  const completionTokens = Number(c);
-  const reservedTokens = Number(r);
-  const maxTokens = Number(m);
-  const totalTokens = promptTokens + completionTokens;
-  return {
-    promptTokens,
-    completionTokens,
-    totalTokens,
-    remaining: Math.max(0, maxTokens - totalTokens - reservedTokens),
-    maxTokens,
-    requestCount: Number(n),
-    reservedTokens,
-  };
-}
-
-/** Token counts also have to survive Lua's doubles exactly. */
-function assertSafeTokens(field: string, value: unknown, positive = false): asserts value is number {
-  if (positive) assertPositiveTokens(field, value);
-  else assertTokenCount(field, value);
-  if (value > Number.MAX_SAFE_INTEGER) {
-    throw new ValidationError(field, value, `must be at most ${Number.MAX_SAFE_INTEGER}`);
-  }
-}
-
-function assertReservation(reservation: Reservation): void {
-  if (reservation === null || typeof reservation !== 'object') {
-    throw new ValidationError('reservation', reservation, 'must be a reservation returned by reserve()');
-  }
-  if (typeof reservation.id !== 'string' || reservation.id.length === 0) {
-    throw new ValidationError('reservation.id', reservation.id, 'must be a non-empty string');
-  }
-  assertThreadId('reservation.threadId', reservation.threadId);
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no reply from Redis within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function rateLimitedWarn(): (error: Error, operation: RedisLedgerOperation) => void {
-  let last = 0;
-  let suppressed = 0;
-  return (error, operation) => {
-    const t = Date.now();
-    if (t - last < 10_000) {
-      suppressed++;
-      return;
-    }
-    const more = suppressed > 0 ? ` (${suppressed} similar messages suppressed)` : '';
-    last = t;
-    suppressed = 0;
-    console.warn(`[tokenwarden] Redis budget ledger (${operation}): ${error.message}${more}`);
-  };
 }

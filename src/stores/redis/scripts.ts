@@ -11,7 +11,11 @@
  *   {@link decodeLedgerState} reads it.
  * - one field per hold: the reservation id (`<uuid>:<tokens>`, so the hold's tokens travel in its name),
  *   whose value is the hold's expiry (epoch ms).
- * The hash exists exactly when `s` is set.
+ * - one field per *tombstone*: a reservation id whose reserve was cancelled before it ran, valued with
+ *   its expiry negated (`-<epoch ms>`). A reserve that finds its id tombstoned holds nothing. The ledger
+ *   picks reservation ids before the script runs, so a reserve that timed out or failed on the client is
+ *   followed by a cancel of its id: whichever of the two Redis runs first, no hold is left behind.
+ * The hash exists when `s` is set, or (for at most a hold TTL) when it holds only tombstones.
  *
  * Expired holds are purged (one HGETALL) only when one may exist, i.e. once `now >= o`; afterwards `o` is
  * the exact earliest expiry again. So between purges every hold in the hash is live, and settle needs no
@@ -31,6 +35,8 @@
  * costs (and Lua's own `tostring` would switch to exponent notation above 1e14).
  */
 
+import { buildThreadScripts } from './thread-scripts.js';
+
 /** What the scripts need to know about a ledger's configuration (compiled into their text). */
 export interface LedgerScriptConfig {
   /** Maximum of a thread created by reserve. */
@@ -43,6 +49,15 @@ export interface LedgerScriptConfig {
   slackMs: number;
   /** Threshold percents, ascending (at most 31). */
   thresholds: readonly number[];
+  /**
+   * Most threads per group, when threads are grouped: reserve and setBudget then take the group's key
+   * (`''` for none) as an extra argument, and each group keeps a sorted set of its threads' keys scored by
+   * last use (kept in step with the keys' idle expiry); a reserve that would create a thread in a full group
+   * replies `{count, limit, 0, 0}` and creates nothing.
+   */
+  maxThreadsPerGroup?: number;
+  /** A thread counts toward its group until unused this long, ms (at most `threadTtlMs`). Default `threadTtlMs`. */
+  groupWindowMs?: number;
 }
 
 /** The Lua source of each ledger operation. */
@@ -52,12 +67,21 @@ export interface LedgerScripts {
   usage: string;
   setBudget: string;
   endThread: string;
+  /** Recreates a missing thread with restored spend (see `restore` of the ledger). */
+  seed: string;
 }
 
-/** Op codes of the batch script. Reserve args: hold id. Settle args: hold id, prompt, completion. Release args: hold id. */
+/**
+ * Op codes of the batch script. Reserve args: hold id. Settle args: hold id, prompt, completion. Release
+ * args: hold id. Cancel args: hold id (release the hold if it exists, else tombstone the id so that its
+ * reserve, if it still runs, holds nothing).
+ */
 export const OP_RESERVE = 'R';
+/** Reserve on a thread that exists only: a missing thread replies `{}` (the ledger restores it, then reserves). */
+export const OP_RESERVE_EXISTING = 'Q';
 export const OP_SETTLE = 'S';
 export const OP_RELEASE = 'L';
+export const OP_CANCEL = 'C';
 
 /** `struct.pack` format of the `s` field: m, p, c, n, r, x, o as doubles, then k, f as uint32 (64 bytes). */
 export const STATE_FORMAT = '>dddddddI4I4';
@@ -110,9 +134,14 @@ export function holdId(uuid: string, tokens: number): string {
   return `${uuid}:${tokens}`;
 }
 
-/** Whether a hash field of a thread is a hold (as opposed to a counter). */
+/** Whether a hash field of a thread is a hold or a tombstone (as opposed to a counter). */
 export function isHoldField(field: string): boolean {
   return field.length >= HOLD_MIN;
+}
+
+/** Whether the value of a hold field marks a tombstone (a cancelled reservation id) rather than a hold. */
+export function isTombstoneValue(value: string): boolean {
+  return value.startsWith('-');
 }
 
 /** The tokens of a hold, from its id. */
@@ -125,25 +154,28 @@ local fmt, sub, spack, sunpack = string.format, string.sub, struct.pack, struct.
 local FMT = '${STATE_FORMAT}'
 local function int(x) return fmt('%d', x) end
 local function pack(s) return spack(FMT, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9]) end
--- Deletes the holds of \`key\` that expired by \`now\`; returns their tokens, their count and the earliest
--- expiry of the holds left (0 if none). Forgets the deleted ids in \`H\` (id -> thread slot) when given.
+-- Deletes the holds of \`key\` that expired by \`now\` (and its expired tombstones); returns their tokens,
+-- their count and the earliest expiry of the holds left (0 if none). Forgets the deleted ids in \`H\` (id ->
+-- thread slot) when given.
 local function purge(key, now, H)
   local all = redis.call('HGETALL', key)
-  local sum, n, earliest, gone = 0, 0, 0, {}
+  local sum, n, earliest, gone, ng = 0, 0, 0, {}, 0
   for i = 1, #all, 2 do
     local f = all[i]
     if #f >= ${HOLD_MIN} then
       local e = tonumber(all[i + 1])
-      if e <= now then
+      if e < 0 then
+        if -e <= now then ng = ng + 1; gone[ng] = f end
+      elseif e <= now then
         sum, n = sum + tonumber(sub(f, ${HOLD_MIN})), n + 1
-        gone[n] = f
+        ng = ng + 1; gone[ng] = f
         if H then H[f] = nil end
       elseif earliest == 0 or e < earliest then
         earliest = e
       end
     end
   end
-  for i = 1, n, 500 do redis.call('HDEL', key, unpack(gone, i, math.min(i + 499, n))) end
+  for i = 1, ng, 500 do redis.call('HDEL', key, unpack(gone, i, math.min(i + 499, ng))) end
   return sum, n, earliest
 end
 `;
@@ -161,6 +193,9 @@ export function buildLedgerScripts(config: LedgerScriptConfig): LedgerScripts {
   const slack = luaNumber('slackMs', config.slackMs);
   if (config.thresholds.length > 31) throw new RangeError('thresholds: at most 31');
   const percents = config.thresholds.map((p) => luaNumber('thresholds', p));
+  const grouped = config.maxThreadsPerGroup !== undefined;
+  const groupLimit = grouped ? luaNumber('maxThreadsPerGroup', config.maxThreadsPerGroup!) : '0';
+  const groupWindow = luaNumber('groupWindowMs', config.groupWindowMs ?? config.threadTtlMs);
   // Unrolled threshold checks on locals \`used\`, \`max\`, \`f\` (fired bits): a first crossing appends the
   // percent (with \`append\`) and sets its bit.
   const crossingsWith = (append: (percent: string) => string): string =>
@@ -186,6 +221,9 @@ end`;
    *   settled, released or expired (nothing charged), `{2, p, c, n, r, m, fired...}` when charged, where
    *   `fired` lists the threshold percents (strings) crossed for the first time anywhere.
    * - release: `{1}` if a hold was freed, else `{0}`. Never creates a thread.
+   * - cancel: like release, but when there is no such hold it leaves a tombstone (expiring with a hold's
+   *   TTL) so that the reserve of that id, if it runs later, holds nothing; a reserve of a tombstoned id
+   *   replies `{0, 0}`.
    *
    * Threads are numbered by first appearance in the batch (slot j); per-slot data lives in arrays (ST:
    * unpacked state, IDS: holds looked up, NEW: holds added, as HSET arguments, G: holds to delete; the
@@ -221,19 +259,20 @@ for i = 1, nops do
     K[j] = key
   end
   J[i], A[i] = j, a
-  local code = ARGV[a]
-  if code == '${OP_RESERVE}' then
-    a = a + 2
-  else
-    local id = ARGV[a + 1]
-    if #id >= ${HOLD_MIN} then
-      push(IDS, j, id)
-    end
-    a = a + (code == '${OP_SETTLE}' and 4 or 2)
+  local code, id = ARGV[a], ARGV[a + 1]
+  -- Reserves look their id up too: a tombstone (cancelled first) or a hold (a resent reserve) stops them.
+  if #id >= ${HOLD_MIN} then
+    push(IDS, j, id)
   end
+  local reserve = code == '${OP_RESERVE}' or code == '${OP_RESERVE_EXISTING}'
+  a = a + (code == '${OP_SETTLE}' and 4 or reserve and ${grouped ? 3 : 2} or 2)
 end
--- Pass 2: read each thread once (purging its expired holds if it may have any).
-local ST, H, DIRTY, TOUCH, NEW, G, NEWGONE = {}, {}, {}, {}, {}, {}, {}
+-- Pass 2: read each thread once (purging its expired holds if it may have any). TB: ids tombstoned.
+local ST, H, DIRTY, TOUCH, NEW, G, NEWGONE, TB, TOMB = {}, {}, {}, {}, {}, {}, {}, {}, {}
+local function found(id, value, j)
+  if not value then return end
+  if sub(value, 1, 1) == '-' then TB[id] = true else H[id] = j end
+end
 for j = 1, t do
   local key, ids = K[j], IDS[j]
   local v
@@ -244,24 +283,40 @@ for j = 1, t do
   else
     v = redis.call('HMGET', key, 's', ids)
   end
+  if ids then
+    if type(ids) ~= 'table' then
+      found(ids, v[2], j)
+    else
+      for i = 1, #ids do found(ids[i], v[i + 1], j) end
+    end
+  end
   if v[1] then
     local s = {sunpack(FMT, v[1])}
     ST[j] = s
-    if ids then
-      if type(ids) ~= 'table' then
-        if v[2] then H[ids] = j end
-      else
-        for i = 1, #ids do
-          if v[i + 1] then H[ids[i]] = j end
-        end
-      end
-    end
     if s[8] > 0 and now >= s[7] then
       local sum, count, earliest = purge(key, now, H)
       s[5], s[8], s[7] = s[5] - sum, s[8] - count, earliest
       DIRTY[j] = true
     end
   end
+end
+-- Groups (when grouped): GN, threads counted per group key this batch; GK, the group key of each thread
+-- slot this batch creates. Whether creating thread slot j in group \`gk\` would exceed the limit (if not,
+-- counts it).
+local GN, GK = {}, {}
+local function groupFull(gk, j)
+  if gk == '' then return false end
+  local n = GN[gk]
+  if not n then
+    -- Threads unused for the group window (or whose key idled out) leave the group's set (scores are
+    -- last uses, known to within the slack of the keys' lazy expiry refresh).
+    redis.call('ZREMRANGEBYSCORE', gk, '-inf', '(' .. int(now - ${groupWindow}))
+    n = redis.call('ZCARD', gk)
+  end
+  GN[gk] = n
+  if n >= ${groupLimit} then return true end
+  GN[gk], GK[j] = n + 1, gk
+  return false
 end
 -- Frees hold \`id\` (H[id] = h, which is j or -j) of thread slot j, state s.
 local function drop(j, s, id, h)
@@ -280,7 +335,20 @@ for i = 1, nops do
   local j, a = J[i], A[i]
   local s = ST[j]
   local code, id = ARGV[a], ARGV[a + 1]
-  if code == '${OP_RESERVE}' then
+  local reserve = code == '${OP_RESERVE}' or code == '${OP_RESERVE_EXISTING}'
+  if reserve and (TB[id] or H[id] == j or H[id] == -j) then
+    -- Cancelled before it ran ({0, 0}), or a resent reserve whose hold exists ({expires}): nothing more held.
+    if TB[id] then
+      out[o + 1] = 2; out[o + 2] = 0; out[o + 3] = 0; o = o + 3
+    else
+      out[o + 1] = 1; out[o + 2] = expires; o = o + 2
+    end
+  elseif code == '${OP_RESERVE_EXISTING}' and not s then
+    out[o + 1] = 0; o = o + 1
+  elseif reserve and ${grouped ? `not s and groupFull(ARGV[a + 2], j)` : 'false'} then
+    local gk = ARGV[a + 2]
+    out[o + 1] = 4; out[o + 2] = GN[gk]; out[o + 3] = ${groupLimit}; out[o + 4] = 0; out[o + 5] = 0; o = o + 5
+  elseif reserve then
     if not s then
       s = {${max}, 0, 0, 0, 0, 0, 0, 0, 0}
       ST[j] = s
@@ -332,6 +400,10 @@ for i = 1, nops do
       drop(j, s, id, h)
       out[o + 1] = 1; out[o + 2] = 1; o = o + 2
     else
+      if code == '${OP_CANCEL}' and not TB[id] and #id >= ${HOLD_MIN} then
+        TB[id] = true
+        push(TOMB, j, id)
+      end
       out[o + 1] = 1; out[o + 2] = 0; o = o + 2
     end
   end
@@ -368,61 +440,42 @@ for j = 1, t do
         redis.call('HSET', key, unpack(new))
       end
     end
-    if refresh then redis.call('PEXPIRE', key, '${ttl}') end
+    if refresh then redis.call('PEXPIRE', key, '${ttl}') end${
+      grouped
+        ? `
+    -- The group's set follows the key's idle expiry: added when created, rescored when pushed forward.
+    local gk = GK[j]
+    if not gk and refresh then gk = redis.call('HGET', key, 'g') end
+    if gk then
+      if GK[j] then redis.call('HSET', key, 'g', gk) end
+      redis.call('ZADD', gk, int(now), key)
+      redis.call('PEXPIRE', gk, '${ttl}')
+    end`
+        : ''
+    }
+  end
+  local tomb = TOMB[j]
+  if tomb then
+    if type(tomb) ~= 'table' then tomb = {tomb} end
+    local args = {}
+    for i = 1, #tomb do args[2 * i - 1] = tomb[i]; args[2 * i] = '-' .. expiresArg end
+    redis.call('HSET', K[j], unpack(args))
+    -- A key of tombstones only (the thread does not exist yet) lives as long as a hold would.
+    if not s then redis.call('PEXPIRE', K[j], '${holdTtl}') end
   end
 end
 return out
 `;
 
-  /** ARGV: now. Returns `{}` when the thread does not exist, else `{p, c, n, r, m}` with live holds only. */
-  const usage = `${COMMON}
-local key, now = KEYS[1], tonumber(ARGV[1])
-local v = redis.call('HGET', key, 's')
-if not v then return {} end
-local s = {sunpack(FMT, v)}
-if s[8] > 0 and now >= s[7] then
-  local sum, count, earliest = purge(key, now)
-  s[5], s[8], s[7] = s[5] - sum, s[8] - count, earliest
-  redis.call('HSET', key, 's', pack(s))
-end
-return {s[2], s[3], s[4], s[5], s[1]}
-`;
-
-  /**
-   * ARGV: max, now. Creates the thread if needed. Returns `{p, c, n, r, m, fired...}`: lowering the
-   * maximum can cross thresholds, which then fire once like any other crossing.
-   */
-  const setBudget = `${COMMON}
-local key = KEYS[1]
-local max, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-local v = redis.call('HGET', key, 's')
-local s
-if v then
-  s = {sunpack(FMT, v)}
-  if s[8] > 0 and now >= s[7] then
-    local sum, count, earliest = purge(key, now)
-    s[5], s[8], s[7] = s[5] - sum, s[8] - count, earliest
-  end
-else
-  s = {max, 0, 0, 0, 0, 0, 0, 0, 0}
-end
-local reply = {s[2], s[3], s[4], s[5], max}
-local used, f = s[2] + s[3], s[9]${crossings}
-s[1], s[6], s[9] = max, now + ${ttl}, f
-redis.call('HSET', key, 's', pack(s))
-redis.call('PEXPIRE', key, '${ttl}')
-return reply
-`;
-
-  /** No ARGV. Returns `{}` when the thread does not exist, else `{p, c, n, m}`; deletes its key. */
-  const endThread = `${COMMON}
-local key = KEYS[1]
-local v = redis.call('HGET', key, 's')
-if not v then return {} end
-local s = {sunpack(FMT, v)}
-redis.call('DEL', key)
-return {s[2], s[3], s[4], s[1]}
-`;
-
-  return { ops, usage, setBudget, endThread };
+  const single = buildThreadScripts({
+    common: COMMON,
+    max,
+    ttl,
+    crossings,
+    silentCrossings: crossingsWith(() => ''),
+    grouped,
+    groupLimit,
+    groupWindow,
+  });
+  return { ops, ...single };
 }
