@@ -276,7 +276,7 @@ async function streamCompletion(
       } catch (err) {
         if (signal.aborted || res.destroyed) break;
         // Headers are out: report the failure as an SSE error event (OpenAI's shape) and stop.
-        const mapped = toHttpError(err);
+        const mapped = toHttpError(err, { publicThreadId: (id) => splitScopedThreadId(id).threadId });
         ctx.onError(err, mapped);
         res.write(`data: ${JSON.stringify(mapped.body())}\n\n`);
         res.end();
