@@ -27,7 +27,7 @@ function load(store: SqliteUsageStore): { mark: () => void; stop: () => Promise<
   const codes: string[] = [];
   const loop = (async () => {
     for (let i = 0; running && i < 20_000; i++) {
-      const afterMark = marked; // appends started once the store said it was not ready
+      const afterMark = marked; // appends started once the file was deleted
       try {
         await store.append([makeEvent(), makeEvent()]);
         if (afterMark) okAfterMark++;
@@ -55,8 +55,10 @@ describe.each(['inline', 'thread'] as const)('SqliteUsageStore readiness (writer
     const running = load(store);
     await vi.waitFor(async () => expect(await store.count()).toBeGreaterThan(50), { timeout: 5000 });
     rmSync(path);
-    await vi.waitFor(async () => expect((await store.readiness()).ready).toBe(false), { timeout: 5000 });
+    // From the deletion on, not one append is acknowledged: each commit is followed by a check of the file.
     running.mark();
+    await new Promise((r) => setTimeout(r, 20)); // appends go on before anyone asks for readiness
+    await vi.waitFor(async () => expect((await store.readiness()).ready).toBe(false), { timeout: 5000 });
     await new Promise((r) => setTimeout(r, 100));
     const { okAfterMark, codes } = await running.stop();
     expect(okAfterMark).toBe(0);

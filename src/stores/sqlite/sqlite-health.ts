@@ -73,6 +73,18 @@ export class SqliteHealth {
     return this.problem === undefined ? { ready: true } : { ready: false, reason: this.problem };
   }
 
+  /**
+   * Right after a commit: why the events just committed are not kept (the database file was deleted or
+   * replaced, so they went to a file nobody will read again), or undefined. One `stat` per committed
+   * batch, so no event is acknowledged into a deleted file, whatever the timer's phase.
+   */
+  afterCommit(): string | undefined {
+    if (!this.opened) return undefined;
+    const change = fileChange(this.path, this.opened);
+    if (change) this.problem = fileProblem(this.path, change);
+    return change ? this.problem : undefined;
+  }
+
   /** Records a failed write: a storage failure makes the store not ready until a probe write succeeds. */
   noteWriteError(err: unknown): void {
     if (!isStorageFailure(err)) return;
@@ -104,7 +116,7 @@ export class SqliteHealth {
     if (!this.opened) return false;
     const change = fileChange(this.path, this.opened);
     if (change) {
-      this.problem = `database file ${this.path} ${change} while in use; events written now would be lost (restart to open the file at that path)`;
+      this.problem = fileProblem(this.path, change);
       return true;
     }
     const shm = unwritableReason(`${this.path}-shm`);
@@ -115,4 +127,8 @@ export class SqliteHealth {
     }
     return false;
   }
+}
+
+function fileProblem(path: string, change: string): string {
+  return `database file ${path} ${change} while in use; events written now would be lost (restart to open the file at that path)`;
 }

@@ -152,9 +152,11 @@ export class SqliteUsageStore implements UsageStore {
     const list = assertUsageEvents(events);
     this.assertWritable();
     if (list.length === 0) return 0;
-    return this.guardWrite(() =>
+    const stored = this.guardWrite(() =>
       list.length === 1 ? this.insert!.run(...eventToRow(list[0]!)).changes : this.insertMany!(list.map(eventToRow)),
     );
+    this.assertKept();
+    return stored;
   }
 
   /**
@@ -175,6 +177,7 @@ export class SqliteUsageStore implements UsageStore {
       this.health?.noteWriteError(err);
       throw translateSqliteError(err, this.path);
     }
+    this.assertKept();
   }
 
   /**
@@ -364,6 +367,12 @@ export class SqliteUsageStore implements UsageStore {
     this.assertOpen();
     if (this.readonly) throw new UsageStoreError('STORE_UNREADABLE', this.path, `usage store ${this.path} was opened read-only`);
     const problem = this.health?.notReady;
+    if (problem) throw new UsageStoreError('STORE_NOT_READY', this.path, `usage store cannot keep events: ${problem}`);
+  }
+
+  /** After a commit: refuses to acknowledge events that went to a deleted or replaced database file. */
+  private assertKept(): void {
+    const problem = this.health?.afterCommit();
     if (problem) throw new UsageStoreError('STORE_NOT_READY', this.path, `usage store cannot keep events: ${problem}`);
   }
 
