@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { estimateTextTokens, estimateTokens, type TokenProfile } from '../../src/tokens/estimate.js';
 import { buildChats, buildCorpus, measure, type AccuracyStats } from './fixtures/build-corpus.js';
 
-// The estimate feeds budget reservations: it must rarely under-count a real BPE tokenizer, and not
-// by much, while staying within ~1.5x on average. Measured on a fixed corpus (English, code, JSON,
+// The estimate feeds budget reservations: it must not under-count a real BPE tokenizer (see
+// adversarial.test.ts for hostile text), while staying close on typical text. Measured on a fixed corpus (English, code, JSON,
 // CJK, Korean, Russian, Arabic, other scripts, emoji, numbers and ids) built deterministically.
 const corpus = buildCorpus();
 
@@ -43,15 +43,18 @@ describe('token estimate accuracy against gpt-tokenizer', () => {
     }
   });
 
-  it('over-counts by less than 1.5x on average where the profile matches the encoding', () => {
-    for (const [profile, count] of [
-      ['conservative', countCl100k],
-      ['o200k', countO200k],
+  // Latin-script text (English, code, JSON) stays near 1.3-1.5x; other scripts cost more, because an
+  // upper bound must price their letters at what random text of the script costs (see profile.ts).
+  it('over-counts typical text moderately where the profile matches the encoding', () => {
+    for (const [profile, count, overall] of [
+      ['conservative', countCl100k, 1.75],
+      ['o200k', countO200k, 2.05],
     ] as const) {
       const stats = measure(corpus, (text) => estimateTextTokens(text, profile), count);
-      expect(stats.ALL!.meanRatio, describeStats(stats)).toBeLessThan(1.5);
+      expect(stats.ALL!.meanRatio, describeStats(stats)).toBeLessThan(overall);
       expect(stats.english!.meanRatio).toBeLessThan(1.45);
-      expect(stats.code!.meanRatio).toBeLessThan(1.5);
+      expect(stats.code!.meanRatio).toBeLessThan(1.6);
+      expect(stats.json!.meanRatio).toBeLessThan(1.55);
     }
   });
 
