@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { ValidationError } from '../errors.js';
 import { COMMON_PAIRS } from './bigrams.js';
 import { CLASS_TABLE, LATIN, isLetterClass, profileWeights, type ClassWeights, type TokenProfile } from './profile.js';
@@ -21,6 +22,11 @@ import { CLASS_TABLE, LATIN, isLetterClass, profileWeights, type ClassWeights, t
  * words; runs mixing letters and digits cost at least OPAQUE per character. The sum is scaled by 1.1.
  */
 
+/**
+ * Texts longer than this many UTF-16 units (1 Mi, about 250k tokens of English) are estimated up to
+ * here and bounded by their UTF-8 length beyond, so no estimate blocks the event loop for long.
+ */
+export const PRECISE_LIMIT = 1 << 20;
 const SCALE = 1.1;
 const LINE_START = 0.5; // a word with no space before it at the start of a line splits more often
 const GLUED_PREFIX = 0.75; // a single punctuation mark glued to a word ("(foo", ".bar", "'s")
@@ -232,28 +238,9 @@ function scanPunct(text: string, i: number, t: Tally, weights: ClassWeights): nu
 }
 
 /**
- * An upper bound of the UTF-8 length of `text`, lone surrogates counted as U+FFFD (3 bytes), as every
- * encoder replaces them. Every BPE token covers at least one byte, so this bounds the token count.
- */
-export function utf8Bound(text: string): number {
-  const n = text.length;
-  let bytes = n;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) bytes += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 2; // a surrogate pair: 4 bytes for 2 units
-      i++;
-    } else bytes += 2; // 3 bytes, or a lone surrogate replaced by U+FFFD (3 bytes)
-  }
-  return bytes;
-}
-
-/**
  * Estimated number of tokens in `text` (no chat overhead): an upper bound of its cl100k_base and
  * o200k_base BPE count (see above), within about 1.3x of it on typical English, code and JSON.
- * Cheap: one pass, no allocation.
+ * Cheap: one pass, no allocation; past {@link PRECISE_LIMIT} characters the rest is counted by bytes.
  *
  * @example
  * ```ts
@@ -264,6 +251,16 @@ export function utf8Bound(text: string): number {
 export function estimateTextTokens(text: string, profile: TokenProfile = 'conservative'): number {
   if (typeof text !== 'string') throw new ValidationError('text', text, 'must be a string');
   const weights = profileWeights(profile);
+  if (text.length <= PRECISE_LIMIT) return Math.min(estimatePrecise(text, weights), Buffer.byteLength(text));
+  // A huge text: the head is estimated, the tail bounded by its UTF-8 length (every BPE token covers at
+  // least one byte), plus one for a token the cut may split. Keeps a 4 MB prompt to a few milliseconds.
+  let cut = PRECISE_LIMIT;
+  if ((text.charCodeAt(cut - 1) & 0xfc00) === 0xd800) cut--; // never split a surrogate pair
+  const head = text.slice(0, cut);
+  return Math.min(estimatePrecise(head, weights), Buffer.byteLength(head)) + Buffer.byteLength(text.slice(cut)) + 1;
+}
+
+function estimatePrecise(text: string, weights: ClassWeights): number {
   const n = text.length;
   const t = new Tally();
   let i = 0;
@@ -281,6 +278,5 @@ export function estimateTextTokens(text: string, profile: TokenProfile = 'conser
   }
   const englishLike =
     (t.stopWords >= t.words * STOP_SHARE || t.punctRuns >= t.words * PUNCT_SHARE) && t.latinExtra * 50 <= t.asciiLetters;
-  const estimate = Math.ceil((t.fixed + (englishLike ? t.english : t.other)) * SCALE);
-  return Math.min(estimate, utf8Bound(text));
+  return Math.ceil((t.fixed + (englishLike ? t.english : t.other)) * SCALE);
 }
