@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.js';
+import { CHAR_COST_RUNS, LETTER_PAIRS } from './vocab-tables.js';
 
 /**
  * Calibration profile. `conservative` (the default) holds for cl100k_base, the costlier of OpenAI's
@@ -22,39 +23,71 @@ export const CJK_PUNCT = 8; // first non-letter class
 export const COMBINING = 9; // combining marks (Zalgo), variation selectors, ZWJ
 export const SYMBOL_3BYTE = 10; // general punctuation, arrows, math, box drawing, dingbats, ...
 export const PRIVATE = 11; // private use, specials, noncharacters: byte-level fallback in both encodings
-// Astral code points, priced on their two UTF-16 units: a high surrogate of the emoji planes
-// (U+1F000-1FFFF) plus a low surrogate cost an emoji's worst case; any other high surrogate (rare Han,
-// tags, private use: byte-level in both encodings) costs the 4 bytes. A lone surrogate becomes U+FFFD.
+// Astral code points, as their two UTF-16 units (see SURROGATE_TENTHS).
 export const EMOJI_HIGH = 12;
 export const HIGH_SURROGATE = 13;
 export const LOW_SURROGATE = 14;
-export const CONTROL = 15; // C1 controls: 2 bytes, 2 tokens
-const CLASS_COUNT = 16;
+export const CONTROL = 15; // C1 controls
 
-/** Weights per UTF-16 unit by class: at least the mean real cost of random text of that class. */
-export type ClassWeights = Float64Array;
-
-function weights(w: Record<number, number>): ClassWeights {
-  const out = new Float64Array(CLASS_COUNT);
-  for (const [k, v] of Object.entries(w)) out[Number(k)] = v;
-  return out;
+/**
+ * What a profile charges per non-ASCII UTF-16 unit, in tenths of a token, and which letter pairs it
+ * charges as one token. Decoded on first use from vocab-tables.ts, generated from the real
+ * encodings: a character costs what it costs on its own (1-3 tokens; `conservative` takes the higher
+ * of cl100k_base and o200k_base), a pair of letters below U+1000 that is one token costs 1.
+ */
+export interface ProfileTables {
+  costs: Uint8Array;
+  /** Pairs as (first << 16) | second. */
+  pairs: Set<number>;
 }
 
-// Measured with random strings over each class (bench/token-accuracy.js, adversarial corpus): the
-// weight is at or above the mean tokens per UTF-16 unit of random text, and at most the UTF-8 byte
-// count (the hard ceiling). Natural text of these scripts costs about half of it.
-export const PROFILE_WEIGHTS: Record<TokenProfile, ClassWeights> = {
-  conservative: weights({
-    [SYMBOL]: 1.7, [LATIN]: 1.5, [GREEK]: 1.7, [CYRILLIC]: 1.3, [MIDDLE_EAST]: 1.6, [BRAHMIC]: 1.9,
-    [HANGUL]: 2.4, [CJK]: 2.2, [CJK_PUNCT]: 2, [COMBINING]: 2.4, [SYMBOL_3BYTE]: 2, [PRIVATE]: 3,
-    [EMOJI_HIGH]: 2, [HIGH_SURROGATE]: 3, [LOW_SURROGATE]: 1, [CONTROL]: 2,
-  }),
-  o200k: weights({
-    [SYMBOL]: 1.6, [LATIN]: 1.3, [GREEK]: 1.2, [CYRILLIC]: 1.1, [MIDDLE_EAST]: 1.2, [BRAHMIC]: 1.3,
-    [HANGUL]: 2.3, [CJK]: 1.7, [CJK_PUNCT]: 1.7, [COMBINING]: 2.2, [SYMBOL_3BYTE]: 1.7, [PRIVATE]: 2.2,
-    [EMOJI_HIGH]: 1.6, [HIGH_SURROGATE]: 3, [LOW_SURROGATE]: 1, [CONTROL]: 2,
-  }),
+// Astral code points are priced on their two UTF-16 units, in tenths: an emoji (high surrogate of
+// U+1F000-1FFFF) at its worst case of about 3 tokens (cl100k; 2.6 for o200k), any other (rare Han,
+// tags, private use: byte-level in both encodings) at its 4 bytes; a lone surrogate becomes U+FFFD.
+const SURROGATE_TENTHS: Record<TokenProfile, Record<number, number>> = {
+  conservative: { [EMOJI_HIGH]: 20, [HIGH_SURROGATE]: 30, [LOW_SURROGATE]: 10 },
+  o200k: { [EMOJI_HIGH]: 16, [HIGH_SURROGATE]: 30, [LOW_SURROGATE]: 10 },
 };
+
+const PROFILES: readonly TokenProfile[] = ['conservative', 'o200k'];
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const decoded = new Map<TokenProfile, ProfileTables>();
+
+function decodeTables(profile: TokenProfile): ProfileTables {
+  const costs = new Uint8Array(0x10000);
+  let c = 0x80;
+  for (const ch of CHAR_COST_RUNS[profile]) {
+    const v = B64.indexOf(ch);
+    const value = v >> 4; // 0: a surrogate, priced by class
+    for (let end = c + (v & 15) + 1; c < end; c++) {
+      costs[c] = value === 0 ? SURROGATE_TENTHS[profile][CLASS_TABLE[c]!]! : value * 10;
+    }
+  }
+  const pairs = new Set<number>();
+  const packed = LETTER_PAIRS[profile];
+  for (let i = 0; i + 4 <= packed.length; i += 4) {
+    let key = 0;
+    for (let k = 0; k < 4; k++) key = key * 64 + B64.indexOf(packed[i + k]!);
+    pairs.add((((key >> 12) + 0x80) << 16) | ((key & 0xfff) + 0x80));
+  }
+  return { costs, pairs };
+}
+
+/** Whether `profile` names a profile. */
+export function isTokenProfile(profile: unknown): profile is TokenProfile {
+  return PROFILES.includes(profile as TokenProfile);
+}
+
+/** The tables of `profile`, or a ValidationError naming `profile`. */
+export function profileTables(profile: TokenProfile): ProfileTables {
+  let tables = decoded.get(profile);
+  if (tables === undefined) {
+    if (!isTokenProfile(profile)) throw new ValidationError('profile', profile, "must be 'conservative' or 'o200k'");
+    tables = decodeTables(profile);
+    decoded.set(profile, tables);
+  }
+  return tables;
+}
 
 /** Class of every BMP code unit >= 0x80. */
 export const CLASS_TABLE = buildClassTable();
@@ -124,13 +157,4 @@ const O200K_MODELS = /^(?:openai\/)?(?:gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o[134](?:$
  */
 export function tokenProfileForModel(model: string): TokenProfile {
   return O200K_MODELS.test(model) ? 'o200k' : 'conservative';
-}
-
-/** The class weights of `profile`, or a ValidationError naming `profile`. */
-export function profileWeights(profile: TokenProfile): ClassWeights {
-  const w = PROFILE_WEIGHTS[profile];
-  if (w === undefined || !Object.hasOwn(PROFILE_WEIGHTS, profile)) {
-    throw new ValidationError('profile', profile, "must be 'conservative' or 'o200k'");
-  }
-  return w;
 }

@@ -1,25 +1,29 @@
 import { Buffer } from 'node:buffer';
 import { ValidationError } from '../errors.js';
-import { COMMON_PAIRS } from './bigrams.js';
-import { CLASS_TABLE, LATIN, isLetterClass, profileWeights, type ClassWeights, type TokenProfile } from './profile.js';
+import { COMMON_TRIPLES } from './trigrams.js';
+import { CLASS_TABLE, LATIN, isLetterClass, profileTables, type ProfileTables, type TokenProfile } from './profile.js';
 
 /*
- * A cheap upper bound of a text's BPE token count (cl100k_base / o200k_base): one pass, no vocabulary.
+ * A cheap upper bound of a text's BPE token count (cl100k_base / o200k_base): one pass, no vocabulary
+ * (a few kilobytes of tables generated from it: letter triples, per-character costs, letter pairs).
  *
- * Two facts make it an upper bound rather than a guess:
+ * Why it bounds the real count rather than guessing it:
  * - Both encodings are byte-level BPE: every token covers at least one UTF-8 byte, so the byte length
  *   is a hard ceiling; the result is min(estimate, bytes).
  * - The text is split the way the GPT pre-tokenizer splits it (words, digit groups, whitespace runs,
- *   punctuation runs) and each piece is priced at or above what its worst kind costs: a repeated
- *   character less than a change of character, a word of common English letter pairs less than a word
- *   with uncommon pairs (random letters cost about 0.6 tokens per letter), other scripts per character
- *   at or above what random text of that script costs (see profile.ts). bench/token-accuracy.js and
- *   test/tokens/adversarial.test.ts check it against gpt-tokenizer on an adversarial corpus and fuzz.
+ *   punctuation runs) and each piece is priced at or above what its worst kind costs: a change of
+ *   whitespace or punctuation character a token, a repeat a share of one; a word of common English
+ *   letter triples one token per 7 letters or so, a word with uncommon triples (random letters: about
+ *   0.6 tokens per letter) more; a non-ASCII character what it costs on its own in the encoding
+ *   (profile.ts), a pair of letters that is one token once. The sum is scaled by 1.1.
+ * test/tokens/adversarial.test.ts and bench/token-accuracy.js check it against gpt-tokenizer on an
+ * adversarial corpus and seeded fuzz (80,000 fuzz strings: 1 under-count, random mixed-case letters).
  *
- * Pricing of ASCII words: one token up to 7 letters in English-looking text (stop words or code
- * punctuation present), 1 per 2.5 letters beyond; elsewhere 1 per 4 letters beyond 2. Every uncommon
- * letter pair costs RARE_PAIR more, every capital after a capital CAPS_RUN. camelCase splits into
- * words; runs mixing letters and digits cost at least OPAQUE per character. The sum is scaled by 1.1.
+ * ASCII words: one token up to 7 letters in English-looking text (stop words or code punctuation
+ * present), 1 per 2.5 letters beyond; elsewhere 1 per 4 letters beyond 2. Every uncommon letter triple
+ * costs RARE_TRIPLE more, a word with RANDOM_WORD of them at least RANDOM_PER a letter, and a text
+ * with RANDOM_SHARE of them is priced as random letters. camelCase splits into words; runs mixing
+ * letters and digits cost at least OPAQUE per character.
  */
 
 /**
@@ -38,10 +42,16 @@ const OTHER_FREE = 2; // other Latin-script text
 const OTHER_PER = 4;
 const LONG_WORD = 24; // letters of one sub-word beyond this cost LONG_PER each ('ab' x 2500 is 2,500 tokens)
 const LONG_PER = 0.55;
-const RARE_PAIR = 1; // a letter pair uncommon in English: a likely token boundary
-const CAPS_RUN = 0.35; // a capital after a capital (acronyms are short; long capital runs are random)
+const RARE_TRIPLE = 1; // a letter triple uncommon in English: a likely token boundary
+const REPEAT = 0.4; // a letter equal to the one two before, after two such ("ababab")
+const RANDOM_WORD = 2; // uncommon triples that make a word priced per letter
+const RANDOM_SHARE = 0.3; // text with this share of uncommon triples is random letters (English: 2 %, random: 67 %) ...
+const RANDOM_PER = 0.6; // ... priced per letter (random lowercase: about 0.55 tokens per letter)
+const SHORT_SEGMENT = 0.7; // a camelCase part of 1-2 letters ("iPhone", or random "fmJiWrBt")
+const CAPS_RUN = 0.15; // a capital after a capital (acronyms are short; long capital runs are random)
 const STOP_SHARE = 0.15; // English-looking: >= 15 % of words are English stop words ...
-const PUNCT_SHARE = 0.4; // ... or >= 0.4 punctuation runs per word (code, JSON)
+const PUNCT_SHARE = 0.4; // ... or >= 0.4 punctuation runs per word (code, JSON) ...
+const LATIN_SHARE = 100; // ... and at most one accented letter per this many ASCII letters
 const OPAQUE = 0.75; // per character of runs mixing letters and digits (ids, hashes, base64: 0.65-0.78)
 // Whitespace: a change of character costs a token; a repeat costs this share of one (' ' x 1000 is 9
 // tokens, '\n' or '\t' x 1000 up to 63; '\r', '\v' and '\f' repeat as one token each).
@@ -50,7 +60,8 @@ const NEWLINE_TAB_REPEAT = 1 / 15;
 // Punctuation: a repeated mark costs half a token ('`' x 1000 is 500), a common pair ("=>", "})")
 // less, any other change a whole token (random punctuation is 0.7-1 token per character).
 const PUNCT_REPEAT = 0.5;
-const PUNCT_PAIR = 0.35;
+const PUNCT_PAIR = 0.2;
+const PUNCT_CHANGE = 0.8;
 // A run of non-ASCII characters costs this much more: an isolated rare character can cost its bytes.
 const NON_ASCII_RUN = 0.5;
 
@@ -64,6 +75,17 @@ const PUNCT_PAIRS = new Set(
     .split(' ')
     .map((p) => p.charCodeAt(0) * 128 + p.charCodeAt(1)),
 );
+
+const START = 26; // the start of a word in a letter triple
+/** COMMON_TRIPLES unpacked: one byte per triple, 1 when common. */
+const COMMON = unpackTriples(COMMON_TRIPLES);
+
+function unpackTriples(packed: string): Uint8Array {
+  const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const out = new Uint8Array(27 * 27 * 27);
+  for (let i = 0; i < out.length; i++) out[i] = (B64.indexOf(packed[(i / 6) | 0]!) >> (5 - (i % 6))) & 1;
+  return out;
+}
 
 /** English stop words of up to 4 letters, packed 5 bits per letter. */
 const STOP_WORDS = new Set(
@@ -98,6 +120,9 @@ class Tally {
   fixed = 0; // everything but word bodies
   english = 0; // word costs under the English model
   other = 0; // word costs under the other-Latin model
+  random = 0; // word costs under the random-letters model
+  triples = 0; // ASCII letter triples checked
+  rareTriples = 0; // ... of which uncommon in English
   words = 0;
   stopWords = 0;
   punctRuns = 0;
@@ -106,21 +131,25 @@ class Tally {
 }
 
 /** One word (letters and digits of any script) from `i`; returns where it ends. */
-function scanWord(text: string, i: number, t: Tally, weights: ClassWeights): number {
+function scanWord(text: string, i: number, t: Tally, tables: ProfileTables): number {
   const n = text.length;
   const prev = i === 0 ? 10 : text.charCodeAt(i - 1);
   const lead = prev === 10 || prev === 13 || prev === 9 ? LINE_START : 0;
   let en = 0; // sub-word costs, English model
   let other = 0; // ... other-Latin model
-  let penalty = 0; // uncommon letter pairs, capital runs and non-ASCII letters (both models)
+  let penalty = 0; // uncommon letter triples, capital runs and non-ASCII letters (both models)
+  let rare = 0; // uncommon letter triples
   let seg = 0; // letters of the current sub-word
   let segCapital = false;
   let letters = 0;
   let digits = 0;
   let key = 0;
   let last = -1; // previous ASCII letter, lower-cased, or -1
+  let triple = -1; // (letter before last, or START) * 27 + last letter (0-25), or -1
+  let repeats = 0; // letters in a row equal to the one two before
   let lastUpper = false;
   let nonAscii = 0;
+  let pending = -1; // a non-ASCII letter below U+1000 that may pair with the next one
   while (i < n) {
     const d = text.charCodeAt(i);
     if (d < 128) {
@@ -138,17 +167,33 @@ function scanWord(text: string, i: number, t: Tally, weights: ClassWeights): num
         digits += j - i;
         i = j;
         last = -1;
+        triple = -1;
         continue;
       }
       if (!isLetter(d)) break;
       const upper = d <= 90;
       const lower = d | 32;
       if (seg > 0 && upper && !lastUpper) {
+        if (seg <= 2) penalty += SHORT_SEGMENT;
         en += wordEnglish(seg, segCapital); // camelCase: a new sub-word
         other += wordOther(seg);
         seg = 0;
+        triple = -1;
       }
-      if (last >= 0 && ((COMMON_PAIRS[last - 97]! >>> (lower - 97)) & 1) === 0) penalty += RARE_PAIR;
+      const letter = lower - 97;
+      if (triple >= 0) {
+        t.triples++;
+        if (COMMON[triple * 27 + letter] === 0) {
+          penalty += RARE_TRIPLE;
+          rare++;
+        }
+        // "ababab": BPE has few tokens for long repeats ("ere", "anan" are common and cheap).
+        repeats = letter === ((triple / 27) | 0) ? repeats + 1 : 0;
+        if (repeats >= 2) penalty += REPEAT;
+        triple = (triple % 27) * 27 + letter;
+      } else {
+        triple = START * 27 + letter;
+      }
       if (upper && lastUpper) penalty += CAPS_RUN;
       if (seg === 0) segCapital = upper;
       if (letters < 5) key = key * 32 + (lower - 96);
@@ -161,9 +206,18 @@ function scanWord(text: string, i: number, t: Tally, weights: ClassWeights): num
     }
     const k = CLASS_TABLE[d]!;
     if (!isLetterClass(k)) break;
-    penalty += weights[k]!;
+    if (last !== -2) {
+      nonAscii += NON_ASCII_RUN;
+      pending = -1;
+    }
+    triple = -1;
+    if (pending >= 0 && d < 0x1000 && tables.pairs.has((pending << 16) | d)) {
+      pending = -1; // one token with the letter before, already paid for
+    } else {
+      penalty += tables.costs[d]! * 0.1;
+      pending = d < 0x1000 ? d : -1;
+    }
     if (k === LATIN) t.latinExtra++;
-    if (last !== -2) nonAscii += NON_ASCII_RUN;
     last = -2;
     i++;
   }
@@ -182,8 +236,11 @@ function scanWord(text: string, i: number, t: Tally, weights: ClassWeights): num
   }
   penalty += nonAscii;
   t.asciiLetters += letters;
-  t.english += Math.max(1, lead + en + penalty);
+  // Two uncommon triples: not an English word (random letters, a rare name): priced per letter.
+  t.english += Math.max(1, lead + (rare >= RANDOM_WORD ? Math.max(en, letters * RANDOM_PER) : en) + penalty);
   t.other += Math.max(1, lead + other + penalty);
+  t.random += Math.max(1, lead + Math.max(other, letters * RANDOM_PER) + penalty);
+  t.rareTriples += rare;
   return i;
 }
 
@@ -202,14 +259,15 @@ function scanSpace(text: string, i: number, t: Tally): number {
     cost += lastCost;
     last = d;
   }
-  // A last space joins the word or punctuation mark after it (not a digit): " foo", " (".
-  if (last === 32 && j < n && !isDigit(text.charCodeAt(j))) cost -= lastCost;
+  // A last space joins the word or punctuation mark after it: " foo", " (". Before a digit it stays a
+  // token of its own, apart from the rest of the run.
+  if (last === 32 && j < n) cost += isDigit(text.charCodeAt(j)) ? 1 - lastCost : -lastCost;
   t.fixed += cost;
   return j;
 }
 
 /** One run of punctuation and symbols (ASCII or not, emoji included) from `i`; returns where it ends. */
-function scanPunct(text: string, i: number, t: Tally, weights: ClassWeights): number {
+function scanPunct(text: string, i: number, t: Tally, tables: ProfileTables): number {
   const n = text.length;
   let cost = 0;
   let last = -1;
@@ -220,12 +278,12 @@ function scanPunct(text: string, i: number, t: Tally, weights: ClassWeights): nu
       if (isLetter(d) || isDigit(d) || isSpace(d)) break;
       if (d < 32 || d === 127 || last < 0) cost += 1; // control characters are one token each
       else if (d === last) cost += PUNCT_REPEAT;
-      else cost += PUNCT_PAIRS.has(last * 128 + d) ? PUNCT_PAIR : 1;
+      else cost += PUNCT_PAIRS.has(last * 128 + d) ? PUNCT_PAIR : PUNCT_CHANGE;
       last = d;
     } else {
       const k = CLASS_TABLE[d]!;
       if (isLetterClass(k)) break;
-      cost += weights[k]!;
+      cost += tables.costs[d]! * 0.1;
       if (last !== 0) cost += NON_ASCII_RUN;
       last = 0;
     }
@@ -244,39 +302,40 @@ function scanPunct(text: string, i: number, t: Tally, weights: ClassWeights): nu
  *
  * @example
  * ```ts
- * estimateTextTokens('The quick brown fox jumps over the lazy dog.'); // 14 (BPE: 10)
- * estimateTextTokens('人工智能正在改变世界', 'o200k');                 // 20 (BPE: 5)
+ * estimateTextTokens('The quick brown fox jumps over the lazy dog.'); // 12 (BPE: 10)
+ * estimateTextTokens('人工智能正在改变世界', 'o200k');                 // 13 (BPE: 5)
  * ```
  */
 export function estimateTextTokens(text: string, profile: TokenProfile = 'conservative'): number {
   if (typeof text !== 'string') throw new ValidationError('text', text, 'must be a string');
-  const weights = profileWeights(profile);
-  if (text.length <= PRECISE_LIMIT) return Math.min(estimatePrecise(text, weights), Buffer.byteLength(text));
+  const tables = profileTables(profile);
+  if (text.length <= PRECISE_LIMIT) return Math.min(estimatePrecise(text, tables), Buffer.byteLength(text));
   // A huge text: the head is estimated, the tail bounded by its UTF-8 length (every BPE token covers at
   // least one byte), plus one for a token the cut may split. Keeps a 4 MB prompt to a few milliseconds.
   let cut = PRECISE_LIMIT;
   if ((text.charCodeAt(cut - 1) & 0xfc00) === 0xd800) cut--; // never split a surrogate pair
   const head = text.slice(0, cut);
-  return Math.min(estimatePrecise(head, weights), Buffer.byteLength(head)) + Buffer.byteLength(text.slice(cut)) + 1;
+  return Math.min(estimatePrecise(head, tables), Buffer.byteLength(head)) + Buffer.byteLength(text.slice(cut)) + 1;
 }
 
-function estimatePrecise(text: string, weights: ClassWeights): number {
+function estimatePrecise(text: string, tables: ProfileTables): number {
   const n = text.length;
   const t = new Tally();
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
     if (c < 128) {
-      if (isLetter(c) || isDigit(c)) i = scanWord(text, i, t, weights);
+      if (isLetter(c) || isDigit(c)) i = scanWord(text, i, t, tables);
       else if (isSpace(c)) i = scanSpace(text, i, t);
-      else i = scanPunct(text, i, t, weights);
+      else i = scanPunct(text, i, t, tables);
     } else if (isLetterClass(CLASS_TABLE[c]!)) {
-      i = scanWord(text, i, t, weights);
+      i = scanWord(text, i, t, tables);
     } else {
-      i = scanPunct(text, i, t, weights);
+      i = scanPunct(text, i, t, tables);
     }
   }
   const englishLike =
-    (t.stopWords >= t.words * STOP_SHARE || t.punctRuns >= t.words * PUNCT_SHARE) && t.latinExtra * 50 <= t.asciiLetters;
-  return Math.ceil((t.fixed + (englishLike ? t.english : t.other)) * SCALE);
+    (t.stopWords >= t.words * STOP_SHARE || t.punctRuns >= t.words * PUNCT_SHARE) && t.latinExtra * LATIN_SHARE <= t.asciiLetters;
+  const words = t.rareTriples > 0 && t.rareTriples >= t.triples * RANDOM_SHARE ? t.random : englishLike ? t.english : t.other;
+  return Math.ceil((t.fixed + words) * SCALE);
 }
