@@ -121,12 +121,16 @@ async function speed() {
   const mib = size / (1 << 20);
   for (const [name, text] of [['typical (corpus texts)', typical], ['adversarial (corpus texts)', adversarial]]) {
     const estimateMs = medianMs(() => estimateTextTokens(text, 'o200k'));
+    const precise = text.slice(0, 1 << 20); // up to PRECISE_LIMIT every character goes through the scanner
+    const preciseMs = medianMs(() => estimateTextTokens(precise, 'o200k'));
     const bytesMs = medianMs(() => Buffer.byteLength(text));
     const slice = text.slice(0, 256 << 10); // gpt-tokenizer on 256 KiB keeps the bench short
     const bpeMs = (medianMs(() => countO200k(slice, PLAIN), 3) * size) / slice.length;
     const realSlice = realO200k(slice);
     console.log(`\n  ${name}`);
     console.log(`  estimateTextTokens (o200k)  ${fmt(estimateMs, 1).padStart(8)} ms per 4 MiB  ${fmt(mib / (estimateMs / 1000)).padStart(6)} MiB/s`);
+    console.log(`  ... its first 1 MiB alone   ${fmt(preciseMs, 1).padStart(8)} ms per 1 MiB  ${fmt(1 / (preciseMs / 1000)).padStart(6)} MiB/s` +
+      '  (the scanner; past 1 Mi characters the rest is counted by bytes)');
     console.log(`  Buffer.byteLength           ${fmt(bytesMs, 1).padStart(8)} ms per 4 MiB  ${fmt(mib / (bytesMs / 1000)).padStart(6)} MiB/s` +
       `  (estimate ${fmt(estimateMs / bytesMs, 1)}x its time)`);
     console.log(`  gpt-tokenizer countTokens   ${fmt(bpeMs, 1).padStart(8)} ms per 4 MiB  ${fmt(mib / (bpeMs / 1000)).padStart(6)} MiB/s` +

@@ -43,18 +43,19 @@ describe('token estimate accuracy against gpt-tokenizer', () => {
     }
   });
 
-  // Latin-script text (English, code, JSON) stays near 1.3-1.5x; other scripts cost more, because an
-  // upper bound must price their letters at what random text of the script costs (see profile.ts).
+  // English, code and JSON stay near 1.4x; other scripts cost more under o200k (it has whole-word
+  // tokens the per-character and letter-pair tables cannot see), about 1.3-1.6x under cl100k.
   it('over-counts typical text moderately where the profile matches the encoding', () => {
     for (const [profile, count, overall] of [
-      ['conservative', countCl100k, 1.75],
-      ['o200k', countO200k, 2.05],
+      ['conservative', countCl100k, 1.5],
+      ['o200k', countO200k, 1.75],
     ] as const) {
       const stats = measure(corpus, (text) => estimateTextTokens(text, profile), count);
       expect(stats.ALL!.meanRatio, describeStats(stats)).toBeLessThan(overall);
-      expect(stats.english!.meanRatio).toBeLessThan(1.45);
-      expect(stats.code!.meanRatio).toBeLessThan(1.6);
-      expect(stats.json!.meanRatio).toBeLessThan(1.55);
+      expect(stats.english!.meanRatio).toBeLessThan(1.5);
+      expect(stats.code!.meanRatio).toBeLessThan(1.55);
+      expect(stats.json!.meanRatio).toBeLessThan(1.5);
+      for (const cjk of ['chinese', 'japanese', 'korean']) expect(stats[cjk]!.meanRatio, cjk).toBeLessThan(2);
     }
   });
 
