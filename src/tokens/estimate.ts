@@ -22,9 +22,9 @@ export interface EstimateTokensOptions {
 // Chat framing as OpenAI counts it (tiktoken cookbook) and gpt-tokenizer's encodeChat renders it:
 // <|im_start|>{role or name}<|im_sep|>{content}<|im_end|> (cl100k models add a "\n" separator after
 // each message), then <|im_start|>assistant<|im_sep|> priming the reply.
-// Per message: im_start, role separator, im_end, plus cl100k's "\n" message separator (o200k models
-// have none); the role is added on top.
-const PER_MESSAGE: Record<TokenProfile, number> = { conservative: 4, o200k: 3 };
+// Per message: im_start, role separator, im_end and cl100k's "\n" message separator (o200k models have
+// none: one spare token); the role is added on top.
+const PER_MESSAGE = 4;
 const PER_NAME = 1;
 const PER_REPLY = 3;
 const ONE_TOKEN_ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
@@ -58,7 +58,7 @@ interface Pricing {
 
 /**
  * Estimated prompt tokens of a chat request: every message's role, content, name, tool calls and
- * tool call id, plus OpenAI's chat-format overhead (3 or 4 per message + 3). An upper bound of the real
+ * tool call id, plus OpenAI's chat-format overhead (4 per message + 3). An upper bound of the real
  * count for OpenAI models (see estimateTextTokens), with the conservative margin for other models.
  * Cheap enough for the hot path.
  *
@@ -71,7 +71,7 @@ interface Pricing {
  * estimateTokens([
  *   { role: 'system', content: 'You are terse.' },
  *   { role: 'user', content: 'Name three prime numbers.' },
- * ], { model: 'gpt-4o' }); // 26 (BPE: 20)
+ * ], { model: 'gpt-4o' }); // 28 (BPE: 20)
  * ```
  */
 export function estimateTokens(messages: ChatMessage[], options: EstimateTokensOptions = {}): number {
@@ -83,7 +83,7 @@ export function estimateTokens(messages: ChatMessage[], options: EstimateTokensO
     if (typeof message !== 'object' || message === null) {
       throw new ValidationError(`messages[${m}]`, message, 'must be a chat message object');
     }
-    total += PER_MESSAGE[pricing.profile] + roleTokens(message.role, pricing.profile);
+    total += PER_MESSAGE + roleTokens(message.role, pricing.profile);
     total += contentTokens(message.content, m, pricing);
     if (message.name) total += PER_NAME + estimateTextTokens(String(message.name), pricing.profile);
     if (message.tool_call_id) total += estimateTextTokens(String(message.tool_call_id), pricing.profile);
