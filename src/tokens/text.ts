@@ -139,13 +139,15 @@ function scanWord(text: string, i: number, t: Tally, tables: ProfileTables): num
   let other = 0; // ... other-Latin model
   let penalty = 0; // uncommon letter triples, capital runs and non-ASCII letters (both models)
   let rare = 0; // uncommon letter triples
+  let triples = 0; // letter triples checked
   let seg = 0; // letters of the current sub-word
   let segCapital = false;
   let letters = 0;
   let digits = 0;
   let key = 0;
   let last = -1; // previous ASCII letter, lower-cased, or -1
-  let triple = -1; // (letter before last, or START) * 27 + last letter (0-25), or -1
+  let before = START; // the letter before `prior` (0-25), or START
+  let prior = -1; // the previous ASCII letter of this sub-word (0-25), or -1
   let repeats = 0; // letters in a row equal to the one two before
   let lastUpper = false;
   let nonAscii = 0;
@@ -167,7 +169,7 @@ function scanWord(text: string, i: number, t: Tally, tables: ProfileTables): num
         digits += j - i;
         i = j;
         last = -1;
-        triple = -1;
+        prior = -1;
         continue;
       }
       if (!isLetter(d)) break;
@@ -178,22 +180,23 @@ function scanWord(text: string, i: number, t: Tally, tables: ProfileTables): num
         en += wordEnglish(seg, segCapital); // camelCase: a new sub-word
         other += wordOther(seg);
         seg = 0;
-        triple = -1;
+        prior = -1;
       }
       const letter = lower - 97;
-      if (triple >= 0) {
-        t.triples++;
-        if (COMMON[triple * 27 + letter] === 0) {
+      if (prior >= 0) {
+        triples++;
+        if (COMMON[(before * 27 + prior) * 27 + letter] === 0) {
           penalty += RARE_TRIPLE;
           rare++;
         }
         // "ababab": BPE has few tokens for long repeats ("ere", "anan" are common and cheap).
-        repeats = letter === ((triple / 27) | 0) ? repeats + 1 : 0;
+        repeats = letter === before ? repeats + 1 : 0;
         if (repeats >= 2) penalty += REPEAT;
-        triple = (triple % 27) * 27 + letter;
+        before = prior;
       } else {
-        triple = START * 27 + letter;
+        before = START;
       }
+      prior = letter;
       if (upper && lastUpper) penalty += CAPS_RUN;
       if (seg === 0) segCapital = upper;
       if (letters < 5) key = key * 32 + (lower - 96);
@@ -210,7 +213,7 @@ function scanWord(text: string, i: number, t: Tally, tables: ProfileTables): num
       nonAscii += NON_ASCII_RUN;
       pending = -1;
     }
-    triple = -1;
+    prior = -1;
     if (pending >= 0 && d < 0x1000 && tables.pairs.has((pending << 16) | d)) {
       pending = -1; // one token with the letter before, already paid for
     } else {
@@ -241,6 +244,7 @@ function scanWord(text: string, i: number, t: Tally, tables: ProfileTables): num
   t.other += Math.max(1, lead + other + penalty);
   t.random += Math.max(1, lead + Math.max(other, letters * RANDOM_PER) + penalty);
   t.rareTriples += rare;
+  t.triples += triples;
   return i;
 }
 
