@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { estimateTextTokens, estimateTokens, type TokenProfile } from '../../src/tokens/estimate.js';
 import { buildChats, buildCorpus, measure, type AccuracyStats } from './fixtures/build-corpus.js';
 
-// The estimate feeds budget reservations: it must rarely under-count a real BPE tokenizer, and not
-// by much, while staying within ~1.5x on average. Measured on a fixed corpus (English, code, JSON,
+// The estimate feeds budget reservations: it must not under-count a real BPE tokenizer (see
+// adversarial.test.ts for hostile text), while staying close on typical text. Measured on a fixed corpus (English, code, JSON,
 // CJK, Korean, Russian, Arabic, other scripts, emoji, numbers and ids) built deterministically.
 const corpus = buildCorpus();
 
@@ -43,15 +43,19 @@ describe('token estimate accuracy against gpt-tokenizer', () => {
     }
   });
 
-  it('over-counts by less than 1.5x on average where the profile matches the encoding', () => {
-    for (const [profile, count] of [
-      ['conservative', countCl100k],
-      ['o200k', countO200k],
+  // English, code and JSON stay near 1.4x; other scripts cost more under o200k (it has whole-word
+  // tokens the per-character and letter-pair tables cannot see), about 1.3-1.6x under cl100k.
+  it('over-counts typical text moderately where the profile matches the encoding', () => {
+    for (const [profile, count, overall] of [
+      ['conservative', countCl100k, 1.5],
+      ['o200k', countO200k, 1.75],
     ] as const) {
       const stats = measure(corpus, (text) => estimateTextTokens(text, profile), count);
-      expect(stats.ALL!.meanRatio, describeStats(stats)).toBeLessThan(1.5);
-      expect(stats.english!.meanRatio).toBeLessThan(1.45);
-      expect(stats.code!.meanRatio).toBeLessThan(1.5);
+      expect(stats.ALL!.meanRatio, describeStats(stats)).toBeLessThan(overall);
+      expect(stats.english!.meanRatio).toBeLessThan(1.5);
+      expect(stats.code!.meanRatio).toBeLessThan(1.55);
+      expect(stats.json!.meanRatio).toBeLessThan(1.5);
+      for (const cjk of ['chinese', 'japanese', 'korean']) expect(stats[cjk]!.meanRatio, cjk).toBeLessThan(2);
     }
   });
 

@@ -1,4 +1,7 @@
-import { encodeChat } from 'gpt-tokenizer/model/gpt-4o';
+import { encode as encodeCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
+import { encode as encodeO200k } from 'gpt-tokenizer/encoding/o200k_base';
+import { encodeChat as encodeChatGpt4 } from 'gpt-tokenizer/model/gpt-4';
+import { countChatCompletionTokens, encodeChat } from 'gpt-tokenizer/model/gpt-4o';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
 import {
@@ -7,6 +10,7 @@ import {
   estimateToolsTokens,
   tokenProfileForModel,
 } from '../../src/tokens/estimate.js';
+import { PRECISE_LIMIT } from '../../src/tokens/text.js';
 import type { ChatMessage } from '../../src/types.js';
 
 function validationField(fn: () => unknown): string {
@@ -27,10 +31,17 @@ describe('estimateTextTokens', () => {
     }
   });
 
-  it('prices common English at about one token per word', () => {
+  it('prices common English at about one token per word, random letters at more', () => {
     const text = 'The quick brown fox jumps over the lazy dog.';
     expect(estimateTextTokens(text)).toBeGreaterThanOrEqual(10);
     expect(estimateTextTokens(text)).toBeLessThanOrEqual(13);
+    expect(estimateTextTokens('Tqx vbzkw jrpnf mhdq gxlsv zrkt wqbd.')).toBeGreaterThan(25);
+  });
+
+  it('never exceeds the UTF-8 byte length, an upper bound of any byte-level BPE', () => {
+    expect(estimateTextTokens('\r'.repeat(100))).toBe(100);
+    expect(estimateTextTokens('a\u0301'.repeat(10))).toBeLessThanOrEqual(30);
+    expect(estimateTextTokens('\ud800')).toBeLessThanOrEqual(3);
   });
 
   it('prices digits in groups of three', () => {
@@ -51,9 +62,9 @@ describe('estimateTextTokens', () => {
   });
 
   it('prices emoji by code point and keeps surrogate pairs together', () => {
-    expect(estimateTextTokens('🎉')).toBe(Math.ceil(3 * 1.1));
-    expect(estimateTextTokens('🎉', 'o200k')).toBe(Math.ceil(2 * 1.1));
-    expect(estimateTextTokens('🎉🎉🎉')).toBe(Math.ceil(9 * 1.1));
+    expect(estimateTextTokens('🎉')).toBe(Math.ceil(3.5 * 1.1));
+    expect(estimateTextTokens('🎉', 'o200k')).toBe(Math.ceil(3.1 * 1.1));
+    expect(estimateTextTokens('🎉🎉🎉')).toBe(Math.ceil(9.5 * 1.1));
   });
 
   it('charges indentation and newlines but not the space before a word', () => {
@@ -61,6 +72,18 @@ describe('estimateTextTokens', () => {
     expect(estimateTextTokens(' ' + words)).toBe(Math.ceil(10 * 1.1)); // every space joins its word
     expect(estimateTextTokens(' ' + words.replaceAll(' ', '  '))).toBe(Math.ceil(19 * 1.1));
     expect(estimateTextTokens('a\n    b')).toBeGreaterThan(estimateTextTokens('a b'));
+  });
+
+  it('bounds texts past PRECISE_LIMIT by the UTF-8 length of the rest, still above the real count', () => {
+    const sentence = 'The committee met on a grey Tuesday morning to decide about the bridge. ';
+    const big = sentence.repeat(Math.ceil((PRECISE_LIMIT + 200_000) / sentence.length));
+    const head = big.slice(0, PRECISE_LIMIT);
+    const tail = big.slice(PRECISE_LIMIT);
+    expect(estimateTextTokens(big, 'o200k')).toBe(estimateTextTokens(head, 'o200k') + Buffer.byteLength(tail) + 1);
+    expect(estimateTextTokens(big, 'o200k')).toBeGreaterThanOrEqual(encodeO200k(big).length);
+    // The cut never splits a surrogate pair: the emoji is counted whole, in the tail.
+    const emoji = 'a'.repeat(PRECISE_LIMIT - 1) + '😀' + 'b'.repeat(10);
+    expect(estimateTextTokens(emoji)).toBe(estimateTextTokens('a'.repeat(PRECISE_LIMIT - 1)) + Buffer.byteLength('😀' + 'b'.repeat(10)) + 1);
   });
 
   it('rejects non-string text and unknown profiles', () => {
@@ -90,16 +113,44 @@ describe('tokenProfileForModel', () => {
 });
 
 describe('estimateTokens', () => {
-  it('adds 4 tokens per message and 3 for the reply, like the OpenAI chat format', () => {
+  it('adds 4 tokens and the role per message and 3 for the reply, like the OpenAI chat format', () => {
     expect(estimateTokens([])).toBe(3);
-    expect(estimateTokens([{ role: 'user', content: '' }])).toBe(7);
-    expect(estimateTokens([{ role: 'user', content: 'hi' }])).toBe(7 + estimateTextTokens('hi'));
+    expect(estimateTokens([{ role: 'user', content: '' }])).toBe(8);
+    expect(estimateTokens([{ role: 'user', content: 'hi' }])).toBe(8 + estimateTextTokens('hi'));
     expect(
       estimateTokens([
         { role: 'system', content: null },
         { role: 'user', content: '' },
       ]),
-    ).toBe(11);
+    ).toBe(13);
+    // An unexpected role is estimated as text (the chat format encodes it).
+    expect(estimateTokens([{ role: 'critic-of-everything' as never, content: '' }])).toBe(
+      7 + estimateTextTokens('critic-of-everything'),
+    );
+  });
+
+  it('is at least the chat encoding of gpt-4 and gpt-4o for empty, named and tool messages', () => {
+    const plain = { disallowedSpecial: new Set<string>() };
+    const chats: ChatMessage[][] = [
+      [{ role: 'user', content: '' }],
+      [{ role: 'system', content: '' }, { role: 'user', content: '' }, { role: 'assistant', content: '' }],
+      [{ role: 'user', content: 'hi', name: 'alice_the_reviewer_42' }],
+      [{ role: 'developer', content: '\n \n', name: 'x' }],
+      [{ role: 'tool', content: '18', tool_call_id: 'call_Zx81Qp0aLm' }],
+    ];
+    for (const messages of chats) {
+      // encodeChat renders a message as <|im_start|>{name or role}<|im_sep|>{content}<|im_end|>, and
+      // ignores tool_call_id: count it as content text, as the API sees it.
+      const rendered = messages.map((m) => ({ ...m, content: [m.content, m.tool_call_id].filter(Boolean).join('\n') }));
+      for (const [model, encode] of [['gpt-4o', encodeChat], ['gpt-4', encodeChatGpt4]] as const) {
+        const actual = encode(rendered as never, undefined, plain).length;
+        expect(estimateTokens(messages, { model }), `${model} ${JSON.stringify(messages)}`).toBeGreaterThanOrEqual(actual);
+      }
+    }
+    const call = { id: 'call_9f8e7d', type: 'function' as const, function: { name: 'get_weather', arguments: '{"city":"Zürich","days":[1,2,3]}' } };
+    const withCall: ChatMessage[] = [{ role: 'assistant', content: null, tool_calls: [call, call] }];
+    const asText = [{ role: 'assistant', content: [call, call].map((c) => `${c.id}\n${c.function.name}\n${c.function.arguments}`).join('\n') }];
+    expect(estimateTokens(withCall, { model: 'gpt-4o' })).toBeGreaterThanOrEqual(encodeChat(asText as never).length + 2 * 3);
   });
 
   it('never under-counts a typical 3-message prompt (gpt-4o)', () => {
@@ -111,7 +162,7 @@ describe('estimateTokens', () => {
     const actual = encodeChat(messages as never).length;
     const estimate = estimateTokens(messages, { model: 'gpt-4o' });
     expect(estimate).toBeGreaterThanOrEqual(actual);
-    expect(estimate).toBeLessThan(actual * 1.5);
+    expect(estimate).toBeLessThan(actual * 1.65);
   });
 
   it('counts names, tool calls and tool results', () => {
@@ -128,10 +179,10 @@ describe('estimateTokens', () => {
       },
     ]);
     expect(withCall).toBe(
-      3 + 4 + 8 + estimateTextTokens('call_1') + estimateTextTokens('get_weather') + estimateTextTokens(args),
+      3 + 5 + 8 + estimateTextTokens('call_1') + estimateTextTokens('get_weather') + estimateTextTokens(args),
     );
     const toolResult = estimateTokens([{ role: 'tool', content: '18 degrees', tool_call_id: 'call_1' }]);
-    expect(toolResult).toBe(7 + estimateTextTokens('18 degrees') + estimateTextTokens('call_1'));
+    expect(toolResult).toBe(8 + estimateTextTokens('18 degrees') + estimateTextTokens('call_1'));
   });
 
   it('sums text parts and charges images by detail', () => {
@@ -145,17 +196,24 @@ describe('estimateTokens', () => {
         ],
       },
     ]);
-    expect(parts).toBe(7 + estimateTextTokens('Describe this picture.') + 85 + 1600);
+    expect(parts).toBe(8 + estimateTextTokens('Describe this picture.') + 85 + 3800);
+    const mini = estimateTokens([{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'u', detail: 'low' } }] }], { model: 'gpt-4o-mini' });
+    expect(mini).toBe(8 + 2833);
     const cheaper = estimateTokens(
       [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/b.png' } }] }],
       { imageTokens: 765 },
     );
-    expect(cheaper).toBe(7 + 765);
+    expect(cheaper).toBe(8 + 765);
   });
 
-  it('estimates unknown parts from their JSON rather than ignoring them', () => {
-    const audio = { type: 'input_audio', input_audio: { data: 'UklGRiQAAABXQVZFZm10IBAAAAABAAEA', format: 'wav' } };
-    expect(estimateTokens([{ role: 'user', content: [audio] }])).toBe(7 + estimateTextTokens(JSON.stringify(audio)));
+  it('charges audio by its data, files a fixed allowance, unknown parts from their JSON', () => {
+    const data = 'UklGRiQAAABXQVZFZm10IBAAAAABAAEA'.repeat(100);
+    const audio = { type: 'input_audio', input_audio: { data, format: 'wav' } };
+    expect(estimateTokens([{ role: 'user', content: [audio] }])).toBe(8 + 100 + Math.ceil(data.length / 16));
+    const file = { type: 'file', file: { file_id: 'file-abc' } };
+    expect(estimateTokens([{ role: 'user', content: [file] }])).toBe(8 + 8000);
+    const other = { type: 'refusal', refusal: 'no' };
+    expect(estimateTokens([{ role: 'user', content: [other as never] }])).toBe(8 + estimateTextTokens(JSON.stringify(other)));
   });
 
   it('uses the profile of the model', () => {
@@ -188,5 +246,19 @@ describe('estimateToolsTokens', () => {
     const two = [...one, { type: 'function', function: { name: 'get_time', parameters: { type: 'object' } } }];
     expect(estimateToolsTokens(one)).toBeGreaterThan(10);
     expect(estimateToolsTokens(two)).toBeGreaterThan(estimateToolsTokens(one));
+  });
+
+  it('is at least the encoded JSON of the tools and gpt-tokenizer\'s function-calling count', () => {
+    const tools = [
+      { type: 'function', function: { name: 'get_weather', description: 'Current weather for a city.', parameters: {
+        type: 'object', required: ['city'], properties: { city: { type: 'string', description: 'City name' },
+          unit: { type: 'string', enum: ['celsius', 'fahrenheit'] }, days: { type: 'array', items: { type: 'integer' } } } } } },
+      { type: 'function', function: { name: 'noop', parameters: { type: 'object', properties: {} } } },
+    ];
+    const estimate = estimateToolsTokens(tools, { model: 'gpt-4o' });
+    expect(estimate).toBeGreaterThanOrEqual(encodeO200k(JSON.stringify(tools)).length);
+    expect(estimateToolsTokens(tools, { model: 'gpt-4' })).toBeGreaterThanOrEqual(encodeCl100k(JSON.stringify(tools)).length);
+    const withTools = countChatCompletionTokens!({ messages: [], functions: tools.map((t) => t.function) as never });
+    expect(estimate + 3).toBeGreaterThanOrEqual(withTools);
   });
 });
