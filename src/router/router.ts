@@ -369,8 +369,9 @@ export class LLMRouter {
         if (end.kind === 'retry') continue;
         charging = true;
         if (end.kind === 'cut') {
-          // Past its cap or its time: a broken or hostile upstream. Charged what was reserved, never more.
-          await this.chargeReservation(call, lease.backend, hold, req.model);
+          // Past its cap or its time: a broken or hostile upstream. Charged what was reserved, or what it
+          // delivered when that is more (a call without max_tokens), never past the request's limit.
+          await this.chargeReservation(call, lease.backend, hold, req.model, progress.meter.text);
           throw end.error;
         }
         lease.state.health.recordSuccess();
@@ -525,10 +526,14 @@ export class LLMRouter {
     return chargeCall(this.chargeInput(call, lease.backend, hold, model, usage, reported === undefined), this.tracker, this.settleRetries);
   }
 
-  /** Charges exactly what the call reserved (its prompt estimate plus its completion cap). */
-  private async chargeReservation(call: CallState, backend: Backend, hold: Hold, model: string): Promise<void> {
+  /**
+   * Charges what the call reserved (its prompt estimate plus its completion cap), or the counted `delivered`
+   * text when that is more (at most the request's completion limit: see {@link estimateDelivered}).
+   */
+  private async chargeReservation(call: CallState, backend: Backend, hold: Hold, model: string, delivered = ''): Promise<void> {
     const prompt = this.promptEstimate(call);
-    const completion = call.req.maxTokens ?? this.defaultCompletionReserve;
+    const reserved = call.req.maxTokens ?? this.defaultCompletionReserve;
+    const completion = delivered === '' ? reserved : Math.max(reserved, this.estimateDelivered(call, delivered).completionTokens);
     const usage: TokenUsage = { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
     await chargeCall(this.chargeInput(call, backend, hold, model, usage, true), this.tracker, this.settleRetries);
   }

@@ -61,6 +61,15 @@ describe('streams are cut at the output cap and in time', () => {
     expect(events.map((e) => [e.promptTokens, e.completionTokens])).toEqual([[PROMPT, 20]]);
   });
 
+  it('an endless stream without maxTokens is charged what it delivered up to the completion ceiling, not just the default reserve', async () => {
+    srv.enqueue({ kind: 'endless-stream' });
+    const { router, ledger, events } = setup({ completionCeiling: 200, defaultCompletionReserve: 20 });
+    const { error } = await drain(router.stream({ model: 'gpt-4o', messages: HELLO, threadId: 't' }), 10_000);
+    expect(error).toMatchObject({ code: 'OUTPUT_CAP_EXCEEDED' });
+    expect(await ledger.usage('t')).toMatchObject({ totalTokens: PROMPT + 200, reservedTokens: 0 });
+    expect(events.map((e) => [e.promptTokens, e.completionTokens])).toEqual([[PROMPT, 200]]);
+  });
+
   it('(b) a finite stream that runs past maxTokens (claiming 20 tokens) is cut too', async () => {
     srv.enqueue({ kind: 'endless-stream', word: 'more words ', maxChunks: 200, usage: { prompt_tokens: PROMPT, completion_tokens: 20 } });
     const { router, ledger, events } = setup();
