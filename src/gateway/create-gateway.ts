@@ -191,6 +191,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   const apiCtx: ApiContext = { ledger, store, live, bodyLimit, flushUsage };
 
   let inFlight = 0;
+  /**
+   * Handlers still running, even after their connection closed: a non-streaming call whose client left is
+   * read to its end and billed, so shutdown waits for them before it detaches the store.
+   */
+  const running = new Set<Promise<void>>();
   let closing = false;
   let idleWaiters: Array<() => void> = [];
 
@@ -304,13 +309,15 @@ export function createGateway(options: GatewayOptions): Gateway {
         for (const w of waiters) w();
       }
     });
-    dispatch(req, res, route).then(undefined, (err: unknown) => {
+    const work = dispatch(req, res, route).then(undefined, (err: unknown) => {
       const mapped = toHttpError(err, { publicThreadId });
       onError(err, mapped);
       if (res.destroyed || res.writableEnded) return;
       if (res.headersSent) res.end();
       else sendError(res, mapped);
     });
+    running.add(work);
+    void work.then(() => running.delete(work));
   };
 
   const server = createServer(
@@ -352,6 +359,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (!idle) logError(`shutdown: ${inFlight} request(s) still running after ${shutdownTimeoutMs} ms; closing their connections`, undefined);
     server.closeAllConnections();
     await serverClosed;
+    if (!(await withinMs(Promise.allSettled([...running]), shutdownTimeoutMs))) {
+      logError(`shutdown: ${running.size} call(s) still running after their connections closed; their usage may not be stored`, undefined);
+    }
     for (const d of detachers) d();
     metrics.setGaugeCollector(undefined);
     await committer?.close();

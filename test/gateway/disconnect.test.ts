@@ -1,9 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackendRequest, LLMResponse } from '../../src/types.js';
 import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js';
 import { LLMRouter } from '../../src/router/router.js';
 import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { hangUntilAborted, okResponse, TestBackend } from '../router/helpers.js';
 
@@ -77,5 +81,48 @@ describe('client disconnect during a non-streaming call', () => {
     expect(await post('quick', 'stayer').done).toBe(200);
     expect(seen!.signal!.aborted).toBe(false);
     expect(await ledger.usage('stayer')).toMatchObject({ reservedTokens: 0, totalTokens: 15 });
+  });
+});
+
+describe('shutdown while a call whose client left is still running', () => {
+  it('waits for the call and stores its usage event before closing the store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-disconnect-'));
+    const path = join(dir, 'usage.db');
+    let reachedUpstream: () => void = () => undefined;
+    const reached = new Promise<void>((resolve) => (reachedUpstream = resolve));
+    let answerLate: (res: LLMResponse) => void = () => undefined;
+    const slow = new TestBackend({
+      name: 'slow',
+      respond: () =>
+        new Promise<LLMResponse>((resolve) => {
+          answerLate = resolve;
+          reachedUpstream();
+        }),
+    });
+    const router = new LLMRouter({ backends: [slow], ledger: new MemoryBudgetLedger(), tracker: new UsageTracker(), estimateTokens: () => 5 });
+    const gw = createGateway({ router, store: new SqliteUsageStore({ path, writer: 'thread' }), shutdownTimeoutMs: 5_000 });
+    const { port } = await gw.listen(0, '127.0.0.1');
+    try {
+      const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'slow' }], max_tokens: 10 });
+      const req = httpRequest(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-thread-id': 'left' },
+      });
+      req.on('error', () => undefined);
+      req.end(body);
+      await reached;
+      req.destroy();
+      const closing = gw.close();
+      // The provider answers only once shutdown has begun and the client is long gone.
+      await new Promise((r) => setTimeout(r, 50));
+      answerLate(okResponse('late answer'));
+      await closing;
+      const reopened = new SqliteUsageStore({ path, reader: 'inline' });
+      expect(await reopened.count({ threadId: 'left' })).toBe(1);
+      await reopened.close();
+    } finally {
+      await gw.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
