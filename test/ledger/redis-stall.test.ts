@@ -13,6 +13,7 @@ import { buildLedgerScripts, holdId, OP_CANCEL, OP_RESERVE } from '../../src/sto
 import { describeRedis } from '../support/services.js';
 import { rejectionOf, waitFor } from './contract.js';
 import { auditRedisThread } from './redis-audit.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { startThrowawayRedis, type ThrowawayRedis } from './throwaway-redis.js';
 
 const PREFIX = 'tw-stall:';
@@ -70,6 +71,26 @@ describeRedis('RedisBudgetLedger after a Redis stall (SIGSTOP)', () => {
     // The budget is whole again: the full remainder can be reserved.
     expect((await ledger.reserve(id, 99_950)).tokens).toBe(99_950);
     expect(await rejectionOf(ledger.reserve(id, 1))).toBeInstanceOf(BudgetExhaustedError);
+  });
+
+  it('releases lost with a broken connection leave no tokens held once Redis is reachable again', async () => {
+    const proxy = await startTcpProxy(Number(new URL(server.url).port));
+    try {
+      const ledger = newLedger({ url: `redis://127.0.0.1:${proxy.port}`, commandTimeoutMs: 300, maxTokensPerThread: 100_000 });
+      const id = `release-${randomUUID()}`;
+      const holds = await Promise.all(Array.from({ length: 5 }, () => ledger.reserve(id, 1_000)));
+      // The calls failed (say, the provider errored) while the link to Redis is down: the releases never arrive.
+      proxy.cut();
+      for (const outcome of await Promise.allSettled(holds.map((h) => ledger.release(h)))) {
+        expect(outcome.status).toBe('rejected');
+      }
+      proxy.restore();
+      await waitFor(async () => (await ledger.usage(id).catch(() => undefined))?.reservedTokens === 0, 15_000, 'no tokens held once Redis is back');
+      await waitFor(async () => ledger.pendingCancels === 0, 15_000, 'the cancels to get through');
+      expect(await ledger.usage(id)).toMatchObject({ totalTokens: 0, reservedTokens: 0, remaining: 100_000 });
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('a cancel that reaches Redis before its reserve leaves a tombstone, and the reserve then holds nothing', async () => {

@@ -331,6 +331,8 @@ export class RedisBudgetLedger implements BudgetLedger {
     try {
       await this.batched('release', reservation.threadId, OP_RELEASE, reservation.id);
     } catch (err) {
+      // A release lost in a stall would leave the hold until its TTL: cancel the id until one gets through.
+      this.cancels.add(reservation.threadId, reservation.id);
       if (!this.failingOpen(err, 'release')) throw err;
     }
   }
