@@ -38,8 +38,14 @@ function storeFailed(err: unknown): HttpError {
     503,
     'server_error',
     'usage_store_unavailable',
-    `The call completed but its usage could not be stored, so it is not acknowledged: ${err instanceof Error ? err.message : String(err)}`,
+    // The store's own message may name files or another tenant's values: it goes to the gateway's log.
+    `The call completed but its usage could not be stored, so it is not acknowledged (${storeErrorCode(err)}); the gateway's log has the details`,
   );
+}
+
+function storeErrorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z_]{1,40}$/.test(code) ? code : 'STORE_ERROR';
 }
 
 const PRINTABLE = /^[\x20-\x7e]{1,256}$/;

@@ -235,7 +235,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       if (path === '/readyz') {
         const state = await readiness.settled();
-        sendJson(res, closing || !state.ready ? 503 : 200, readyzJson(state, closing));
+        // Reasons (file paths, addresses) only for operators: a keyless loopback gateway, or an admin key.
+        sendJson(res, closing || !state.ready ? 503 : 200, readyzJson(state, closing, !keys.enabled || keys.isAdmin(req.headers.authorization)));
         return;
       }
       const { scope, headerOrg } = scopeOf(req);

@@ -82,6 +82,16 @@ export class KeyRing {
    * The principal for an `Authorization` header value. Throws a 401 {@link HttpError} when the header
    * is missing, malformed or matches no key. With no keys configured, returns {@link OPEN_PRINCIPAL}.
    */
+  /** Whether `authorization` carries a valid admin key (never throws: for optional detail, e.g. `/readyz`). */
+  isAdmin(authorization: string | undefined): boolean {
+    if (this.keys.length === 0 || !authorization) return false;
+    try {
+      return this.authenticate(authorization).admin;
+    } catch {
+      return false;
+    }
+  }
+
   authenticate(authorization: string | undefined): Principal {
     if (this.keys.length === 0) return OPEN_PRINCIPAL;
     if (!authorization) {

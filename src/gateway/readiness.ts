@@ -84,9 +84,8 @@ export class ReadinessMonitor {
 
   /** The 503 refusing a call while not ready, naming what fails. */
   notReadyError(): HttpError {
-    const failing = (['store', 'ledger'] as const)
-      .filter((k) => this.current.checks[k].status === 'failing')
-      .map((k) => `${NAMES[k]}: ${this.current.checks[k].reason ?? 'failing'}`);
+    // Names what fails, not why: reasons carry file paths and addresses, shown on /readyz to operators only.
+    const failing = (['store', 'ledger'] as const).filter((k) => this.current.checks[k].status === 'failing').map((k) => `${NAMES[k]} failing`);
     return new HttpError(
       503,
       'server_error',
@@ -126,6 +125,9 @@ function clip(text: string): string {
 }
 
 /** The `/readyz` body. */
-export function readyzJson(state: ReadinessState, closing: boolean): { status: string; checks: ReadinessState['checks'] } {
-  return { status: closing ? 'shutting_down' : state.ready ? 'ok' : 'not_ready', checks: state.checks };
+export function readyzJson(state: ReadinessState, closing: boolean, withReasons: boolean): { status: string; checks: ReadinessState['checks'] } {
+  const checks = withReasons
+    ? state.checks
+    : { store: { status: state.checks.store.status }, ledger: { status: state.checks.ledger.status } };
+  return { status: closing ? 'shutting_down' : state.ready ? 'ok' : 'not_ready', checks };
 }
