@@ -189,7 +189,12 @@ export class ThreadBudgetRegistry {
     assertThreadId('threadId', threadId);
     assertPositiveTokens('maxTokens', maxTokens);
     const budget = this.budgets.get(threadId);
-    if (!budget) return this.create(threadId, maxTokens);
+    if (!budget) {
+      const created = this.create(threadId, maxTokens);
+      created.ownMax = true;
+      return created;
+    }
+    budget.ownMax = true;
     if (this.idleTtlMs !== undefined) budget.lastUsedAt = this.now();
     budget.maxTokens = maxTokens;
     budget.nextThresholdAt = 0;

@@ -32,6 +32,8 @@ export class ThreadBudget {
   holdCount = 0;
   /** Epoch ms of the last reserve, settle, consume or setBudget (kept by a registry with an idle TTL). */
   lastUsedAt = 0;
+  /** Its maximum was set for it (`setBudget`): the registry keeps it in memory however long it idles. */
+  ownMax = false;
   /** Epoch ms when the registry last placed this budget at the back of its idle queue. */
   queuedAt = 0;
   /** The group (e.g. tenant) the registry counts this thread under, if any. */

@@ -91,7 +91,10 @@ export class ThreadTable {
     return budget;
   }
 
-  /** Lets idle budgets go: those unused for the idle TTL and holding nothing, oldest first (bounded work). */
+  /**
+   * Lets idle budgets go: those unused for the idle TTL, holding nothing and without a maximum of their own,
+   * oldest first (bounded work).
+   */
   sweep(): void {
     const ttl = this.limits.idleTtlMs;
     if (ttl === undefined || this.budgets.size === 0) return;
@@ -101,7 +104,8 @@ export class ThreadTable {
     for (const [threadId, budget] of this.budgets) {
       if (budget.queuedAt > cutoff || ++steps > SWEEP_STEPS) break;
       this.budgets.delete(threadId);
-      if (budget.lastUsedAt <= cutoff && budget.holdCount === 0) {
+      // A thread with its own maximum stays: evicted, it would come back at the default maximum.
+      if (budget.lastUsedAt <= cutoff && budget.holdCount === 0 && !budget.ownMax) {
         this.uncount(budget);
         this.onEvict(budget);
       } else {

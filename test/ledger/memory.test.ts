@@ -73,6 +73,18 @@ describe('MemoryBudgetLedger: groups, idle expiry, restore, stats', () => {
     expect(await ledger.usage('t')).toMatchObject({ totalTokens: 1_000, requestCount: 2, remaining: 0 });
   });
 
+  it('a thread with its own maximum (setBudget) stays in memory however long it idles, so it keeps that maximum', async () => {
+    let now = 0;
+    const ledger = new MemoryBudgetLedger({ maxTokensPerThread: 1_000, idleTtlMs: 60_000, now: () => now, restore: async () => undefined });
+    await ledger.setBudget('lowered', 100);
+    await ledger.settle(await ledger.reserve('plain', 10), { promptTokens: 10 });
+    now += 61_000;
+    await ledger.reserve('other', 1); // creating a thread sweeps idle ones
+    expect(ledger.registry.hasBudget('plain')).toBe(false);
+    expect(ledger.registry.hasBudget('lowered')).toBe(true);
+    expect(await rejectionOf(ledger.reserve('lowered', 101))).toMatchObject({ code: 'BUDGET_EXHAUSTED', maxTokens: 100 });
+  });
+
   it('concurrent first calls of a thread share one restore and cannot overspend while it runs', async () => {
     const r = recorded({ t: { promptTokens: 900, completionTokens: 0, requestCount: 9 } });
     const ledger = new MemoryBudgetLedger({ maxTokensPerThread: 1_000, restore: r.restore });
