@@ -152,6 +152,9 @@ function checkBudgets(
     out.maxThreadsPerOrg = c.integer(['budgets', 'max_threads_per_org'], b.max_threads_per_org, 1) ?? 1;
   }
   if (b.max_threads !== undefined) out.maxThreads = c.integer(['budgets', 'max_threads'], b.max_threads, 1) ?? 1;
+  if (out.maxThreadsPerOrg !== undefined && out.maxThreads !== undefined && out.maxThreadsPerOrg > out.maxThreads) {
+    c.report(['budgets', 'max_threads_per_org'], `must not exceed budgets.max_threads (${out.maxThreads}) (got ${out.maxThreadsPerOrg})`);
+  }
   if (b.thread_idle_ttl !== undefined) {
     const ms = parseDuration(b.thread_idle_ttl);
     if (ms === undefined || ms < 1_000 || ms > 365 * 86_400_000) {

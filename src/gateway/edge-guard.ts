@@ -103,12 +103,12 @@ export class EdgeGuard {
    */
   check(req: IncomingMessage, res: ServerResponse): boolean {
     const host = req.headers.host;
-    if (!this.options.keyed && host !== undefined && !isLoopbackHostHeader(host)) {
+    if (!this.options.keyed && (host === undefined || !isLoopbackHostHeader(host))) {
       throw new HttpError(
         421,
         'invalid_request_error',
         'host_not_allowed',
-        `Host ${JSON.stringify(host.slice(0, 100))} is not a loopback name. This gateway has no keys, so it only answers requests addressed to localhost, 127.0.0.1 or [::1] (protection against DNS rebinding); configure keys to serve other names`,
+        `${host === undefined ? 'The request has no Host header, so it' : `Host ${JSON.stringify(host.slice(0, 100))}`} is not a loopback name. This gateway has no keys, so it only answers requests addressed to localhost, 127.0.0.1 or [::1] (protection against DNS rebinding); configure keys to serve other names`,
         'host',
       );
     }

@@ -3,6 +3,7 @@
  * `Host` names and JSON bodies, refuses foreign `Origin`s and answers CORS preflights only for
  * `server.cors_origins`; real clients (curl with the JSON header, the openai SDK) keep working.
  */
+import { connect } from 'node:net';
 import { execFile } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { promisify } from 'node:util';
@@ -75,6 +76,16 @@ describe('keyless gateway (quick start)', () => {
       expect(r.body.error).toMatchObject({ code: 'host_not_allowed', param: 'host' });
       expect(r.body.error!.message).toContain('loopback');
     }
+    // HTTP/1.0 lets a request leave out Host: without keys that is refused too.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET /v1/usage/summary HTTP/1.0\r\n\r\n'));
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw.split('\r\n')[0]).toMatch(/^HTTP\/1\.[01] 421 /);
+    expect(raw).toContain('no Host header');
     const put = await send(tg.url, 'PUT', '/v1/threads/rebound/budget', { host: `evil.example:${port}`, 'content-type': 'application/json' }, '{"max_tokens":1}');
     expect(put.status).toBe(421);
     expect((await send(tg.url, 'GET', '/v1/threads/rebound', {})).status).toBe(404);

@@ -170,6 +170,8 @@ extra: 1
     const ttl = await problemsOf(loadConfig({ file: await yamlFile('ttl.yaml', 'budgets: { thread_idle_ttl: 86400, max_threads_per_org: 0 }\n'), env: {} }));
     expect(ttl.message).toContain('budgets.thread_idle_ttl: must be a duration from 1s to 365d with its unit, like "24h", "30m" or "90s" (got 86400)');
     expect(ttl.message).toContain('budgets.max_threads_per_org: must be an integer >= 1 (got 0)');
+    const caps = await problemsOf(loadConfig({ file: await yamlFile('caps.yaml', 'budgets: { max_threads_per_org: 5000, max_threads: 1000 }\n'), env: {} }));
+    expect(caps.message).toContain('budgets.max_threads_per_org: must not exceed budgets.max_threads (1000) (got 5000)');
     expect(err.message).toContain('ledger: must be "memory" or a redis:// URL (got "memcached")');
     expect(err.message).toContain('extra: unknown key');
     expect(err.message).toMatch(/^.*bad\.yaml has \d+ problems:/);
