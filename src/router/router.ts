@@ -18,6 +18,7 @@ import type {
   StreamChunk,
   TokenUsage,
 } from '../types.js';
+import { assertEventMetadata, assertEventText } from '../usage/event-fields.js';
 import { getUsageTracker, type UsageTracker } from '../usage/tracker.js';
 import { assertThreadId, assertTokenCount } from '../validate.js';
 import { deliveredText, estimatedUsage, toolCallText } from './accounting.js';
@@ -570,6 +571,9 @@ export class LLMRouter {
     }
     const r = request;
     if (typeof r.model !== 'string' || r.model.trim() === '') throw new ValidationError('model', r.model, 'must be a non-empty string');
+    // What the usage event will carry is checked now, by the tracker's rules: an answered call must never
+    // fail to be recorded because of its own request.
+    assertEventText('model', r.model);
     if (!Array.isArray(r.messages)) throw new ValidationError('messages', r.messages, 'must be an array of chat messages');
     r.messages.forEach((m, i) => {
       if (m === null || typeof m !== 'object' || typeof m.role !== 'string') {
@@ -577,12 +581,8 @@ export class LLMRouter {
       }
     });
     if (r.threadId !== undefined) assertThreadId('threadId', r.threadId);
-    if (r.agentId !== undefined && r.agentId !== null && typeof r.agentId !== 'string') {
-      throw new ValidationError('agentId', r.agentId, 'must be a string');
-    }
-    if (r.metadata !== undefined && (r.metadata === null || typeof r.metadata !== 'object' || Array.isArray(r.metadata))) {
-      throw new ValidationError('metadata', r.metadata, 'must be an object of string/number/boolean values');
-    }
+    if (r.agentId !== undefined && r.agentId !== null) assertEventText('agentId', r.agentId);
+    if (r.metadata !== undefined) assertEventMetadata('metadata', r.metadata);
     if (r.maxTokens !== undefined) assertIntegerAtLeast('maxTokens', r.maxTokens, 1);
     if (r.timeoutMs !== undefined) assertPositiveMs('timeoutMs', r.timeoutMs);
     if (r.signal !== undefined && !(r.signal instanceof AbortSignal)) {

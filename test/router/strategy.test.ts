@@ -129,4 +129,15 @@ describe('LLMRouter options and request validation', () => {
     await expect(r.complete({ model: 'm', messages: hi, max_tokens: 5 } as never)).rejects.toThrow(/^max_tokens: unknown request field/);
     expect(await ledger.usage('t')).toBeUndefined();
   });
+
+  it('refuses up front what its usage event could not carry, so an answered call is always recorded', async () => {
+    const backend = new TestBackend({ name: 'a' });
+    const r = new LLMRouter({ backends: [backend], ledger: new MemoryBudgetLedger(), tracker: new UsageTracker() });
+    await expect(r.complete({ model: 'm\u0000', messages: hi, threadId: 't' })).rejects.toThrow(/^model: must not contain control characters/);
+    await expect(r.complete({ model: 'm', messages: hi, agentId: 'a\u001b[31m' })).rejects.toThrow(/^agentId: must not contain control characters/);
+    const huge = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, 'v']));
+    await expect(r.complete({ model: 'm', messages: hi, metadata: huge })).rejects.toThrow(/^metadata/);
+    await expect(r.complete({ model: 'm', messages: hi, metadata: { user_id: 'x\ud800' } })).rejects.toThrow(/lone surrogate/);
+    expect(backend.calls).toBe(0);
+  });
 });
