@@ -19,22 +19,12 @@ import type { UsageStore } from '../../src/stores/usage-store.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
 import { DATABASE_URL } from '../support/services.js';
+import { prng } from '../tokens/fixtures/adversarial.js';
 
 const BODIES = 2_500;
 const HOSTILE = 'tw-fuzz-hostile-key';
 const VICTIM = 'tw-fuzz-victim-key';
 
-/** Seeded PRNG (mulberry32), so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NASTY_STRINGS = [
   '', ' ', '\u0000', 'a\u0000b', '\u0007', '\u001b[31mred', '\u007f', '\u0085', '\u009b', '\ud800', 'x\udfff', '\u2028',

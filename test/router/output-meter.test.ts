@@ -6,16 +6,8 @@ import { countTokens as countCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
 import { describe, expect, it } from 'vitest';
 import { OutputMeter } from '../../src/router/output-meter.js';
+import { prng as rng } from '../tokens/fixtures/adversarial.js';
 
-/** A seeded generator (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ALPHABET = [' ', '  ', '\n', '\t', '\r\n', 'a', 'Z', 'the', ' of', '9', '123456', '.', '...', '-', '_', '=', '{', '"', ':',
   '日本', '語', 'é', '\u0301', '😀', '👩‍👩‍👧', 'Привет', 'مرحبا', '\u00a0', '\u3000', 'aGVsbG8=', '    ', '\n\n\n', '/*', '=>'];

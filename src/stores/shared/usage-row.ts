@@ -1,5 +1,6 @@
 import { ValidationError } from '../../errors.js';
 import type { Metadata } from '../../types.js';
+import { LONE_SURROGATE } from '../../usage/event-fields.js';
 import { eventOrgId, eventUserId, type UsageEvent } from '../../usage/types.js';
 
 /** Column names of the usage table, in insert order. Identical in the SQLite and PostgreSQL schemas. */
@@ -124,9 +125,6 @@ function assertUsageEvent(field: string, e: unknown): asserts e is UsageEvent {
     }
   }
 }
-
-/** A lone surrogate: a high one not followed by a low one, or a low one without a high one before it. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function assertStorable(field: string, v: string): void {
   if (v.includes('\u0000')) throw new ValidationError(field, v, 'must not contain the NUL character (U+0000)');
