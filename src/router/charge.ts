@@ -1,4 +1,5 @@
 import type { BudgetLedger, Reservation, ThreadUsage, ThresholdEvent, UsageCharge } from '../budget/types.js';
+import { LedgerUnavailableError } from '../errors.js';
 import type { Backend, CompletionRequest, TokenUsage } from '../types.js';
 import type { UsageTracker } from '../usage/tracker.js';
 import type { UsageEvent } from '../usage/types.js';
@@ -124,7 +125,9 @@ export class SettleRetries {
 
   private async retry(ledger: BudgetLedger, reservation: Reservation, amount: UsageCharge, firstError: unknown): Promise<void> {
     let last = firstError;
+    // Only a ledger that could not be reached may take the settle later; any other refusal stays a refusal.
     for (const delay of RETRY_DELAYS_MS) {
+      if (!(last instanceof LedgerUnavailableError)) break;
       await new Promise<void>((resolve) => setTimeout(resolve, delay).unref());
       try {
         await ledger.settle(reservation, amount);
