@@ -160,13 +160,16 @@ describe('SqliteUsageStore', () => {
     const holder = new SqliteUsageStore({ path });
     holder.db.exec('BEGIN IMMEDIATE');
     const store = new SqliteUsageStore({ path, busyTimeoutMs: 50 });
-    expect(() => store.appendSync(makeEvent())).toThrow(UsageStoreError);
+    let thrown: unknown;
     try {
       store.appendSync(makeEvent());
     } catch (err) {
-      expect((err as UsageStoreError).code).toBe('STORE_LOCKED');
-      expect((err as Error).message).toContain(path);
+      thrown = err;
     }
+    // Asserted outside the catch, so the test fails when nothing is thrown.
+    expect(thrown).toBeInstanceOf(UsageStoreError);
+    expect((thrown as UsageStoreError).code).toBe('STORE_LOCKED');
+    expect((thrown as Error).message).toContain(path);
     holder.db.exec('ROLLBACK');
     expect(store.appendSync(makeEvent())).toBe(1);
     await store.close();
