@@ -43,6 +43,24 @@ describeRedis('RedisBudgetLedger: threads per group', () => {
   // or its own).
   runBudgetLedgerContract('RedisBudgetLedger with groups', async (options) => newLedger({ ...options, maxThreadsPerGroup: 1_000 }));
 
+  it('a group at its cap is refused before any restore: new thread ids from a full tenant cost no store query', async () => {
+    const org = `org-${randomUUID().slice(0, 8)}`;
+    const asked: string[] = [];
+    const ledger = newLedger({
+      restore: async (threadId) => {
+        asked.push(threadId);
+        return undefined;
+      },
+    });
+    for (const t of ['t1', 't2', 't3']) await ledger.reserve(`${org}/${t}`, 1);
+    expect(asked).toEqual([`${org}/t1`, `${org}/t2`, `${org}/t3`]);
+    for (let i = 0; i < 5; i++) {
+      expect(await rejectionOf(ledger.reserve(`${org}/new-${i}`, 1))).toBeInstanceOf(ThreadLimitError);
+    }
+    expect(asked).toHaveLength(3); // no restore for the refused ones
+    expect((await ledger.reserve(`${org}/t2`, 1)).tokens).toBe(1); // open threads go on
+  });
+
   it('a group at its cap is refused across instances; other groups, ungrouped threads and open threads go on', async () => {
     const org = `org-${randomUUID().slice(0, 8)}`;
     const a = newLedger();

@@ -304,16 +304,21 @@ end
 -- slot this batch creates. Whether creating thread slot j in group \`gk\` would exceed the limit (if not,
 -- counts it).
 local GN, GK = {}, {}
-local function groupFull(gk, j)
-  if gk == '' then return false end
+-- Threads counted in group \`gk\` (this batch's creations included).
+local function groupCount(gk)
   local n = GN[gk]
   if not n then
     -- Threads unused for the group window (or whose key idled out) leave the group's set (scores are
     -- last uses, known to within the slack of the keys' lazy expiry refresh).
     redis.call('ZREMRANGEBYSCORE', gk, '-inf', '(' .. int(now - ${groupWindow}))
     n = redis.call('ZCARD', gk)
+    GN[gk] = n
   end
-  GN[gk] = n
+  return n
+end
+local function groupFull(gk, j)
+  if gk == '' then return false end
+  local n = groupCount(gk)
   if n >= ${groupLimit} then return true end
   GN[gk], GK[j] = n + 1, gk
   return false
@@ -343,7 +348,9 @@ for i = 1, nops do
     else
       out[o + 1] = 1; out[o + 2] = expires; o = o + 2
     end
-  elseif code == '${OP_RESERVE_EXISTING}' and not s then
+  elseif code == '${OP_RESERVE_EXISTING}' and not s and ${grouped ? `(ARGV[a + 2] == '' or groupCount(ARGV[a + 2]) < ${groupLimit})` : 'true'} then
+    -- Missing: the caller restores it from the usage record, then reserves. (A full group is refused
+    -- below first, so a tenant at its cap costs no restore.)
     out[o + 1] = 0; o = o + 1
   elseif reserve and ${grouped ? `not s and groupFull(ARGV[a + 2], j)` : 'false'} then
     local gk = ARGV[a + 2]
