@@ -47,3 +47,29 @@ export function row(name, ops, baselineOps) {
 export function heading(title) {
   console.log(`\n## ${title}`);
 }
+
+const EVENT_MODELS = ['gpt-4o', 'gpt-4o-mini', 'claude-3-5-sonnet', 'gemini-2.0-flash', 'llama-3.1-70b'];
+/** Epoch ms of the first synthetic usage event. */
+export const EVENT_T0 = Date.UTC(2025, 0, 1);
+
+/**
+ * Synthetic usage event number `i` for the store benchmarks: 1,000 threads, 20 agents, 5 models, 10 orgs,
+ * 500 users, one event every `spacingMs` from {@link EVENT_T0}; ids `${idPrefix}${i}` (9 digits).
+ */
+export function benchEvent(i, { idPrefix, spacingMs = 1 }) {
+  return {
+    id: `${idPrefix}${String(i).padStart(9, '0')}`,
+    threadId: `thread-${i % 1000}`,
+    agentId: `agent-${i % 20}`,
+    model: EVENT_MODELS[i % EVENT_MODELS.length],
+    provider: 'openai',
+    promptTokens: 500 + (i % 300),
+    completionTokens: 100 + (i % 50),
+    totalTokens: 600 + (i % 300) + (i % 50),
+    timestamp: EVENT_T0 + i * spacingMs,
+    latencyMs: 420,
+    estimatedCost: 0.00325,
+    costNanos: 3_250_000,
+    metadata: { org_id: `org-${i % 10}`, user_id: `user-${i % 500}` },
+  };
+}

@@ -11,30 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { SqliteUsageStore } from '../dist/stores/sqlite/index.js';
+import { benchEvent, EVENT_T0 } from './lib.js';
 
 const EVENTS = Number(process.env.EVENTS ?? 1_000_000);
 const SECONDS = Number(process.env.SECONDS ?? 5);
 const CLIENTS = Number(process.env.CLIENTS ?? 4);
-const MODELS = ['gpt-4o', 'gpt-4o-mini', 'claude-3-5-sonnet', 'gemini-2.0-flash', 'llama-3.1-70b'];
-const T0 = Date.UTC(2025, 0, 1);
+const T0 = EVENT_T0;
 const SPACING_MS = Math.floor((30 * 86_400_000) / EVENTS); // 30 days of events
 
 function event(i) {
-  return {
-    id: `r-${String(i).padStart(9, '0')}`,
-    threadId: `thread-${i % 1000}`,
-    agentId: `agent-${i % 20}`,
-    model: MODELS[i % MODELS.length],
-    provider: 'openai',
-    promptTokens: 500 + (i % 300),
-    completionTokens: 100 + (i % 50),
-    totalTokens: 600 + (i % 300) + (i % 50),
-    timestamp: T0 + i * SPACING_MS,
-    latencyMs: 420,
-    estimatedCost: 0.00325,
-    costNanos: 3_250_000,
-    metadata: { org_id: `org-${i % 10}`, user_id: `user-${i % 500}` },
-  };
+  return benchEvent(i, { idPrefix: 'r-', spacingMs: SPACING_MS });
 }
 
 function fill(path) {

@@ -9,34 +9,18 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { SqliteUsageStore } from '../dist/stores/sqlite/index.js';
 import { PostgresUsageStore } from '../dist/stores/postgres/index.js';
-import { fmt, heading, row } from './lib.js';
+import { benchEvent, EVENT_T0, fmt, heading, row } from './lib.js';
 
 const COLUMNS = [
   'id', 'ts', 'org_id', 'user_id', 'thread_id', 'agent_id', 'model', 'provider', 'prompt_tokens', 'completion_tokens',
   'total_tokens', 'cached_prompt_tokens', 'cache_write_tokens', 'reasoning_tokens', 'latency_ms', 'cost_nanos', 'metadata',
 ];
-const MODELS = ['gpt-4o', 'gpt-4o-mini', 'claude-3-5-sonnet', 'gemini-2.0-flash', 'llama-3.1-70b'];
-const T0 = Date.UTC(2025, 0, 1);
+const T0 = EVENT_T0;
 const MILLION = 1_000_000;
 
 let seq = 0;
 function event() {
-  const i = seq++;
-  return {
-    id: `b${process.pid}-${String(i).padStart(9, '0')}`,
-    threadId: `thread-${i % 1000}`,
-    agentId: `agent-${i % 20}`,
-    model: MODELS[i % MODELS.length],
-    provider: 'openai',
-    promptTokens: 500 + (i % 300),
-    completionTokens: 100 + (i % 50),
-    totalTokens: 600 + (i % 300) + (i % 50),
-    timestamp: T0 + i,
-    latencyMs: 420,
-    estimatedCost: 0.00325,
-    costNanos: 3_250_000,
-    metadata: { org_id: `org-${i % 10}`, user_id: `user-${i % 500}` },
-  };
+  return benchEvent(seq++, { idPrefix: `b${process.pid}-` });
 }
 
 function rowOf(e) {

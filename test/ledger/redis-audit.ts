@@ -124,3 +124,13 @@ export async function auditRedisThread(
     problems,
   };
 }
+
+/** Deletes every key under `prefix` (SCAN, never KEYS: the shared test Redis may hold many). */
+export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await client.del(...keys);
+  } while (cursor !== '0');
+}

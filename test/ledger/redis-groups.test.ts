@@ -10,7 +10,7 @@ import { ThreadLimitError, ValidationError } from '../../src/errors.js';
 import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../src/stores/redis/index.js';
 import { describeRedis, REDIS_URL } from '../support/services.js';
 import { rejectionOf, runBudgetLedgerContract, waitFor } from './contract.js';
-import { auditRedisThread } from './redis-audit.js';
+import { auditRedisThread, deleteKeys } from './redis-audit.js';
 
 const PREFIX = `tw-test-groups:${process.pid}:${randomUUID().slice(0, 8)}:`;
 const orgOf = (id: string): string | undefined => (id.includes('/') ? id.slice(0, id.indexOf('/')) : undefined);
@@ -30,12 +30,7 @@ describeRedis('RedisBudgetLedger: threads per group', () => {
     await Promise.all(ledgers.splice(0).map((l) => l.close()));
   });
   afterAll(async () => {
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await admin.del(...keys);
-    } while (cursor !== '0');
+    await deleteKeys(admin, PREFIX);
     await admin.quit();
   });
 

@@ -10,7 +10,7 @@ import type { RestoredSpend } from '../../src/budget/types.js';
 import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../src/stores/redis/index.js';
 import { describeRedis, REDIS_URL } from '../support/services.js';
 import { rejectionOf, runBudgetLedgerContract } from './contract.js';
-import { auditRedisThread } from './redis-audit.js';
+import { auditRedisThread, deleteKeys } from './redis-audit.js';
 
 const PREFIX = `tw-test-restore:${process.pid}:${randomUUID().slice(0, 8)}:`;
 
@@ -40,8 +40,7 @@ describeRedis('RedisBudgetLedger with restore', () => {
     await Promise.all(ledgers.splice(0).map((l) => l.close()));
   });
   afterAll(async () => {
-    const keys = await admin.keys(`${PREFIX}*`);
-    if (keys.length > 0) await admin.del(...keys);
+    await deleteKeys(admin, PREFIX);
     await admin.quit();
   });
 

@@ -13,20 +13,11 @@ import {
 } from '../../src/stores/redis/index.js';
 import { describeRedis, REDIS_URL } from '../support/services.js';
 import { rejectionOf, runBudgetLedgerContract, waitFor } from './contract.js';
-import { auditRedisThread } from './redis-audit.js';
+import { auditRedisThread, deleteKeys } from './redis-audit.js';
 import { decodeLedgerState } from '../../src/stores/redis/scripts.js';
 import { freePort, startThrowawayRedis, type ThrowawayRedis } from './throwaway-redis.js';
 
 const PREFIX = `tw-test-ledger:${process.pid}:${randomUUID().slice(0, 8)}:`;
-
-async function deleteKeys(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await client.del(...keys);
-  } while (cursor !== '0');
-}
 
 describeRedis('RedisBudgetLedger', () => {
   let admin: Redis;
