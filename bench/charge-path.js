@@ -7,8 +7,8 @@ const dir = process.argv[2] ?? '.';
 const only = process.argv.slice(3);
 const lib = await import(pathToFileURL(`${dir}/dist/index.js`).href);
 const gw = await import(pathToFileURL(`${dir}/dist/gateway/index.js`).href);
-const redisMod = await import(pathToFileURL(`${dir}/dist/stores/redis/index.js`).href);
-const sqliteMod = await import(pathToFileURL(`${dir}/dist/stores/sqlite/index.js`).href);
+const redisMod = await import(pathToFileURL(`${dir}/dist/stores/ledgers/redis/index.js`).href);
+const sqliteMod = await import(pathToFileURL(`${dir}/dist/stores/usage/sqlite/index.js`).href);
 const { LLMRouter, MemoryBudgetLedger, UsageTracker, OpenAICompatibleBackend } = lib;
 
 // ---- a fake upstream: behaviour set per test -----------------------------------------------------------

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { RedisBudgetLedger } from '../dist/stores/redis/index.js';
+import { RedisBudgetLedger } from '../dist/stores/ledgers/redis/index.js';
 import { fmt, heading, percentile, row } from './lib.js';
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

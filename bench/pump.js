@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { fmt, heading, row } from './lib.js';
 import { MessagePump } from '../dist/pump/pump.js';
-import { MemoryBudgetLedger } from '../dist/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../dist/budget/memory-ledger.js';
 
 const HOPS = 100; // messages per thread in the throughput test
 const WINDOW = 256; // threads kept in flight

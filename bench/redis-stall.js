@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const dist = resolve(process.env.TW_DIST ?? new URL('../dist', import.meta.url).pathname);
-const { RedisBudgetLedger } = await import(pathToFileURL(join(dist, 'stores/redis/index.js')).href);
+const { RedisBudgetLedger } = await import(pathToFileURL(join(dist, 'stores/ledgers/redis/index.js')).href);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const port = await new Promise((res) => {

@@ -4,7 +4,7 @@
 import { heading, opsPerSecond, row } from './lib.js';
 import { MockBackend } from '../dist/providers/mock.js';
 import { LLMRouter } from '../dist/router/router.js';
-import { MemoryBudgetLedger } from '../dist/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../dist/budget/memory-ledger.js';
 import { UsageTracker } from '../dist/usage/tracker.js';
 
 const messages = [

@@ -10,7 +10,7 @@ import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { SqliteUsageStore } from '../dist/stores/sqlite/index.js';
+import { SqliteUsageStore } from '../dist/stores/usage/sqlite/index.js';
 import { benchEvent, EVENT_T0 } from './lib.js';
 
 const EVENTS = Number(process.env.EVENTS ?? 1_000_000);

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { SqliteUsageStore } from '../dist/stores/sqlite/index.js';
-import { PostgresUsageStore } from '../dist/stores/postgres/index.js';
+import { SqliteUsageStore } from '../dist/stores/usage/sqlite/index.js';
+import { PostgresUsageStore } from '../dist/stores/usage/postgres/index.js';
 import { benchEvent, EVENT_T0, fmt, heading, row } from './lib.js';
 
 const COLUMNS = [

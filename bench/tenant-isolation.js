@@ -15,7 +15,7 @@ const dist = resolve(process.argv[2] ?? new URL('../dist', import.meta.url).path
 const load = (rel) => import(pathToFileURL(join(dist, rel)).href);
 const { LLMRouter, MemoryBudgetLedger, MockBackend, UsageTracker } = await load('index.js');
 const { createGateway } = await load('gateway/index.js');
-const { SqliteUsageStore } = await load('stores/sqlite/index.js');
+const { SqliteUsageStore } = await load('stores/usage/sqlite/index.js');
 
 const SECONDS = Number(process.env.SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);

@@ -14,7 +14,7 @@ const dist = resolve(process.env.TW_DIST ?? new URL('../dist', import.meta.url).
 const load = (p) => import(pathToFileURL(join(dist, p)).href);
 const { LLMRouter, MockBackend, MemoryBudgetLedger, UsageTracker } = await load('index.js');
 const { createGateway } = await load('gateway/index.js');
-const { SqliteUsageStore } = await load('stores/sqlite/index.js');
+const { SqliteUsageStore } = await load('stores/usage/sqlite/index.js');
 const runtime = await load('config/build-runtime.js');
 const limits = runtime.gatewayThreadLimits; // undefined before the fix
 

@@ -7,8 +7,8 @@
  * ```
  * @packageDocumentation
  */
-export * from './errors.js';
-export type * from './types.js';
+export * from './core/errors.js';
+export type * from './core/types.js';
 export type * from './budget/types.js';
 export { DEFAULT_THRESHOLDS } from './budget/types.js';
 export { ThreadBudget } from './budget/thread-budget.js';
@@ -19,7 +19,7 @@ export {
   resetBudgetRegistry,
   type ThreadBudgetRegistryOptions,
 } from './budget/registry.js';
-export { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from './stores/memory/memory-ledger.js';
+export { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from './budget/memory-ledger.js';
 export type * from './usage/types.js';
 export { eventOrgId, eventUserId } from './usage/types.js';
 export { newEventId, eventIdTime } from './usage/event-id.js';
@@ -30,7 +30,7 @@ export {
   type RecordInput,
   type UsageTrackerOptions,
 } from './usage/tracker.js';
-export type * from './stores/usage-store.js';
+export type * from './usage/usage-store.js';
 export { OpenAICompatibleBackend, type OpenAICompatibleBackendOptions } from './providers/openai-compatible.js';
 export { AnthropicBackend, type AnthropicBackendOptions } from './providers/anthropic.js';
 export { MockBackend, type MockBackendOptions, type MockFailure } from './providers/mock.js';
@@ -40,7 +40,7 @@ export {
   DEFAULT_BASE_URLS,
   type BackendConfig,
   type ProviderName,
-} from './providers/factory.js';
+} from './server/backend-factory.js';
 export { parseRetryAfter, type FetchLike } from './providers/http.js';
 export { parseSse, type SseEvent } from './providers/sse.js';
 export type { HttpBackendOptions } from './providers/backend-options.js';
@@ -102,8 +102,8 @@ export {
   type RouterConfig,
   type RouterBackendSpec,
   type ConfigureRouterOptions,
-} from './router/config.js';
+} from './server/router-config.js';
 export { ROUTING_STRATEGIES, type RoutingStrategy } from './router/strategy.js';
 export { DEFAULT_RETRY_POLICY, backoffDelayMs, type RetryOptions, type RetryPolicy } from './router/retry.js';
 export { DEFAULT_COOLDOWN_POLICY, type CooldownOptions } from './router/cooldown.js';
-export { UsageStoreError, type UsageStoreErrorCode } from './stores/shared/store-error.js';
+export { UsageStoreError, type UsageStoreErrorCode } from './usage/store-error.js';

@@ -1,5 +1,5 @@
-import { BudgetExhaustedError, ValidationError, type ThreadLimitError } from '../errors.js';
-import { assertPositiveInteger, assertPositiveTokens, assertThreadId, assertTokenCount } from '../validate.js';
+import { BudgetExhaustedError, ValidationError, type ThreadLimitError } from '../core/errors.js';
+import { assertPositiveInteger, assertPositiveTokens, assertThreadId, assertTokenCount } from '../core/validate.js';
 import { budgetOf, finish, Hold, HoldQueue, isDone, isHoldOf, Settled, threadIdOf, tokensOf } from './hold.js';
 import { ThreadBudget } from './thread-budget.js';
 import { ThreadTable } from './thread-table.js';

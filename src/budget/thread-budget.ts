@@ -1,4 +1,4 @@
-import { assertPositiveTokens, assertTokenCount } from '../validate.js';
+import { assertPositiveTokens, assertTokenCount } from '../core/validate.js';
 import type { ThreadUsage, UsageCharge } from './types.js';
 
 /**

@@ -1,4 +1,4 @@
-import { ThreadLimitError } from '../errors.js';
+import { ThreadLimitError } from '../core/errors.js';
 import type { ThreadBudget } from './thread-budget.js';
 
 /** Limits of a {@link ThreadTable}, validated by the registry. */

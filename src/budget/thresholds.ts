@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 import type { ThreadBudget } from './thread-budget.js';
 import type { Threshold, ThresholdEvent } from './types.js';
 

@@ -1,6 +1,6 @@
 /** Types shared by the budget registry and the budget ledgers. */
 
-import type { Readiness } from '../types.js';
+import type { Readiness } from '../core/types.js';
 
 /** Severity of a threshold crossing. */
 export type ThresholdSeverity = 'warning' | 'critical' | 'final';

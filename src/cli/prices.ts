@@ -1,4 +1,4 @@
-import { TokenwardenError } from '../errors.js';
+import { TokenwardenError } from '../core/errors.js';
 import { getPriceTable } from '../pricing/global-prices.js';
 import type { PriceTable } from '../pricing/price-table.js';
 import type { PriceTier, ResolvedPrice } from '../pricing/types.js';

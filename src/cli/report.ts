@@ -1,6 +1,6 @@
-import { TokenwardenError, ValidationError } from '../errors.js';
-import type { UsageStoreError } from '../stores/shared/store-error.js';
-import type { UsageAggregate, UsageFilter, UsageStore } from '../stores/usage-store.js';
+import { TokenwardenError, ValidationError } from '../core/errors.js';
+import type { UsageStoreError } from '../usage/store-error.js';
+import type { UsageAggregate, UsageFilter, UsageStore } from '../usage/usage-store.js';
 import type { UsageEvent } from '../usage/types.js';
 
 /** Where the command writes. `isTTY` (of stderr) turns on the progress indicator for long exports. */
@@ -230,7 +230,7 @@ interface OpenedStore {
 
 async function openStore(args: ReportArgs): Promise<OpenedStore> {
   if (args.databaseUrl !== undefined) {
-    const [{ default: pg }, { PostgresUsageStore }] = await Promise.all([import('pg'), import('../stores/postgres/index.js')]);
+    const [{ default: pg }, { PostgresUsageStore }] = await Promise.all([import('pg'), import('../stores/usage/postgres/index.js')]);
     const pool = new pg.Pool({ connectionString: args.databaseUrl, max: 2, connectionTimeoutMillis: 10_000 });
     pool.on('error', () => {});
     const store = new PostgresUsageStore({
@@ -253,7 +253,7 @@ async function openStore(args: ReportArgs): Promise<OpenedStore> {
     }
     return { store, dispose };
   }
-  const { SqliteUsageStore, resolveDefaultDbPath } = await import('../stores/sqlite/index.js');
+  const { SqliteUsageStore, resolveDefaultDbPath } = await import('../stores/usage/sqlite/index.js');
   const path = args.db ?? resolveDefaultDbPath(args.env);
   const store = new SqliteUsageStore({ path, readonly: true, busyTimeoutMs: args.lockTimeoutMs });
   return { store, dispose: () => store.close() };

@@ -4,11 +4,11 @@
  * shuts it down gracefully (in-flight requests finish, the store is flushed).
  */
 import type { AddressInfo } from 'node:net';
-import { InvalidConfigError } from '../config/config-problems.js';
-import { buildRuntime, type Runtime } from '../config/build-runtime.js';
-import { loadConfig } from '../config/load-config.js';
-import type { ConfigEnv } from '../config/validate-config.js';
-import { parseRouterConfig } from '../router/config.js';
+import { InvalidConfigError } from '../server/config-problems.js';
+import { buildRuntime, type Runtime } from '../server/build-runtime.js';
+import { loadConfig } from '../server/load-config.js';
+import type { ConfigEnv } from '../server/validate-config.js';
+import { parseRouterConfig } from '../server/router-config.js';
 import { createGateway, isLoopbackHost, type Gateway } from '../gateway/create-gateway.js';
 
 /** Where the command writes (the CLI passes stdout/stderr). */

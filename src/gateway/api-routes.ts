@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BudgetLedger } from '../budget/types.js';
-import type { UsageStore } from '../stores/usage-store.js';
+import type { UsageStore } from '../usage/usage-store.js';
 import type { CallerScope } from './chat-completions.js';
 import { HttpError, badRequest } from './http-error.js';
 import type { LiveThreads } from './live-threads.js';

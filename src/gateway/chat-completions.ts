@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ThreadUsage } from '../budget/types.js';
-import { BudgetExhaustedError } from '../errors.js';
+import { BudgetExhaustedError } from '../core/errors.js';
 import type { LLMRouter, RouterResponse, RouterStreamChunk } from '../router/router.js';
-import { LinkedAbort, withCallerScope } from '../router/signals.js';
-import type { CompletionRequest, Metadata, TokenUsage } from '../types.js';
+import { AbortScope, withCallAbort } from '../core/abort.js';
+import type { CompletionRequest, Metadata, TokenUsage } from '../core/types.js';
 import type { UsageEvent } from '../usage/types.js';
 import { parseChatRequest, type ChatRequestBody } from './chat-request.js';
 import { HttpError, badRequest, toHttpError } from './http-error.js';
@@ -152,14 +152,14 @@ export async function handleChatCompletions(
   if (body.stream) {
     // A stream stops when its client goes away (it is charged what was delivered). A scope rather than an
     // AbortController, which the router (and the provider's transport) only needs for the attempt itself.
-    const abort = new LinkedAbort(undefined);
+    const abort = new AbortScope(undefined);
     const onClose = (): void => {
       if (!res.writableEnded) abort.abort(new Error('client disconnected'));
     };
     // The gateway's own 'close' listener calls the hook, saving a second listener per request.
     if (closeHook) closeHook.onClose = onClose;
     else res.once('close', onClose);
-    withCallerScope(request, abort);
+    withCallAbort(request, abort);
     await streamCompletion(ctx, res, body, request, abort);
     return;
   }
@@ -214,7 +214,7 @@ async function streamCompletion(
   res: ServerResponse,
   body: ChatRequestBody,
   request: CompletionRequest,
-  signal: LinkedAbort,
+  signal: AbortScope,
 ): Promise<void> {
   const iterator = ctx.router.stream(request)[Symbol.asyncIterator]();
   // Pull the first chunk before any header goes out, so that a refusal (429), an unknown model or a

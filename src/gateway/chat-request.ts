@@ -1,4 +1,4 @@
-import type { ChatMessage, CompletionRequest } from '../types.js';
+import type { ChatMessage, CompletionRequest } from '../core/types.js';
 import { textProblem } from '../usage/event-fields.js';
 import { badRequest } from './http-error.js';
 

@@ -2,9 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { BudgetLedger } from '../budget/types.js';
-import { AllBackendsFailedError, BudgetExhaustedError, ConfigError, LedgerUnavailableError, ProviderError, ValidationError } from '../errors.js';
+import { AllBackendsFailedError, BudgetExhaustedError, ConfigError, LedgerUnavailableError, ProviderError, ValidationError } from '../core/errors.js';
 import type { LLMRouter } from '../router/router.js';
-import type { UsageStore } from '../stores/usage-store.js';
+import type { UsageStore } from '../usage/usage-store.js';
 import type { UsageEvent } from '../usage/types.js';
 import { deleteThread, getThread, listThreads, putThreadBudget, threadIdFromPath, usageRoute, type ApiContext } from './api-routes.js';
 import { handleChatCompletions, type CallerScope, type ChatHandlerContext } from './chat-completions.js';
@@ -18,7 +18,7 @@ import { ReadinessMonitor, readyzJson } from './readiness.js';
 import { sendError, sendJson } from './respond.js';
 import { ROUTES, methodNotAllowed, modelsOf, notFound, type GatewayModel } from './routes.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, attachServerHooks, checkingIntervalFor, recordedStatus } from './server-hooks.js';
-import { UsageCommitter } from './usage-committer.js';
+import { UsageCommitter } from '../usage/usage-committer.js';
 import { checkClientId, splitScopedThreadId } from './thread-scope.js';
 
 export { isLoopbackHost, type GatewayModel };

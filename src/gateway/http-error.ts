@@ -7,7 +7,7 @@ import {
   ProviderError,
   ThreadLimitError,
   ValidationError,
-} from '../errors.js';
+} from '../core/errors.js';
 
 /** OpenAI's error `type` values used by the gateway (plus `budget_exhausted`). */
 export type HttpErrorType =

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 import { HttpError } from './http-error.js';
 
 /** A gateway key as configured: the SHA-256 of its secret, never the secret itself. */

@@ -5,7 +5,7 @@
  * Observations are cheap: each one walks a nested `Map` keyed by the raw label values (no string is
  * built per observation) and bumps numbers. All text is produced in {@link GatewayMetrics.render}.
  */
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 
 /** Values of the two gauges, returned by the collector passed to {@link GatewayMetrics.setGaugeCollector}. */
 export interface GaugeValues {

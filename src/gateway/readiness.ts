@@ -1,4 +1,4 @@
-import type { Readiness } from '../types.js';
+import type { Readiness } from '../core/types.js';
 import { HttpError } from './http-error.js';
 
 /** What can report readiness (a usage store, a budget ledger). */

@@ -1,4 +1,4 @@
-import type { BillingSummary, DailyPoint, UsageAggregate, UsageFilter } from '../stores/usage-store.js';
+import type { BillingSummary, DailyPoint, UsageAggregate, UsageFilter } from '../usage/usage-store.js';
 import { eventOrgId, eventUserId, type UsageEvent } from '../usage/types.js';
 import { badRequest } from './http-error.js';
 import { checkClientId, splitScopedThreadId } from './thread-scope.js';

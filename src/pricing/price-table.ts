@@ -1,5 +1,5 @@
-import { ValidationError } from '../errors.js';
-import { assertPositiveInteger, assertTokenCount } from '../validate.js';
+import { ValidationError } from '../core/errors.js';
+import { assertPositiveInteger, assertTokenCount } from '../core/validate.js';
 import { BUILTIN_PRICES } from './builtin-prices.js';
 import { lookupCatalog, selectVariant, type CatalogEntry } from './catalog.js';
 import { compileModelPrice, costNanos, ratesFor, type Rates, type Schedule } from './rates.js';

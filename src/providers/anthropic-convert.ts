@@ -1,8 +1,8 @@
 /**
  * Conversions between tokenwarden's OpenAI-shaped requests and Anthropic's Messages API.
  */
-import { ValidationError } from '../errors.js';
-import type { BackendRequest, ChatMessage, ContentPart, TokenUsage } from '../types.js';
+import { ValidationError } from '../core/errors.js';
+import type { BackendRequest, ChatMessage, ContentPart, TokenUsage } from '../core/types.js';
 import { isObject } from './json-guards.js';
 
 type Block = Record<string, unknown>;

@@ -1,7 +1,7 @@
-import { ProviderError, ValidationError } from '../errors.js';
-import { attemptScopeOf } from '../router/signals.js';
-import type { Backend, BackendRequest, LLMResponse, StreamChunk, ToolCall } from '../types.js';
-import { assertPositiveInteger } from '../validate.js';
+import { ProviderError, ValidationError } from '../core/errors.js';
+import { attemptScopeOf } from '../core/abort.js';
+import type { Backend, BackendRequest, LLMResponse, StreamChunk, ToolCall } from '../core/types.js';
+import { assertPositiveInteger } from '../core/validate.js';
 import { mapStopReason, readUsage, toAnthropicBody, toTokenUsage, type AnthropicUsageCounters } from './anthropic-convert.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
 import { abortError, describeTarget, redact } from './call-errors.js';

@@ -1,5 +1,5 @@
-import { ValidationError } from '../errors.js';
-import { assertPositiveInteger } from '../validate.js';
+import { ValidationError } from '../core/errors.js';
+import { assertPositiveInteger } from '../core/validate.js';
 import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS, defaultFetch, type FetchLike, type HttpTarget } from './http.js';
 import { createModelMatcher } from './model-match.js';
 

@@ -2,7 +2,7 @@
  * Naming and secret-redaction helpers for provider errors (no I/O, so the mock backend can use them
  * without loading the HTTP stack).
  */
-import { CallAbortedError } from '../errors.js';
+import { CallAbortedError } from '../core/errors.js';
 
 /** Who is being called: enough to name it in a message. */
 export interface CallTarget {

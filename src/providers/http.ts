@@ -10,8 +10,8 @@
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { getGlobalDispatcher } from 'undici';
-import { ProviderError, TokenwardenError } from '../errors.js';
-import { LinkedAbort } from '../router/signals.js';
+import { ProviderError, TokenwardenError } from '../core/errors.js';
+import { AbortScope } from '../core/abort.js';
 import { abortError, describeTarget, redact } from './call-errors.js';
 
 /** Default response size cap: 10 MiB. */
@@ -430,7 +430,7 @@ export async function postJson(
   url: string,
   headers: Record<string, string>,
   body: unknown,
-  signal: AbortSignal | LinkedAbort | undefined,
+  signal: AbortSignal | AbortScope | undefined,
 ): Promise<JsonAnswer> {
   const scope = new CallScope(target, signal);
   try {
@@ -463,7 +463,7 @@ export async function postStream(
   url: string,
   headers: Record<string, string>,
   body: unknown,
-  signal: AbortSignal | LinkedAbort | undefined,
+  signal: AbortSignal | AbortScope | undefined,
 ): Promise<StreamAnswer> {
   const scope = new CallScope(target, signal);
   let response: Exchange;
@@ -674,12 +674,12 @@ class CallScope {
 
   constructor(
     private readonly target: HttpTarget,
-    private readonly callerSignal: AbortSignal | LinkedAbort | undefined,
+    private readonly callerSignal: AbortSignal | AbortScope | undefined,
   ) {
     if (callerSignal) {
       const parent = callerSignal;
       if (parent.aborted) this.abort(parent.reason);
-      else if (parent instanceof LinkedAbort) this.unlink = parent.onAbort(() => this.abort(parent.reason));
+      else if (parent instanceof AbortScope) this.unlink = parent.onAbort(() => this.abort(parent.reason));
       else {
         const onAbort = (): void => this.abort(parent.reason);
         parent.addEventListener('abort', onAbort, { once: true });

@@ -1,7 +1,7 @@
-import { ProviderError, ValidationError } from '../errors.js';
+import { ProviderError, ValidationError } from '../core/errors.js';
 import { estimateTextTokens, estimateTokens, estimateToolsTokens, tokenProfileForModel } from '../tokens/estimate.js';
-import type { Backend, BackendRequest, ChatMessage, LLMResponse, StreamChunk, TokenUsage } from '../types.js';
-import { assertNonNegativeNumber, assertPositiveInteger } from '../validate.js';
+import type { Backend, BackendRequest, ChatMessage, LLMResponse, StreamChunk, TokenUsage } from '../core/types.js';
+import { assertNonNegativeNumber, assertPositiveInteger } from '../core/validate.js';
 import { abortError, describeTarget, type CallTarget } from './call-errors.js';
 import { createModelMatcher } from './model-match.js';
 

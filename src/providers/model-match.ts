@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 
 /**
  * Builds a `servesModel` predicate from a model list: exact names, prefixes ending in `*`

@@ -1,6 +1,6 @@
-import { ProviderError, ValidationError } from '../errors.js';
-import { attemptScopeOf } from '../router/signals.js';
-import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage, ToolCall } from '../types.js';
+import { ProviderError, ValidationError } from '../core/errors.js';
+import { attemptScopeOf } from '../core/abort.js';
+import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage, ToolCall } from '../core/types.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
 import { abortError, describeTarget, redact } from './call-errors.js';
 import { malformed, parseEventObject, postJson, postStream, streamTruncated, type HttpTarget } from './http.js';

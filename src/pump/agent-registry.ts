@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import { ValidationError } from '../errors.js';
-import { assertPositiveInteger } from '../validate.js';
+import { ValidationError } from '../core/errors.js';
+import { assertPositiveInteger } from '../core/validate.js';
 import { Fifo } from './fifo.js';
 import { EXTERNAL_SENDER, type AgentDefinition, type AgentHandler, type BudgetWarning, type PumpCompletion } from './types.js';
 

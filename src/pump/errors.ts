@@ -1,4 +1,4 @@
-import { TokenwardenError } from '../errors.js';
+import { TokenwardenError } from '../core/errors.js';
 
 /** Why the pump refused to deliver a message. */
 export type RejectionReason =

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { BudgetLedger, ThreadUsage } from '../budget/types.js';
-import { BudgetExhaustedError, CallAbortedError, ConfigError, ValidationError } from '../errors.js';
-import type { CompletionRequest, Metadata } from '../types.js';
-import { assertPositiveInteger, assertPositiveTokens } from '../validate.js';
+import { BudgetExhaustedError, CallAbortedError, ConfigError, ValidationError } from '../core/errors.js';
+import type { CompletionRequest, Metadata } from '../core/types.js';
+import { assertPositiveInteger, assertPositiveTokens } from '../core/validate.js';
 import { AgentRegistry, type RegisteredAgent } from './agent-registry.js';
 import { createBudgetWarning } from './budget-warning.js';
 import { HandlerFailedError, HandlerTimeoutError, MessageRejectedError, PumpClosedError, QueueFullError } from './errors.js';

@@ -1,5 +1,5 @@
 import type { BudgetLedger } from '../budget/types.js';
-import type { Metadata } from '../types.js';
+import type { Metadata } from '../core/types.js';
 import type { BudgetWarning, ThreadResult, ThreadStatus } from './types.js';
 
 /** Most warnings kept per thread (thresholds fire once each, so this is only a guard). */

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { ThresholdEvent, ThresholdSeverity, ThreadUsage } from '../budget/types.js';
-import type { CompletionRequest, LLMResponse, Metadata } from '../types.js';
+import type { CompletionRequest, LLMResponse, Metadata } from '../core/types.js';
 
 /** How a thread ended. */
 export type ThreadStatus = 'completed' | 'failed' | 'timed_out' | 'rejected' | 'budget_exhausted';

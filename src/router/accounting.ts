@@ -1,5 +1,5 @@
 import { estimateTextTokens, tokenProfileForModel } from '../tokens/estimate.js';
-import type { TokenUsage, ToolCall } from '../types.js';
+import type { TokenUsage, ToolCall } from '../core/types.js';
 
 /** Estimated usage of a call: the prompt estimate plus the counted tokens of what was delivered. */
 export function estimatedUsage(promptTokens: number, deliveredText: string, model?: string): TokenUsage {

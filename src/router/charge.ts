@@ -1,6 +1,6 @@
 import type { BudgetLedger, Reservation, ThreadUsage, ThresholdEvent, UsageCharge } from '../budget/types.js';
-import { LedgerUnavailableError } from '../errors.js';
-import type { Backend, CompletionRequest, TokenUsage } from '../types.js';
+import { LedgerUnavailableError } from '../core/errors.js';
+import type { Backend, CompletionRequest, TokenUsage } from '../core/types.js';
 import type { UsageTracker } from '../usage/tracker.js';
 import type { UsageEvent } from '../usage/types.js';
 

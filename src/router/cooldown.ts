@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 
 /** When a failing backend is set aside. */
 export interface CooldownOptions {

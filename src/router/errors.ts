@@ -1,5 +1,5 @@
-import { CallAbortedError, ProviderError, TokenwardenError } from '../errors.js';
-import type { Backend } from '../types.js';
+import { CallAbortedError, ProviderError, TokenwardenError } from '../core/errors.js';
+import type { Backend } from '../core/types.js';
 
 /** Network error codes (Node and undici) after which another attempt may well succeed. */
 const CONNECTION_CODES = new Set([

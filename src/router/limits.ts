@@ -1,4 +1,4 @@
-import { ProviderError } from '../errors.js';
+import { ProviderError } from '../core/errors.js';
 
 /**
  * Per-backend concurrency limit: at most `max` calls run at once; up to `maxQueue` more wait in FIFO

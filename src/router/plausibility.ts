@@ -1,5 +1,5 @@
-import { ProviderError } from '../errors.js';
-import type { Backend, ChatMessage, TokenUsage } from '../types.js';
+import { ProviderError } from '../core/errors.js';
+import type { Backend, ChatMessage, TokenUsage } from '../core/types.js';
 import { MAX_ID_TEXT, textProblem } from '../usage/event-fields.js';
 import { backendLabel } from './errors.js';
 

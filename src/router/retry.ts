@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 
 /** How the router retries a failed call. */
 export interface RetryOptions {

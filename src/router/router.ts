@@ -6,8 +6,8 @@ import {
   NoBackendError,
   ProviderError,
   ValidationError,
-} from '../errors.js';
-import { MemoryBudgetLedger } from '../stores/memory/memory-ledger.js';
+} from '../core/errors.js';
+import { MemoryBudgetLedger } from '../budget/memory-ledger.js';
 import { estimateTokens, estimateToolsTokens } from '../tokens/estimate.js';
 import type {
   Backend,
@@ -17,10 +17,10 @@ import type {
   LLMResponse,
   StreamChunk,
   TokenUsage,
-} from '../types.js';
+} from '../core/types.js';
 import { assertEventMetadata, assertEventText } from '../usage/event-fields.js';
 import { getUsageTracker, type UsageTracker } from '../usage/tracker.js';
-import { assertThreadId, assertTokenCount } from '../validate.js';
+import { assertThreadId, assertTokenCount } from '../core/validate.js';
 import { deliveredText, estimatedUsage, toolCallText } from './accounting.js';
 import { chargeCall, SettleRetries, type RouterCharge } from './charge.js';
 import { BackendHealth, resolveCooldownPolicy, type CooldownOptions, type CooldownPolicy } from './cooldown.js';
@@ -29,7 +29,7 @@ import { ConcurrencyLimiter, TokenRateWindow, type WindowEntry } from './limits.
 import { OutputMeter } from './output-meter.js';
 import { checkUsage, promptCeiling, saneModel, type UsageLimits } from './plausibility.js';
 import { backoffDelayMs, resolveRetryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
-import { abortableSleep, callerScopeOf, LinkedAbort, raceAbort, withAttemptScope } from './signals.js';
+import { abortableSleep, callAbortOf, AbortScope, raceAbort, withAttemptScope } from '../core/abort.js';
 import { isRoutingStrategy, orderBackends, ROUTING_STRATEGIES, type RoutingStrategy } from './strategy.js';
 
 /** Limits of one backend, set with {@link LLMRouter.addBackend} (a backend pushed directly has none). */
@@ -125,7 +125,7 @@ interface CallState {
   failures: ProviderError[];
   tried: Set<Backend>;
   /** Caller's signal + the call's timeout; absent when the call has neither (saves an AbortController). */
-  scope: LinkedAbort | undefined;
+  scope: AbortScope | undefined;
   /** Epoch ms (router clock) when the call's own timeout ends. */
   deadline: number | undefined;
   /** The call's timeout: its own `timeoutMs`, or for a stream `maxStreamDurationMs` if shorter. */
@@ -142,7 +142,7 @@ interface CallState {
 interface Lease {
   backend: Backend;
   state: BackendState;
-  attempt: LinkedAbort;
+  attempt: AbortScope;
   timeoutMs: number | undefined;
   tpmEntry: WindowEntry | undefined;
   end(): void;
@@ -606,7 +606,7 @@ export class LLMRouter {
   private startCall(req: CompletionRequest, candidates: Backend[], streaming: boolean): CallState {
     const order = orderBackends(this.strategy, candidates, { turn: this.turn++, loadOf: (b) => this.inFlight(b) });
     if (this.turn > Number.MAX_SAFE_INTEGER - 1) this.turn = 0;
-    const parent = req.signal ?? callerScopeOf(req);
+    const parent = req.signal ?? callAbortOf(req);
     // A stream's timer is also its total duration cap; the call's own timeout wins when shorter.
     const durationCapped = streaming && (req.timeoutMs === undefined || req.timeoutMs > this.maxStreamDurationMs);
     const timeoutMs = durationCapped ? this.maxStreamDurationMs : req.timeoutMs;
@@ -617,7 +617,7 @@ export class LLMRouter {
       cursor: -1,
       failures: [],
       tried: new Set(),
-      scope: parent !== undefined || timeoutMs !== undefined ? new LinkedAbort(parent, timeoutMs) : undefined,
+      scope: parent !== undefined || timeoutMs !== undefined ? new AbortScope(parent, timeoutMs) : undefined,
       deadline: req.timeoutMs === undefined ? undefined : this.now() + req.timeoutMs,
       timeoutMs,
       durationCapped,
@@ -802,7 +802,7 @@ export class LLMRouter {
     state.inFlight++;
     mirrorLoad(backend, state.inFlight);
     const timeoutMs = this.attemptTimeoutOf(backend);
-    const attempt = new LinkedAbort(call.scope, timeoutMs, { idle: call.streaming });
+    const attempt = new AbortScope(call.scope, timeoutMs, { idle: call.streaming });
     let ended = false;
     return {
       backend,
@@ -822,7 +822,7 @@ export class LLMRouter {
   }
 
   /** The attempt's `signal` is made only when read: the built-in HTTP adapters listen to the attempt scope itself. */
-  private backendRequest(req: CompletionRequest, attempt: LinkedAbort): BackendRequest {
+  private backendRequest(req: CompletionRequest, attempt: AbortScope): BackendRequest {
     const out: BackendRequest = withAttemptScope({ model: req.model, messages: req.messages }, attempt);
     if (req.maxTokens !== undefined) out.maxTokens = req.maxTokens;
     if (req.temperature !== undefined) out.temperature = req.temperature;

@@ -1,4 +1,4 @@
-import type { Backend } from '../types.js';
+import type { Backend } from '../core/types.js';
 
 /** How the router picks among the backends that serve a model. */
 export type RoutingStrategy = 'failover' | 'round-robin' | 'least-loaded';

@@ -1,5 +1,5 @@
-import { ValidationError } from '../errors.js';
-import type { ChatMessage } from '../types.js';
+import { ValidationError } from '../core/errors.js';
+import type { ChatMessage } from '../core/types.js';
 import { isTokenProfile, tokenProfileForModel, type TokenProfile } from './profile.js';
 import { estimateTextTokens } from './text.js';
 

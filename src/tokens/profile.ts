@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 import { CHAR_COST_RUNS, LETTER_PAIRS } from './vocab-tables.js';
 
 /**

@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../core/errors.js';
 import { COMMON_TRIPLES } from './trigrams.js';
 import { CLASS_TABLE, LATIN, isLetterClass, profileTables, type ProfileTables, type TokenProfile } from './profile.js';
 

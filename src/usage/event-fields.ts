@@ -1,5 +1,5 @@
-import { ValidationError } from '../errors.js';
-import { assertTokenCount } from '../validate.js';
+import { ValidationError } from '../core/errors.js';
+import { assertTokenCount } from '../core/validate.js';
 
 /**
  * The rules every string and number of a usage event follows before it reaches a store or a log. They

@@ -1,7 +1,7 @@
-import { TokenwardenError, ValidationError } from '../errors.js';
+import { TokenwardenError, ValidationError } from '../core/errors.js';
 import { estimateCostNanos } from '../pricing/estimate.js';
-import type { Metadata, TokenUsage } from '../types.js';
-import { assertPositiveInteger } from '../validate.js';
+import type { Metadata, TokenUsage } from '../core/types.js';
+import { assertPositiveInteger } from '../core/validate.js';
 import { newEventId } from './event-id.js';
 import { assertEventMetadata, assertEventText, assertSafeCount } from './event-fields.js';
 import type { OverallTotals, UsageEvent, UsageTotals } from './types.js';

@@ -1,4 +1,4 @@
-import type { Metadata } from '../types.js';
+import type { Metadata } from '../core/types.js';
 
 /**
  * One completed call, as metered. `id` is unique and time-sortable (a ULID), so stores can

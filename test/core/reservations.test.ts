@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BudgetExhaustedError, ThreadLimitError, TokenwardenError, ValidationError } from '../../src/errors.js';
+import { BudgetExhaustedError, ThreadLimitError, TokenwardenError, ValidationError } from '../../src/core/errors.js';
 import { ThreadBudgetRegistry } from '../../src/budget/registry.js';
 import type { ThresholdEvent } from '../../src/budget/types.js';
 

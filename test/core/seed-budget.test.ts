@@ -1,7 +1,7 @@
 // Port of the seed's test_token_budget.py: ThreadBudget, ThreadBudgetRegistry and budget cleanup.
 // Case names are the seed's.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BudgetExhaustedError } from '../../src/errors.js';
+import { BudgetExhaustedError } from '../../src/core/errors.js';
 import { ThreadBudget } from '../../src/budget/thread-budget.js';
 import {
   ThreadBudgetRegistry,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageTracker } from '../../src/usage/tracker.js';
-import { TokenwardenError } from '../../src/errors.js';
+import { TokenwardenError } from '../../src/core/errors.js';
 import { newEventId, eventIdTime } from '../../src/usage/event-id.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { eventJson } from '../../src/gateway/usage-api.js';

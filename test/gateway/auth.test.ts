@@ -1,11 +1,11 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { createGateway } from '../../src/gateway/create-gateway.js';
 import { KeyRing, hashGatewayKey } from '../../src/gateway/key-ring.js';
 import { MockBackend } from '../../src/providers/mock.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { HELLO, call, errorOf, startTestGateway, type TestGateway } from './harness.js';
 

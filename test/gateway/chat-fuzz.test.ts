@@ -12,10 +12,10 @@ import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js
 import { hashGatewayKey } from '../../src/gateway/key-ring.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
-import { PostgresUsageStore } from '../../src/stores/postgres/postgres-usage-store.js';
-import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
-import type { UsageStore } from '../../src/stores/usage-store.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
+import { PostgresUsageStore } from '../../src/stores/usage/postgres/postgres-usage-store.js';
+import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
+import type { UsageStore } from '../../src/usage/usage-store.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
 import { DATABASE_URL } from '../support/services.js';

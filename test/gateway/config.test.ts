@@ -2,10 +2,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidConfigError } from '../../src/config/config-problems.js';
-import { loadConfig } from '../../src/config/load-config.js';
-import { validateConfig } from '../../src/config/validate-config.js';
-import { parseRouterConfig } from '../../src/router/config.js';
+import { InvalidConfigError } from '../../src/server/config-problems.js';
+import { loadConfig } from '../../src/server/load-config.js';
+import { validateConfig } from '../../src/server/validate-config.js';
+import { parseRouterConfig } from '../../src/server/router-config.js';
 import { hashGatewayKey } from '../../src/gateway/key-ring.js';
 
 let dir: string;

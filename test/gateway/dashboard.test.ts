@@ -13,8 +13,8 @@ import { DASHBOARD_CSP, dashboardAsset, dashboardHtml } from '../../src/gateway/
 import { hashGatewayKey, type GatewayKey } from '../../src/gateway/key-ring.js';
 import { MockBackend } from '../../src/providers/mock.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
-import { SqliteUsageStore } from '../../src/stores/sqlite/index.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
+import { SqliteUsageStore } from '../../src/stores/usage/sqlite/index.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 

@@ -3,11 +3,11 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackendRequest, LLMResponse } from '../../src/types.js';
+import type { BackendRequest, LLMResponse } from '../../src/core/types.js';
 import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
-import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
+import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { hangUntilAborted, okResponse, TestBackend } from '../router/helpers.js';
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetLedger, LedgerStats } from '../../src/budget/types.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { HELLO, call, errorOf, startTestGateway, type TestGateway } from './harness.js';
 
 function gauge(text: string, name: string): number {

@@ -7,9 +7,9 @@ import { createGateway, type Gateway, type GatewayOptions } from '../../src/gate
 import type { GatewayKey } from '../../src/gateway/key-ring.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
-import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
-import type { Backend } from '../../src/types.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
+import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
+import type { Backend } from '../../src/core/types.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
 

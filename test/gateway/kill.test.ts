@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
+import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
 import { SERVE_MAIN, startServeProcess } from '../support/serve-process.js';
 
 let dir: string;

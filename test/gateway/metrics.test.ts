@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/errors.js';
+import { ValidationError } from '../../src/core/errors.js';
 import { DEFAULT_REQUEST_DURATION_BUCKETS, GatewayMetrics, escapeLabelValue } from '../../src/gateway/metrics.js';
 
 interface Sample {

@@ -5,7 +5,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runServeCommand } from '../../src/cli/serve.js';
 import { hashGatewayKey } from '../../src/gateway/key-ring.js';
-import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
+import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
 
 let dir: string;
 beforeAll(async () => {

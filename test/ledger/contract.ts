@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BudgetExhaustedError, ValidationError } from '../../src/errors.js';
+import { BudgetExhaustedError, ValidationError } from '../../src/core/errors.js';
 import type { BudgetLedger, Reservation, Threshold, ThresholdEvent } from '../../src/budget/types.js';
 
 /** Options the suite passes to `makeLedger`; implementations map them onto their own options. */

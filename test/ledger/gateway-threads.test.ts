@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRuntime, type Runtime } from '../../src/config/build-runtime.js';
-import { loadConfig } from '../../src/config/load-config.js';
+import { buildRuntime, type Runtime } from '../../src/server/build-runtime.js';
+import { loadConfig } from '../../src/server/load-config.js';
 import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { call, errorOf, HELLO } from '../gateway/harness.js';
 import { describeRedis, REDIS_URL } from '../support/services.js';
 

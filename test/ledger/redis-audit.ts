@@ -1,5 +1,5 @@
 /**
- * Reads a thread's raw Redis ledger state (one hash per thread, see src/stores/redis/scripts.ts), independently of the ledger's scripts, and checks its
+ * Reads a thread's raw Redis ledger state (one hash per thread, see src/stores/ledgers/redis/scripts.ts), independently of the ledger's scripts, and checks its
  * invariants. For tests that need ground truth after concurrent or crashing instances (the
  * multi-gateway tests reuse it).
  *
@@ -12,8 +12,8 @@
  */
 import type { Redis } from 'ioredis';
 import { DEFAULT_THRESHOLDS } from '../../src/budget/types.js';
-import { redisLedgerKeys } from '../../src/stores/redis/index.js';
-import { decodeLedgerState, holdTokens, isHoldField, isTombstoneValue } from '../../src/stores/redis/scripts.js';
+import { redisLedgerKeys } from '../../src/stores/ledgers/redis/index.js';
+import { decodeLedgerState, holdTokens, isHoldField, isTombstoneValue } from '../../src/stores/ledgers/redis/scripts.js';
 
 export interface RedisThreadAudit {
   exists: boolean;

@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { BudgetExhaustedError, LedgerUnavailableError, ThreadLimitError } from '../../src/errors.js';
+import { BudgetExhaustedError, LedgerUnavailableError, ThreadLimitError } from '../../src/core/errors.js';
 import type { RestoredSpend } from '../../src/budget/types.js';
-import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../src/stores/redis/index.js';
+import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../src/stores/ledgers/redis/index.js';
 import { describeRedis, REDIS_URL } from '../support/services.js';
 import { rejectionOf, runBudgetLedgerContract } from './contract.js';
 import { auditRedisThread, deleteKeys } from './redis-audit.js';

@@ -7,9 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { BudgetExhaustedError, LedgerUnavailableError } from '../../src/errors.js';
-import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../src/stores/redis/index.js';
-import { buildLedgerScripts, holdId, OP_CANCEL, OP_RESERVE } from '../../src/stores/redis/scripts.js';
+import { BudgetExhaustedError, LedgerUnavailableError } from '../../src/core/errors.js';
+import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../src/stores/ledgers/redis/index.js';
+import { buildLedgerScripts, holdId, OP_CANCEL, OP_RESERVE } from '../../src/stores/ledgers/redis/scripts.js';
 import { describeRedis } from '../support/services.js';
 import { rejectionOf, waitFor } from './contract.js';
 import { auditRedisThread } from './redis-audit.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { BudgetExhaustedError, LedgerUnavailableError, ValidationError } from '../../src/errors.js';
+import { BudgetExhaustedError, LedgerUnavailableError, ValidationError } from '../../src/core/errors.js';
 import type { Reservation } from '../../src/budget/types.js';
 import {
   RedisBudgetLedger,
@@ -10,11 +10,11 @@ import {
   redisLedgerKeys,
   type RedisBudgetLedgerOptions,
   type RedisLedgerOperation,
-} from '../../src/stores/redis/index.js';
+} from '../../src/stores/ledgers/redis/index.js';
 import { describeRedis, REDIS_URL } from '../support/services.js';
 import { rejectionOf, runBudgetLedgerContract, waitFor } from './contract.js';
 import { auditRedisThread, deleteKeys } from './redis-audit.js';
-import { decodeLedgerState } from '../../src/stores/redis/scripts.js';
+import { decodeLedgerState } from '../../src/stores/ledgers/redis/scripts.js';
 import { freePort, startThrowawayRedis, type ThrowawayRedis } from './throwaway-redis.js';
 
 const PREFIX = `tw-test-ledger:${process.pid}:${randomUUID().slice(0, 8)}:`;

@@ -49,6 +49,30 @@ describe('the built package', () => {
     expect(result.est).toBe(12.5);
   });
 
+  it('imports every subpath export of package.json by name', () => {
+    const expected: Record<string, string[]> = {
+      '.': ['LLMRouter', 'MemoryBudgetLedger', 'UsageTracker', 'MessagePump', 'parseRouterConfig'],
+      './sqlite': ['SqliteUsageStore'],
+      './postgres': ['PostgresUsageStore'],
+      './redis': ['RedisBudgetLedger'],
+      './gateway': ['createGateway', 'KeyRing', 'GatewayMetrics'],
+      './server': ['loadConfig', 'validateConfig', 'buildRuntime', 'InvalidConfigError'],
+    };
+    const out = runModule(`
+      import { readFileSync } from 'node:fs';
+      const { exports } = JSON.parse(readFileSync('package.json', 'utf8'));
+      const result = {};
+      for (const sub of Object.keys(exports).filter((s) => s !== './package.json')) {
+        const mod = await import(sub === '.' ? 'tokenwarden' : 'tokenwarden/' + sub.slice(2));
+        result[sub] = Object.keys(mod).sort();
+      }
+      console.log(JSON.stringify(result));
+    `);
+    const got = JSON.parse(out) as Record<string, string[]>;
+    expect(Object.keys(got).sort()).toEqual(Object.keys(expected).sort());
+    for (const [sub, names] of Object.entries(expected)) expect(got[sub], sub).toEqual(expect.arrayContaining(names));
+  });
+
   it('keeps optional backends off the root entry point', () => {
     const out = runModule(`
       await import('tokenwarden');

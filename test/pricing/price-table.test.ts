@@ -1,6 +1,6 @@
 import { calcPrice } from '@pydantic/genai-prices';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/errors.js';
+import { ValidationError } from '../../src/core/errors.js';
 import { estimateCost, estimateCostNanos, resolvePrice } from '../../src/pricing/estimate.js';
 import { configurePrices, getPriceTable, resetPrices } from '../../src/pricing/global-prices.js';
 import { PriceTable } from '../../src/pricing/price-table.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AnthropicBackend } from '../../src/providers/anthropic.js';
 import { toAnthropicBody } from '../../src/providers/anthropic-convert.js';
-import type { ChatMessage, StreamChunk } from '../../src/types.js';
+import type { ChatMessage, StreamChunk } from '../../src/core/types.js';
 import { startFakeAnthropicServer, type AnthropicScenario, type FakeServer } from '../support/fake-anthropic-server.js';
 import { drain } from '../support/drain.js';
 

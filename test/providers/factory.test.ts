@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, ValidationError } from '../../src/errors.js';
+import { ConfigError, ValidationError } from '../../src/core/errors.js';
 import { AnthropicBackend } from '../../src/providers/anthropic.js';
-import { createBackend, DEFAULT_BASE_URLS, PROVIDERS } from '../../src/providers/factory.js';
+import { createBackend, DEFAULT_BASE_URLS, PROVIDERS } from '../../src/server/backend-factory.js';
 import { MockBackend } from '../../src/providers/mock.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';

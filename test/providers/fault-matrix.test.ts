@@ -4,10 +4,10 @@
  */
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CallAbortedError, ProviderError } from '../../src/errors.js';
+import { CallAbortedError, ProviderError } from '../../src/core/errors.js';
 import { AnthropicBackend } from '../../src/providers/anthropic.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
-import type { Backend, BackendRequest, StreamChunk } from '../../src/types.js';
+import type { Backend, BackendRequest, StreamChunk } from '../../src/core/types.js';
 import { startFakeAnthropicServer } from '../support/fake-anthropic-server.js';
 import { startFakeOpenAIServer } from '../support/fake-openai-server.js';
 import type { FakeServer, FaultScenario } from '../support/fake-server-core.js';

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CallAbortedError, ProviderError, ValidationError } from '../../src/errors.js';
+import { CallAbortedError, ProviderError, ValidationError } from '../../src/core/errors.js';
 import { MockBackend } from '../../src/providers/mock.js';
 import { estimateTextTokens, estimateTokens, estimateToolsTokens } from '../../src/tokens/estimate.js';
-import type { BackendRequest, StreamChunk } from '../../src/types.js';
+import type { BackendRequest, StreamChunk } from '../../src/core/types.js';
 import { drain } from '../support/drain.js';
 
 const request = (content = 'Summarise the quarterly budget report for the finance team', extra: Partial<BackendRequest> = {}): BackendRequest => ({

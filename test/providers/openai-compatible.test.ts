@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/errors.js';
+import { ValidationError } from '../../src/core/errors.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
-import type { StreamChunk, ToolCall } from '../../src/types.js';
+import type { StreamChunk, ToolCall } from '../../src/core/types.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
 import { drain } from '../support/drain.js';
 

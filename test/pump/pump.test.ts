@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { ThreadBudgetRegistry } from '../../src/budget/registry.js';
-import { BudgetExhaustedError, CallAbortedError, ConfigError, ValidationError } from '../../src/errors.js';
+import { BudgetExhaustedError, CallAbortedError, ConfigError, ValidationError } from '../../src/core/errors.js';
 import {
   HandlerFailedError,
   HandlerTimeoutError,
@@ -11,7 +11,7 @@ import {
 } from '../../src/pump/errors.js';
 import { MessagePump } from '../../src/pump/pump.js';
 import type { HandlerContext, ThreadEvent } from '../../src/pump/types.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { LedgerCompleter, gate, sleep } from './support.js';
 
 const Text = z.object({ text: z.string() });

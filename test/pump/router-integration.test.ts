@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ThreadBudgetRegistry } from '../../src/budget/registry.js';
-import { BudgetExhaustedError } from '../../src/errors.js';
+import { BudgetExhaustedError } from '../../src/core/errors.js';
 import { MockBackend } from '../../src/providers/mock.js';
 import { HandlerTimeoutError, MessageRejectedError } from '../../src/pump/errors.js';
 import { MessagePump } from '../../src/pump/pump.js';
 import type { ThreadEvent, ThreadHandle, ThreadStatus } from '../../src/pump/types.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { activeTimers } from './support.js';

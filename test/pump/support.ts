@@ -1,7 +1,7 @@
 import type { BudgetLedger } from '../../src/budget/types.js';
-import { CallAbortedError } from '../../src/errors.js';
+import { CallAbortedError } from '../../src/core/errors.js';
 import type { PumpCompletion } from '../../src/pump/types.js';
-import type { CompletionRequest } from '../../src/types.js';
+import type { CompletionRequest } from '../../src/core/types.js';
 
 /**
  * The smallest completer that behaves like the router towards a ledger: reserve the completion cap,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AllBackendsFailedError, CallAbortedError } from '../../src/errors.js';
+import { AllBackendsFailedError, CallAbortedError } from '../../src/core/errors.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { hangUntilAborted, hi, httpError, TestBackend } from './helpers.js';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { BudgetLedger, Reservation, UsageCharge } from '../../src/budget/types.js';
-import { BudgetExhaustedError } from '../../src/errors.js';
+import { BudgetExhaustedError } from '../../src/core/errors.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { estimateTextTokens, estimateTokens, estimateToolsTokens } from '../../src/tokens/estimate.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
-import { configureRouter, parseRouterConfig } from '../../src/router/config.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { configureRouter, parseRouterConfig } from '../../src/server/router-config.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { startFakeOpenAIServer } from '../support/fake-openai-server.js';
 import type { FakeServer } from '../support/fake-server-core.js';

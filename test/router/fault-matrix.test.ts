@@ -4,13 +4,13 @@
  * and that what was charged is what was delivered.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AllBackendsFailedError, CallAbortedError, ProviderError } from '../../src/errors.js';
+import { AllBackendsFailedError, CallAbortedError, ProviderError } from '../../src/core/errors.js';
 import { AnthropicBackend } from '../../src/providers/anthropic.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { LLMRouter, type RouterStreamChunk, type RouterUsageChunk } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { estimateTextTokens, estimateTokens } from '../../src/tokens/estimate.js';
-import type { ChatMessage } from '../../src/types.js';
+import type { ChatMessage } from '../../src/core/types.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { startFakeAnthropicServer, type AnthropicScenario } from '../support/fake-anthropic-server.js';

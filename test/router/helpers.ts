@@ -1,8 +1,8 @@
 /**
  * In-test Backend doubles and a fake clock for the router tests.
  */
-import { ProviderError } from '../../src/errors.js';
-import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage } from '../../src/types.js';
+import { ProviderError } from '../../src/core/errors.js';
+import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage } from '../../src/core/types.js';
 
 export type Responder = (req: BackendRequest, call: number) => Promise<LLMResponse> | LLMResponse;
 export type StreamResponder = (req: BackendRequest, call: number) => AsyncIterable<StreamChunk>;

@@ -3,10 +3,10 @@
  * 127.0.0.1 behind the OpenAI-compatible adapter, the router and the memory ledger.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ProviderError } from '../../src/errors.js';
+import { ProviderError } from '../../src/core/errors.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { LLMRouter, type LLMRouterOptions, type RouterStreamChunk } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { CallAbortedError, ProviderError } from '../../src/errors.js';
+import { CallAbortedError, ProviderError } from '../../src/core/errors.js';
 import { ConcurrencyLimiter, TokenRateWindow } from '../../src/router/limits.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { deferred, fakeClock, hi, okResponse, TestBackend, usage } from './helpers.js';
 

@@ -4,10 +4,10 @@
  * timeout. Real fake OpenAI server on 127.0.0.1.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CallAbortedError, ProviderError } from '../../src/errors.js';
+import { CallAbortedError, ProviderError } from '../../src/core/errors.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
 

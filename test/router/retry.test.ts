@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { AllBackendsFailedError, ProviderError } from '../../src/errors.js';
+import { AllBackendsFailedError, ProviderError } from '../../src/core/errors.js';
 import { backoffDelayMs, resolveRetryPolicy } from '../../src/router/retry.js';
 import { LLMRouter, type LLMRouterOptions } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { fakeClock, hangUntilAborted, hi, httpError, okResponse, resetError, TestBackend } from './helpers.js';
 

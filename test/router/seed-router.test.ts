@@ -4,9 +4,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { configureBudgetRegistry, getBudgetRegistry, resetBudgetRegistry } from '../../src/budget/registry.js';
-import { BudgetExhaustedError } from '../../src/errors.js';
+import { BudgetExhaustedError } from '../../src/core/errors.js';
 import { LLMRouter } from '../../src/router/router.js';
-import type { Backend, LLMResponse } from '../../src/types.js';
+import type { Backend, LLMResponse } from '../../src/core/types.js';
 import { getUsageTracker, resetUsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { LLMRouter, type RouterStreamChunk } from '../../src/router/router.js';
-import { RedisBudgetLedger } from '../../src/stores/redis/index.js';
+import { RedisBudgetLedger } from '../../src/stores/ledgers/redis/index.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Reservation } from '../../src/budget/types.js';
-import { ValidationError } from '../../src/errors.js';
+import { ValidationError } from '../../src/core/errors.js';
 import { SettleRetries } from '../../src/router/charge.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 
 /** Resolves with `work`, or rejects when it takes longer than `ms` (a bound, not a timing assertion). */
 function within<T>(work: Promise<T>, ms: number): Promise<T> {

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { CallAbortedError } from '../../src/errors.js';
+import { CallAbortedError } from '../../src/core/errors.js';
 import { LLMRouter } from '../../src/router/router.js';
-import { callerScopeOf, LinkedAbort, raceAbort, withCallerScope } from '../../src/router/signals.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { callAbortOf, AbortScope, raceAbort, withCallAbort } from '../../src/core/abort.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { hangUntilAborted, hi, TestBackend } from './helpers.js';
 
-describe('LinkedAbort', () => {
+describe('AbortScope', () => {
   it('fires without a signal and gives the signal made later the same reason', () => {
-    const scope = new LinkedAbort(undefined);
+    const scope = new AbortScope(undefined);
     const seen: unknown[] = [];
     scope.onAbort(() => seen.push(scope.reason));
     expect(scope.aborted).toBe(false);
@@ -24,7 +24,7 @@ describe('LinkedAbort', () => {
   });
 
   it('aborts a signal handed out earlier, with an AbortError when no reason is given', () => {
-    const scope = new LinkedAbort(undefined);
+    const scope = new AbortScope(undefined);
     const signal = scope.signal;
     expect(signal.aborted).toBe(false);
     scope.abort();
@@ -34,16 +34,16 @@ describe('LinkedAbort', () => {
   });
 
   it('passes a parent scope\'s abort (or an earlier one) to children, and times out on its own', async () => {
-    const parent = new LinkedAbort(undefined);
-    const child = new LinkedAbort(parent, 60_000);
+    const parent = new AbortScope(undefined);
+    const child = new AbortScope(parent, 60_000);
     const why = new Error('stop');
     parent.abort(why);
     expect(child.aborted).toBe(true);
     expect(child.cause).toBe('parent');
     expect(child.signal.reason).toBe(why);
-    expect(new LinkedAbort(parent).reason).toBe(why);
+    expect(new AbortScope(parent).reason).toBe(why);
 
-    const timed = new LinkedAbort(new AbortController().signal, 5);
+    const timed = new AbortScope(new AbortController().signal, 5);
     await expect(raceAbort(new Promise<never>(() => undefined), timed)).rejects.toMatchObject({ name: 'TimeoutError', timeoutMs: 5 });
     expect(timed.cause).toBe('timeout');
     expect(timed.signal.aborted).toBe(true);
@@ -51,12 +51,12 @@ describe('LinkedAbort', () => {
 
   it('follows a caller AbortSignal and unlinks from it on dispose', () => {
     const ac = new AbortController();
-    const linked = new LinkedAbort(ac.signal);
+    const linked = new AbortScope(ac.signal);
     linked.dispose();
     ac.abort();
     expect(linked.aborted).toBe(false);
     const ac2 = new AbortController();
-    const live = new LinkedAbort(ac2.signal);
+    const live = new AbortScope(ac2.signal);
     ac2.abort('bye');
     expect(live.aborted).toBe(true);
     expect(live.reason).toBe('bye');
@@ -74,10 +74,10 @@ describe('caller scope in place of request.signal', () => {
   it('aborting the scope aborts the backend call and releases the reservation', async () => {
     const a = new TestBackend({ name: 'a', respond: (req) => hangUntilAborted(req.signal) });
     const { router, ledger, tracker } = setup(a);
-    const scope = new LinkedAbort(undefined);
-    const request = withCallerScope({ model: 'm', messages: hi, threadId: 't', maxTokens: 10 }, scope);
+    const scope = new AbortScope(undefined);
+    const request = withCallAbort({ model: 'm', messages: hi, threadId: 't', maxTokens: 10 }, scope);
     expect(Object.keys(request)).not.toContain('signal');
-    expect(callerScopeOf(request)).toBe(scope);
+    expect(callAbortOf(request)).toBe(scope);
     const call = router.complete(request);
     await new Promise((r) => setTimeout(r, 5));
     expect((await ledger.usage('t'))!.reservedTokens).toBe(15);
@@ -93,12 +93,12 @@ describe('caller scope in place of request.signal', () => {
   it('an already-aborted scope calls no backend; an untouched one changes nothing', async () => {
     const a = new TestBackend({ name: 'a' });
     const { router, ledger } = setup(a);
-    const gone = new LinkedAbort(undefined);
+    const gone = new AbortScope(undefined);
     gone.abort(new Error('gone'));
-    await expect(router.complete(withCallerScope({ model: 'm', messages: hi, threadId: 'u' }, gone))).rejects.toBeInstanceOf(CallAbortedError);
+    await expect(router.complete(withCallAbort({ model: 'm', messages: hi, threadId: 'u' }, gone))).rejects.toBeInstanceOf(CallAbortedError);
     expect(a.requests).toHaveLength(0);
     expect((await ledger.usage('u'))?.reservedTokens ?? 0).toBe(0);
-    const res = await router.complete(withCallerScope({ model: 'm', messages: hi, threadId: 'u' }, new LinkedAbort(undefined)));
+    const res = await router.complete(withCallAbort({ model: 'm', messages: hi, threadId: 'u' }, new AbortScope(undefined)));
     expect(res.content).toBe('ok');
     expect(a.requests[0]!.signal!.aborted).toBe(false);
   });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { NoBackendError, ValidationError } from '../../src/errors.js';
+import { NoBackendError, ValidationError } from '../../src/core/errors.js';
 import { LLMRouter } from '../../src/router/router.js';
 import { orderBackends } from '../../src/router/strategy.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { deferred, hi, okResponse, TestBackend } from './helpers.js';
 
 function router(strategy: 'failover' | 'round-robin' | 'least-loaded', backends: TestBackend[]) {

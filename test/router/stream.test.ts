@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { BudgetExhaustedError, CallAbortedError, NoBackendError, ProviderError } from '../../src/errors.js';
+import { BudgetExhaustedError, CallAbortedError, NoBackendError, ProviderError } from '../../src/core/errors.js';
 import { LLMRouter, type RouterUsageChunk } from '../../src/router/router.js';
-import { MemoryBudgetLedger } from '../../src/stores/memory/memory-ledger.js';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { estimateTextTokens } from '../../src/tokens/estimate.js';
-import type { BackendRequest, StreamChunk } from '../../src/types.js';
+import type { BackendRequest, StreamChunk } from '../../src/core/types.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { chunks, hi, httpError, resetError, TestBackend, usage } from './helpers.js';

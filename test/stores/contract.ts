@@ -3,9 +3,9 @@
  * `runUsageStoreContract(name, makeStore)`; `makeStore` returns a fresh, empty store per test.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/errors.js';
-import type { UsageEventSource } from '../../src/stores/shared/tracker-attachment.js';
-import type { UsageStore } from '../../src/stores/usage-store.js';
+import { ValidationError } from '../../src/core/errors.js';
+import type { UsageEventSource } from '../../src/usage/tracker-attachment.js';
+import type { UsageStore } from '../../src/usage/usage-store.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 

@@ -5,10 +5,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresUsageStore } from '../../src/stores/postgres/postgres-usage-store.js';
-import { SQLITE_MIGRATIONS } from '../../src/stores/sqlite/sqlite-migrations.js';
-import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
-import type { UsageStore } from '../../src/stores/usage-store.js';
+import { PostgresUsageStore } from '../../src/stores/usage/postgres/postgres-usage-store.js';
+import { SQLITE_MIGRATIONS } from '../../src/stores/usage/sqlite/sqlite-migrations.js';
+import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
+import type { UsageStore } from '../../src/usage/usage-store.js';
 import { DATABASE_URL, describePostgres } from '../support/services.js';
 import { transpileSrc } from './fixtures/transpile-src.js';
 
@@ -17,7 +17,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tw-crash-'));
 let modules: { root: string; cleanup: () => void };
 
 beforeAll(() => {
-  modules = transpileSrc(['usage/tracker.ts', 'stores/sqlite/index.ts', 'stores/postgres/index.ts'], 'crash');
+  modules = transpileSrc(['usage/tracker.ts', 'stores/usage/sqlite/index.ts', 'stores/usage/postgres/index.ts'], 'crash');
 });
 afterAll(() => {
   modules.cleanup();

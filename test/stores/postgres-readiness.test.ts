@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { PostgresUsageStore } from '../../src/stores/postgres/postgres-usage-store.js';
+import { PostgresUsageStore } from '../../src/stores/usage/postgres/postgres-usage-store.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { DATABASE_URL, describePostgres } from '../support/services.js';
 import { makeEvent } from './contract.js';

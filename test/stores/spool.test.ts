@@ -3,8 +3,8 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UsageStoreError } from '../../src/stores/shared/store-error.js';
-import { EventSpool, type SpoolWarning } from '../../src/stores/spool/event-spool.js';
+import { UsageStoreError } from '../../src/usage/store-error.js';
+import { EventSpool, type SpoolWarning } from '../../src/stores/usage/spool/event-spool.js';
 import { makeEvent } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-spool-'));

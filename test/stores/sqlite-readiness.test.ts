@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
+import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
 import { makeEvent } from './contract.js';
 import { transpileSrc } from './fixtures/transpile-src.js';
 
@@ -166,7 +166,7 @@ describe('an immutable -shm file (finding 10)', () => {
       chattr = false;
       console.warn(`[tokenwarden tests] chattr +i is not supported here (${(err as Error).message.split('\n')[0]}): skipping`);
     }
-    modules = transpileSrc(['stores/sqlite/index.ts'], 'shm');
+    modules = transpileSrc(['stores/usage/sqlite/index.ts'], 'shm');
   });
   afterAll(() => modules?.cleanup());
 

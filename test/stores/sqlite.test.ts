@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { ValidationError } from '../../src/errors.js';
-import { SqliteUsageStore } from '../../src/stores/sqlite/sqlite-usage-store.js';
-import { resolveDefaultDbPath } from '../../src/stores/sqlite/default-db-path.js';
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/stores/sqlite/sqlite-migrations.js';
-import { UsageStoreError } from '../../src/stores/shared/store-error.js';
-import { eventToRow, USAGE_COLUMNS } from '../../src/stores/shared/usage-row.js';
+import { ValidationError } from '../../src/core/errors.js';
+import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
+import { resolveDefaultDbPath } from '../../src/stores/usage/sqlite/default-db-path.js';
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/stores/usage/sqlite/sqlite-migrations.js';
+import { UsageStoreError } from '../../src/usage/store-error.js';
+import { eventToRow, USAGE_COLUMNS } from '../../src/stores/usage/shared/usage-row.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { makeEvent, runUsageStoreContract } from './contract.js';
 

@@ -12,7 +12,7 @@
  * await srv.close();
  * ```
  */
-import type { ToolCall } from '../../src/types.js';
+import type { ToolCall } from '../../src/core/types.js';
 import {
   splitDeltas,
   startFakeServer,

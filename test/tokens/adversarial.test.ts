@@ -4,7 +4,7 @@ import { encodeChat as encodeChatGpt4 } from 'gpt-tokenizer/model/gpt-4';
 import { encodeChat as encodeChatGpt4o } from 'gpt-tokenizer/model/gpt-4o';
 import { describe, expect, it } from 'vitest';
 import { estimateTextTokens, estimateTokens } from '../../src/tokens/estimate.js';
-import type { ChatMessage } from '../../src/types.js';
+import type { ChatMessage } from '../../src/core/types.js';
 import { buildAdversarialCorpus, fuzzStrings } from './fixtures/adversarial.js';
 
 // The estimate is the prompt part of a budget reservation: it must never count below the real

@@ -3,7 +3,7 @@ import { encode as encodeO200k } from 'gpt-tokenizer/encoding/o200k_base';
 import { encodeChat as encodeChatGpt4 } from 'gpt-tokenizer/model/gpt-4';
 import { countChatCompletionTokens, encodeChat } from 'gpt-tokenizer/model/gpt-4o';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/errors.js';
+import { ValidationError } from '../../src/core/errors.js';
 import {
   estimateTextTokens,
   estimateTokens,
@@ -11,7 +11,7 @@ import {
   tokenProfileForModel,
 } from '../../src/tokens/estimate.js';
 import { PRECISE_LIMIT } from '../../src/tokens/text.js';
-import type { ChatMessage } from '../../src/types.js';
+import type { ChatMessage } from '../../src/core/types.js';
 
 function validationField(fn: () => unknown): string {
   try {
