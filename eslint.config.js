@@ -21,6 +21,11 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS config files (.dependency-cruiser.cjs).
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
+  {
     // One job per file, one idea per function (DESIGN.md). A longer one says why in a disable comment.
     files: ['src/**/*.ts'],
     ignores: ['src/tokens/vocab-tables.ts'],
