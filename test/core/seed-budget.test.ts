@@ -1,5 +1,4 @@
-// Port of the seed's test_token_budget.py: ThreadBudget, ThreadBudgetRegistry and budget cleanup.
-// Case names are the seed's.
+// Ported from xml-pipeline tests/test_token_budget.py (TestThreadBudget, TestThreadBudgetRegistry, TestBudgetCleanup): every case kept; names describe the behaviour.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BudgetExhaustedError } from '../../src/core/errors.js';
 import { ThreadBudget } from '../../src/budget/thread-budget.js';
@@ -10,15 +9,15 @@ import {
   resetBudgetRegistry,
 } from '../../src/budget/registry.js';
 
-describe('TestThreadBudget', () => {
-  it('test_initial_state', () => {
+describe('a thread budget', () => {
+  it('a new budget has spent nothing and has all of its tokens remaining', () => {
     const budget = new ThreadBudget({ maxTokens: 10000 });
     expect(budget.totalTokens).toBe(0);
     expect(budget.remaining).toBe(10000);
     expect(budget.isExhausted).toBe(false);
   });
 
-  it('test_consume_tokens', () => {
+  it('consuming adds the prompt and completion tokens, lowers what remains and counts one request', () => {
     const budget = new ThreadBudget({ maxTokens: 10000 });
     budget.consume({ promptTokens: 500, completionTokens: 300 });
     expect(budget.promptTokens).toBe(500);
@@ -28,7 +27,7 @@ describe('TestThreadBudget', () => {
     expect(budget.requestCount).toBe(1);
   });
 
-  it('test_can_consume_within_budget', () => {
+  it('can consume up to exactly what remains, not one token more', () => {
     const budget = new ThreadBudget({ maxTokens: 1000 });
     budget.consume({ promptTokens: 400 });
     expect(budget.canConsume(500)).toBe(true);
@@ -36,14 +35,14 @@ describe('TestThreadBudget', () => {
     expect(budget.canConsume(601)).toBe(false);
   });
 
-  it('test_is_exhausted', () => {
+  it('is exhausted, with nothing remaining, once its maximum is consumed', () => {
     const budget = new ThreadBudget({ maxTokens: 1000 });
     budget.consume({ promptTokens: 1000 });
     expect(budget.isExhausted).toBe(true);
     expect(budget.remaining).toBe(0);
   });
 
-  it('test_remaining_never_negative', () => {
+  it('never reports a negative remainder when more than its maximum was consumed', () => {
     const budget = new ThreadBudget({ maxTokens: 100 });
     budget.consume({ promptTokens: 200 });
     expect(budget.remaining).toBe(0);
@@ -51,18 +50,18 @@ describe('TestThreadBudget', () => {
   });
 });
 
-describe('TestThreadBudgetRegistry', () => {
+describe('the thread budget registry', () => {
   beforeEach(() => resetBudgetRegistry());
   afterEach(() => resetBudgetRegistry());
 
-  it('test_default_budget_creation', () => {
+  it('gives a thread it has not seen an empty budget with the default maximum', () => {
     const registry = new ThreadBudgetRegistry({ maxTokensPerThread: 50000 });
     const budget = registry.getBudget('thread-1');
     expect(budget.maxTokens).toBe(50000);
     expect(budget.totalTokens).toBe(0);
   });
 
-  it('test_configure_max_tokens', () => {
+  it('a new default maximum applies to threads created afterwards, not to existing ones', () => {
     const registry = new ThreadBudgetRegistry({ maxTokensPerThread: 10000 });
     const budget1 = registry.getBudget('thread-1');
     registry.configure({ maxTokensPerThread: 20000 });
@@ -71,12 +70,12 @@ describe('TestThreadBudgetRegistry', () => {
     expect(budget2.maxTokens).toBe(20000);
   });
 
-  it('test_check_budget_success', () => {
+  it('a check within the budget passes', () => {
     const registry = new ThreadBudgetRegistry({ maxTokensPerThread: 10000 });
     expect(registry.checkBudget('thread-1', 5000)).toBe(true);
   });
 
-  it('test_check_budget_exhausted', () => {
+  it('a check on an exhausted budget throws BudgetExhaustedError naming the thread, its use and its maximum', () => {
     const registry = new ThreadBudgetRegistry({ maxTokensPerThread: 1000 });
     registry.consume('thread-1', { promptTokens: 1000 });
     let caught: unknown;
@@ -93,20 +92,20 @@ describe('TestThreadBudgetRegistry', () => {
     expect(err.maxTokens).toBe(1000);
   });
 
-  it('test_check_budget_would_exceed', () => {
+  it('a check whose estimate exceeds what remains throws BudgetExhaustedError', () => {
     const registry = new ThreadBudgetRegistry({ maxTokensPerThread: 1000 });
     registry.consume('thread-1', { promptTokens: 600 });
     expect(() => registry.checkBudget('thread-1', 500)).toThrow(BudgetExhaustedError);
   });
 
-  it('test_consume_returns_budget', () => {
+  it("consume returns the thread's updated budget", () => {
     const registry = new ThreadBudgetRegistry({ maxTokensPerThread: 10000 });
     const budget = registry.consume('thread-1', { promptTokens: 100, completionTokens: 50 });
     expect(budget.totalTokens).toBe(150);
     expect(budget.requestCount).toBe(1);
   });
 
-  it('test_get_usage', () => {
+  it('the usage of a thread sums its requests: prompt, completion, total, remaining, request count and maximum', () => {
     const registry = new ThreadBudgetRegistry({ maxTokensPerThread: 10000 });
     registry.consume('thread-1', { promptTokens: 500, completionTokens: 200 });
     registry.consume('thread-1', { promptTokens: 300, completionTokens: 100 });
@@ -119,7 +118,7 @@ describe('TestThreadBudgetRegistry', () => {
     expect(usage.maxTokens).toBe(10000);
   });
 
-  it('test_get_all_usage', () => {
+  it('lists the usage of every thread it holds', () => {
     const registry = new ThreadBudgetRegistry({ maxTokensPerThread: 10000 });
     registry.consume('thread-1', { promptTokens: 100 });
     registry.consume('thread-2', { promptTokens: 200 });
@@ -129,14 +128,14 @@ describe('TestThreadBudgetRegistry', () => {
     expect(all).toHaveProperty('thread-2');
   });
 
-  it('test_reset_thread', () => {
+  it('resetting a thread starts its budget again from zero', () => {
     const registry = new ThreadBudgetRegistry({ maxTokensPerThread: 10000 });
     registry.consume('thread-1', { promptTokens: 500 });
     registry.resetThread('thread-1');
     expect(registry.getBudget('thread-1').totalTokens).toBe(0);
   });
 
-  it('test_cleanup_thread', () => {
+  it("cleanup returns a thread's final budget once, then undefined", () => {
     const registry = new ThreadBudgetRegistry({ maxTokensPerThread: 10000 });
     registry.consume('thread-1', { promptTokens: 500 });
     const final = registry.cleanupThread('thread-1');
@@ -144,21 +143,21 @@ describe('TestThreadBudgetRegistry', () => {
     expect(registry.cleanupThread('thread-1')).toBeUndefined();
   });
 
-  it('test_global_registry', () => {
+  it('the global registry is one shared instance', () => {
     expect(getBudgetRegistry()).toBe(getBudgetRegistry());
   });
 
-  it('test_global_configure', () => {
+  it('configuring the global registry sets the default maximum of its new threads', () => {
     configureBudgetRegistry({ maxTokensPerThread: 75000 });
     expect(getBudgetRegistry().getBudget('new-thread').maxTokens).toBe(75000);
   });
 });
 
-describe('TestBudgetCleanup', () => {
+describe("cleaning up a finished thread's budget", () => {
   beforeEach(() => resetBudgetRegistry());
   afterEach(() => resetBudgetRegistry());
 
-  it('test_cleanup_thread_returns_budget', () => {
+  it("cleanup returns the thread's final counts", () => {
     const registry = new ThreadBudgetRegistry();
     registry.consume('thread-1', { promptTokens: 500, completionTokens: 200 });
     const final = registry.cleanupThread('thread-1');
@@ -168,7 +167,7 @@ describe('TestBudgetCleanup', () => {
     expect(final!.totalTokens).toBe(700);
   });
 
-  it('test_cleanup_thread_removes_budget', () => {
+  it('after cleanup the registry holds neither the thread nor its usage', () => {
     const registry = new ThreadBudgetRegistry();
     registry.consume('thread-1', { promptTokens: 500, completionTokens: 200 });
     registry.cleanupThread('thread-1');
@@ -176,11 +175,11 @@ describe('TestBudgetCleanup', () => {
     expect(registry.getUsage('thread-1')).toBeUndefined();
   });
 
-  it('test_cleanup_nonexistent_thread_returns_none', () => {
+  it('cleanup of an unknown thread returns undefined', () => {
     expect(new ThreadBudgetRegistry().cleanupThread('nonexistent')).toBeUndefined();
   });
 
-  it('test_global_cleanup', () => {
+  it('cleanup through the global registry returns the final budget and forgets the thread', () => {
     configureBudgetRegistry({ maxTokensPerThread: 10000 });
     const registry = getBudgetRegistry();
     registry.consume('test-thread', { promptTokens: 1000, completionTokens: 500 });
@@ -189,7 +188,7 @@ describe('TestBudgetCleanup', () => {
     expect(registry.hasBudget('test-thread')).toBe(false);
   });
 
-  it('default maximum is 100 000 tokens', () => {
+  it('a registry built without options gives each thread 100 000 tokens', () => {
     expect(new ThreadBudgetRegistry().getBudget('t').maxTokens).toBe(100_000);
   });
 });

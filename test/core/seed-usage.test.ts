@@ -1,13 +1,13 @@
-// Port of the seed's TestUsageTracker. Case names are the seed's.
+// Ported from xml-pipeline tests/test_token_budget.py (TestUsageTracker): every case kept; names describe the behaviour.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageTracker, resetUsageTracker, getUsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 
-describe('TestUsageTracker', () => {
+describe('the usage tracker', () => {
   beforeEach(() => resetUsageTracker());
   afterEach(() => resetUsageTracker());
 
-  it('test_record_creates_event', () => {
+  it('record returns an event with the thread, agent, model, summed total and a timestamp', () => {
     const tracker = new UsageTracker();
     const event = tracker.record({
       threadId: 'thread-1', agentId: 'greeter', model: 'grok-4.1', provider: 'xai',
@@ -20,7 +20,7 @@ describe('TestUsageTracker', () => {
     expect(event.timestamp).toBeTypeOf('number');
   });
 
-  it('test_record_estimates_cost', () => {
+  it('record prices a known model: 1M prompt and 1M completion tokens of grok-4.1 cost $18', () => {
     const tracker = new UsageTracker();
     const event = tracker.record({
       threadId: 'thread-1', agentId: 'agent', model: 'grok-4.1', provider: 'xai',
@@ -30,7 +30,7 @@ describe('TestUsageTracker', () => {
     expect(event.costNanos).toBe(18_000_000_000);
   });
 
-  it('test_subscriber_receives_events', () => {
+  it('a subscriber receives each recorded event', () => {
     const tracker = new UsageTracker();
     const received: UsageEvent[] = [];
     tracker.subscribe((e) => received.push(e));
@@ -40,7 +40,7 @@ describe('TestUsageTracker', () => {
     expect(received[0]!.threadId).toBe('t1');
   });
 
-  it('test_unsubscribe', () => {
+  it('an unsubscribed callback receives no further events', () => {
     const tracker = new UsageTracker();
     const received: UsageEvent[] = [];
     const callback = (e: UsageEvent) => received.push(e);
@@ -51,7 +51,7 @@ describe('TestUsageTracker', () => {
     expect(received).toHaveLength(1);
   });
 
-  it('test_get_totals', () => {
+  it('totals sum tokens and requests over all events and average the latency', () => {
     const tracker = new UsageTracker();
     tracker.record({ threadId: 't1', agentId: 'a1', model: 'm1', provider: 'p', promptTokens: 100, completionTokens: 50, latencyMs: 100 });
     tracker.record({ threadId: 't2', agentId: 'a2', model: 'm2', provider: 'p', promptTokens: 200, completionTokens: 100, latencyMs: 200 });
@@ -63,7 +63,7 @@ describe('TestUsageTracker', () => {
     expect(totals.avgLatencyMs).toBe(150.0);
   });
 
-  it('test_get_agent_totals', () => {
+  it("totals per agent count only that agent's events", () => {
     const tracker = new UsageTracker();
     tracker.record({ threadId: 't1', agentId: 'greeter', model: 'm', provider: 'p', promptTokens: 100, completionTokens: 50, latencyMs: 100 });
     tracker.record({ threadId: 't2', agentId: 'greeter', model: 'm', provider: 'p', promptTokens: 100, completionTokens: 50, latencyMs: 100 });
@@ -76,7 +76,7 @@ describe('TestUsageTracker', () => {
     expect(shouter.requestCount).toBe(1);
   });
 
-  it('test_get_model_totals', () => {
+  it("totals per model count only that model's events", () => {
     const tracker = new UsageTracker();
     tracker.record({ threadId: 't1', agentId: 'a', model: 'grok-4.1', provider: 'xai', promptTokens: 1000, completionTokens: 500, latencyMs: 100 });
     tracker.record({ threadId: 't2', agentId: 'a', model: 'claude-sonnet-4', provider: 'anthropic', promptTokens: 500, completionTokens: 250, latencyMs: 100 });
@@ -84,7 +84,7 @@ describe('TestUsageTracker', () => {
     expect(tracker.getModelTotals('claude-sonnet-4').totalTokens).toBe(750);
   });
 
-  it('test_metadata_passed_through', () => {
+  it('metadata reaches subscribers unchanged', () => {
     const tracker = new UsageTracker();
     const received: UsageEvent[] = [];
     tracker.subscribe((e) => received.push(e));
@@ -94,7 +94,7 @@ describe('TestUsageTracker', () => {
     expect(received[0]!.metadata.user_id).toBe('user-456');
   });
 
-  it('global tracker is a singleton until reset', () => {
+  it('the global tracker is one shared instance until it is reset', () => {
     const a = getUsageTracker();
     expect(getUsageTracker()).toBe(a);
     resetUsageTracker();

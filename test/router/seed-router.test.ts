@@ -1,7 +1,4 @@
-/**
- * The seed's TestLLMRouterBudgetIntegration cases, ported: a router built with no options uses the
- * global budget registry and the global usage tracker.
- */
+// Ported from xml-pipeline tests/test_token_budget.py (TestLLMRouterBudgetIntegration): every case kept; names describe the behaviour.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { configureBudgetRegistry, getBudgetRegistry, resetBudgetRegistry } from '../../src/budget/registry.js';
 import { BudgetExhaustedError } from '../../src/core/errors.js';
@@ -27,7 +24,7 @@ function mockBackend(): Backend & { complete: ReturnType<typeof vi.fn> } {
   };
 }
 
-describe('TestLLMRouterBudgetIntegration', () => {
+describe('a router built with no options, on the global budget registry and usage tracker', () => {
   beforeEach(() => {
     resetBudgetRegistry();
     resetUsageTracker();
@@ -37,7 +34,7 @@ describe('TestLLMRouterBudgetIntegration', () => {
     resetUsageTracker();
   });
 
-  it('test_complete_consumes_budget: complete consumes from the thread budget', async () => {
+  it('complete charges the thread budget with the usage the backend reported', async () => {
     configureBudgetRegistry({ maxTokensPerThread: 10_000 });
     const budgetRegistry = getBudgetRegistry();
     const router = new LLMRouter();
@@ -58,7 +55,7 @@ describe('TestLLMRouterBudgetIntegration', () => {
     expect(usage?.requestCount).toBe(1);
   });
 
-  it('test_complete_emits_usage_event: complete emits one usage event', async () => {
+  it('complete emits one usage event carrying the thread, agent, metadata, provider and model', async () => {
     const tracker = getUsageTracker();
     const received: UsageEvent[] = [];
     tracker.subscribe((e) => received.push(e));
@@ -83,7 +80,7 @@ describe('TestLLMRouterBudgetIntegration', () => {
     expect(event.model).toBe('test-model');
   });
 
-  it('test_complete_raises_when_budget_exhausted: refuses before calling any backend', async () => {
+  it('complete refuses an exhausted thread with BudgetExhaustedError before calling any backend, holding nothing', async () => {
     configureBudgetRegistry({ maxTokensPerThread: 100 });
     const budgetRegistry = getBudgetRegistry();
     budgetRegistry.consume('test-thread', { promptTokens: 100 });
@@ -99,7 +96,7 @@ describe('TestLLMRouterBudgetIntegration', () => {
     expect(budgetRegistry.getUsage('test-thread')?.reservedTokens).toBe(0);
   });
 
-  it('test_complete_without_thread_id_skips_budget: no thread id, no budget', async () => {
+  it('complete without a thread id touches no budget', async () => {
     const router = new LLMRouter();
     router.backends.push(mockBackend());
 
