@@ -1,4 +1,5 @@
 import { calcPrice, findProvider } from '@pydantic/genai-prices';
+import { isPlainObject } from '../core/objects.js';
 import { compileRates, type Rates, type Schedule } from './rates.js';
 
 /**
@@ -82,7 +83,7 @@ function query(model: string, providerId: string | undefined): CatalogEntry | un
   const variants: CatalogVariant[] = [];
   if (Array.isArray(raw)) {
     for (const item of raw as unknown[]) {
-      if (!isRecord(item) || !isRecord(item.prices)) return undefined;
+      if (!isPlainObject(item) || !isPlainObject(item.prices)) return undefined;
       const schedule = compileSchedule(item.prices);
       if (!schedule) return undefined;
       const when = item.constraint === undefined ? undefined : parseConstraint(item.constraint);
@@ -90,7 +91,7 @@ function query(model: string, providerId: string | undefined): CatalogEntry | un
       variants.push({ when, schedule });
     }
     if (variants.length === 0) return undefined;
-  } else if (isRecord(raw)) {
+  } else if (isPlainObject(raw)) {
     const schedule = compileSchedule(raw);
     if (!schedule) return undefined;
     variants.push({ when: undefined, schedule });
@@ -104,9 +105,9 @@ function compileSchedule(price: RawPrice): Schedule | undefined {
   if (!TOKEN_KEYS.some((key) => price[key] !== undefined)) return undefined;
   const thresholds = new Set<number>();
   for (const value of Object.values(price)) {
-    if (isRecord(value) && Array.isArray(value.tiers)) {
+    if (isPlainObject(value) && Array.isArray(value.tiers)) {
       for (const tier of value.tiers as unknown[]) {
-        if (isRecord(tier) && typeof tier.start === 'number') thresholds.add(tier.start);
+        if (isPlainObject(tier) && typeof tier.start === 'number') thresholds.add(tier.start);
       }
     }
   }
@@ -145,10 +146,10 @@ function compileSchedule(price: RawPrice): Schedule | undefined {
 function rate(value: unknown, promptTokens: number): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'number') return value;
-  if (!isRecord(value) || typeof value.base !== 'number' || !Array.isArray(value.tiers)) return NaN;
+  if (!isPlainObject(value) || typeof value.base !== 'number' || !Array.isArray(value.tiers)) return NaN;
   let current = value.base;
   for (const tier of value.tiers as unknown[]) {
-    if (!isRecord(tier) || typeof tier.start !== 'number' || typeof tier.price !== 'number') return NaN;
+    if (!isPlainObject(tier) || typeof tier.start !== 'number' || typeof tier.price !== 'number') return NaN;
     if (promptTokens > tier.start) current = tier.price;
   }
   return current;
@@ -156,7 +157,7 @@ function rate(value: unknown, promptTokens: number): number | undefined {
 
 /** Parses a catalog constraint; `null` when it is of a kind this adapter does not understand. */
 function parseConstraint(value: unknown): TimeConstraint | null {
-  if (!isRecord(value)) return null;
+  if (!isPlainObject(value)) return null;
   if (value.type === 'start_date' && typeof value.start_date === 'string') {
     const atMs = Date.parse(`${value.start_date}T00:00:00Z`);
     return Number.isNaN(atMs) ? null : { kind: 'from', atMs };
@@ -176,8 +177,4 @@ function secondsOfDay(text: string): number | undefined {
   const local = Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]);
   const offset = m[4] === 'Z' ? 0 : (m[5] === '+' ? 1 : -1) * (Number(m[6]) * 3600 + Number(m[7]) * 60);
   return (((local - offset) % 86_400) + 86_400) % 86_400;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,5 +1,4 @@
 import { ValidationError } from '../core/errors.js';
-import { assertTokenCount } from '../core/validate.js';
 
 /**
  * The rules every string and number of a usage event follows before it reaches a store or a log. They
@@ -56,12 +55,6 @@ export function assertEventText(field: string, value: unknown, maxLength = MAX_I
   if (typeof value !== 'string') throw new ValidationError(field, value, 'must be a string');
   const problem = textProblem(value, maxLength);
   if (problem) throw new ValidationError(field, value, problem);
-}
-
-/** A whole number from 0 to 2^53 - 1 (a count or an amount a store sums exactly). */
-export function assertSafeCount(field: string, value: unknown): asserts value is number {
-  assertTokenCount(field, value);
-  if (value > Number.MAX_SAFE_INTEGER) throw new ValidationError(field, value, 'must be at most 2^53 - 1');
 }
 
 /**

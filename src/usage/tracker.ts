@@ -1,9 +1,9 @@
 import { TokenwardenError, ValidationError } from '../core/errors.js';
 import { estimateCostNanos } from '../pricing/estimate.js';
 import type { Metadata, TokenUsage } from '../core/types.js';
-import { assertPositiveInteger } from '../core/validate.js';
+import { assertPositiveInteger, assertTokenCount } from '../core/validate.js';
 import { newEventId } from './event-id.js';
-import { assertEventMetadata, assertEventText, assertSafeCount } from './event-fields.js';
+import { assertEventMetadata, assertEventText } from './event-fields.js';
 import type { OverallTotals, UsageEvent, UsageTotals } from './types.js';
 
 /** What {@link UsageTracker.record} takes. */
@@ -182,10 +182,10 @@ export class UsageTracker {
     const { model, provider, promptTokens, completionTokens, latencyMs } = input;
     assertEventText('model', model);
     assertEventText('provider', provider);
-    assertSafeCount('promptTokens', promptTokens);
-    assertSafeCount('completionTokens', completionTokens);
+    assertTokenCount('promptTokens', promptTokens);
+    assertTokenCount('completionTokens', completionTokens);
     const totalTokens = promptTokens + completionTokens;
-    assertSafeCount('totalTokens', totalTokens);
+    assertTokenCount('totalTokens', totalTokens);
     assertFiniteAtMost('latencyMs', latencyMs, Number.MAX_SAFE_INTEGER);
     const threadId = optionalText('threadId', input.threadId);
     const agentId = optionalText('agentId', input.agentId);
@@ -195,11 +195,11 @@ export class UsageTracker {
     for (const key of ['cachedPromptTokens', 'cacheWriteTokens', 'reasoningTokens'] as const) {
       const v = input[key];
       if (v === undefined) continue;
-      assertSafeCount(key, v);
+      assertTokenCount(key, v);
       usage[key] = v;
     }
     const overspend = input.overspendTokens;
-    if (overspend !== undefined) assertSafeCount('overspendTokens', overspend);
+    if (overspend !== undefined) assertTokenCount('overspendTokens', overspend);
     const timestamp = input.timestamp ?? this.now();
     assertFiniteAtMost('timestamp', timestamp, MAX_TIMESTAMP);
     const costNanos = this.priceNanos(model, usage);
