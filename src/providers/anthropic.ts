@@ -4,9 +4,11 @@ import type { Backend, BackendRequest, LLMResponse, StreamChunk, ToolCall } from
 import { assertPositiveInteger } from '../core/validate.js';
 import { mapStopReason, readUsage, toAnthropicBody, toTokenUsage, type AnthropicUsageCounters } from './anthropic-convert.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
-import { abortError, describeTarget, redact } from './call-errors.js';
-import { malformed, parseEventObject, postJson, postStream, streamTruncated, type HttpTarget } from './http.js';
-import { isObject } from './json-guards.js';
+import { abortError, describeTarget, redactSecrets } from './call-errors.js';
+import { malformed, parseEventObject, streamTruncated } from './http/errors.js';
+import { postJson, postStream } from './http/post.js';
+import type { HttpTarget } from './http/target.js';
+import { isPlainObject } from '../core/objects.js';
 import { parseSse } from './sse.js';
 
 /** Default Anthropic API base URL. */
@@ -107,9 +109,9 @@ export class AnthropicBackend implements Backend {
         const json = parseEventObject(target, answer.status, event.data, `the data of a "${event.event}" event`);
         const type = typeof json.type === 'string' ? json.type : event.event;
         if (type === 'message_start') {
-          if (isObject(json.message)) readUsage(json.message.usage, counters);
+          if (isPlainObject(json.message)) readUsage(json.message.usage, counters);
         } else if (type === 'content_block_start') {
-          const block = isObject(json.content_block) ? json.content_block : {};
+          const block = isPlainObject(json.content_block) ? json.content_block : {};
           const index = typeof json.index === 'number' ? json.index : 0;
           if (block.type === 'tool_use') {
             const toolIndex = toolIndexByBlock.size;
@@ -120,7 +122,7 @@ export class AnthropicBackend implements Backend {
             yield { type: 'delta', content: block.text };
           }
         } else if (type === 'content_block_delta') {
-          const delta = isObject(json.delta) ? json.delta : {};
+          const delta = isPlainObject(json.delta) ? json.delta : {};
           if (delta.type === 'text_delta' && typeof delta.text === 'string') {
             if (delta.text) yield { type: 'delta', content: delta.text };
           } else if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string') {
@@ -131,7 +133,7 @@ export class AnthropicBackend implements Backend {
           }
         } else if (type === 'message_delta') {
           readUsage(json.usage, counters);
-          const delta = isObject(json.delta) ? json.delta : {};
+          const delta = isPlainObject(json.delta) ? json.delta : {};
           if (delta.stop_reason !== undefined && delta.stop_reason !== null && !finished) {
             finished = true;
             yield { type: 'finish', finishReason: mapStopReason(delta.stop_reason) };
@@ -170,12 +172,12 @@ export class AnthropicBackend implements Backend {
 }
 
 function parseMessage(target: HttpTarget, status: number, json: unknown, requestedModel: string): LLMResponse {
-  if (!isObject(json)) throw malformed(target, status, 'the body is not a JSON object');
+  if (!isPlainObject(json)) throw malformed(target, status, 'the body is not a JSON object');
   if (!Array.isArray(json.content)) throw malformed(target, status, 'the body has no "content" array');
   const texts: string[] = [];
   const toolCalls: ToolCall[] = [];
   for (const block of json.content as unknown[]) {
-    if (!isObject(block)) continue;
+    if (!isPlainObject(block)) continue;
     if (block.type === 'text' && typeof block.text === 'string') texts.push(block.text);
     else if (block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string') {
       toolCalls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } });
@@ -196,7 +198,7 @@ function parseMessage(target: HttpTarget, status: number, json: unknown, request
 }
 
 function streamError(target: HttpTarget, status: number, error: unknown): ProviderError {
-  const obj = isObject(error) ? error : {};
+  const obj = isPlainObject(error) ? error : {};
   const type = typeof obj.type === 'string' ? obj.type : 'error';
   const text = typeof obj.message === 'string' ? obj.message : '';
   return new ProviderError({
@@ -205,6 +207,6 @@ function streamError(target: HttpTarget, status: number, error: unknown): Provid
     backend: target.backend,
     status,
     isRetryable: RETRYABLE_STREAM_ERRORS.has(type),
-    message: `${describeTarget(target)} sent a stream error event: ${type}${text ? `: ${redact(text, target.secrets).slice(0, 500)}` : ''}`,
+    message: `${describeTarget(target)} sent a stream error event: ${type}${text ? `: ${redactSecrets(text, target.secrets).slice(0, 500)}` : ''}`,
   });
 }
