@@ -1,4 +1,6 @@
-import { ProviderError, ValidationError } from '../core/errors.js';
+import { z } from 'zod';
+import { ProviderError } from '../core/errors.js';
+import { parseOptions } from '../core/options.js';
 import { attemptScopeOf } from '../core/abort.js';
 import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage, ToolCall } from '../core/types.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
@@ -18,6 +20,22 @@ export interface OpenAICompatibleBackendOptions extends HttpBackendOptions {
   /** Body field carrying the completion cap. Default `max_tokens`; OpenAI's reasoning models want `max_completion_tokens`. */
   maxTokensParam?: 'max_tokens' | 'max_completion_tokens';
 }
+
+const PROVIDER_WORD = 'must be a provider word such as "openai" or "xai"';
+
+/** The options only this adapter takes; the common ones are checked by resolveHttpOptions. */
+const OpenAIOptionsSchema = z.object(
+  {
+    provider: z
+      .string({ error: PROVIDER_WORD })
+      .regex(/^[a-z0-9][a-z0-9_.-]*$/i, { error: PROVIDER_WORD })
+      .default('openai'),
+    maxTokensParam: z
+      .enum(['max_tokens', 'max_completion_tokens'], { error: 'must be "max_tokens" or "max_completion_tokens"' })
+      .default('max_tokens'),
+  },
+  { error: 'must be an object' },
+);
 
 /**
  * A backend speaking OpenAI's chat-completions protocol: OpenAI, xAI, Ollama's `/v1`, vLLM, or any
@@ -39,6 +57,8 @@ export class OpenAICompatibleBackend implements Backend {
   priority: number;
   load = 0;
   readonly baseUrl: string;
+  /** Model patterns served (exact names, prefixes ending in `*`, or `'*'`), as configured. */
+  readonly models: readonly string[];
   readonly #apiKey: string | undefined;
   readonly #headers: Record<string, string>;
   readonly #target: HttpTarget;
@@ -46,18 +66,12 @@ export class OpenAICompatibleBackend implements Backend {
   readonly #maxTokensParam: 'max_tokens' | 'max_completion_tokens';
 
   constructor(options: OpenAICompatibleBackendOptions) {
-    const provider = options?.provider ?? 'openai';
-    if (typeof provider !== 'string' || !/^[a-z0-9][a-z0-9_.-]*$/i.test(provider)) {
-      throw new ValidationError('options.provider', provider, 'must be a provider word such as "openai" or "xai"');
-    }
+    const { provider, maxTokensParam } = parseOptions(OpenAIOptionsSchema, options, 'options');
     const resolved = resolveHttpOptions(provider, options);
-    const maxTokensParam = options.maxTokensParam ?? 'max_tokens';
-    if (maxTokensParam !== 'max_tokens' && maxTokensParam !== 'max_completion_tokens') {
-      throw new ValidationError('options.maxTokensParam', maxTokensParam, 'must be "max_tokens" or "max_completion_tokens"');
-    }
     this.name = resolved.name;
     this.provider = provider;
     this.priority = resolved.priority;
+    this.models = resolved.models;
     this.baseUrl = resolveBaseUrl(options.baseUrl);
     this.#apiKey = resolved.apiKey;
     this.#headers = resolved.headers;
