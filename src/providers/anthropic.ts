@@ -87,7 +87,7 @@ export class AnthropicBackend implements Backend {
     return this.#serves(model);
   }
 
-  /** Sends one message. Throws ProviderError (see http.ts for codes), CallAbortedError or ValidationError. */
+  /** Sends one message. Throws ProviderError (see http/errors.ts for codes), CallAbortedError or ValidationError. */
   async complete(request: BackendRequest): Promise<LLMResponse> {
     const body = toAnthropicBody(request, this.defaultMaxTokens);
     const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), body, attemptScopeOf(request) ?? request.signal);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
+import { abortableSleep } from '../core/abort.js';
 import { parseOptions } from '../core/options.js';
 import { estimateTextTokens, estimateTokens, estimateToolsTokens, tokenProfileForModel } from '../tokens/estimate.js';
 import type { Backend, BackendRequest, ChatMessage, LLMResponse, StreamChunk, TokenUsage } from '../core/types.js';
@@ -291,17 +292,11 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined, who: CallTarget): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal, who));
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal as AbortSignal, who));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Sleeps `ms`; an abort rejects with the CallAbortedError a provider call gives. */
+async function sleep(ms: number, signal: AbortSignal | undefined, who: CallTarget): Promise<void> {
+  try {
+    await abortableSleep(ms, signal);
+  } catch {
+    throw abortError(signal as AbortSignal, who);
+  }
 }

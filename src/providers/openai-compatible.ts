@@ -89,7 +89,7 @@ export class OpenAICompatibleBackend implements Backend {
     return this.#serves(model);
   }
 
-  /** Sends one chat completion. Throws ProviderError (see http.ts for codes) or CallAbortedError. */
+  /** Sends one chat completion. Throws ProviderError (see http/errors.ts for codes) or CallAbortedError. */
   async complete(request: BackendRequest): Promise<LLMResponse> {
     const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), this.#body(request, false), attemptScopeOf(request) ?? request.signal);
     return parseCompletion(this.#target, status, json, request.model);
