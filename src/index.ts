@@ -41,7 +41,8 @@ export {
   type BackendConfig,
   type ProviderName,
 } from './server/backend-factory.js';
-export { parseRetryAfter, type FetchLike } from './providers/http.js';
+export { parseRetryAfter } from './providers/http/retry-after.js';
+export type { FetchLike } from './providers/http/fetch-exchange.js';
 export { parseSse, type SseEvent } from './providers/sse.js';
 export type { HttpBackendOptions } from './providers/backend-options.js';
 export { estimateCost, estimateCostNanos, resolvePrice } from './pricing/estimate.js';

@@ -1,6 +1,8 @@
 /**
- * Abort plumbing for the router: one signal per call (caller's signal + the call's deadline) and one per
- * attempt (the call's signal + the backend's timeout), each remembering why it fired.
+ * The one abort module. The router makes one scope per call (caller's signal + the call's deadline) and one
+ * per attempt (the call's scope + the backend's timeout); a provider's HTTP call makes one more (the
+ * attempt's scope + its own timeout, idle-timed for streams) and cancels its transport from `onAbort`.
+ * Each scope remembers why it fired.
  */
 
 /** Why a {@link AbortScope} fired. */
@@ -8,7 +10,7 @@ export type AbortCause = 'parent' | 'timeout';
 
 /**
  * An abort scope tied to a parent (a caller's AbortSignal, or another AbortScope) and an optional
- * timer. `cause` says which fired first. Links between LinkedAborts use plain callbacks rather than
+ * timer. `cause` says which fired first. Links between scopes use plain callbacks rather than
  * EventTarget listeners, which cost microseconds each on the hot path, and the AbortController behind
  * {@link signal} is only made when something asks for the signal: a scope checked through
  * {@link aborted} and {@link onAbort} alone never creates one.

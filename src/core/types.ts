@@ -114,6 +114,12 @@ export interface Backend {
    * times attempts by it when no router-side limit is set, and waits no longer than it for a Retry-After.
    */
   readonly timeoutMs?: number;
+  /**
+   * The model patterns this backend serves, as configured: exact names, prefixes ending in `*`, or `'*'`
+   * for all. `servesModel` is what routing uses; this list is for callers that show what is served (the
+   * gateway's `GET /v1/models` lists the exact names). Optional: a test double may only answer `servesModel`.
+   */
+  readonly models?: readonly string[];
   servesModel(model: string): boolean;
   complete(request: BackendRequest): Promise<LLMResponse>;
   /** Streaming variant; backends without it cannot serve `router.stream()`. */

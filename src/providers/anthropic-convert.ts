@@ -3,7 +3,7 @@
  */
 import { ValidationError } from '../core/errors.js';
 import type { BackendRequest, ChatMessage, ContentPart, TokenUsage } from '../core/types.js';
-import { isObject } from './json-guards.js';
+import { isPlainObject } from '../core/objects.js';
 
 type Block = Record<string, unknown>;
 interface AnthropicMessage {
@@ -85,7 +85,7 @@ export interface AnthropicUsageCounters {
 
 /** Merges the counters found in an Anthropic `usage` object into `into`. */
 export function readUsage(raw: unknown, into: AnthropicUsageCounters): void {
-  if (!isObject(raw)) return;
+  if (!isPlainObject(raw)) return;
   // Numbers pass as sent (even negative or fractional): the router refuses implausible usage.
   if (typeof raw.input_tokens === 'number') into.input = raw.input_tokens;
   if (typeof raw.output_tokens === 'number') into.output = raw.output_tokens;
@@ -116,7 +116,7 @@ function textBlocks(content: ChatMessage['content'], at: string): Block[] {
 }
 
 function convertPart(part: ContentPart, at: string): Block[] {
-  if (!isObject(part) || typeof part.type !== 'string') throw new ValidationError(at, part, 'must be a content part with a "type"');
+  if (!isPlainObject(part) || typeof part.type !== 'string') throw new ValidationError(at, part, 'must be a content part with a "type"');
   if (part.type === 'text') {
     if (typeof part.text !== 'string') throw new ValidationError(`${at}.text`, part.text, 'must be a string');
     if (!part.text) return [];
@@ -126,7 +126,7 @@ function convertPart(part: ContentPart, at: string): Block[] {
   }
   if (part.type === 'image_url') {
     const ref = part.image_url;
-    const url = typeof ref === 'string' ? ref : isObject(ref) && typeof ref.url === 'string' ? ref.url : undefined;
+    const url = typeof ref === 'string' ? ref : isPlainObject(ref) && typeof ref.url === 'string' ? ref.url : undefined;
     if (!url) throw new ValidationError(`${at}.image_url`, ref, 'must carry a url');
     const data = /^data:([^;,]+);base64,(.*)$/s.exec(url);
     const source = data ? { type: 'base64', media_type: data[1], data: data[2] } : { type: 'url', url };
@@ -150,7 +150,7 @@ function messageBlocks(message: ChatMessage, at: string): Block[] {
         throw new ValidationError(field, raw, 'must be a JSON object');
       }
     }
-    if (!isObject(input)) throw new ValidationError(field, raw, 'must be a JSON object');
+    if (!isPlainObject(input)) throw new ValidationError(field, raw, 'must be a JSON object');
     blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input });
   });
   return blocks;
@@ -175,13 +175,13 @@ function simplify(blocks: Block[]): string | Block[] {
 }
 
 function toAnthropicTool(tool: unknown, at: string): unknown {
-  if (!isObject(tool)) throw new ValidationError(at, tool, 'must be a tool object');
-  if (tool.type === 'function' && isObject(tool.function)) {
+  if (!isPlainObject(tool)) throw new ValidationError(at, tool, 'must be a tool object');
+  if (tool.type === 'function' && isPlainObject(tool.function)) {
     const fn = tool.function;
     if (typeof fn.name !== 'string' || !fn.name) throw new ValidationError(`${at}.function.name`, fn.name, 'must be a non-empty string');
     const out: Record<string, unknown> = {
       name: fn.name,
-      input_schema: isObject(fn.parameters) ? fn.parameters : { type: 'object', properties: {} },
+      input_schema: isPlainObject(fn.parameters) ? fn.parameters : { type: 'object', properties: {} },
     };
     if (typeof fn.description === 'string') out.description = fn.description;
     return out;
@@ -193,7 +193,7 @@ function toAnthropicToolChoice(choice: unknown): unknown {
   if (choice === 'auto') return { type: 'auto' };
   if (choice === 'required') return { type: 'any' };
   if (choice === 'none') return { type: 'none' };
-  if (isObject(choice) && choice.type === 'function' && isObject(choice.function)) {
+  if (isPlainObject(choice) && choice.type === 'function' && isPlainObject(choice.function)) {
     return { type: 'tool', name: choice.function.name };
   }
   return choice;

@@ -1,12 +1,15 @@
-import { ProviderError, ValidationError } from '../core/errors.js';
+import { z } from 'zod';
+import { ProviderError } from '../core/errors.js';
+import { parseOptions } from '../core/options.js';
 import { attemptScopeOf } from '../core/abort.js';
 import type { Backend, BackendRequest, LLMResponse, StreamChunk, ToolCall } from '../core/types.js';
-import { assertPositiveInteger } from '../core/validate.js';
 import { mapStopReason, readUsage, toAnthropicBody, toTokenUsage, type AnthropicUsageCounters } from './anthropic-convert.js';
-import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
-import { abortError, describeTarget, redact } from './call-errors.js';
-import { malformed, parseEventObject, postJson, postStream, streamTruncated, type HttpTarget } from './http.js';
-import { isObject } from './json-guards.js';
+import { positiveIntegerOption, resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
+import { abortError, describeTarget, redactSecrets } from './call-errors.js';
+import { malformed, parseEventObject, streamTruncated } from './http/errors.js';
+import { postJson, postStream } from './http/post.js';
+import type { HttpTarget } from './http/target.js';
+import { isPlainObject } from '../core/objects.js';
 import { parseSse } from './sse.js';
 
 /** Default Anthropic API base URL. */
@@ -24,6 +27,14 @@ export interface AnthropicBackendOptions extends HttpBackendOptions {
 
 /** Error event types after which another attempt may succeed. */
 const RETRYABLE_STREAM_ERRORS = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error']);
+
+const VERSION_WORD = 'must be a non-empty string such as "2023-06-01"';
+
+/** The options only this adapter takes; the common ones are checked by resolveHttpOptions. */
+const AnthropicOptionsSchema = z.object({
+  defaultMaxTokens: positiveIntegerOption().default(4096),
+  anthropicVersion: z.string({ error: VERSION_WORD }).min(1, { error: VERSION_WORD }).default('2023-06-01'),
+});
 
 /**
  * A backend speaking Anthropic's Messages API. Requests are converted from the OpenAI shape (system
@@ -43,6 +54,8 @@ export class AnthropicBackend implements Backend {
   priority: number;
   load = 0;
   readonly baseUrl: string;
+  /** Model patterns served (exact names, prefixes ending in `*`, or `'*'`), as configured. */
+  readonly models: readonly string[];
   readonly defaultMaxTokens: number;
   readonly anthropicVersion: string;
   readonly #apiKey: string | undefined;
@@ -52,13 +65,10 @@ export class AnthropicBackend implements Backend {
 
   constructor(options: AnthropicBackendOptions) {
     const resolved = resolveHttpOptions('anthropic', options);
-    const { defaultMaxTokens = 4096, anthropicVersion = '2023-06-01' } = options;
-    assertPositiveInteger('options.defaultMaxTokens', defaultMaxTokens);
-    if (typeof anthropicVersion !== 'string' || !anthropicVersion) {
-      throw new ValidationError('options.anthropicVersion', anthropicVersion, 'must be a non-empty string such as "2023-06-01"');
-    }
+    const { defaultMaxTokens, anthropicVersion } = parseOptions(AnthropicOptionsSchema, options, 'options');
     this.name = resolved.name;
     this.priority = resolved.priority;
+    this.models = resolved.models;
     this.baseUrl = resolveBaseUrl(options.baseUrl ?? ANTHROPIC_BASE_URL);
     this.defaultMaxTokens = defaultMaxTokens;
     this.anthropicVersion = anthropicVersion;
@@ -77,7 +87,7 @@ export class AnthropicBackend implements Backend {
     return this.#serves(model);
   }
 
-  /** Sends one message. Throws ProviderError (see http.ts for codes), CallAbortedError or ValidationError. */
+  /** Sends one message. Throws ProviderError (see http/errors.ts for codes), CallAbortedError or ValidationError. */
   async complete(request: BackendRequest): Promise<LLMResponse> {
     const body = toAnthropicBody(request, this.defaultMaxTokens);
     const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), body, attemptScopeOf(request) ?? request.signal);
@@ -107,31 +117,16 @@ export class AnthropicBackend implements Backend {
         const json = parseEventObject(target, answer.status, event.data, `the data of a "${event.event}" event`);
         const type = typeof json.type === 'string' ? json.type : event.event;
         if (type === 'message_start') {
-          if (isObject(json.message)) readUsage(json.message.usage, counters);
+          if (isPlainObject(json.message)) readUsage(json.message.usage, counters);
         } else if (type === 'content_block_start') {
-          const block = isObject(json.content_block) ? json.content_block : {};
-          const index = typeof json.index === 'number' ? json.index : 0;
-          if (block.type === 'tool_use') {
-            const toolIndex = toolIndexByBlock.size;
-            toolIndexByBlock.set(index, toolIndex);
-            const call = { index: toolIndex, id: block.id, type: 'function', function: { name: block.name, arguments: '' } };
-            yield { type: 'delta', content: '', toolCalls: [call] };
-          } else if (block.type === 'text' && typeof block.text === 'string' && block.text) {
-            yield { type: 'delta', content: block.text };
-          }
+          const chunk = blockStartChunk(json, toolIndexByBlock);
+          if (chunk) yield chunk;
         } else if (type === 'content_block_delta') {
-          const delta = isObject(json.delta) ? json.delta : {};
-          if (delta.type === 'text_delta' && typeof delta.text === 'string') {
-            if (delta.text) yield { type: 'delta', content: delta.text };
-          } else if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string') {
-            const toolIndex = toolIndexByBlock.get(typeof json.index === 'number' ? json.index : -1);
-            if (toolIndex !== undefined && delta.partial_json) {
-              yield { type: 'delta', content: '', toolCalls: [{ index: toolIndex, function: { arguments: delta.partial_json } }] };
-            }
-          }
+          const chunk = blockDeltaChunk(json, toolIndexByBlock);
+          if (chunk) yield chunk;
         } else if (type === 'message_delta') {
           readUsage(json.usage, counters);
-          const delta = isObject(json.delta) ? json.delta : {};
+          const delta = isPlainObject(json.delta) ? json.delta : {};
           if (delta.stop_reason !== undefined && delta.stop_reason !== null && !finished) {
             finished = true;
             yield { type: 'finish', finishReason: mapStopReason(delta.stop_reason) };
@@ -169,13 +164,42 @@ export class AnthropicBackend implements Backend {
   }
 }
 
+/** The delta a `content_block_start` event carries: a tool call's head, or a text block's first text. */
+function blockStartChunk(json: Record<string, unknown>, toolIndexByBlock: Map<number, number>): StreamChunk | undefined {
+  const block = isPlainObject(json.content_block) ? json.content_block : {};
+  const index = typeof json.index === 'number' ? json.index : 0;
+  if (block.type === 'tool_use') {
+    const toolIndex = toolIndexByBlock.size;
+    toolIndexByBlock.set(index, toolIndex);
+    const call = { index: toolIndex, id: block.id, type: 'function', function: { name: block.name, arguments: '' } };
+    return { type: 'delta', content: '', toolCalls: [call] };
+  }
+  if (block.type === 'text' && typeof block.text === 'string' && block.text) return { type: 'delta', content: block.text };
+  return undefined;
+}
+
+/** The delta a `content_block_delta` event carries: text, or a piece of a tool call's JSON arguments. */
+function blockDeltaChunk(json: Record<string, unknown>, toolIndexByBlock: Map<number, number>): StreamChunk | undefined {
+  const delta = isPlainObject(json.delta) ? json.delta : {};
+  if (delta.type === 'text_delta' && typeof delta.text === 'string') {
+    return delta.text ? { type: 'delta', content: delta.text } : undefined;
+  }
+  if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string') {
+    const toolIndex = toolIndexByBlock.get(typeof json.index === 'number' ? json.index : -1);
+    if (toolIndex !== undefined && delta.partial_json) {
+      return { type: 'delta', content: '', toolCalls: [{ index: toolIndex, function: { arguments: delta.partial_json } }] };
+    }
+  }
+  return undefined;
+}
+
 function parseMessage(target: HttpTarget, status: number, json: unknown, requestedModel: string): LLMResponse {
-  if (!isObject(json)) throw malformed(target, status, 'the body is not a JSON object');
+  if (!isPlainObject(json)) throw malformed(target, status, 'the body is not a JSON object');
   if (!Array.isArray(json.content)) throw malformed(target, status, 'the body has no "content" array');
   const texts: string[] = [];
   const toolCalls: ToolCall[] = [];
   for (const block of json.content as unknown[]) {
-    if (!isObject(block)) continue;
+    if (!isPlainObject(block)) continue;
     if (block.type === 'text' && typeof block.text === 'string') texts.push(block.text);
     else if (block.type === 'tool_use' && typeof block.id === 'string' && typeof block.name === 'string') {
       toolCalls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } });
@@ -196,7 +220,7 @@ function parseMessage(target: HttpTarget, status: number, json: unknown, request
 }
 
 function streamError(target: HttpTarget, status: number, error: unknown): ProviderError {
-  const obj = isObject(error) ? error : {};
+  const obj = isPlainObject(error) ? error : {};
   const type = typeof obj.type === 'string' ? obj.type : 'error';
   const text = typeof obj.message === 'string' ? obj.message : '';
   return new ProviderError({
@@ -205,6 +229,6 @@ function streamError(target: HttpTarget, status: number, error: unknown): Provid
     backend: target.backend,
     status,
     isRetryable: RETRYABLE_STREAM_ERRORS.has(type),
-    message: `${describeTarget(target)} sent a stream error event: ${type}${text ? `: ${redact(text, target.secrets).slice(0, 500)}` : ''}`,
+    message: `${describeTarget(target)} sent a stream error event: ${type}${text ? `: ${redactSecrets(text, target.secrets).slice(0, 500)}` : ''}`,
   });
 }

@@ -1,7 +1,9 @@
+import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
-import { assertPositiveInteger } from '../core/validate.js';
-import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS, defaultFetch, type FetchLike, type HttpTarget } from './http.js';
-import { createModelMatcher } from './model-match.js';
+import { parseOptions } from '../core/options.js';
+import type { FetchLike } from './http/fetch-exchange.js';
+import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS, type HttpTarget } from './http/target.js';
+import { createModelMatcher, modelList } from './model-match.js';
 
 /** Options every HTTP backend accepts. */
 export interface HttpBackendOptions {
@@ -19,7 +21,7 @@ export interface HttpBackendOptions {
   maxResponseBytes?: number;
   /** Extra request headers (e.g. `OpenAI-Organization`). */
   headers?: Record<string, string>;
-  /** Fetch implementation (proxy, logging, test double). Default: undici's `request()` on its keep-alive global dispatcher. */
+  /** Fetch implementation (proxy, logging, test double). Default: undici's keep-alive global dispatcher, with no fetch layer. */
   fetch?: FetchLike;
 }
 
@@ -29,39 +31,48 @@ export interface ResolvedHttpOptions {
   apiKey: string | undefined;
   priority: number;
   headers: Record<string, string>;
+  /** The model patterns as configured (a single string becomes a one-entry list). */
+  models: readonly string[];
   servesModel: (model: string) => boolean;
   target: HttpTarget;
 }
 
+/** `must be an integer >= 1`, whatever is wrong (the message `assertPositiveInteger` gives). */
+export function positiveIntegerOption(): z.ZodNumber {
+  const error = 'must be an integer >= 1';
+  return z.number({ error }).int({ error }).min(1, { error });
+}
+
+const NON_EMPTY_NAME = 'must be a non-empty string';
+
+const HttpOptionsSchema = z.object(
+  {
+    name: z.string({ error: NON_EMPTY_NAME }).refine((name) => name.trim() !== '', { error: NON_EMPTY_NAME }),
+    priority: z.number({ error: 'must be a finite number' }).default(1),
+    timeoutMs: positiveIntegerOption().default(DEFAULT_TIMEOUT_MS),
+    maxResponseBytes: positiveIntegerOption().default(DEFAULT_MAX_RESPONSE_BYTES),
+    headers: z
+      .record(z.string(), z.string({ error: 'must be a string' }), { error: 'must be an object of header names to strings' })
+      .default({}),
+    fetch: z.custom<FetchLike>((value) => typeof value === 'function', { error: 'must be a function' }).optional(),
+  },
+  { error: 'must be an object' },
+);
+
 /** Validates the common options; `provider` names the callee in errors. */
 export function resolveHttpOptions(provider: string, options: HttpBackendOptions): ResolvedHttpOptions {
-  if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
-  const { name, apiKey, priority = 1, timeoutMs = DEFAULT_TIMEOUT_MS, maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES } = options;
-  if (typeof name !== 'string' || name.trim() === '') throw new ValidationError('options.name', name, 'must be a non-empty string');
-  if (apiKey !== undefined && typeof apiKey !== 'string') {
-    // Never echo the value: it may be a secret of the wrong type.
-    throw new ValidationError('options.apiKey', '[REDACTED]', 'must be a string');
-  }
-  if (typeof priority !== 'number' || !Number.isFinite(priority)) {
-    throw new ValidationError('options.priority', priority, 'must be a finite number');
-  }
-  assertPositiveInteger('options.timeoutMs', timeoutMs);
-  assertPositiveInteger('options.maxResponseBytes', maxResponseBytes);
-  const headers = options.headers ?? {};
-  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
-    throw new ValidationError('options.headers', headers, 'must be an object of header names to strings');
-  }
-  for (const [key, value] of Object.entries(headers)) {
-    if (typeof value !== 'string') throw new ValidationError(`options.headers.${key}`, value, 'must be a string');
-  }
-  const fetch = options.fetch ?? defaultFetch;
-  if (typeof fetch !== 'function') throw new ValidationError('options.fetch', fetch, 'must be a function');
+  const { name, priority, timeoutMs, maxResponseBytes, headers, fetch } = parseOptions(HttpOptionsSchema, options, 'options');
+  // Hand-written: parseOptions echoes the value, and an API key of the wrong type is still a secret.
+  const apiKey: unknown = options.apiKey;
+  if (apiKey !== undefined && typeof apiKey !== 'string') throw new ValidationError('options.apiKey', '[REDACTED]', 'must be a string');
+  const servesModel = createModelMatcher('options.models', options.models);
   return {
     name,
     apiKey: apiKey === '' ? undefined : apiKey,
     priority,
-    headers: { ...headers },
-    servesModel: createModelMatcher('options.models', options.models),
+    headers,
+    models: modelList(options.models),
+    servesModel,
     target: {
       provider,
       backend: name,
@@ -73,16 +84,18 @@ export function resolveHttpOptions(provider: string, options: HttpBackendOptions
   };
 }
 
-/** Validates a base URL and drops trailing slashes. */
+/**
+ * Validates a base URL and drops trailing slashes. Hand-written rather than a schema: a URL carrying
+ * credentials must be reported without echoing it.
+ */
 export function resolveBaseUrl(value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new ValidationError('options.baseUrl', value, 'must be an http(s) URL');
-  }
+  const mustBeUrl = (): ValidationError => new ValidationError('options.baseUrl', value, 'must be an http(s) URL');
+  if (typeof value !== 'string' || value.trim() === '') throw mustBeUrl();
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ValidationError('options.baseUrl', value, 'must be an http(s) URL');
+    throw mustBeUrl();
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new ValidationError('options.baseUrl', value, 'must use http or https');

@@ -15,8 +15,8 @@ export function describeTarget(target: CallTarget): string {
   return `${target.provider} backend ${JSON.stringify(target.backend)}`;
 }
 
-/** Replaces every secret in `text` with `[REDACTED]`. */
-export function redact(text: string, secrets: readonly string[]): string {
+/** Replaces every secret (API key) in a message `text` with `[REDACTED]`; secrets under 4 characters are left alone. */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) {
     if (secret.length >= 4) out = out.split(secret).join('[REDACTED]');

@@ -1,9 +1,12 @@
-import { ProviderError, ValidationError } from '../core/errors.js';
+import { z } from 'zod';
+import { ProviderError } from '../core/errors.js';
+import { abortableSleep } from '../core/abort.js';
+import { parseOptions } from '../core/options.js';
 import { estimateTextTokens, estimateTokens, estimateToolsTokens, tokenProfileForModel } from '../tokens/estimate.js';
 import type { Backend, BackendRequest, ChatMessage, LLMResponse, StreamChunk, TokenUsage } from '../core/types.js';
-import { assertNonNegativeNumber, assertPositiveInteger } from '../core/validate.js';
 import { abortError, describeTarget, type CallTarget } from './call-errors.js';
-import { createModelMatcher } from './model-match.js';
+import { positiveIntegerOption } from './backend-options.js';
+import { createModelMatcher, modelList } from './model-match.js';
 
 /** How a failing mock call fails. `truncated` streams half the reply, then breaks. */
 export type MockFailure = '429' | '500' | 'timeout' | 'malformed' | 'truncated';
@@ -36,6 +39,30 @@ export interface MockBackendOptions {
   reportUsage?: boolean;
 }
 
+const NON_NEGATIVE = 'must be a finite number >= 0';
+const nonNegative = (): z.ZodNumber => z.number({ error: NON_NEGATIVE }).min(0, { error: NON_NEGATIVE });
+const NON_EMPTY_NAME = 'must be a non-empty string';
+const FAILURES = ['429', '500', 'timeout', 'malformed', 'truncated'] as const satisfies readonly MockFailure[];
+
+const MockOptionsSchema = z.object(
+  {
+    name: z.string({ error: NON_EMPTY_NAME }).refine((name) => name.trim() !== '', { error: NON_EMPTY_NAME }).default('mock'),
+    // Checked (with its own messages) by createModelMatcher.
+    models: z.unknown().default('*'),
+    priority: z.number({ error: 'must be a finite number' }).default(1),
+    latencyMs: nonNegative().default(0),
+    chunkDelayMs: nonNegative().default(0),
+    seed: z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' }).default(42),
+    failureRate: z.number({ error: 'must be a number from 0 to 1' }).min(0, { error: 'must be a number from 0 to 1' }).max(1, { error: 'must be a number from 0 to 1' }).default(0),
+    failWith: z.enum(FAILURES, { error: 'must be one of "429", "500", "timeout", "malformed", "truncated"' }).default('500'),
+    retryAfterMs: nonNegative().optional(),
+    reply: z.custom<(request: BackendRequest) => string>((value) => typeof value === 'function', { error: 'must be a function (request) => string' }).optional(),
+    completionTokens: positiveIntegerOption().optional(),
+    reportUsage: z.boolean({ error: 'must be a boolean' }).default(true),
+  },
+  { error: 'must be an object' },
+);
+
 const WORDS = (
   'the a of to and in that it is for on with as this was be at by an are from or have not but all ' +
   'budget token thread agent model call usage limit cost router reply message system value result ' +
@@ -59,6 +86,8 @@ export class MockBackend implements Backend {
   readonly provider = 'mock';
   priority: number;
   load = 0;
+  /** Model patterns served (exact names, prefixes ending in `*`, or `'*'`), as configured. */
+  readonly models: readonly string[];
   readonly #serves: (model: string) => boolean;
   readonly #latencyMs: number;
   readonly #chunkDelayMs: number;
@@ -73,50 +102,21 @@ export class MockBackend implements Backend {
   #calls = 0;
 
   constructor(options: MockBackendOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
-    const {
-      name = 'mock',
-      models = '*',
-      priority = 1,
-      latencyMs = 0,
-      chunkDelayMs = 0,
-      seed = 42,
-      failureRate = 0,
-      failWith = '500',
-      reportUsage = true,
-    } = options;
-    if (typeof name !== 'string' || name.trim() === '') throw new ValidationError('options.name', name, 'must be a non-empty string');
-    if (typeof priority !== 'number' || !Number.isFinite(priority)) {
-      throw new ValidationError('options.priority', priority, 'must be a finite number');
-    }
-    assertNonNegativeNumber('options.latencyMs', latencyMs);
-    assertNonNegativeNumber('options.chunkDelayMs', chunkDelayMs);
-    if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new ValidationError('options.seed', seed, 'must be an integer');
-    if (typeof failureRate !== 'number' || !(failureRate >= 0 && failureRate <= 1)) {
-      throw new ValidationError('options.failureRate', failureRate, 'must be a number from 0 to 1');
-    }
-    if (!['429', '500', 'timeout', 'malformed', 'truncated'].includes(failWith)) {
-      throw new ValidationError('options.failWith', failWith, 'must be one of "429", "500", "timeout", "malformed", "truncated"');
-    }
-    if (options.retryAfterMs !== undefined) assertNonNegativeNumber('options.retryAfterMs', options.retryAfterMs);
-    if (options.reply !== undefined && typeof options.reply !== 'function') {
-      throw new ValidationError('options.reply', options.reply, 'must be a function (request) => string');
-    }
-    if (options.completionTokens !== undefined) assertPositiveInteger('options.completionTokens', options.completionTokens);
-    if (typeof reportUsage !== 'boolean') throw new ValidationError('options.reportUsage', reportUsage, 'must be a boolean');
-    this.name = name;
-    this.priority = priority;
-    this.#serves = createModelMatcher('options.models', models);
-    this.#latencyMs = latencyMs;
-    this.#chunkDelayMs = chunkDelayMs;
-    this.#seed = seed;
-    this.#failureRate = failureRate;
-    this.#failWith = failWith;
-    this.#retryAfterMs = options.retryAfterMs;
-    this.#reply = options.reply;
-    this.#completionTokens = options.completionTokens;
-    this.#reportUsage = reportUsage;
-    this.#failureRng = mulberry32(seed);
+    const o = parseOptions(MockOptionsSchema, options, 'options');
+    this.name = o.name;
+    this.priority = o.priority;
+    this.#serves = createModelMatcher('options.models', o.models);
+    this.models = modelList(o.models as string | string[]);
+    this.#latencyMs = o.latencyMs;
+    this.#chunkDelayMs = o.chunkDelayMs;
+    this.#seed = o.seed;
+    this.#failureRate = o.failureRate;
+    this.#failWith = o.failWith;
+    this.#retryAfterMs = o.retryAfterMs;
+    this.#reply = o.reply;
+    this.#completionTokens = o.completionTokens;
+    this.#reportUsage = o.reportUsage;
+    this.#failureRng = mulberry32(o.seed);
   }
 
   /** Calls received so far (complete and stream). */
@@ -292,17 +292,11 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined, who: CallTarget): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal, who));
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal as AbortSignal, who));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Sleeps `ms`; an abort rejects with the CallAbortedError a provider call gives. */
+async function sleep(ms: number, signal: AbortSignal | undefined, who: CallTarget): Promise<void> {
+  try {
+    await abortableSleep(ms, signal);
+  } catch {
+    throw abortError(signal as AbortSignal, who);
+  }
 }

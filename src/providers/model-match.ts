@@ -34,3 +34,11 @@ export function createModelMatcher(field: string, models: unknown): (model: stri
   if (all) return () => true;
   return (model: string) => exact.has(model) || prefixes.some((p) => model.startsWith(p));
 }
+
+/**
+ * The model patterns as a list (a single pattern becomes a one-entry list). Call after
+ * {@link createModelMatcher} has validated them.
+ */
+export function modelList(models: string | readonly string[]): readonly string[] {
+  return Object.freeze(typeof models === 'string' ? [models] : [...models]);
+}

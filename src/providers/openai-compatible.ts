@@ -1,10 +1,14 @@
-import { ProviderError, ValidationError } from '../core/errors.js';
+import { z } from 'zod';
+import { ProviderError } from '../core/errors.js';
+import { parseOptions } from '../core/options.js';
 import { attemptScopeOf } from '../core/abort.js';
 import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage, ToolCall } from '../core/types.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
-import { abortError, describeTarget, redact } from './call-errors.js';
-import { malformed, parseEventObject, postJson, postStream, streamTruncated, type HttpTarget } from './http.js';
-import { isObject } from './json-guards.js';
+import { abortError, describeTarget, redactSecrets } from './call-errors.js';
+import { malformed, parseEventObject, streamTruncated } from './http/errors.js';
+import { postJson, postStream } from './http/post.js';
+import type { HttpTarget } from './http/target.js';
+import { isPlainObject } from '../core/objects.js';
 import { parseSse } from './sse.js';
 
 /** Options of {@link OpenAICompatibleBackend}. */
@@ -16,6 +20,22 @@ export interface OpenAICompatibleBackendOptions extends HttpBackendOptions {
   /** Body field carrying the completion cap. Default `max_tokens`; OpenAI's reasoning models want `max_completion_tokens`. */
   maxTokensParam?: 'max_tokens' | 'max_completion_tokens';
 }
+
+const PROVIDER_WORD = 'must be a provider word such as "openai" or "xai"';
+
+/** The options only this adapter takes; the common ones are checked by resolveHttpOptions. */
+const OpenAIOptionsSchema = z.object(
+  {
+    provider: z
+      .string({ error: PROVIDER_WORD })
+      .regex(/^[a-z0-9][a-z0-9_.-]*$/i, { error: PROVIDER_WORD })
+      .default('openai'),
+    maxTokensParam: z
+      .enum(['max_tokens', 'max_completion_tokens'], { error: 'must be "max_tokens" or "max_completion_tokens"' })
+      .default('max_tokens'),
+  },
+  { error: 'must be an object' },
+);
 
 /**
  * A backend speaking OpenAI's chat-completions protocol: OpenAI, xAI, Ollama's `/v1`, vLLM, or any
@@ -37,6 +57,8 @@ export class OpenAICompatibleBackend implements Backend {
   priority: number;
   load = 0;
   readonly baseUrl: string;
+  /** Model patterns served (exact names, prefixes ending in `*`, or `'*'`), as configured. */
+  readonly models: readonly string[];
   readonly #apiKey: string | undefined;
   readonly #headers: Record<string, string>;
   readonly #target: HttpTarget;
@@ -44,18 +66,12 @@ export class OpenAICompatibleBackend implements Backend {
   readonly #maxTokensParam: 'max_tokens' | 'max_completion_tokens';
 
   constructor(options: OpenAICompatibleBackendOptions) {
-    const provider = options?.provider ?? 'openai';
-    if (typeof provider !== 'string' || !/^[a-z0-9][a-z0-9_.-]*$/i.test(provider)) {
-      throw new ValidationError('options.provider', provider, 'must be a provider word such as "openai" or "xai"');
-    }
+    const { provider, maxTokensParam } = parseOptions(OpenAIOptionsSchema, options, 'options');
     const resolved = resolveHttpOptions(provider, options);
-    const maxTokensParam = options.maxTokensParam ?? 'max_tokens';
-    if (maxTokensParam !== 'max_tokens' && maxTokensParam !== 'max_completion_tokens') {
-      throw new ValidationError('options.maxTokensParam', maxTokensParam, 'must be "max_tokens" or "max_completion_tokens"');
-    }
     this.name = resolved.name;
     this.provider = provider;
     this.priority = resolved.priority;
+    this.models = resolved.models;
     this.baseUrl = resolveBaseUrl(options.baseUrl);
     this.#apiKey = resolved.apiKey;
     this.#headers = resolved.headers;
@@ -73,7 +89,7 @@ export class OpenAICompatibleBackend implements Backend {
     return this.#serves(model);
   }
 
-  /** Sends one chat completion. Throws ProviderError (see http.ts for codes) or CallAbortedError. */
+  /** Sends one chat completion. Throws ProviderError (see http/errors.ts for codes) or CallAbortedError. */
   async complete(request: BackendRequest): Promise<LLMResponse> {
     const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), this.#body(request, false), attemptScopeOf(request) ?? request.signal);
     return parseCompletion(this.#target, status, json, request.model);
@@ -106,9 +122,9 @@ export class OpenAICompatibleBackend implements Backend {
         const chunkUsage = mapUsage(json.usage);
         if (chunkUsage) usage = chunkUsage;
         const choices = Array.isArray(json.choices) ? json.choices : [];
-        const choice = choices.find((c: unknown) => isObject(c) && (c.index === undefined || c.index === 0));
-        if (!isObject(choice)) continue;
-        const delta = isObject(choice.delta) ? choice.delta : {};
+        const choice = choices.find((c: unknown) => isPlainObject(c) && (c.index === undefined || c.index === 0));
+        if (!isPlainObject(choice)) continue;
+        const delta = isPlainObject(choice.delta) ? choice.delta : {};
         const content = typeof delta.content === 'string' ? delta.content : '';
         const toolCalls = Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0 ? (delta.tool_calls as unknown[]) : undefined;
         if (content || toolCalls) yield toolCalls ? { type: 'delta', content, toolCalls } : { type: 'delta', content };
@@ -156,10 +172,10 @@ export class OpenAICompatibleBackend implements Backend {
 }
 
 function parseCompletion(target: HttpTarget, status: number, json: unknown, requestedModel: string): LLMResponse {
-  if (!isObject(json)) throw malformed(target, status, 'the body is not a JSON object');
+  if (!isPlainObject(json)) throw malformed(target, status, 'the body is not a JSON object');
   if (!Array.isArray(json.choices)) throw malformed(target, status, 'the body has no "choices" array');
   const choice: unknown = json.choices[0];
-  if (!isObject(choice) || !isObject(choice.message)) {
+  if (!isPlainObject(choice) || !isPlainObject(choice.message)) {
     throw malformed(target, status, 'choices[0].message is missing');
   }
   const message = choice.message;
@@ -180,7 +196,7 @@ function parseCompletion(target: HttpTarget, status: number, json: unknown, requ
 function contentText(content: unknown): string | null {
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
-    return content.map((p: unknown) => (isObject(p) && typeof p.text === 'string' ? p.text : '')).join('');
+    return content.map((p: unknown) => (isPlainObject(p) && typeof p.text === 'string' ? p.text : '')).join('');
   }
   return null;
 }
@@ -191,26 +207,26 @@ function contentText(content: unknown): string | null {
  * upstream could honestly report, rather than this adapter quietly dropping it to an estimate.
  */
 export function mapUsage(raw: unknown): TokenUsage | undefined {
-  if (!isObject(raw)) return undefined;
+  if (!isPlainObject(raw)) return undefined;
   const prompt = raw.prompt_tokens;
   const completion = raw.completion_tokens;
   if (typeof prompt !== 'number' || typeof completion !== 'number') return undefined;
   const usage: TokenUsage = { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
-  const cached = isObject(raw.prompt_tokens_details) ? raw.prompt_tokens_details.cached_tokens : undefined;
+  const cached = isPlainObject(raw.prompt_tokens_details) ? raw.prompt_tokens_details.cached_tokens : undefined;
   if (typeof cached === 'number') usage.cachedPromptTokens = cached;
-  const reasoning = isObject(raw.completion_tokens_details) ? raw.completion_tokens_details.reasoning_tokens : undefined;
+  const reasoning = isPlainObject(raw.completion_tokens_details) ? raw.completion_tokens_details.reasoning_tokens : undefined;
   if (typeof reasoning === 'number') usage.reasoningTokens = reasoning;
   return usage;
 }
 
 function streamError(target: HttpTarget, error: unknown): ProviderError {
-  const obj = isObject(error) ? error : {};
+  const obj = isPlainObject(error) ? error : {};
   const text = typeof error === 'string' ? error : typeof obj.message === 'string' ? obj.message : JSON.stringify(error);
   return new ProviderError({
     code: 'PROVIDER_ERROR',
     provider: target.provider,
     backend: target.backend,
     isRetryable: true,
-    message: `${describeTarget(target)} reported an error mid-stream: ${redact(text, target.secrets).slice(0, 500)}`,
+    message: `${describeTarget(target)} reported an error mid-stream: ${redactSecrets(text, target.secrets).slice(0, 500)}`,
   });
 }

@@ -29,75 +29,93 @@ export interface SseEvent {
  */
 export async function* parseSse(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<SseEvent, void, undefined> {
   const decoder = new TextDecoder('utf-8');
-  let buffer = '';
-  let skipLeadingLf = false;
-  let data: string[] = [];
-  let hasData = false;
-  let eventType = '';
-  let lastId: string | undefined;
+  const reader = new SseReader();
+  const ready: SseEvent[] = [];
+  for await (const chunk of source) {
+    reader.feed(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }), ready);
+    for (let i = 0; i < ready.length; i++) yield ready[i]!;
+    ready.length = 0;
+  }
+  // Clean end of input: dispatch an event whose lines all ended; a partial last line is dropped.
+  // (A flushed decoder tail holds no line break, so it can only extend the discarded partial line.)
+  decoder.decode();
+  const last = reader.end();
+  if (last) yield last;
+}
 
-  // Returns the event to dispatch when `line` is blank, else records the field.
-  const takeLine = (line: string): SseEvent | undefined => {
-    if (line === '') {
-      if (!hasData) {
-        eventType = '';
-        return undefined;
-      }
-      const ev: SseEvent = { event: eventType || 'message', data: data.join('\n') };
-      if (lastId !== undefined) ev.id = lastId;
-      data = [];
-      hasData = false;
-      eventType = '';
-      return ev;
+/** The event-stream state machine: text in, complete events out. */
+class SseReader {
+  /** The partial line carried over from the previous text (it holds no line break). */
+  private buffer = '';
+  /** The previous text ended in CR: a LF starting the next one belongs to that line break. */
+  private skipLeadingLf = false;
+  private data: string[] = [];
+  private hasData = false;
+  private eventType = '';
+  private lastId: string | undefined;
+
+  /** Splits `text` into lines (LF, CRLF or CR) and pushes the events they complete onto `out`. */
+  feed(text: string, out: SseEvent[]): void {
+    if (this.skipLeadingLf && text.length > 0) {
+      if (text.charCodeAt(0) === 10) text = text.slice(1);
+      this.skipLeadingLf = false;
     }
+    if (text.length === 0) return;
+    // The carried-over partial line holds no line break, so scanning resumes after it.
+    let i = this.buffer.length;
+    const buffer = this.buffer + text;
+    let start = 0;
+    for (; i < buffer.length; i++) {
+      const c = buffer.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      const ev = this.takeLine(buffer.slice(start, i));
+      if (c === 13) {
+        if (i + 1 < buffer.length) {
+          if (buffer.charCodeAt(i + 1) === 10) i++;
+        } else {
+          this.skipLeadingLf = true;
+        }
+      }
+      start = i + 1;
+      if (ev) out.push(ev);
+    }
+    this.buffer = buffer.slice(start);
+  }
+
+  /** At a clean end of input: the event whose lines all ended, if one is pending. */
+  end(): SseEvent | undefined {
+    return this.hasData ? this.takeLine('') : undefined;
+  }
+
+  /** Returns the event to dispatch when `line` is blank, else records the field. */
+  private takeLine(line: string): SseEvent | undefined {
+    if (line === '') return this.dispatch();
     if (line.charCodeAt(0) === 58 /* ':' */) return undefined;
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);
     if (value.charCodeAt(0) === 32 /* ' ' */) value = value.slice(1);
     if (field === 'data') {
-      data.push(value);
-      hasData = true;
+      this.data.push(value);
+      this.hasData = true;
     } else if (field === 'event') {
-      eventType = value;
+      this.eventType = value;
     } else if (field === 'id' && !value.includes('\0')) {
-      lastId = value;
+      this.lastId = value;
     }
     return undefined;
-  };
-
-  for await (const chunk of source) {
-    let text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    if (skipLeadingLf && text.length > 0) {
-      if (text.charCodeAt(0) === 10) text = text.slice(1);
-      skipLeadingLf = false;
-    }
-    if (text.length === 0) continue;
-    // The carried-over partial line holds no line break, so scanning resumes after it.
-    let i = buffer.length;
-    buffer += text;
-    let start = 0;
-    for (; i < buffer.length; i++) {
-      const c = buffer.charCodeAt(i);
-      if (c !== 10 && c !== 13) continue;
-      const ev = takeLine(buffer.slice(start, i));
-      if (c === 13) {
-        if (i + 1 < buffer.length) {
-          if (buffer.charCodeAt(i + 1) === 10) i++;
-        } else {
-          skipLeadingLf = true;
-        }
-      }
-      start = i + 1;
-      if (ev) yield ev;
-    }
-    buffer = buffer.slice(start);
   }
-  // Clean end of input: dispatch an event whose lines all ended; a partial last line is dropped.
-  // (A flushed decoder tail holds no line break, so it can only extend the discarded partial line.)
-  decoder.decode();
-  if (hasData) {
-    const ev = takeLine('');
-    if (ev) yield ev;
+
+  private dispatch(): SseEvent | undefined {
+    if (!this.hasData) {
+      this.eventType = '';
+      return undefined;
+    }
+    const ev: SseEvent = { event: this.eventType || 'message', data: this.data.join('\n') };
+    if (this.lastId !== undefined) ev.id = this.lastId;
+    this.data = [];
+    this.hasData = false;
+    this.eventType = '';
+    return ev;
   }
 }

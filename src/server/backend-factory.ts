@@ -1,7 +1,7 @@
 import { ConfigError } from '../core/errors.js';
 import type { Backend } from '../core/types.js';
 import { AnthropicBackend, ANTHROPIC_BASE_URL } from '../providers/anthropic.js';
-import type { FetchLike } from '../providers/http.js';
+import type { FetchLike } from '../providers/http/fetch-exchange.js';
 import { MockBackend, type MockBackendOptions } from '../providers/mock.js';
 import { OpenAICompatibleBackend } from '../providers/openai-compatible.js';
 

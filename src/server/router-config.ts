@@ -2,7 +2,7 @@ import type { ThreadBudgetRegistry } from '../budget/registry.js';
 import type { BudgetLedger } from '../budget/types.js';
 import { ConfigError, TokenwardenError, ValidationError } from '../core/errors.js';
 import { createBackend, PROVIDERS } from './backend-factory.js';
-import type { FetchLike } from '../providers/http.js';
+import type { FetchLike } from '../providers/http/fetch-exchange.js';
 import type { MockBackendOptions } from '../providers/mock.js';
 import type { UsageTracker } from '../usage/tracker.js';
 import { DEFAULT_COOLDOWN_POLICY, type CooldownPolicy } from '../router/cooldown.js';

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { redact } from '../../src/providers/call-errors.js';
-import { parseRetryAfter, postJson, statusError, type FetchLike, type HttpTarget } from '../../src/providers/http.js';
+import { redactSecrets } from '../../src/providers/call-errors.js';
+import { statusError } from '../../src/providers/http/errors.js';
+import type { FetchLike } from '../../src/providers/http/fetch-exchange.js';
+import { postJson } from '../../src/providers/http/post.js';
+import { parseRetryAfter } from '../../src/providers/http/retry-after.js';
+import type { HttpTarget } from '../../src/providers/http/target.js';
 import { createModelMatcher } from '../../src/providers/model-match.js';
 
 const headers = (h: Record<string, string>): { get(name: string): string | null } => ({
@@ -88,8 +92,8 @@ describe('postJson with an injected fetch', () => {
 
 describe('redact and model matching', () => {
   it('redacts every occurrence, ignoring very short secrets', () => {
-    expect(redact('a KEY1234 b KEY1234', ['KEY1234'])).toBe('a [REDACTED] b [REDACTED]');
-    expect(redact('abc', ['b'])).toBe('abc');
+    expect(redactSecrets('a KEY1234 b KEY1234', ['KEY1234'])).toBe('a [REDACTED] b [REDACTED]');
+    expect(redactSecrets('abc', ['b'])).toBe('abc');
   });
   it('matches exact names and prefixes', () => {
     const serves = createModelMatcher('models', ['gpt-4o', 'claude-*']);
