@@ -90,7 +90,7 @@ function describeProblem(problem: ArgvProblem): string {
     case 'missing-value':
       return `${problem.flag} needs a value`;
     case 'dash-value':
-      return `${problem.flag} needs a value (write ${problem.flag}=${problem.value} for one starting with "-")`;
+      return `${problem.flag} needs a value (write --${problem.name}=${problem.value} for one starting with "-")`;
     case 'takes-no-value':
       return `${problem.flag} takes no value`;
     case 'repeated':
