@@ -1,7 +1,8 @@
 // Message pump: messages/s through the pump with trivial handlers (baseline: the same handlers called
 // directly in a loop), threads started+ended/s (baseline: handler + ledger setBudget/endThread without
 // the pump), and heap after 100 000 completed threads vs before. The heap figure runs in a child
-// process started with `node --expose-gc` (or directly: `node --expose-gc bench/pump.js --heap`).
+// process started with `node --expose-gc` (or directly: `node --expose-gc bench/pump.js --heap`). Run alone:
+// `node bench/pump.js`.
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -121,6 +122,7 @@ async function heap() {
   );
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv.includes('--heap')) {
-  await heap();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  if (process.argv.includes('--heap')) await heap();
+  else await run(); // `node bench/pump.js` on its own (after `npm run build`)
 }

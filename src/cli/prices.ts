@@ -2,6 +2,7 @@ import { TokenwardenError } from '../core/errors.js';
 import { getPriceTable } from '../pricing/global-prices.js';
 import type { PriceTable } from '../pricing/price-table.js';
 import type { PriceTier, ResolvedPrice } from '../pricing/types.js';
+import { parseCommandLine, type CommandOptions } from './argv.js';
 
 /** Where the command writes. */
 export interface PricesCommandIO {
@@ -18,6 +19,11 @@ Options:
   --json      print the resolved price as JSON
   -h, --help  show this help
 `;
+
+const PRICES_OPTIONS = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies CommandOptions;
 
 const SOURCE_LABEL: Record<ResolvedPrice['source'], string> = {
   override: 'user override',
@@ -43,18 +49,19 @@ export async function runPricesCommand(
   io: PricesCommandIO,
   options: { table?: PriceTable } = {},
 ): Promise<number> {
-  let json = false;
-  const positional: string[] = [];
-  for (const arg of argv) {
-    if (arg === '--json') json = true;
-    else if (arg === '-h' || arg === '--help') {
-      io.stdout(USAGE);
-      return 0;
-    } else if (arg.startsWith('-') && arg.length > 1) {
-      io.stderr(`tokenwarden prices: unknown option ${arg}\n\n${USAGE}`);
-      return 2;
-    } else positional.push(arg);
+  const line = parseCommandLine(argv, PRICES_OPTIONS, { positionals: true });
+  const helpAt = argv.findIndex((arg) => arg === '-h' || arg === '--help');
+  if (helpAt >= 0 && (!line.problem || helpAt < line.problem.index)) {
+    io.stdout(USAGE);
+    return 0;
   }
+  if (line.problem) {
+    // Only switches here: any problem is a word that is not one (`--yaml`, `--json=1`), named as typed.
+    io.stderr(`tokenwarden prices: unknown option ${argv[line.problem.index]}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals: positional } = line;
+  const json = values.json === true;
   if (positional.length !== 1) {
     io.stderr(
       (positional.length === 0

@@ -91,6 +91,18 @@ describe('tokenwarden prices', () => {
     expect((await run([])).stderr).toContain('Usage: tokenwarden prices MODEL [--json]');
   });
 
+  it('names the first word that is not an option as typed, before or after a --help', async () => {
+    for (const [argv, word] of [[['gpt-4o', '--json=1'], '--json=1'], [['--', 'gpt-4o'], '--'], [['--bogus', '--help'], '--bogus'], [['-jx', 'gpt-4o'], '-jx']]) {
+      const { code, stdout, stderr } = await run(argv as string[]);
+      expect(code, (argv as string[]).join(' ')).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr).toContain(`tokenwarden prices: unknown option ${word as string}\n`);
+    }
+    const help = await run(['--help', '--bogus']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: tokenwarden prices MODEL [--json]');
+  });
+
   it('prints help to stdout with --help', async () => {
     const { code, stdout } = await run(['--help']);
     expect(code).toBe(0);

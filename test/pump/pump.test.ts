@@ -152,6 +152,18 @@ describe('MessagePump: messages and threads', () => {
     expect(err.message).toMatch(/Agent "writer" rejected the request from "external": field "outline\[1\]\.title": .*expected string/);
   });
 
+  it('names a failing field whose key is not an identifier in brackets, and the payload itself as (root)', async () => {
+    const { pump } = setup();
+    pump.register('tagger', { schema: z.object({ headers: z.object({ 'x-id': z.string() }) }), handler: () => undefined });
+    pump.register('counter', { schema: z.number(), handler: () => undefined });
+    const r = await pump.run('tagger', { headers: { 'x-id': 7 } });
+    expect(r.error).toMatchObject({ reason: 'schema', path: 'headers["x-id"]' });
+    expect(r.error?.message).toContain('field "headers[\\"x-id\\"]"');
+    const root = await pump.run('counter', 'seven');
+    expect(root.error).toMatchObject({ reason: 'schema', path: '(root)' });
+    expect(root.error?.message).toContain('field "(root)"');
+  });
+
   it('rejects a peer message failing the receiver schema, naming receiver and sender', async () => {
     const { pump } = setup();
     const writer = vi.fn(() => undefined);

@@ -157,6 +157,12 @@ describe('tokenwarden report (SQLite)', () => {
     expect((JSON.parse(r.stdout) as { totals: { requestCount: number } }).totals.requestCount).toBe(60);
   });
 
+  it('takes a value starting with "-" written --flag=value', async () => {
+    const r = await report(['--db', dbPath, '--org=-acme', '--format=json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ orgId: '-acme', rows: [], totals: { requestCount: 0 } });
+  });
+
   it('prints help with exit 0', async () => {
     const r = await report(['--help']);
     expect(r.code).toBe(0);
@@ -180,6 +186,12 @@ describe('tokenwarden report (SQLite)', () => {
     [['--lock-timeout', '1.5'], '--lock-timeout must be a whole number of milliseconds'],
     [['--org', 'a', '--org', 'b'], '--org given more than once'],
     [['extra'], 'unexpected argument "extra"'],
+    [['-x'], 'unexpected argument "-x"'],
+    [['--bogus=1'], 'unknown option --bogus'],
+    [['--'], 'unknown option --'],
+    [['--org='], '--org needs a value'],
+    [['--org', ''], '--org needs a value'],
+    [['--org', '-acme'], '--org needs a value (write --org=-acme for one starting with "-")'],
   ])('bad arguments %j exit 2 naming the problem', async (argv, message) => {
     const r = await report(argv as string[]);
     expect(r.code).toBe(2);
