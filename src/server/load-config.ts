@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
-import { InvalidConfigError, type ConfigProblem } from './config-problems.js';
-import type { PathSegment, TokenwardenConfig } from './config-schema.js';
+import { InvalidConfigError, type ConfigProblem, type PathSegment } from './config-problems.js';
+import type { TokenwardenConfig } from './config-schema.js';
 import { validateConfig, type ConfigEnv } from './validate-config.js';
 
 /** Options of {@link loadConfig}. */
