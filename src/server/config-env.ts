@@ -64,17 +64,25 @@ export const ENV_TARGETS: Readonly<Record<keyof ConfigEnvValues, string>> = {
   TOKENWARDEN_LEDGER: 'ledger',
 };
 
-/** Reads the overriding variables; `values` is `undefined` when one is bad (its problem is in `problems`). */
-export function parseConfigEnv(env: ConfigEnv): { values: ConfigEnvValues | undefined; problems: LocatedProblem[] } {
-  const present: Record<string, string> = {};
-  for (const name of Object.keys(ENV_TARGETS)) {
+/**
+ * Reads the overriding variables one by one: `values` holds the good ones, `bad` names the others (their
+ * problems are in `problems`, as `environment <NAME>`).
+ */
+export function parseConfigEnv(env: ConfigEnv): { values: ConfigEnvValues; bad: Set<string>; problems: LocatedProblem[] } {
+  const values: Record<string, unknown> = {};
+  const bad = new Set<string>();
+  const problems: LocatedProblem[] = [];
+  for (const [name, schema] of Object.entries(ConfigEnvSchema.shape)) {
     const value = env[name];
-    if (value !== undefined && (name === 'TOKENWARDEN_CORS_ORIGINS' ? value.trim() : value) !== '') present[name] = value;
+    if (value === undefined || (name === 'TOKENWARDEN_CORS_ORIGINS' ? value.trim() : value) === '') continue;
+    const result = schema.safeParse(value);
+    if (result.success) values[name] = result.data;
+    else {
+      bad.add(name);
+      problems.push(...result.error.issues.map((issue) => ({ path: `environment ${name}`, problem: issue.message })));
+    }
   }
-  const result = ConfigEnvSchema.safeParse(present);
-  if (result.success) return { values: result.data, problems: [] };
-  const problems = result.error.issues.map((issue) => ({ path: `environment ${String(issue.path[0])}`, problem: issue.message }));
-  return { values: undefined, problems };
+  return { values: values as ConfigEnvValues, bad, problems };
 }
 
 /** The `envOverrides` record for the variables that were set. */

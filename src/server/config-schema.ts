@@ -118,7 +118,7 @@ export const ServerSection = mapping({
   cors_origins: z.array(origin, { error: mustBe('must be a list of origins such as [https://app.example.com]') }).optional(),
   headers_timeout_ms: integer(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS).optional(),
   request_timeout_ms: integer(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS).optional(),
-});
+}, { listed: ['host', 'port', 'body_limit', 'shutdown_timeout_ms', 'headers_timeout_ms', 'request_timeout_ms', 'cors_origins'] });
 
 const threshold = mapping(
   {
@@ -149,13 +149,18 @@ export const BudgetsSection = mapping({
     365 * 86_400_000,
     'must be a duration from 1s to 365d with its unit, like "24h", "30m" or "90s"',
   ).optional(),
-}).superRefine((b, ctx) => {
-  const perOrg = b.max_threads_per_org ?? CONFIG_DEFAULTS.maxThreadsPerOrg;
-  const max = b.max_threads ?? CONFIG_DEFAULTS.maxThreads;
-  if (perOrg > max) {
-    ctx.addIssue({ code: 'custom', path: ['max_threads_per_org'], message: `must not exceed budgets.max_threads (${max}) (got ${perOrg})` });
-  }
-});
+}).superRefine(
+  (b, ctx) => {
+    // Checked over the values that are good on their own, even when another budget key is bad.
+    const good = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1;
+    const perOrg = b.max_threads_per_org === undefined ? CONFIG_DEFAULTS.maxThreadsPerOrg : b.max_threads_per_org;
+    const max = b.max_threads === undefined ? CONFIG_DEFAULTS.maxThreads : b.max_threads;
+    if (good(perOrg) && good(max) && perOrg > max) {
+      ctx.addIssue({ code: 'custom', path: ['max_threads_per_org'], message: `must not exceed budgets.max_threads (${max}) (got ${perOrg})` });
+    }
+  },
+  { when: (payload) => isPlainObject(payload.value) },
+);
 
 /** `store:`: `sqlite: <path>` or `postgres: <url>` (with `table`, `spool`); a bare string is either. */
 export const StoreSection = z.preprocess(

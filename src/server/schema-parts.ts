@@ -74,6 +74,8 @@ export interface MappingOptions {
   /** The message for `null` where a mapping must be (e.g. a list item written `-`). */
   ifNull?: string;
   style?: UnknownKeyStyle;
+  /** The order the allowed keys are listed in messages, when it differs from the order they are checked in. */
+  listed?: readonly string[];
 }
 
 /**
@@ -81,7 +83,7 @@ export interface MappingOptions {
  * checked even when a known key is bad, so one run lists every problem.
  */
 export function mapping<T extends z.core.$ZodLooseShape>(shape: T, options: MappingOptions = {}) {
-  const allowed = Object.keys(shape);
+  const allowed = options.listed ?? Object.keys(shape);
   const style = options.style ?? 'config';
   const notMapping = options.notMapping ?? `must be a mapping with keys ${allowed.join(', ')}`;
   const error = (issue: { input?: unknown }): string =>

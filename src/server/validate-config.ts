@@ -36,6 +36,8 @@ export type ValidateConfigResult =
   | { ok: true; config: TokenwardenConfig }
   | { ok: false; problems: LocatedProblem[] };
 
+const TIMEOUT_VARIABLES = ['TOKENWARDEN_HEADERS_TIMEOUT_MS', 'TOKENWARDEN_REQUEST_TIMEOUT_MS'];
+
 type Sections = typeof CONFIG_SECTIONS;
 /** Each section as its schema outputs it; `undefined` when the file leaves it out. */
 type ParsedSections = { [K in keyof Sections]: z.output<Sections[K]> | undefined };
@@ -62,25 +64,25 @@ export function validateConfig(raw: unknown, options: ValidateConfigOptions = {}
   const problems: LocatedProblem[] = [];
   const root = parseRoot(raw, problems);
   const sections = parseSections(root, problems);
-  if (sections.providers !== undefined && options.checkProviders && isPlainObject(root.providers)) {
+  if (sections.parsed.providers !== undefined && options.checkProviders && isPlainObject(root.providers)) {
     checkProvidersFurther(root.providers, options.checkProviders, problems);
   }
   const fromEnv = parseConfigEnv(env);
   problems.push(...fromEnv.problems);
-  if (problems.length > 0 || fromEnv.values === undefined) return { ok: false, problems };
-
   const values = fromEnv.values;
-  const server = resolveServer(sections.server, values, env, problems);
+  const server = resolveServer(sections.parsed.server, values, env);
+  const timeoutsKnown = !sections.failed.has('server') && !TIMEOUT_VARIABLES.some((v) => fromEnv.bad.has(v));
+  if (timeoutsKnown) checkTimeouts(server, problems);
   if (problems.length > 0) return { ok: false, problems };
   const baseDir = options.baseDir ?? process.cwd();
   const config: TokenwardenConfig = {
     file: options.file,
     server,
     providers: isPlainObject(root.providers) ? root.providers : undefined,
-    budgets: resolveBudgets(sections.budgets, values),
-    store: resolveStore(sections.store, values, baseDir),
-    ledger: resolveLedger(sections.ledger, values),
-    keys: sections.keys ?? [],
+    budgets: resolveBudgets(sections.parsed.budgets, values),
+    store: resolveStore(sections.parsed.store, values, baseDir),
+    ledger: resolveLedger(sections.parsed.ledger, values),
+    keys: sections.parsed.keys ?? [],
     envOverrides: envOverridesOf(values),
   };
   return { ok: true, config };
@@ -95,16 +97,20 @@ function parseRoot(raw: unknown, problems: LocatedProblem[]): Record<string, unk
 }
 
 /** Every section through its own schema, so that one bad section does not hide another's problems. */
-function parseSections(root: Record<string, unknown>, problems: LocatedProblem[]): ParsedSections {
+function parseSections(root: Record<string, unknown>, problems: LocatedProblem[]): { parsed: ParsedSections; failed: Set<string> } {
   const out: Partial<Record<keyof Sections, unknown>> = {};
+  const failed = new Set<string>();
   for (const name of Object.keys(CONFIG_SECTIONS) as Array<keyof Sections>) {
     const value = root[name];
     if (value === undefined || value === null) continue;
     const result = CONFIG_SECTIONS[name].safeParse(value);
     if (result.success) out[name] = result.data;
-    else problems.push(...problemsFromIssues(result.error.issues, [name]));
+    else {
+      failed.add(name);
+      problems.push(...problemsFromIssues(result.error.issues, [name]));
+    }
   }
-  return out as ParsedSections;
+  return { parsed: out as ParsedSections, failed };
 }
 
 /** Runs `checkProviders`, re-anchoring its `ConfigError` ("<path>: <problem>") under `providers`. */
@@ -133,12 +139,7 @@ function parsePath(path: string): PathSegment[] {
   return out;
 }
 
-function resolveServer(
-  file: ParsedSections['server'],
-  values: ConfigEnvValues,
-  env: ConfigEnv,
-  problems: LocatedProblem[],
-): ServerConfig {
+function resolveServer(file: ParsedSections['server'], values: ConfigEnvValues, env: ConfigEnv): ServerConfig {
   const server: ServerConfig = {
     host: values.TOKENWARDEN_HOST ?? file?.host ?? CONFIG_DEFAULTS.host,
     port: values.TOKENWARDEN_PORT ?? file?.port ?? CONFIG_DEFAULTS.port,
@@ -148,19 +149,21 @@ function resolveServer(
     requestTimeoutMs: values.TOKENWARDEN_REQUEST_TIMEOUT_MS ?? file?.request_timeout_ms ?? CONFIG_DEFAULTS.requestTimeoutMs,
     corsOrigins: values.TOKENWARDEN_CORS_ORIGINS ?? file?.cors_origins ?? [],
   };
-  if (server.headersTimeoutMs > server.requestTimeoutMs) {
-    if (file?.request_timeout_ms === undefined && env.TOKENWARDEN_REQUEST_TIMEOUT_MS === undefined) {
-      // Only the headers timeout was raised: the whole request may take at least as long.
-      server.requestTimeoutMs = server.headersTimeoutMs;
-    } else {
-      problems.push({
-        path: 'server.headers_timeout_ms',
-        problem: `must not exceed server.request_timeout_ms (${server.requestTimeoutMs}); got ${server.headersTimeoutMs}`,
-        segments: ['server', 'headers_timeout_ms'],
-      });
-    }
+  if (server.headersTimeoutMs > server.requestTimeoutMs && file?.request_timeout_ms === undefined && env.TOKENWARDEN_REQUEST_TIMEOUT_MS === undefined) {
+    // Only the headers timeout was raised: the whole request may take at least as long.
+    server.requestTimeoutMs = server.headersTimeoutMs;
   }
   return server;
+}
+
+/** The headers timeout may not exceed the request timeout once both are set (in the file or the environment). */
+function checkTimeouts(server: ServerConfig, problems: LocatedProblem[]): void {
+  if (server.headersTimeoutMs <= server.requestTimeoutMs) return;
+  problems.push({
+    path: 'server.headers_timeout_ms',
+    problem: `must not exceed server.request_timeout_ms (${server.requestTimeoutMs}); got ${server.headersTimeoutMs}`,
+    segments: ['server', 'headers_timeout_ms'],
+  });
 }
 
 function resolveBudgets(file: ParsedSections['budgets'], values: ConfigEnvValues): BudgetsConfig {
