@@ -63,9 +63,9 @@ export interface TokenwardenConfig {
   file: string | undefined;
   server: ServerConfig;
   /**
-   * The `providers` section as written (the router's shape, already checked by the router's
-   * `parseRouterConfig`), or `undefined` when the file has none: then providers are found from the
-   * environment's API keys, or the mock provider serves every model.
+   * The `providers` section as written (already checked by the router's schema, `RouterConfigSchema`), or
+   * `undefined` when the file has none: then providers are found from the environment's API keys, or the
+   * mock provider serves every model.
    */
   providers: Record<string, unknown> | undefined;
   budgets: BudgetsConfig;

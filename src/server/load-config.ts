@@ -17,7 +17,7 @@ export interface LoadConfigOptions {
   env?: ConfigEnv;
   /** Directory the default file is looked for in. Default `process.cwd()`. */
   cwd?: string;
-  /** Checks the `providers` section (see `ValidateConfigOptions.checkProviders`). */
+  /** Checks the `providers` section further once its shape is valid (see `ValidateConfigOptions.checkProviders`). */
   checkProviders?: (providers: Record<string, unknown>) => void;
 }
 
