@@ -191,11 +191,10 @@ const retryFields = {
   max_delay: seconds(true).optional(),
   max_retry_after: seconds(true).optional(),
 };
+const retryMapping = mapping(retryFields, { style: 'router' });
+type RetryFields = z.output<typeof retryMapping>;
 const retries = z.union(
-  [
-    integer(0, MAX_RETRIES).transform((n) => ({ max_attempts: n + 1 })),
-    mapping(retryFields, { style: 'router' }),
-  ],
+  [integer(0, MAX_RETRIES).transform((n): RetryFields => ({ max_attempts: n + 1 })), retryMapping],
   { error: mustBe(`must be a number of retries (0-${MAX_RETRIES}) or an object { ${Object.keys(retryFields).join(', ')} }`) },
 );
 
@@ -225,13 +224,12 @@ const routerFields = mapping(
 type RouterFields = z.output<typeof routerFields>;
 
 function toRouterConfig(r: RouterFields, ctx: z.RefinementCtx): RouterConfig {
-  const given = typeof r.retries === 'object' ? r.retries : {};
+  const given: RetryFields = r.retries ?? {};
   const retryPolicy: RetryPolicy = {
     maxAttempts: given.max_attempts ?? DEFAULT_RETRY_POLICY.maxAttempts,
-    baseDelayMs: r.retry_base_delay ?? ('base_delay' in given ? given.base_delay : undefined) ?? DEFAULT_RETRY_POLICY.baseDelayMs,
-    maxDelayMs: r.retry_max_delay ?? ('max_delay' in given ? given.max_delay : undefined) ?? DEFAULT_RETRY_POLICY.maxDelayMs,
-    maxRetryAfterMs:
-      r.max_retry_after ?? ('max_retry_after' in given ? given.max_retry_after : undefined) ?? DEFAULT_RETRY_POLICY.maxRetryAfterMs,
+    baseDelayMs: r.retry_base_delay ?? given.base_delay ?? DEFAULT_RETRY_POLICY.baseDelayMs,
+    maxDelayMs: r.retry_max_delay ?? given.max_delay ?? DEFAULT_RETRY_POLICY.maxDelayMs,
+    maxRetryAfterMs: r.max_retry_after ?? given.max_retry_after ?? DEFAULT_RETRY_POLICY.maxRetryAfterMs,
   };
   if (retryPolicy.maxDelayMs < retryPolicy.baseDelayMs) {
     ctx.addIssue({ code: 'custom', path: ['retry_max_delay'], message: `must be at least the base delay (${retryPolicy.baseDelayMs / 1000} s)` });
