@@ -193,20 +193,19 @@ const ledgerFields = {
   reservation_ttl_ms: integer(1000).optional(),
 };
 
+const ledgerMapping = mapping(ledgerFields).superRefine((l, ctx) => {
+  if (l.url !== undefined && l.url !== 'memory') return;
+  if (l.fail_open !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['fail_open'], message: 'only applies to a redis ledger (the memory ledger cannot be unavailable)' });
+  }
+  if (l.key_prefix !== undefined) ctx.addIssue({ code: 'custom', path: ['key_prefix'], message: 'only applies to a redis ledger' });
+});
+type LedgerFields = z.output<typeof ledgerMapping>;
+
 /** `ledger:`: `memory`, a redis:// URL, or `{ url, fail_open, key_prefix, reservation_ttl_ms }`. */
-export const LedgerSection = z.union(
-  [
-    ledgerWord.transform((url) => ({ url }) as z.output<ReturnType<typeof mapping<typeof ledgerFields>>>),
-    mapping(ledgerFields).superRefine((l, ctx) => {
-      if (l.url !== undefined && l.url !== 'memory') return;
-      if (l.fail_open !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['fail_open'], message: 'only applies to a redis ledger (the memory ledger cannot be unavailable)' });
-      }
-      if (l.key_prefix !== undefined) ctx.addIssue({ code: 'custom', path: ['key_prefix'], message: 'only applies to a redis ledger' });
-    }),
-  ],
-  { error: mustBe(`must be a mapping with keys ${Object.keys(ledgerFields).join(', ')}`) },
-);
+export const LedgerSection = z.union([ledgerWord.transform((url): LedgerFields => ({ url })), ledgerMapping], {
+  error: mustBe(`must be a mapping with keys ${Object.keys(ledgerFields).join(', ')}`),
+});
 
 const key = mapping(
   {
