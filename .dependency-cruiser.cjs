@@ -32,6 +32,12 @@ const layers = [
 
 /** What the package root (`src/index.ts`, the `tokenwarden` import) must not pull in. */
 const notInPackageRoot = ['stores', 'server', 'gateway', 'cli'];
+/**
+ * The part of server/ the package root does export: the library's words-to-router factory
+ * (`parseRouterConfig`, `configureRouter`, `createBackend`). It lives in server/, the one place words become
+ * objects, and must itself stay clear of stores, the gateway and the CLI (rule `server-library-part`).
+ */
+const serverLibraryPart = '^src/server/(router-config|router-schema|schema-parts|config-values|config-problems|backend-factory)\\.ts$';
 
 const folder = (name) => `^src/${name}/`;
 const packageRoot = '^src/index\\.ts$';
@@ -70,7 +76,14 @@ module.exports = {
       comment: `src/index.ts (the package root) must not import ${notInPackageRoot.map((n) => `src/${n}/`).join(', ')}`,
       severity: 'error',
       from: { path: packageRoot },
-      to: { path: notInPackageRoot.map(folder) },
+      to: { path: notInPackageRoot.map(folder), pathNot: serverLibraryPart },
+    },
+    {
+      name: 'server-library-part',
+      comment: 'the router factory the package root exports from server/ loads no store, gateway or CLI code',
+      severity: 'error',
+      from: { path: serverLibraryPart },
+      to: { path: ['stores', 'gateway', 'cli'].map(folder) },
     },
     {
       name: 'layer-unknown',

@@ -2,7 +2,8 @@ import type { BudgetLedger } from '../budget/types.js';
 import type { GatewayKey } from '../gateway/key-ring.js';
 import type { GatewayModel } from '../gateway/create-gateway.js';
 import { splitScopedThreadId } from '../gateway/thread-scope.js';
-import { configureRouter, parseRouterConfig } from './router-config.js';
+import { redactUrl } from '../core/redact-url.js';
+import { configureRouter, parseRouterConfig, type RouterConfig } from './router-config.js';
 import type { LLMRouter } from '../router/router.js';
 import { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from '../budget/memory-ledger.js';
 import type { RedisBudgetLedgerOptions } from '../stores/ledgers/redis/redis-ledger.js';
@@ -98,15 +99,8 @@ export function providersFromEnv(env: ConfigEnv): Record<string, unknown> | unde
 
 const MOCK_PROVIDERS = { strategy: 'failover', backends: [{ name: 'mock', provider: 'mock', models: ['*'] }] };
 
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
+/** Closers of what has been opened so far, run in reverse order (and never throwing) on failure or close. */
+type Cleanups = Array<() => Promise<void>>;
 
 /**
  * Builds the store, ledger, tracker and router a configuration describes: the one place that maps the
@@ -123,112 +117,26 @@ function redactUrl(url: string): string {
 export async function buildRuntime(config: TokenwardenConfig, options: { env?: ConfigEnv } = {}): Promise<Runtime> {
   const env = options.env ?? {};
   const warnings: string[] = [];
-  const cleanups: Array<() => Promise<void>> = [];
+  const cleanups: Cleanups = [];
   const closeAll = async (): Promise<void> => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
     const tracker = new UsageTracker();
-    const { defaultMaxTokens, thresholds } = config.budgets;
-
-    let store: UsageStore;
-    let storeText: string;
-    if (config.store.kind === 'postgres') {
-      const { PostgresUsageStore } = await import('../stores/usage/postgres/postgres-usage-store.js');
-      const pgStore = new PostgresUsageStore({
-        connectionString: config.store.url,
-        ...(config.store.table !== undefined ? { table: config.store.table } : {}),
-        ...(config.store.spool !== undefined ? { spoolPath: config.store.spool } : {}),
-      });
-      cleanups.push(() => pgStore.close());
-      await pgStore.open();
-      store = pgStore;
-      storeText = `postgres ${redactUrl(config.store.url)}${config.store.table ? ` (table ${config.store.table})` : ''}`;
-    } else {
-      const { SqliteUsageStore } = await import('../stores/usage/sqlite/sqlite-usage-store.js');
-      const sqlite = new SqliteUsageStore({ path: config.store.path, writer: 'thread' });
-      cleanups.push(() => sqlite.close());
-      store = sqlite;
-      storeText = `sqlite ${config.store.path}`;
-    }
-
-    let ledger: BudgetLedger;
-    let ledgerText: string;
-    if (config.ledger.kind === 'redis') {
-      const { RedisBudgetLedger } = await import('../stores/ledgers/redis/redis-ledger.js');
-      const l = config.ledger;
-      ledger = new RedisBudgetLedger({
-        url: l.url,
-        maxTokensPerThread: defaultMaxTokens,
-        thresholds,
-        failOpen: l.failOpen,
-        ...(l.keyPrefix !== undefined ? { keyPrefix: l.keyPrefix } : {}),
-        ...(l.reservationTtlMs !== undefined ? { reservationTtlMs: l.reservationTtlMs } : {}),
-        ...redisThreadLimits(config.budgets, store, l.reservationTtlMs),
-      });
-      cleanups.push(() => ledger.close());
-      ledgerText = `redis ${redactUrl(l.url)}${l.failOpen ? ' (fail-open: calls go unmetered while Redis is down)' : ' (fail-closed: 503 while Redis is down)'}`;
-      try {
-        await ledger.usage('tokenwarden:startup-probe');
-      } catch (err) {
-        warnings.push(`Redis ledger at ${redactUrl(l.url)} is unreachable (${(err as Error).message}); calls get 503 until it is back`);
-      }
-    } else {
-      ledger = new MemoryBudgetLedger({
-        maxTokensPerThread: defaultMaxTokens,
-        thresholds,
-        ...(config.ledger.reservationTtlMs !== undefined ? { reservationTtlMs: config.ledger.reservationTtlMs } : {}),
-        ...gatewayThreadLimits(config.budgets, store),
-      });
-      cleanups.push(() => ledger.close());
-      ledgerText = 'memory (this process only)';
-    }
-
+    const store = await buildStore(config, cleanups);
+    const ledger = await buildLedger(config, store.store, cleanups, warnings);
     const providers = config.providers ?? providersFromEnv(env);
     const mock = providers === undefined;
-    const section = providers ?? MOCK_PROVIDERS;
-    let router: LLMRouter;
-    let parsed;
-    try {
-      parsed = parseRouterConfig(section, { env });
-      router = configureRouter(section, { env, ledger, tracker });
-    } catch (err) {
-      const path = typeof (err as { path?: unknown }).path === 'string' ? (err as { path: string }).path : '';
-      const message = err instanceof Error ? err.message : String(err);
-      const problem = path && message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
-      const where = config.providers ? 'providers' : 'providers (from the environment)';
-      throw new InvalidConfigError([{ path: path ? `${where}.${path}` : where, problem }], config.file);
-    }
-
-    const models: GatewayModel[] = [];
-    const seen = new Set<string>();
-    for (const b of parsed.backends) {
-      for (const m of b.models) {
-        if (!m.includes('*') && !seen.has(m)) {
-          seen.add(m);
-          models.push({ id: m, ownedBy: b.provider });
-        }
-      }
-    }
-    if (mock) models.push({ id: 'mock', ownedBy: 'mock' });
-
-    const providerLines = mock
-      ? [`mock provider: no provider keys found (set ${PROVIDER_KEY_VARIABLES.join(', ')} or configure providers); every model is answered by the offline mock`]
-      : parsed.backends.map(
-          (b) =>
-            `${b.name} (${b.provider}${b.baseUrl ? ` at ${b.baseUrl}` : ''}): ${b.models.join(', ')}` +
-            (config.providers ? '' : ` [key from ${b.apiKeyEnv}]`),
-        );
-
+    const { router, parsed } = buildRouter(config, providers ?? MOCK_PROVIDERS, { env, ledger: ledger.ledger, tracker });
     return {
       router,
-      ledger,
-      store,
+      ledger: ledger.ledger,
+      store: store.store,
       tracker,
       keys: config.keys.map((k) => ({ name: k.name, sha256: k.sha256, org: k.org, admin: k.admin })),
-      models,
+      models: gatewayModels(parsed, mock),
       mock,
-      describe: { store: storeText, ledger: ledgerText, providers: providerLines },
+      describe: { store: store.text, ledger: ledger.text, providers: describeProviders(parsed, mock, config.providers !== undefined) },
       warnings,
       close: closeAll,
     };
@@ -236,4 +144,105 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
     await closeAll();
     throw err;
   }
+}
+
+/** The usage store: PostgreSQL (opened now, so a bad URL fails the start) or SQLite. */
+async function buildStore(config: TokenwardenConfig, cleanups: Cleanups): Promise<{ store: UsageStore; text: string }> {
+  if (config.store.kind === 'postgres') {
+    const { url, table, spool } = config.store;
+    const { PostgresUsageStore } = await import('../stores/usage/postgres/postgres-usage-store.js');
+    const store = new PostgresUsageStore({
+      connectionString: url,
+      ...(table !== undefined ? { table } : {}),
+      ...(spool !== undefined ? { spoolPath: spool } : {}),
+    });
+    cleanups.push(() => store.close());
+    await store.open();
+    return { store, text: `postgres ${redactUrl(url)}${table ? ` (table ${table})` : ''}` };
+  }
+  const { SqliteUsageStore } = await import('../stores/usage/sqlite/sqlite-usage-store.js');
+  const store = new SqliteUsageStore({ path: config.store.path, writer: 'thread' });
+  cleanups.push(() => store.close());
+  return { store, text: `sqlite ${config.store.path}` };
+}
+
+/** The budget ledger: Redis (probed once; unreachable is a warning, not a failure) or in memory. */
+async function buildLedger(
+  config: TokenwardenConfig,
+  store: UsageStore,
+  cleanups: Cleanups,
+  warnings: string[],
+): Promise<{ ledger: BudgetLedger; text: string }> {
+  const { defaultMaxTokens, thresholds } = config.budgets;
+  const l = config.ledger;
+  const ttl = l.reservationTtlMs !== undefined ? { reservationTtlMs: l.reservationTtlMs } : {};
+  if (l.kind === 'memory') {
+    const ledger = new MemoryBudgetLedger({ maxTokensPerThread: defaultMaxTokens, thresholds, ...ttl, ...gatewayThreadLimits(config.budgets, store) });
+    cleanups.push(() => ledger.close());
+    return { ledger, text: 'memory (this process only)' };
+  }
+  const { RedisBudgetLedger } = await import('../stores/ledgers/redis/redis-ledger.js');
+  const ledger: BudgetLedger = new RedisBudgetLedger({
+    url: l.url,
+    maxTokensPerThread: defaultMaxTokens,
+    thresholds,
+    failOpen: l.failOpen,
+    ...(l.keyPrefix !== undefined ? { keyPrefix: l.keyPrefix } : {}),
+    ...ttl,
+    ...redisThreadLimits(config.budgets, store, l.reservationTtlMs),
+  });
+  cleanups.push(() => ledger.close());
+  try {
+    await ledger.usage('tokenwarden:startup-probe');
+  } catch (err) {
+    warnings.push(`Redis ledger at ${redactUrl(l.url)} is unreachable (${(err as Error).message}); calls get 503 until it is back`);
+  }
+  const mode = l.failOpen ? ' (fail-open: calls go unmetered while Redis is down)' : ' (fail-closed: 503 while Redis is down)';
+  return { ledger, text: `redis ${redactUrl(l.url)}${mode}` };
+}
+
+/** The router of the `providers` section; its problems (e.g. a key variable not set) are config problems. */
+function buildRouter(
+  config: TokenwardenConfig,
+  section: Record<string, unknown>,
+  options: { env: ConfigEnv; ledger: BudgetLedger; tracker: UsageTracker },
+): { router: LLMRouter; parsed: RouterConfig } {
+  try {
+    const parsed = parseRouterConfig(section, { env: options.env });
+    return { router: configureRouter(section, options), parsed };
+  } catch (err) {
+    const path = typeof (err as { path?: unknown }).path === 'string' ? (err as { path: string }).path : '';
+    const message = err instanceof Error ? err.message : String(err);
+    const problem = path && message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
+    const where = config.providers ? 'providers' : 'providers (from the environment)';
+    throw new InvalidConfigError([{ path: path ? `${where}.${path}` : where, problem }], config.file);
+  }
+}
+
+/** The models `/v1/models` lists: every exact (non-pattern) model name, once, plus `mock` for the mock. */
+function gatewayModels(parsed: RouterConfig, mock: boolean): GatewayModel[] {
+  const models: GatewayModel[] = [];
+  const seen = new Set<string>();
+  for (const b of parsed.backends) {
+    for (const m of b.models) {
+      if (!m.includes('*') && !seen.has(m)) {
+        seen.add(m);
+        models.push({ id: m, ownedBy: b.provider });
+      }
+    }
+  }
+  if (mock) models.push({ id: 'mock', ownedBy: 'mock' });
+  return models;
+}
+
+/** One banner line per backend (or one saying the offline mock answers everything). */
+function describeProviders(parsed: RouterConfig, mock: boolean, fromFile: boolean): string[] {
+  if (mock) {
+    return [
+      `mock provider: no provider keys found (set ${PROVIDER_KEY_VARIABLES.join(', ')} or configure providers); every model is answered by the offline mock`,
+    ];
+  }
+  return parsed.backends.map(
+    (b) => `${b.name} (${b.provider}${b.baseUrl ? ` at ${b.baseUrl}` : ''}): ${b.models.join(', ')}` + (fromFile ? '' : ` [key from ${b.apiKeyEnv}]`),
+  );
 }

@@ -1,4 +1,9 @@
+import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { formatPath } from '../core/format-path.js';
+
+/** A segment of a path into the configuration: a key or an array index. */
+export type PathSegment = string | number;
 
 /** One problem found in a configuration: where (`path`, and the file line when known) and what. */
 export interface ConfigProblem {
@@ -43,4 +48,37 @@ export class InvalidConfigError extends ConfigError {
 export function formatProblem(p: ConfigProblem): string {
   const head = p.path ? `${p.path}: ${p.problem}` : p.problem;
   return p.line !== undefined ? `${head} (line ${p.line})` : head;
+}
+
+/** A problem with the path it was found at, so that the loader can look up its line in the file. */
+export interface LocatedProblem extends ConfigProblem {
+  segments?: PathSegment[];
+}
+
+type Issue = z.core.$ZodIssue;
+
+/**
+ * The problems of a failed zod parse, in the shape the configuration reports them: `path` written as in
+ * the file (`backends[1].provider`, `''` for the whole value), under `prefix`. Unknown keys come first
+ * (a misspelt key explains the problems after it); a union's problem is the one of the branch the value
+ * was written for (a mapping, not a word), or the union's own message when it matches neither.
+ */
+export function problemsFromIssues(issues: readonly Issue[], prefix: readonly PathSegment[] = []): LocatedProblem[] {
+  const flat = issues.flatMap((issue) => flattenUnion(issue, prefix));
+  const unknownFirst = [...flat.filter((f) => f.unknownKey), ...flat.filter((f) => !f.unknownKey)];
+  return unknownFirst.map(({ issue, segments }) => ({
+    path: segments.length > 0 ? formatPath(segments) : '',
+    problem: issue.message,
+    segments,
+  }));
+}
+
+function flattenUnion(issue: Issue, prefix: readonly PathSegment[]): Array<{ issue: Issue; segments: PathSegment[]; unknownKey: boolean }> {
+  const segments = [...prefix, ...issue.path.map((k) => (typeof k === 'number' ? k : String(k)))];
+  if (issue.code === 'invalid_union') {
+    const meant = issue.errors.find((branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0));
+    if (meant) return meant.flatMap((i) => flattenUnion(i, segments));
+  }
+  const unknownKey = issue.code === 'custom' && (issue.params as { unknownKey?: boolean } | undefined)?.unknownKey === true;
+  return [{ issue, segments, unknownKey }];
 }

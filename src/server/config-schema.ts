@@ -1,8 +1,9 @@
-import type { Threshold, ThresholdSeverity } from '../budget/types.js';
-import type { ConfigProblem } from './config-problems.js';
-
-/** A segment of a path into the configuration: a key or an array index. */
-export type PathSegment = string | number;
+import { z } from 'zod';
+import type { Threshold } from '../budget/types.js';
+import { isPlainObject } from '../core/objects.js';
+import { ORIGIN_RULE, parseOrigin } from '../gateway/edge-guard.js';
+import { RouterConfigSchema } from './router-schema.js';
+import { byteSize, duration, flag, integer, mapping, mustBe, text } from './schema-parts.js';
 
 /** Where the HTTP server listens and how it treats requests. */
 export interface ServerConfig {
@@ -62,9 +63,9 @@ export interface TokenwardenConfig {
   file: string | undefined;
   server: ServerConfig;
   /**
-   * The `providers` section as written (the router's shape, already checked by the router's
-   * `parseRouterConfig`), or `undefined` when the file has none: then providers are found from the
-   * environment's API keys, or the mock provider serves every model.
+   * The `providers` section as written (already checked by the router's schema, `RouterConfigSchema`), or
+   * `undefined` when the file has none: then providers are found from the environment's API keys, or the
+   * mock provider serves every model.
    */
   providers: Record<string, unknown> | undefined;
   budgets: BudgetsConfig;
@@ -93,194 +94,183 @@ export const CONFIG_DEFAULTS = Object.freeze({
 /** Ids of orgs, threads and keys: letters, digits and `._:@-`, at most 128 characters. */
 export const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 
-const SEVERITIES: readonly ThresholdSeverity[] = ['warning', 'critical', 'final'];
+
+const SEVERITIES = ['warning', 'critical', 'final'] as const;
+const MIN_TIMEOUT_MS = 1000;
+const MAX_TIMEOUT_MS = 3_600_000;
+const ID_TEXT = 'letters, digits and ._:@- (at most 128)';
+const HASH_PROBLEM =
+  'must be "sha256:" followed by the 64 hex digits of the key\'s SHA-256 (e.g. from: printf %s "$KEY" | sha256sum)';
+const HASH_PATTERN = /^sha256:[0-9a-fA-F]{64}$/;
+
+/** A browser origin (`https://app.example.com`), normalised to what browsers send in `Origin`. */
+const origin = z
+  .unknown()
+  .refine((v) => parseOrigin(v) !== undefined, { error: mustBe(ORIGIN_RULE) })
+  .transform((v) => parseOrigin(v)!);
+
+/** `server:`: where the gateway listens and how it treats requests (timeouts in ms, sizes with units). */
+export const ServerSection = mapping({
+  host: text().optional(),
+  port: integer(0, 65535).optional(),
+  body_limit: byteSize(1024, 256 * 1024 * 1024, 'must be a size from 1kb to 256mb, as bytes or like "4mb"').optional(),
+  shutdown_timeout_ms: integer(0).optional(),
+  cors_origins: z.array(origin, { error: mustBe('must be a list of origins such as [https://app.example.com]') }).optional(),
+  headers_timeout_ms: integer(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS).optional(),
+  request_timeout_ms: integer(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS).optional(),
+}, { listed: ['host', 'port', 'body_limit', 'shutdown_timeout_ms', 'headers_timeout_ms', 'request_timeout_ms', 'cors_origins'] });
+
+const threshold = mapping(
+  {
+    percent: z
+      .number({ error: mustBe('must be a number in (0, 100]') })
+      .refine((p) => p > 0 && p <= 100, { error: mustBe('must be a number in (0, 100]') }),
+    severity: z.enum(SEVERITIES, { error: mustBe(`must be one of ${SEVERITIES.join(', ')}`) }),
+  },
+  { ifNull: 'must be a mapping { percent, severity } (got null)' },
+).transform((t): Threshold => ({ percent: t.percent, severity: t.severity }));
+
+const thresholds = z
+  .array(threshold, { error: mustBe('must be a list of { percent, severity }') })
+  .superRefine((list, ctx) => {
+    const i = list.findIndex((t, j) => j > 0 && t.percent <= list[j - 1]!.percent);
+    if (i > 0) ctx.addIssue({ code: 'custom', path: [i, 'percent'], message: 'thresholds must be listed in increasing order of percent' });
+  });
+
+/** `budgets:`: thread budgets and how many threads the ledger holds. */
+export const BudgetsSection = mapping({
+  default_max_tokens: integer(1).optional(),
+  thresholds: thresholds.optional(),
+  require_thread: flag().optional(),
+  max_threads_per_org: integer(1).optional(),
+  max_threads: integer(1).optional(),
+  thread_idle_ttl: duration(
+    1_000,
+    365 * 86_400_000,
+    'must be a duration from 1s to 365d with its unit, like "24h", "30m" or "90s"',
+  ).optional(),
+}).superRefine(
+  (b, ctx) => {
+    // Checked over the values that are good on their own, even when another budget key is bad.
+    const good = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1;
+    const perOrg = b.max_threads_per_org === undefined ? CONFIG_DEFAULTS.maxThreadsPerOrg : b.max_threads_per_org;
+    const max = b.max_threads === undefined ? CONFIG_DEFAULTS.maxThreads : b.max_threads;
+    if (good(perOrg) && good(max) && perOrg > max) {
+      ctx.addIssue({ code: 'custom', path: ['max_threads_per_org'], message: `must not exceed budgets.max_threads (${max}) (got ${perOrg})` });
+    }
+  },
+  { when: (payload) => isPlainObject(payload.value) },
+);
+
+/** `store:`: `sqlite: <path>` or `postgres: <url>` (with `table`, `spool`); a bare string is either. */
+export const StoreSection = z.preprocess(
+  (v) => (typeof v === 'string' ? (/^postgres(ql)?:\/\//i.test(v) ? { postgres: v } : { sqlite: v }) : v),
+  mapping({
+    sqlite: text().optional(),
+    postgres: text(/^postgres(ql)?:\/\/\S+$/i, 'a postgres:// or postgresql:// URL').optional(),
+    table: text(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'an SQL identifier (letters, digits, _)').optional(),
+    spool: text().optional(),
+  }).superRefine(
+    (s, ctx) => {
+      const at = (path: string[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
+      if (s.sqlite !== undefined && s.postgres !== undefined) at([], 'set either sqlite or postgres, not both');
+      else if (s.sqlite !== undefined) {
+        for (const key of ['table', 'spool'] as const) if (s[key] !== undefined) at([key], 'only applies to a postgres store');
+      } else if (s.postgres === undefined) at([], 'must set sqlite: <path> or postgres: <url>');
+    },
+    { when: (payload) => isPlainObject(payload.value) },
+  ),
+);
+
+const LEDGER_WORD = 'must be "memory" or a redis:// URL';
+const ledgerWord = z
+  .string({ error: mustBe(LEDGER_WORD) })
+  .refine((w) => w === 'memory' || /^rediss?:\/\//i.test(w), { error: mustBe(LEDGER_WORD) });
+const ledgerFields = {
+  url: ledgerWord.optional(),
+  fail_open: flag().optional(),
+  key_prefix: text(/^[^\s]{1,64}$/, 'at most 64 characters without spaces').optional(),
+  reservation_ttl_ms: integer(1000).optional(),
+};
+
+const ledgerMapping = mapping(ledgerFields).superRefine((l, ctx) => {
+  if (l.url !== undefined && l.url !== 'memory') return;
+  if (l.fail_open !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['fail_open'], message: 'only applies to a redis ledger (the memory ledger cannot be unavailable)' });
+  }
+  if (l.key_prefix !== undefined) ctx.addIssue({ code: 'custom', path: ['key_prefix'], message: 'only applies to a redis ledger' });
+});
+type LedgerFields = z.output<typeof ledgerMapping>;
+
+/** `ledger:`: `memory`, a redis:// URL, or `{ url, fail_open, key_prefix, reservation_ttl_ms }`. */
+export const LedgerSection = z.union([ledgerWord.transform((url): LedgerFields => ({ url })), ledgerMapping], {
+  error: mustBe(`must be a mapping with keys ${Object.keys(ledgerFields).join(', ')}`),
+});
+
+const key = mapping(
+  {
+    name: text(ID_PATTERN, ID_TEXT),
+    hash: z.string({ error: mustBe(HASH_PROBLEM) }).regex(HASH_PATTERN, { error: mustBe(HASH_PROBLEM) }),
+    org: text(ID_PATTERN, ID_TEXT).nullish(),
+    admin: flag().optional(),
+  },
+  { ifNull: 'must be a mapping { name, hash, org, admin } (got null)' },
+).superRefine(
+  (k, ctx) => {
+    if ((k.org === undefined || k.org === null) && k.admin !== true) {
+      ctx.addIssue({ code: 'custom', path: ['org'], message: 'is required (the org whose threads and usage this key sees); only admin keys may omit it' });
+    }
+  },
+  { when: (payload) => isPlainObject(payload.value) },
+);
+
+/** Two keys may share neither a name nor a secret; checked over the entries that are valid on their own. */
+function checkKeysUnique(list: unknown[], ctx: z.RefinementCtx): void {
+  const names = new Map<string, number>();
+  const hashes = new Map<string, number>();
+  list.forEach((item, i) => {
+    if (!isPlainObject(item)) return;
+    const { name, hash } = item;
+    if (typeof name !== 'string' || !ID_PATTERN.test(name) || typeof hash !== 'string' || !HASH_PATTERN.test(hash)) return;
+    const sha = hash.slice(7).toLowerCase();
+    const dupName = names.get(name);
+    if (dupName !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicates keys[${dupName}].name (${JSON.stringify(name)})` });
+    const dupHash = hashes.get(sha);
+    if (dupHash !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'hash'], message: `duplicates keys[${dupHash}].hash: two keys would share one secret` });
+    names.set(name, i);
+    hashes.set(sha, i);
+  });
+}
+
+/** `keys:`: gateway keys, each stored as the SHA-256 of its secret. */
+export const KeysSection = z
+  .array(key, { error: mustBe('must be a list of { name, hash, org, admin }') })
+  .superRefine(checkKeysUnique, { when: (payload) => Array.isArray(payload.value) })
+  .transform((list): KeyConfig[] =>
+    list.map((k) => ({ name: k.name, sha256: k.hash.slice(7).toLowerCase(), org: k.org ?? null, admin: k.admin ?? false })),
+  );
+
+/** `providers:`: the router's own config (see `parseRouterConfig`), checked by the router's schema. */
+export const ProvidersSection = z
+  .looseObject({}, { error: mustBe('must be a mapping { strategy, retries, backends }') })
+  .pipe(RouterConfigSchema);
 
 /**
- * Collects problems while walking a raw configuration object. Every check names the path and the
- * bad value, and checking goes on after a problem so that one run reports them all.
+ * The schema of `tokenwarden.yaml`, section by section. Each section is parsed on its own (so that one
+ * bad section does not hide the problems of another) and is optional: a missing or empty one takes the
+ * defaults. `TOKENWARDEN_*` variables then override what the file says (see `config-env.ts`).
  */
-export class ConfigChecker {
-  readonly problems: Array<ConfigProblem & { segments?: PathSegment[] }> = [];
+export const CONFIG_SECTIONS = {
+  server: ServerSection,
+  providers: ProvidersSection,
+  budgets: BudgetsSection,
+  store: StoreSection,
+  ledger: LedgerSection,
+  keys: KeysSection,
+} as const;
 
-  report(segments: PathSegment[], problem: string): void {
-    this.problems.push({ path: formatPath(segments), problem, segments });
-  }
-
-  reportEnv(variable: string, problem: string): void {
-    this.problems.push({ path: `environment ${variable}`, problem });
-  }
-
-  /** An object with only the listed keys; reports unknown ones (with a suggestion) and returns it. */
-  section(segments: PathSegment[], value: unknown, allowed: readonly string[]): Record<string, unknown> | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (!isPlainObject(value)) {
-      this.report(segments, `must be a mapping with keys ${allowed.join(', ')} (got ${describeValue(value)})`);
-      return undefined;
-    }
-    for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) {
-        const hint = suggest(key, allowed);
-        this.report(
-          [...segments, key],
-          `unknown key${hint ? ` (did you mean "${hint}"?)` : ''}; allowed: ${allowed.join(', ')}`,
-        );
-      }
-    }
-    return value;
-  }
-
-  string(segments: PathSegment[], value: unknown, opts: { pattern?: RegExp; patternText?: string } = {}): string | undefined {
-    if (typeof value !== 'string' || value.length === 0) {
-      this.report(segments, `must be a non-empty string (got ${describeValue(value)})`);
-      return undefined;
-    }
-    if (opts.pattern && !opts.pattern.test(value)) {
-      this.report(segments, `must be ${opts.patternText ?? `a string matching ${opts.pattern}`} (got ${describeValue(value)})`);
-      return undefined;
-    }
-    return value;
-  }
-
-  integer(segments: PathSegment[], value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-      this.report(segments, `must be an integer ${range} (got ${describeValue(value)})`);
-      return undefined;
-    }
-    return value;
-  }
-
-  boolean(segments: PathSegment[], value: unknown): boolean | undefined {
-    if (typeof value !== 'boolean') {
-      this.report(segments, `must be true or false (got ${describeValue(value)})`);
-      return undefined;
-    }
-    return value;
-  }
-
-  thresholds(segments: PathSegment[], value: unknown): Threshold[] | undefined {
-    if (!Array.isArray(value)) {
-      this.report(segments, `must be a list of { percent, severity } (got ${describeValue(value)})`);
-      return undefined;
-    }
-    const out: Threshold[] = [];
-    value.forEach((item, i) => {
-      const at = [...segments, i];
-      const t = this.section(at, item, ['percent', 'severity']);
-      if (!t) {
-        if (item === undefined || item === null) this.report(at, 'must be a mapping { percent, severity } (got null)');
-        return;
-      }
-      const percent = t.percent;
-      if (typeof percent !== 'number' || !Number.isFinite(percent) || percent <= 0 || percent > 100) {
-        this.report([...at, 'percent'], `must be a number in (0, 100] (got ${describeValue(percent)})`);
-        return;
-      }
-      const severity = t.severity;
-      if (typeof severity !== 'string' || !SEVERITIES.includes(severity as ThresholdSeverity)) {
-        this.report([...at, 'severity'], `must be one of ${SEVERITIES.join(', ')} (got ${describeValue(severity)})`);
-        return;
-      }
-      out.push({ percent, severity: severity as ThresholdSeverity });
-    });
-    for (let i = 1; i < out.length; i++) {
-      if (out[i]!.percent <= out[i - 1]!.percent) {
-        this.report([...segments, i, 'percent'], 'thresholds must be listed in increasing order of percent');
-        break;
-      }
-    }
-    return out;
-  }
-}
-
-/** `budgets.thresholds[1].percent`. */
-export function formatPath(segments: readonly PathSegment[]): string {
-  let out = '';
-  for (const s of segments) {
-    if (typeof s === 'number') out += `[${s}]`;
-    else out += out ? `.${s}` : s;
-  }
-  return out;
-}
-
-/** Inverse of {@link formatPath} for paths made of keys and indexes. */
-export function parsePath(path: string): PathSegment[] {
-  const out: PathSegment[] = [];
-  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
-    if (m[2] !== undefined) out.push(Number(m[2]));
-    else if (m[1] !== undefined) out.push(m[1]);
-  }
-  return out;
-}
-
-/** A short, safe rendering of a bad value for messages: strings quoted and cut, objects by kind. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean') {
-    return String(value);
-  }
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return typeof value;
-}
-
-/** A plain object (a YAML mapping), not an array. */
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * Parses a byte size: an integer number of bytes, or a string such as `512kb`, `4mb`, `1.5 MiB`
- * (kb = KiB = 1024 bytes). Returns `undefined` if it is not one.
- */
-export function parseByteSize(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;
-  if (typeof value !== 'string') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*$/i.exec(value);
-  if (!m) return undefined;
-  const unit = (m[2] ?? 'b').toLowerCase();
-  const mult = unit.startsWith('g') ? 1024 ** 3 : unit.startsWith('m') ? 1024 ** 2 : unit.startsWith('k') ? 1024 : 1;
-  return Math.floor(Number(m[1]) * mult);
-}
-
-const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/**
- * Parses a duration written with its unit: `1500ms`, `90s`, `30m`, `24h`, `7d` (decimals allowed, e.g.
- * `1.5h`). Returns whole milliseconds, or `undefined` if it is not one (a bare number has no unit and is
- * not accepted: seconds or milliseconds would be a guess).
- */
-export function parseDuration(value: unknown): number | undefined {
-  if (typeof value !== 'string') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/i.exec(value);
-  if (!m) return undefined;
-  const ms = Math.round(Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]!);
-  return Number.isSafeInteger(ms) ? ms : undefined;
-}
-
-/** The allowed key closest to `key` (edit distance <= 2), for "did you mean" hints. */
-function suggest(key: string, allowed: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const candidate of allowed) {
-    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2) return 3;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
+/** The top level of the file: a mapping whose keys are the sections (each checked by its own schema). */
+export const ConfigRootSchema = mapping(
+  Object.fromEntries(Object.keys(CONFIG_SECTIONS).map((k) => [k, z.unknown().optional()])) as Record<keyof typeof CONFIG_SECTIONS, z.ZodOptional<z.ZodUnknown>>,
+  { notMapping: `the configuration must be a mapping with keys ${Object.keys(CONFIG_SECTIONS).join(', ')}` },
+);

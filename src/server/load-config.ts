@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
-import { InvalidConfigError, type ConfigProblem } from './config-problems.js';
-import type { PathSegment, TokenwardenConfig } from './config-schema.js';
+import { InvalidConfigError, type ConfigProblem, type PathSegment } from './config-problems.js';
+import type { TokenwardenConfig } from './config-schema.js';
 import { validateConfig, type ConfigEnv } from './validate-config.js';
 
 /** Options of {@link loadConfig}. */
@@ -17,7 +17,7 @@ export interface LoadConfigOptions {
   env?: ConfigEnv;
   /** Directory the default file is looked for in. Default `process.cwd()`. */
   cwd?: string;
-  /** Checks the `providers` section (see `ValidateConfigOptions.checkProviders`). */
+  /** Checks the `providers` section further once its shape is valid (see `ValidateConfigOptions.checkProviders`). */
   checkProviders?: (providers: Record<string, unknown>) => void;
 }
 

@@ -334,3 +334,25 @@ describe('environment overrides', () => {
     expect(r.problems.map((p) => p.path).sort()).toEqual(['ledger.fail_open', 'store.table']);
   });
 });
+
+describe('the providers section', () => {
+  it('is checked by the router schema without a checkProviders hook, every problem with its line', async () => {
+    const file = await yamlFile(
+      'providers-all.yaml',
+      `providers:
+  strategy: fastest
+  backends:
+    - provider: mock
+      rate_limit: 5
+    - provider: opena1
+`,
+    );
+    const err = await problemsOf(loadConfig({ file, env: {} }));
+    expect(err.problems.map((p) => `${p.path}|${p.line ?? '-'}`)).toEqual([
+      'providers.backends[0].rate_limit|5',
+      'providers.strategy|2',
+      'providers.backends[1].provider|6',
+    ]);
+    expect(err.message).toContain('providers.strategy: unknown strategy "fastest" (expected one of failover, round-robin, least-loaded) (line 2)');
+  });
+});
