@@ -24,11 +24,6 @@ export function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
   }
 }
 
-/** `WHERE a AND b`, or nothing. */
-export function whereClause(where: string[]): string {
-  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-}
-
 /**
  * Opens the store's connection. A writable store refuses a WAL index (`-shm`) or WAL file it cannot
  * write (made immutable or read-only): SQLite would otherwise fail later, or die with SIGBUS when the
