@@ -13,8 +13,9 @@ import { ValidationError } from '../../../core/errors.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
 import { migratePostgres, qualified, verifyPostgresSchema, type PostgresTarget } from './postgres-migrations.js';
 import { translatePgError } from './postgres-errors.js';
+import { backlogProblem } from './postgres-health.js';
 import { resolvePostgresOptions, type PostgresStoreWarning, type PostgresUsageStoreOptions } from './postgres-options.js';
-import { PostgresWriteQueue } from './postgres-write-queue.js';
+import { PostgresWriter } from './postgres-writer.js';
 
 export type { PostgresStoreWarning, PostgresUsageStoreOptions } from './postgres-options.js';
 
@@ -70,7 +71,7 @@ export class PostgresUsageStore implements UsageStore {
   private readonly table: string;
   private readonly insertSql: string;
   /** The spool-backed write-behind queue; undefined without a spool (appends then write directly). */
-  private readonly writeQueue: PostgresWriteQueue | undefined;
+  private readonly writeQueue: PostgresWriter | undefined;
   private readonly committer: UsageCommitter;
   private opening: Promise<void> | undefined;
   private hasRollup = true;
@@ -95,7 +96,7 @@ export class PostgresUsageStore implements UsageStore {
     this.insertSql =
       `INSERT INTO ${this.table} (${USAGE_COLUMNS.join(', ')}) SELECT * FROM unnest(${casts}) ON CONFLICT (id) DO NOTHING`;
     this.spoolPath = o.spoolPath;
-    this.writeQueue = o.spoolPath === undefined ? undefined : new PostgresWriteQueue({
+    this.writeQueue = o.spoolPath === undefined ? undefined : new PostgresWriter({
       spool: new EventSpool({ path: o.spoolPath, fsync: o.fsyncSpool, onWarning: (w: PostgresStoreWarning) => o.warn(w) }),
       spoolPath: o.spoolPath,
       writeBatch: async (events) => {
@@ -129,10 +130,8 @@ export class PostgresUsageStore implements UsageStore {
       const problem = this.writeQueue.readinessProblem();
       return problem ? { ready: false, reason: problem } : { ready: true };
     }
-    if (this.directPending > this.maxQueue) {
-      return { ready: false, reason: `${this.directPending} usage events wait for ${this.describe()} (more than maxQueue ${this.maxQueue}); the database is not keeping up` };
-    }
-    return { ready: true };
+    const backlog = backlogProblem(this.directPending, this.maxQueue, this.describe(), undefined);
+    return backlog ? { ready: false, reason: backlog } : { ready: true };
   }
 
   /**

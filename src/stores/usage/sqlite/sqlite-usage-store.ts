@@ -11,7 +11,8 @@ import { assertUsageEvents, rowToEvent, selectColumns } from '../shared/usage-ro
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
 import { SqliteHealth } from './sqlite-health.js';
 import { resolveOptions, type ResolvedSqliteOptions, type SqliteUsageStoreOptions } from './sqlite-options.js';
-import { openDatabase, retryWhileBusy, translateSqliteError } from './sqlite-open.js';
+import { translateSqliteError } from './sqlite-errors.js';
+import { openDatabase, retryWhileBusy } from './sqlite-open.js';
 import { SqliteReaderThread, type ReadRequest } from './sqlite-reader-thread.js';
 import { SqliteWriter, WAL_AUTOCHECKPOINT_PAGES } from './sqlite-writer.js';
 import { assertKnownVersion, migrateSqlite, SQLITE_SCHEMA_VERSION, sqliteSchemaVersion } from './sqlite-migrations.js';

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { eventToRow, USAGE_COLUMNS, type UsageRowValues } from '../shared/usage-row.js';
 import type { UsageEvent } from '../../../usage/types.js';
 import type { SqliteHealth } from './sqlite-health.js';
-import { translateSqliteError } from './sqlite-open.js';
+import { translateSqliteError } from './sqlite-errors.js';
 import { SqliteWriterThread } from './sqlite-writer-thread.js';
 
 /** WAL pages (4 KiB each) after which a commit checkpoints by itself; the timer normally gets there first. */

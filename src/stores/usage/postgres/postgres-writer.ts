@@ -3,8 +3,8 @@ import { backoffCeilingMs } from '../../../core/backoff.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
 import type { UsageEvent } from '../../../usage/types.js';
 import type { EventSpool, SpoolEntry, SpoolRecovery } from '../spool/event-spool.js';
-import { SpoolHealth } from '../spool/spool-health.js';
 import { isDataError, messageOf, translatePgError } from './postgres-errors.js';
+import { PostgresHealth } from './postgres-health.js';
 import type { PostgresStoreWarning } from './postgres-options.js';
 
 interface FlushWaiter {
@@ -14,7 +14,7 @@ interface FlushWaiter {
 }
 
 /** What the queue needs from its store. */
-export interface PostgresWriteQueueOptions {
+export interface PostgresWriterOptions {
   spool: EventSpool;
   /** The spool path as given in the store's options, for messages. */
   spoolPath: string;
@@ -35,10 +35,10 @@ export interface PostgresWriteQueueOptions {
  * A failed write is retried with backoff, never dropped; an event the database refuses (a data error)
  * is isolated by halving the batch and set aside in `<spool>.rejected`.
  */
-export class PostgresWriteQueue {
+export class PostgresWriter {
   private readonly spool: EventSpool;
-  private readonly health: SpoolHealth;
-  private readonly o: PostgresWriteQueueOptions;
+  private readonly health: PostgresHealth;
+  private readonly o: PostgresWriterOptions;
   private recoveryFound: SpoolRecovery | undefined;
   private queue: SpoolEntry[] = [];
   private overflowFrom: number | undefined;
@@ -57,10 +57,10 @@ export class PostgresWriteQueue {
   private closed = false;
   private lastError: unknown;
 
-  constructor(options: PostgresWriteQueueOptions) {
+  constructor(options: PostgresWriterOptions) {
     this.o = options;
     this.spool = options.spool;
-    this.health = new SpoolHealth(this.spool);
+    this.health = new PostgresHealth(this.spool, options.describe, options.maxQueue);
   }
 
   /** Events spooled but not yet confirmed by the database. */
@@ -85,13 +85,7 @@ export class PostgresWriteQueue {
     } catch (err) {
       return (err as Error).message;
     }
-    const problem = this.health.check();
-    if (problem) return problem;
-    if (this.pendingCount > this.o.maxQueue) {
-      const why = this.lastError === undefined ? 'not keeping up' : `failing: ${messageOf(this.lastError)}`;
-      return `${this.pendingCount} usage events wait for ${this.o.describe} (more than maxQueue ${this.o.maxQueue}); the database is ${why}`;
-    }
-    return undefined;
+    return this.health.problem(this.pendingCount, this.lastError);
   }
 
   /** Takes the spool (once) and starts replaying what a previous run left unconfirmed in it. */
