@@ -109,6 +109,7 @@ export class PostgresUsageStore implements UsageStore {
       maxQueue: o.maxQueue,
       warn: o.warn,
     });
+    // Used inline only (attach): a failed write throws out of record() (USAGE_NOT_PERSISTED), so nothing is reported here.
     this.committer = new UsageCommitter(this, () => undefined);
   }
 

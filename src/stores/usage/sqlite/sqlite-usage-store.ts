@@ -63,6 +63,7 @@ export class SqliteUsageStore implements UsageStore {
   private readonly writerSide: SqliteWriter | undefined;
   private readonly readerThread: SqliteReaderThread | undefined;
   private readonly health: SqliteHealth | undefined;
+  // Used inline only (attach): a failed write throws out of record() (USAGE_NOT_PERSISTED), so nothing is reported here.
   private readonly committer = new UsageCommitter(this, () => undefined);
   private closed = false;
 
