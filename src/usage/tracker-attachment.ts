@@ -7,30 +7,28 @@ export interface UsageEventSource {
 }
 
 /**
- * Tracks the trackers a store is attached to, so `close()` can detach them all. Shared by the SQLite
- * and PostgreSQL stores; each passes a synchronous `persist` that makes one event durable (a SQLite
- * commit, or a spool append) before the tracker's `record()` returns.
- *
- * Stores subscribe as *required*: a `persist` that throws makes the tracker's `record()` throw
- * (`USAGE_NOT_PERSISTED`), so an event is never acknowledged without being durable.
+ * The trackers a `UsageCommitter` is subscribed to, so that closing a store can detach them all.
  *
  * @example
  * ```ts
- * const attachments = new TrackerAttachments((event) => store.appendSync([event]));
- * const detach = attachments.attach(tracker);
+ * const attachments = new TrackerAttachments();
+ * const detach = attachments.attach(tracker, (event) => store.appendSync([event]), { required: true });
+ * attachments.detachAll();
  * ```
  */
 export class TrackerAttachments {
   private readonly detachers = new Set<() => void>();
 
-  constructor(private readonly persist: (event: UsageEvent) => void) {}
-
-  /** Subscribes to `source`; returns a function that detaches (idempotent). */
-  attach(source: UsageEventSource): () => void {
+  /**
+   * Subscribes `onEvent` to `source`; returns a function that detaches (idempotent). A `required`
+   * subscriber that throws makes the tracker's `record()` throw (`USAGE_NOT_PERSISTED`), so an event
+   * is never acknowledged without being kept.
+   */
+  attach(source: UsageEventSource, onEvent: (event: UsageEvent) => void, options: { required: boolean }): () => void {
     if (source === null || typeof source !== 'object' || typeof source.subscribe !== 'function') {
       throw new ValidationError('tracker', source, 'must be a UsageTracker (an object with subscribe())');
     }
-    const unsubscribe = source.subscribe((event) => this.persist(event), { required: true });
+    const unsubscribe = source.subscribe(onEvent, options.required ? { required: true } : undefined);
     const detach = (): void => {
       if (!this.detachers.delete(detach)) return;
       unsubscribe();

@@ -1,17 +1,8 @@
+import { ValidationError } from '../core/errors.js';
 import { UsageStoreError } from './store-error.js';
+import { TrackerAttachments, type UsageEventSource } from './tracker-attachment.js';
 import type { UsageStore } from './usage-store.js';
 import type { UsageEvent } from './types.js';
-
-/** A store that commits on this thread anyway (the SQLite store with its inline writer). */
-interface SyncAppendStore extends UsageStore {
-  appendSync(events: readonly UsageEvent[]): number;
-}
-
-/** Whether `store` commits on this thread, so calling `appendSync` saves a promise per batch. */
-function writesInline(store: UsageStore): store is SyncAppendStore {
-  const s = store as Partial<SyncAppendStore> & { writer?: unknown };
-  return typeof s.appendSync === 'function' && s.writer !== 'thread';
-}
 
 const DONE: Promise<void> = Promise.resolve();
 
@@ -33,12 +24,18 @@ type Failures = ReadonlyMap<UsageEvent, unknown>;
 const NONE: Failures = new Map();
 
 /**
- * Group commit of usage events: the events recorded in one event-loop turn are written to the store
- * together (one transaction) instead of one commit per call, and each response waits for the batch
- * holding its event ({@link durable}) before it is sent. Under load this divides the store's per-commit
- * cost by the batch size while keeping "stored before acknowledged". (Holding a batch open for a few
- * more turns, for calls about to finish, was measured: about 8% fewer requests per second through the
- * gateway at 32 connections, since responses then leave in waves.)
+ * The one path from a recorded event to a {@link UsageStore}, in two ways:
+ *
+ * - **Before `record()` returns** (`attach(tracker, { inline: true })`, what `store.attach(tracker)`
+ *   does): each event is kept through the store's `appendSync` inside the tracker's `record()`, as a
+ *   required subscriber, so a failed write makes `record()` throw (`USAGE_NOT_PERSISTED`) and nothing
+ *   is acknowledged without being durable.
+ * - **Group commit** (`attach(tracker)` or {@link add}, what the gateway does): the events recorded in
+ *   one event-loop turn are written together (one transaction) instead of one commit per call, and each
+ *   response waits for the batch holding its event ({@link durable}) before it is sent. Under load this
+ *   divides the store's per-commit cost by the batch size while keeping "stored before acknowledged".
+ *   (Holding a batch open for a few more turns, for calls about to finish, was measured: about 8% fewer
+ *   requests per second through the gateway at 32 connections, since responses then leave in waves.)
  *
  * Isolation: a batch holds different callers' events, so when the store refuses it, each event is
  * written again on its own and only the events the store still refuses fail; their neighbours are
@@ -47,7 +44,7 @@ const NONE: Failures = new Map();
  * @example
  * ```ts
  * const committer = new UsageCommitter(store, (err) => console.error(err));
- * const stop = tracker.subscribe((e) => committer.add(e));
+ * const detach = committer.attach(tracker);
  * await committer.durable(event); // before answering
  * ```
  */
@@ -58,11 +55,30 @@ export class UsageCommitter {
   private readonly batchOf = new WeakMap<UsageEvent, Promise<Failures>>();
   private writing: Promise<void> = DONE;
   private closed = false;
+  private readonly attachments = new TrackerAttachments();
 
   constructor(
     private readonly store: UsageStore,
     private readonly onError: (err: unknown, events: readonly UsageEvent[]) => void,
   ) {}
+
+  /**
+   * Sends every event `source` records to the store; returns a function that detaches. With
+   * `inline: true` each event is kept by the store's `appendSync` before `record()` returns (a failed
+   * write makes `record()` throw); otherwise events are group-committed ({@link add}).
+   */
+  attach(source: UsageEventSource, options: { inline?: boolean } = {}): () => void {
+    if (options.inline !== true) return this.attachments.attach(source, (event) => this.add(event), { required: false });
+    if (typeof this.store.appendSync !== 'function') {
+      throw new ValidationError('store', this.store, 'must have appendSync() to keep events before record() returns');
+    }
+    return this.attachments.attach(source, (event) => this.store.appendSync!([event]), { required: true });
+  }
+
+  /** Detaches from every tracker attached through {@link attach}. */
+  detachAll(): void {
+    this.attachments.detachAll();
+  }
 
   /** Queues an event for the next batch. */
   add(event: UsageEvent): void {
@@ -152,24 +168,36 @@ export class UsageCommitter {
    * them all at once: retrying each would only multiply the failures.
    */
   private async writeIsolated(events: UsageEvent[]): Promise<Failures> {
+    return this.appendsInline() ? this.writeInline(events) : this.writeAsync(events);
+  }
+
+  /** Whether the store declares that `append` is `appendSync` on this thread (see {@link UsageStore.appendsInline}). */
+  private appendsInline(): boolean {
+    return this.store.appendsInline === true && typeof this.store.appendSync === 'function';
+  }
+
+  /** {@link writeIsolated} through `appendSync`: saves a promise per batch when the store commits here anyway. */
+  private writeInline(events: UsageEvent[]): Failures {
     const store = this.store;
-    if (writesInline(store)) {
-      try {
-        store.appendSync(events);
-        return NONE;
-      } catch (err) {
-        if (events.length === 1 || !mayBeOneEvent(err)) return allFailed(events, err);
-      }
-      const failures = new Map<UsageEvent, unknown>();
-      for (const event of events) {
-        try {
-          store.appendSync([event]);
-        } catch (err) {
-          failures.set(event, err);
-        }
-      }
-      return failures;
+    try {
+      store.appendSync!(events);
+      return NONE;
+    } catch (err) {
+      if (events.length === 1 || !mayBeOneEvent(err)) return allFailed(events, err);
     }
+    const failures = new Map<UsageEvent, unknown>();
+    for (const event of events) {
+      try {
+        store.appendSync!([event]);
+      } catch (err) {
+        failures.set(event, err);
+      }
+    }
+    return failures;
+  }
+
+  private async writeAsync(events: UsageEvent[]): Promise<Failures> {
+    const store = this.store;
     try {
       await store.append(events);
       return NONE;

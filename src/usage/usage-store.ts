@@ -57,9 +57,29 @@ export interface DailyPoint extends UsageAggregate {
 /**
  * A durable home for usage events. Appends are idempotent by event id; once `append` resolves, the
  * events survive a crash of this process.
+ *
+ * Events reach a store by one path, `UsageCommitter` (`usage/usage-committer.ts`): `store.attach(tracker)`
+ * uses it to keep each event before `record()` returns (through {@link appendSync}), the gateway uses it
+ * to commit the events of one event-loop turn together (through {@link append}, or `appendSync` when
+ * {@link appendsInline}).
  */
 export interface UsageStore {
   append(events: UsageEvent | readonly UsageEvent[]): Promise<void>;
+  /**
+   * Keeps events durably before it returns, on the caller's thread, or throws the store's error: the
+   * SQLite store commits them, the PostgreSQL store appends them to its spool (the database write
+   * follows in the background). `attach(tracker)` calls it inside `tracker.record()`, so an event is
+   * durable before the caller moves on. Absent: the store can keep events only asynchronously, through
+   * {@link append}.
+   */
+  appendSync?(events: UsageEvent | readonly UsageEvent[]): void;
+  /**
+   * True when {@link append} does all its work in {@link appendSync} on the caller's thread (its promise
+   * adds nothing but a microtask), so a caller writing batches may call `appendSync` instead and save a
+   * promise per batch. False or absent when `append` commits elsewhere (a writer thread) or may wait (for
+   * room in a queue): batches then go through `append`.
+   */
+  readonly appendsInline?: boolean;
   query(query?: UsageQuery): Promise<UsagePage>;
   count(filter?: UsageFilter): Promise<number>;
   summary(filter?: UsageFilter): Promise<BillingSummary>;

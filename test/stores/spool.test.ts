@@ -112,13 +112,15 @@ describe('EventSpool', () => {
 
     // A live process (our parent) holds the lock.
     writeFileSync(`${path}.lock`, String(process.ppid));
+    let thrown: unknown;
     try {
       b.open();
-      throw new Error('expected SPOOL_LOCKED');
     } catch (err) {
-      expect((err as UsageStoreError).code).toBe('SPOOL_LOCKED');
-      expect((err as Error).message).toContain(String(process.ppid));
+      thrown = err;
     }
+    // Asserted outside the catch, so the test fails when nothing is thrown.
+    expect((thrown as UsageStoreError).code).toBe('SPOOL_LOCKED');
+    expect((thrown as Error).message).toContain(String(process.ppid));
 
     // A process that has exited.
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });

@@ -287,7 +287,7 @@ describe('SqliteUsageStore attached to a tracker', () => {
 describe('SqliteUsageStore with a writer thread', () => {
   /** The store's writer thread (private), to stop it as a crash would. */
   const workerOf = (store: SqliteUsageStore): Worker =>
-    (store as unknown as { writerThread: { thread: { worker: Worker } } }).writerThread.thread.worker;
+    (store as unknown as { writerSide: { thread: { thread: { worker: Worker } } } }).writerSide.thread.thread.worker;
 
   it('append resolves once a second connection can read the events; batches queued together commit together', async () => {
     const path = dbPath();

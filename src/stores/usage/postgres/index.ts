@@ -7,12 +7,10 @@
  * const store = new PostgresUsageStore({ connectionString: process.env.DATABASE_URL });
  * ```
  */
-export {
-  PostgresUsageStore,
-  redact,
-  type PostgresStoreWarning,
-  type PostgresUsageStoreOptions,
-} from './postgres-usage-store.js';
+export { PostgresUsageStore } from './postgres-usage-store.js';
+export type { PostgresStoreWarning, PostgresUsageStoreOptions } from './postgres-options.js';
+/** A connection string with its password replaced by `***`, for messages (the shared `redactUrl`). */
+export { redactUrl as redact } from '../../../core/redact-url.js';
 export { resolveDefaultSpoolPath } from './default-spool-path.js';
 export { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION, type PostgresMigration, type PostgresTarget } from './postgres-migrations.js';
 export { EventSpool, type EventSpoolOptions, type SpoolEntry, type SpoolRecovery, type SpoolWarning } from '../spool/event-spool.js';

@@ -20,6 +20,45 @@ export function qualified(t: PostgresTarget, name: string = t.table): string {
 }
 
 /** The PostgreSQL schema, version by version. Append new versions; never edit an applied one. */
+const DAILY_COLUMNS = 'day, org_key, agent_key, model, provider, prompt_tokens, completion_tokens, total_tokens, request_count, cost_nanos';
+
+/** Whole-day sums of `rows` (a table or a trigger's transition table), keyed as in the daily rollup. */
+function groupedByDay(rows: string): string {
+  return `SELECT ts / 86400000 AS day, COALESCE('=' || org_id, '') AS org_key, COALESCE('=' || agent_id, '') AS agent_key, model, provider,
+                SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, SUM(total_tokens) AS total_tokens,
+                COUNT(*) AS request_count, COALESCE(SUM(cost_nanos), 0) AS cost_nanos
+         FROM ${rows} GROUP BY 1, 2, 3, 4, 5`;
+}
+
+/** The trigger function folding each INSERT/UPDATE/DELETE into the daily rollup `r`. */
+function dailyApplyFunction(fn: string, r: string): string {
+  return `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $body$
+  BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+      UPDATE ${r} AS d SET
+        prompt_tokens = d.prompt_tokens - o.prompt_tokens,
+        completion_tokens = d.completion_tokens - o.completion_tokens,
+        total_tokens = d.total_tokens - o.total_tokens,
+        request_count = d.request_count - o.request_count,
+        cost_nanos = d.cost_nanos - o.cost_nanos
+      FROM (${groupedByDay('old_rows')}) AS o
+      WHERE d.day = o.day AND d.org_key = o.org_key AND d.agent_key = o.agent_key AND d.model = o.model AND d.provider = o.provider;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+      INSERT INTO ${r} AS d (${DAILY_COLUMNS})
+      SELECT * FROM (${groupedByDay('new_rows')}) AS n ORDER BY day, org_key, agent_key, model, provider
+      ON CONFLICT (day, org_key, agent_key, model, provider) DO UPDATE SET
+        prompt_tokens = d.prompt_tokens + EXCLUDED.prompt_tokens,
+        completion_tokens = d.completion_tokens + EXCLUDED.completion_tokens,
+        total_tokens = d.total_tokens + EXCLUDED.total_tokens,
+        request_count = d.request_count + EXCLUDED.request_count,
+        cost_nanos = d.cost_nanos + EXCLUDED.cost_nanos;
+    END IF;
+    RETURN NULL;
+  END
+  $body$`;
+}
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   {
     version: 1,
@@ -69,12 +108,6 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       const q = qualified(t);
       const r = qualified(t, `${t.table}_daily`);
       const fn = qualified(t, `${t.table}_daily_apply`);
-      const grouped = (rows: string): string =>
-        `SELECT ts / 86400000 AS day, COALESCE('=' || org_id, '') AS org_key, COALESCE('=' || agent_id, '') AS agent_key, model, provider,
-                SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, SUM(total_tokens) AS total_tokens,
-                COUNT(*) AS request_count, COALESCE(SUM(cost_nanos), 0) AS cost_nanos
-         FROM ${rows} GROUP BY 1, 2, 3, 4, 5`;
-      const cols = 'day, org_key, agent_key, model, provider, prompt_tokens, completion_tokens, total_tokens, request_count, cost_nanos';
       return [
         `CREATE TABLE ${r} (
           day BIGINT NOT NULL,
@@ -90,32 +123,8 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
           PRIMARY KEY (day, org_key, agent_key, model, provider)
         )`,
         `CREATE INDEX "${t.table}_daily_org_day" ON ${r} (org_key, day)`,
-        `INSERT INTO ${r} (${cols}) ${grouped(q)}`,
-        `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $body$
-        BEGIN
-          IF TG_OP IN ('DELETE', 'UPDATE') THEN
-            UPDATE ${r} AS d SET
-              prompt_tokens = d.prompt_tokens - o.prompt_tokens,
-              completion_tokens = d.completion_tokens - o.completion_tokens,
-              total_tokens = d.total_tokens - o.total_tokens,
-              request_count = d.request_count - o.request_count,
-              cost_nanos = d.cost_nanos - o.cost_nanos
-            FROM (${grouped('old_rows')}) AS o
-            WHERE d.day = o.day AND d.org_key = o.org_key AND d.agent_key = o.agent_key AND d.model = o.model AND d.provider = o.provider;
-          END IF;
-          IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            INSERT INTO ${r} AS d (${cols})
-            SELECT * FROM (${grouped('new_rows')}) AS n ORDER BY day, org_key, agent_key, model, provider
-            ON CONFLICT (day, org_key, agent_key, model, provider) DO UPDATE SET
-              prompt_tokens = d.prompt_tokens + EXCLUDED.prompt_tokens,
-              completion_tokens = d.completion_tokens + EXCLUDED.completion_tokens,
-              total_tokens = d.total_tokens + EXCLUDED.total_tokens,
-              request_count = d.request_count + EXCLUDED.request_count,
-              cost_nanos = d.cost_nanos + EXCLUDED.cost_nanos;
-          END IF;
-          RETURN NULL;
-        END
-        $body$`,
+        `INSERT INTO ${r} (${DAILY_COLUMNS}) ${groupedByDay(q)}`,
+        dailyApplyFunction(fn, r),
         `CREATE TRIGGER "${t.table}_daily_insert" AFTER INSERT ON ${q} REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
         `CREATE TRIGGER "${t.table}_daily_delete" AFTER DELETE ON ${q} REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
         `CREATE TRIGGER "${t.table}_daily_update" AFTER UPDATE ON ${q} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,

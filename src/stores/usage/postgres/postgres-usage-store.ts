@@ -1,71 +1,28 @@
-import { appendFileSync } from 'node:fs';
 import pg from 'pg';
-import { ValidationError } from '../../../core/errors.js';
 import type { Readiness } from '../../../core/types.js';
 import type { UsageEvent } from '../../../usage/types.js';
 import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
 import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
-import { TrackerAttachments, type UsageEventSource } from '../../../usage/tracker-attachment.js';
-import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, type NormalizedFilter } from '../shared/usage-filter.js';
+import type { UsageEventSource } from '../../../usage/tracker-attachment.js';
+import { UsageCommitter } from '../../../usage/usage-committer.js';
+import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, whereClause, type NormalizedFilter } from '../shared/usage-filter.js';
 import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS } from '../shared/usage-row.js';
-import { EventSpool, type SpoolEntry, type SpoolRecovery, type SpoolWarning } from '../spool/event-spool.js';
-import { SpoolHealth } from '../spool/spool-health.js';
+import { EventSpool, type SpoolRecovery } from '../spool/event-spool.js';
+import { ValidationError } from '../../../core/errors.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
-import { resolveDefaultSpoolPath } from './default-spool-path.js';
 import { migratePostgres, qualified, verifyPostgresSchema, type PostgresTarget } from './postgres-migrations.js';
+import { translatePgError } from './postgres-errors.js';
+import { backlogProblem } from './postgres-health.js';
+import { resolvePostgresOptions, type PostgresStoreWarning, type PostgresUsageStoreOptions } from './postgres-options.js';
+import { PostgresWriter } from './postgres-writer.js';
 
-/** A condition the store reports without failing: spool recovery, a failed write being retried. */
-export interface PostgresStoreWarning {
-  code: SpoolWarning['code'] | 'STORE_WRITE_FAILED' | 'STORE_CLOSED_WITH_PENDING' | 'STORE_EVENT_REJECTED';
-  message: string;
-}
+export type { PostgresStoreWarning, PostgresUsageStoreOptions } from './postgres-options.js';
 
-/** Options of {@link PostgresUsageStore}. Pass `pool` or `connectionString`. */
-export interface PostgresUsageStoreOptions {
-  /** A `pg.Pool` you already have. The store borrows it and never ends it. */
-  pool?: pg.Pool;
-  /** Connection string for a pool the store creates (and ends on `close()`). */
-  connectionString?: string;
-  /** Schema of the usage table; created if missing. Default `public`. */
-  schema?: string;
-  /** Usage table name (its migrations table is `<table>_migrations`). Default `usage_events`. */
-  table?: string;
-  /** Most events per INSERT. Default 500, at most 10 000. */
-  batchSize?: number;
-  /** How long a partly filled batch waits for more events before it is written. Default 50 ms. */
-  flushIntervalMs?: number;
-  /**
-   * Most events held in memory waiting for the database. Default 10 000. When full, `append()` waits
-   * for room, and events from an attached tracker are kept in the spool only and read back from it:
-   * nothing is ever dropped.
-   */
-  maxQueue?: number;
-  /**
-   * Local spool file making appends crash-safe (see {@link EventSpool}); unconfirmed lines are replayed
-   * when the store opens. Default {@link resolveDefaultSpoolPath}. `false` disables it: `append()` then
-   * resolves only after the database committed, and `attach()` is unavailable.
-   */
-  spoolPath?: string | false;
-  /** fsync the spool after every append (survives power loss, not only `kill -9`). Default false. */
-  fsyncSpool?: boolean;
-  /** Create or upgrade the table on open (default true). `false` only checks it exists (read-only use). */
-  migrate?: boolean;
-  /** Receives warnings. Default: `process.emitWarning`. */
-  onWarning?: (warning: PostgresStoreWarning) => void;
-}
-
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
 const PG_TYPES = [
   'text', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text',
   'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'float8', 'bigint', 'jsonb', 'bigint',
 ] as const;
-
-interface FlushWaiter {
-  target: number;
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
 
 /**
  * Usage store for shared deployments: one PostgreSQL table through `pg`, written in batches.
@@ -102,99 +59,58 @@ export class PostgresUsageStore implements UsageStore {
   readonly pool: pg.Pool;
   /** The spool file, or undefined when disabled. */
   readonly spoolPath: string | undefined;
+  /**
+   * False: `append` may wait for room in the in-memory queue, so a caller writing batches goes through
+   * `append` (see {@link UsageStore.appendsInline}); {@link appendSync} never waits.
+   */
+  readonly appendsInline = false;
   private readonly ownsPool: boolean;
   private readonly migrate: boolean;
   private readonly batchSize: number;
-  private readonly flushIntervalMs: number;
   private readonly maxQueue: number;
-  private readonly warn: (warning: PostgresStoreWarning) => void;
   private readonly table: string;
   private readonly insertSql: string;
-  private readonly spool: EventSpool | undefined;
-  private readonly spoolHealth: SpoolHealth | undefined;
-  private readonly attachments = new TrackerAttachments((event) => this.enqueueSync([event]));
+  /** The spool-backed write-behind queue; undefined without a spool (appends then write directly). */
+  private readonly writeQueue: PostgresWriter | undefined;
+  private readonly committer: UsageCommitter;
   private opening: Promise<void> | undefined;
   private hasRollup = true;
   private hasOverspend = true;
-  private recovery: SpoolRecovery | undefined;
-  private queue: SpoolEntry[] = [];
-  private overflowFrom: number | undefined;
-  private pendingCount = 0;
-  private confirmedTo = 0;
-  private running: Promise<void> | undefined;
-  private rerun = false;
-  private timer: NodeJS.Timeout | undefined;
-  private failures = 0;
-  /** Smaller batch size while isolating an event the database refuses (data error); undefined = batchSize. */
-  private probe: number | undefined;
-  private backoff: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
-  private flushWaiters: FlushWaiter[] = [];
   private directPending = 0;
-  private capacityWaiters: Array<() => void> = [];
   private readonly direct = new Set<Promise<unknown>>();
   private closing = false;
-  private closed = false;
-  private lastError: unknown;
 
   constructor(options: PostgresUsageStoreOptions) {
-    if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
-    const {
-      pool,
-      connectionString,
-      schema = 'public',
-      table = 'usage_events',
-      batchSize = 500,
-      flushIntervalMs = 50,
-      maxQueue = 10_000,
-      spoolPath,
-      fsyncSpool = false,
-      migrate = true,
-      onWarning,
-    } = options;
-    if (pool !== undefined && (pool === null || typeof pool !== 'object' || typeof pool.query !== 'function' || typeof pool.connect !== 'function')) {
-      throw new ValidationError('pool', pool, 'must be a pg.Pool');
-    }
-    if (pool !== undefined && connectionString !== undefined) {
-      throw new ValidationError('connectionString', redact(String(connectionString)), 'pass either pool or connectionString, not both');
-    }
-    if (pool === undefined && (typeof connectionString !== 'string' || connectionString.length === 0)) {
-      throw new ValidationError('connectionString', connectionString, 'must be a postgres:// URL when no pool is given');
-    }
-    for (const [field, v] of [['schema', schema], ['table', table]] as const) {
-      if (typeof v !== 'string' || !IDENT.test(v)) {
-        throw new ValidationError(field, v, 'must be an identifier of letters, digits and _ (at most 40, not starting with a digit)');
-      }
-    }
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-      throw new ValidationError('batchSize', batchSize, 'must be an integer from 1 to 10000');
-    }
-    if (!Number.isInteger(flushIntervalMs) || flushIntervalMs < 0) {
-      throw new ValidationError('flushIntervalMs', flushIntervalMs, 'must be an integer >= 0');
-    }
-    if (!Number.isInteger(maxQueue) || maxQueue < 1) throw new ValidationError('maxQueue', maxQueue, 'must be an integer >= 1');
-    if (spoolPath !== undefined && spoolPath !== false && (typeof spoolPath !== 'string' || spoolPath.length === 0)) {
-      throw new ValidationError('spoolPath', spoolPath, 'must be a file path or false');
-    }
-    if (onWarning !== undefined && typeof onWarning !== 'function') throw new ValidationError('onWarning', onWarning, 'must be a function');
-
-    this.target = { schema, table };
+    const o = resolvePostgresOptions(options);
+    this.target = { schema: o.schema, table: o.table };
     this.table = qualified(this.target);
-    this.ownsPool = pool === undefined;
-    this.pool = pool ?? new pg.Pool({ connectionString, max: 4 });
-    if (this.ownsPool) this.pool.on('error', (err) => this.warn({ code: 'STORE_WRITE_FAILED', message: `idle PostgreSQL connection failed: ${err.message}` }));
-    this.migrate = migrate;
-    this.batchSize = batchSize;
-    this.flushIntervalMs = flushIntervalMs;
-    this.maxQueue = maxQueue;
-    this.warn = onWarning ?? ((w) => process.emitWarning(w.message, { code: w.code }));
+    this.ownsPool = o.pool === undefined;
+    this.pool = o.pool ?? new pg.Pool({ connectionString: o.connectionString, max: 4 });
+    if (this.ownsPool) {
+      this.pool.on('error', (err) => o.warn({ code: 'STORE_WRITE_FAILED', message: `idle PostgreSQL connection failed: ${err.message}` }));
+    }
+    this.migrate = o.migrate;
+    this.batchSize = o.batchSize;
+    this.maxQueue = o.maxQueue;
     const casts = PG_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
     this.insertSql =
       `INSERT INTO ${this.table} (${USAGE_COLUMNS.join(', ')}) SELECT * FROM unnest(${casts}) ON CONFLICT (id) DO NOTHING`;
-    this.spoolPath = spoolPath === false ? undefined : (spoolPath ?? resolveDefaultSpoolPath(schema, table));
-    this.spool = this.spoolPath === undefined
-      ? undefined
-      : new EventSpool({ path: this.spoolPath, fsync: fsyncSpool, onWarning: (w) => this.warn(w) });
-    this.spoolHealth = this.spool && new SpoolHealth(this.spool);
+    this.spoolPath = o.spoolPath;
+    this.writeQueue = o.spoolPath === undefined ? undefined : new PostgresWriter({
+      spool: new EventSpool({ path: o.spoolPath, fsync: o.fsyncSpool, onWarning: (w: PostgresStoreWarning) => o.warn(w) }),
+      spoolPath: o.spoolPath,
+      writeBatch: async (events) => {
+        await this.ensureOpen();
+        await this.insert(events);
+      },
+      describe: this.describe(),
+      batchSize: o.batchSize,
+      flushIntervalMs: o.flushIntervalMs,
+      maxQueue: o.maxQueue,
+      warn: o.warn,
+    });
+    // Used inline only (attach): a failed write throws out of record() (USAGE_NOT_PERSISTED), so nothing is reported here.
+    this.committer = new UsageCommitter(this, () => undefined);
   }
 
   /**
@@ -211,20 +127,12 @@ export class PostgresUsageStore implements UsageStore {
    */
   async readiness(): Promise<Readiness> {
     if (this.closing) return { ready: false, reason: `usage store ${this.describe()} is closed` };
-    if (this.spool) {
-      try {
-        this.openSpool();
-      } catch (err) {
-        return { ready: false, reason: (err as Error).message };
-      }
-      const problem = this.spoolHealth!.check();
-      if (problem) return { ready: false, reason: problem };
+    if (this.writeQueue) {
+      const problem = this.writeQueue.readinessProblem();
+      return problem ? { ready: false, reason: problem } : { ready: true };
     }
-    if (this.pending > this.maxQueue) {
-      const why = this.lastError === undefined ? 'not keeping up' : `failing: ${(this.lastError as Error).message ?? String(this.lastError)}`;
-      return { ready: false, reason: `${this.pending} usage events wait for ${this.describe()} (more than maxQueue ${this.maxQueue}); the database is ${why}` };
-    }
-    return { ready: true };
+    const backlog = backlogProblem(this.directPending, this.maxQueue, this.describe(), undefined);
+    return backlog ? { ready: false, reason: backlog } : { ready: true };
   }
 
   /**
@@ -234,27 +142,26 @@ export class PostgresUsageStore implements UsageStore {
    */
   async open(): Promise<void> {
     this.assertOpen();
-    this.openSpool();
+    this.writeQueue?.open();
     await this.ensureOpen();
   }
 
   private async ensureOpen(): Promise<void> {
-    if (!this.opening) {
-      this.opening = (async () => {
-        try {
-          if (this.migrate) await migratePostgres(this.pool, this.target);
-          else {
-            const version = await verifyPostgresSchema(this.pool, this.target);
-            this.hasRollup = version >= 2;
-            this.hasOverspend = version >= 3;
-          }
-        } catch (err) {
-          this.opening = undefined;
-          throw translatePgError(err, this.describe());
-        }
-      })();
-    }
+    this.opening ??= this.openTable().catch((err: unknown) => {
+      this.opening = undefined;
+      throw translatePgError(err, this.describe());
+    });
     await this.opening;
+  }
+
+  private async openTable(): Promise<void> {
+    if (this.migrate) {
+      await migratePostgres(this.pool, this.target);
+      return;
+    }
+    const version = await verifyPostgresSchema(this.pool, this.target);
+    this.hasRollup = version >= 2;
+    this.hasOverspend = version >= 3;
   }
 
   /**
@@ -264,22 +171,22 @@ export class PostgresUsageStore implements UsageStore {
   async replaySpool(): Promise<number> {
     await this.open();
     await this.flush();
-    return this.recovery?.lines ?? 0;
+    return this.writeQueue?.recovery?.lines ?? 0;
   }
 
   /** What `open()` found in the spool: unconfirmed lines and torn bytes. Undefined until it ran. */
   get spoolRecovery(): SpoolRecovery | undefined {
-    return this.recovery;
+    return this.writeQueue?.recovery;
   }
 
   /** Events accepted (spooled or being written) but not yet confirmed by the database. */
   get pending(): number {
-    return this.pendingCount + this.directPending;
+    return (this.writeQueue?.pending ?? 0) + this.directPending;
   }
 
   /** The last error a background write hit (cleared when a write succeeds). */
   get lastWriteError(): unknown {
-    return this.lastError;
+    return this.writeQueue?.lastWriteError;
   }
 
   /**
@@ -291,40 +198,47 @@ export class PostgresUsageStore implements UsageStore {
     const list = assertUsageEvents(events);
     this.assertOpen();
     if (list.length === 0) return;
-    if (!this.spool) {
-      await this.ensureOpen();
-      this.directPending += list.length;
-      const write = (async () => {
-        try {
-          for (let i = 0; i < list.length; i += this.batchSize) await this.insert(list.slice(i, i + this.batchSize));
-        } finally {
-          this.directPending -= list.length;
-        }
-      })();
-      this.direct.add(write);
-      try {
-        await write;
-      } finally {
-        this.direct.delete(write);
-      }
-      return;
+    if (this.writeQueue) await this.writeQueue.append(list);
+    else await this.appendDirect(list);
+  }
+
+  /**
+   * Spools events before it returns (crash-safe from then on) and never waits: beyond `maxQueue` they
+   * wait in the spool and are read back from it. The database write follows in the background. Needs
+   * a spool. This is how {@link attach} keeps each event inside `tracker.record()`.
+   */
+  appendSync(events: UsageEvent | readonly UsageEvent[]): void {
+    const list = assertUsageEvents(events);
+    if (!this.writeQueue) {
+      throw new ValidationError('spoolPath', false, 'appendSync() needs a spool to keep events before it returns; do not set spoolPath: false');
     }
-    this.openSpool();
-    for (let i = 0; i < list.length; i += this.maxQueue) {
-      const chunk = list.slice(i, i + this.maxQueue);
-      while (this.overflowFrom !== undefined || this.queue.length + chunk.length > this.maxQueue) {
-        await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
-        this.assertOpen();
+    this.writeQueue.appendSync(list);
+  }
+
+  /** Without a spool: writes in batches of `batchSize`, resolving once PostgreSQL committed them all. */
+  private async appendDirect(list: readonly UsageEvent[]): Promise<void> {
+    await this.ensureOpen();
+    this.directPending += list.length;
+    const write = (async () => {
+      try {
+        for (let i = 0; i < list.length; i += this.batchSize) await this.insert(list.slice(i, i + this.batchSize));
+      } finally {
+        this.directPending -= list.length;
       }
-      this.enqueueSync(chunk);
+    })();
+    this.direct.add(write);
+    try {
+      await write;
+    } finally {
+      this.direct.delete(write);
     }
   }
 
   /**
    * Persists every event `tracker` records: each is appended to the spool synchronously inside
-   * `record()` (so it survives `kill -9` from then on) and written to PostgreSQL in the next batch.
-   * Never blocks or drops: beyond `maxQueue` events wait in the spool. Returns a detach function.
-   * Requires a spool.
+   * `record()` ({@link appendSync}, so it survives `kill -9` from then on) and written to PostgreSQL in
+   * the next batch. Never blocks or drops: beyond `maxQueue` events wait in the spool. Returns a detach
+   * function. Requires a spool.
    *
    * @example
    * ```ts
@@ -333,11 +247,11 @@ export class PostgresUsageStore implements UsageStore {
    */
   attach(tracker: UsageEventSource): () => void {
     this.assertOpen();
-    if (!this.spool) {
+    if (!this.writeQueue) {
       throw new ValidationError('spoolPath', false, 'attach() needs a spool to make tracker events durable; do not set spoolPath: false');
     }
-    this.openSpool();
-    return this.attachments.attach(tracker);
+    this.writeQueue.open();
+    return this.committer.attach(tracker, { inline: true });
   }
 
   /** One page of events, oldest first (by timestamp, then id). Pass `nextCursor` back for the next page. */
@@ -394,18 +308,8 @@ export class PostgresUsageStore implements UsageStore {
    * spool and the background writer keeps retrying.
    */
   async flush(): Promise<void> {
-    if (!this.spool) {
-      await Promise.allSettled([...this.direct]);
-      return;
-    }
-    if (this.closed) return;
-    this.openSpool();
-    const target = this.spool.end;
-    if (this.pendingCount === 0 || this.confirmedTo >= target) return;
-    await new Promise<void>((resolve, reject) => {
-      this.flushWaiters.push({ target, resolve, reject });
-      this.kick(true);
-    });
+    if (this.writeQueue) await this.writeQueue.flush();
+    else await Promise.allSettled([...this.direct]);
   }
 
   /**
@@ -416,229 +320,10 @@ export class PostgresUsageStore implements UsageStore {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    this.attachments.detachAll();
-    this.cancelBackoff();
-    try {
-      await this.flush();
-    } catch {
-      // Reported below as pending events.
-    }
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.cancelBackoff();
-    await this.running;
-    for (const wake of this.capacityWaiters.splice(0)) wake();
-    if (this.spool?.isOpen) {
-      if (this.pendingCount > 0) {
-        this.warn({
-          code: 'STORE_CLOSED_WITH_PENDING',
-          message: `${this.pendingCount} usage events were not yet written to ${this.describe()}; they stay in ${this.spoolPath} and are replayed on next open`,
-        });
-      }
-      this.spool.close();
-    }
-    this.spoolHealth?.stop();
+    this.committer.detachAll();
+    if (this.writeQueue) await this.writeQueue.close();
+    else await Promise.allSettled([...this.direct]);
     if (this.ownsPool) await this.pool.end();
-  }
-
-  /** Spools events synchronously and queues them (or leaves them to be read back from the spool). */
-  private enqueueSync(events: readonly UsageEvent[]): void {
-    const list = assertUsageEvents(events);
-    if (this.closing && this.closed) throw new UsageStoreError('STORE_CLOSED', this.describe(), `usage store ${this.describe()} is closed`);
-    const spool = this.spool!;
-    this.openSpool();
-    const refusal = this.spoolHealth!.refusal;
-    if (refusal) throw new UsageStoreError('STORE_NOT_READY', spool.path, `usage store cannot keep events: ${refusal}`);
-    let written: { start: number; ends: number[] };
-    try {
-      written = spool.append(list);
-      this.spoolHealth!.noteWrite();
-    } catch (err) {
-      this.spoolHealth!.noteWrite(err);
-      throw err;
-    }
-    const { start, ends } = written;
-    this.pendingCount += list.length;
-    if (this.overflowFrom === undefined && this.queue.length + list.length <= this.maxQueue) {
-      for (let i = 0; i < list.length; i++) this.queue.push({ event: list[i]!, end: ends[i]! });
-    } else if (this.overflowFrom === undefined) {
-      this.overflowFrom = start;
-    }
-    this.kick(false);
-  }
-
-  private openSpool(): void {
-    if (!this.spool || this.spool.isOpen || this.closed) return;
-    const recovery = this.spool.open();
-    this.spoolHealth!.start();
-    this.recovery = recovery;
-    this.confirmedTo = this.spool.start;
-    if (recovery.lines > 0) {
-      this.pendingCount += recovery.lines;
-      this.overflowFrom = this.spool.start;
-      this.kick(true);
-    }
-  }
-
-  /** Starts the writer now (full batch, overflow, flush requested) or after `flushIntervalMs`. */
-  private kick(now: boolean): void {
-    if (this.closed || !this.spool) return;
-    if (this.running) {
-      this.rerun = true;
-      return;
-    }
-    const urgent = now || this.queue.length >= this.batchSize || this.overflowFrom !== undefined || this.flushWaiters.length > 0;
-    if (urgent) {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-      this.running = this.writeLoop()
-        .catch((err: unknown) => this.noteFailure(err))
-        .finally(() => {
-        this.running = undefined;
-        if (this.rerun) {
-          this.rerun = false;
-          this.kick(false);
-        }
-      });
-    } else if (!this.timer && this.queue.length > 0) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.kick(true);
-      }, this.flushIntervalMs);
-    }
-  }
-
-  private async writeLoop(): Promise<void> {
-    const spool = this.spool!;
-    let first = true;
-    while (!this.closed) {
-      if (this.queue.length === 0 && this.overflowFrom !== undefined) this.refill(spool);
-      if (this.queue.length === 0) break;
-      const urgent = first || this.queue.length >= this.batchSize || this.overflowFrom !== undefined || this.flushWaiters.length > 0 || this.closing;
-      if (!urgent) {
-        this.rerun = false;
-        this.timer ??= setTimeout(() => {
-          this.timer = undefined;
-          this.kick(true);
-        }, this.flushIntervalMs);
-        break;
-      }
-      first = false;
-      const batch = this.queue.slice(0, this.probe ?? this.batchSize);
-      try {
-        await this.ensureOpen();
-        await this.insert(batch.map((e) => e.event));
-      } catch (err) {
-        if (isDataError(err)) {
-          // The database refuses something in this batch: halve until the culprit is alone, then set
-          // it aside in the rejected file (kept, reported) so the events behind it are not held up.
-          if (batch.length > 1) {
-            this.probe = Math.ceil(batch.length / 2);
-            continue;
-          }
-          this.reject(spool, batch[0]!, err);
-          continue;
-        }
-        this.noteFailure(err);
-        if (this.closing) break;
-        await this.sleepBackoff();
-        continue;
-      }
-      if (this.probe !== undefined && batch.length >= this.probe) this.probe = undefined;
-      this.failures = 0;
-      this.lastError = undefined;
-      this.queue.splice(0, batch.length);
-      this.pendingCount -= batch.length;
-      this.confirm(spool, batch[batch.length - 1]!.end);
-    }
-  }
-
-  /** Moves one event the database refuses to `<spool>.rejected` (JSON lines) and reports it. */
-  private reject(spool: EventSpool, entry: SpoolEntry, err: unknown): void {
-    const file = `${spool.path}.rejected`;
-    appendFileSync(file, JSON.stringify({ event: entry.event, error: (err as Error).message ?? String(err) }) + '\n');
-    this.warn({
-      code: 'STORE_EVENT_REJECTED',
-      message: `${this.describe()} refused usage event ${entry.event.id} (${(err as Error).message ?? String(err)}); kept in ${file}`,
-    });
-    this.queue.shift();
-    this.pendingCount -= 1;
-    this.probe = undefined;
-    this.confirm(spool, entry.end);
-  }
-
-  /** Loads events that overflowed the queue (or were left by a crash) back from the spool. */
-  private refill(spool: EventSpool): void {
-    const from = this.overflowFrom!;
-    const { entries, next, skipped } = spool.read(from, this.maxQueue);
-    this.pendingCount -= skipped;
-    this.overflowFrom = next >= spool.end ? undefined : next;
-    if (entries.length > 0) {
-      entries[entries.length - 1]!.end = next;
-      this.queue.push(...entries);
-    } else {
-      this.confirm(spool, next);
-    }
-    if (this.overflowFrom === undefined) this.wakeCapacity();
-  }
-
-  private confirm(spool: EventSpool, upTo: number): void {
-    if (upTo > this.confirmedTo) {
-      this.confirmedTo = upTo;
-      spool.confirm(upTo);
-    }
-    if (this.pendingCount < 0) this.pendingCount = 0;
-    const waiting = this.flushWaiters;
-    this.flushWaiters = [];
-    for (const w of waiting) {
-      if (w.target <= this.confirmedTo || this.pendingCount === 0) w.resolve();
-      else this.flushWaiters.push(w);
-    }
-    this.wakeCapacity();
-  }
-
-  private wakeCapacity(): void {
-    if (this.overflowFrom !== undefined || this.queue.length >= this.maxQueue) return;
-    for (const wake of this.capacityWaiters.splice(0)) wake();
-  }
-
-  private noteFailure(err: unknown): void {
-    const error = translatePgError(err, this.describe());
-    this.lastError = error;
-    this.failures++;
-    if (this.failures === 1) {
-      this.warn({
-        code: 'STORE_WRITE_FAILED',
-        message: `writing usage events to ${this.describe()} failed (${(error as Error).message ?? String(error)}); ` +
-          `${this.pendingCount} events kept in ${this.spoolPath ?? 'memory'}, retrying`,
-      });
-    }
-    const failure = new UsageStoreError(
-      'STORE_UNAVAILABLE',
-      this.describe(),
-      `usage store ${this.describe()} is unavailable (${(error as Error).message ?? String(error)}); ` +
-        `${this.pendingCount} events are kept in ${this.spoolPath} and retried`,
-      { cause: error },
-    );
-    for (const w of this.flushWaiters.splice(0)) w.reject(failure);
-  }
-
-  private async sleepBackoff(): Promise<void> {
-    const ms = Math.min(5000, 100 * 2 ** Math.min(this.failures - 1, 6));
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      // Spooled events are safe on disk: a process with nothing else to do may exit while the database is down.
-      if (this.flushWaiters.length === 0 && !this.closing) timer.unref();
-      this.backoff = { timer, resolve };
-    });
-    this.backoff = undefined;
-  }
-
-  private cancelBackoff(): void {
-    if (!this.backoff) return;
-    clearTimeout(this.backoff.timer);
-    this.backoff.resolve();
   }
 
   private async insert(events: readonly UsageEvent[]): Promise<number> {
@@ -676,41 +361,4 @@ export class PostgresUsageStore implements UsageStore {
   private assertOpen(): void {
     if (this.closing) throw new UsageStoreError('STORE_CLOSED', this.describe(), `usage store ${this.describe()} is closed`);
   }
-}
-
-function whereClause(where: string[]): string {
-  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-}
-
-/** A connection string with its password replaced by `***`, for messages. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:***@');
-  }
-}
-
-/** SQLSTATE classes 22 (data exception) and 23 (integrity): retrying the same rows cannot succeed. */
-function isDataError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
-}
-
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'EAI_AGAIN']);
-
-/** Maps connection, authentication and missing-database errors to `STORE_UNAVAILABLE`. */
-function translatePgError(err: unknown, target: string): unknown {
-  if (err instanceof UsageStoreError || err instanceof ValidationError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
-  if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08') || code === '28P01' || code === '28000' || code === '3D000')) {
-    return new UsageStoreError('STORE_UNAVAILABLE', target, `cannot reach ${target}: ${message || code}`, { cause: err });
-  }
-  if (err instanceof AggregateError && err.errors.length > 0) {
-    return translatePgError(err.errors[0], target);
-  }
-  return err;
 }

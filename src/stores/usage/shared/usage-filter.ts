@@ -147,3 +147,8 @@ export function filterConditions(f: NormalizedFilter, param: (value: unknown) =>
   }
   return where;
 }
+
+/** `WHERE a AND b`, or nothing. */
+export function whereClause(where: string[]): string {
+  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+}

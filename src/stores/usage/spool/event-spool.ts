@@ -5,18 +5,20 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
-  readFileSync,
   readSync,
   renameSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
 import { ValidationError } from '../../../core/errors.js';
+import { parseOptions } from '../../../core/options.js';
 import type { UsageEvent } from '../../../usage/types.js';
 import { fileChange } from '../shared/file-health.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
 import { assertUsageEvents } from '../shared/usage-row.js';
+import { errMessage, SpoolLock } from './spool-lock.js';
 
 /** Something worth knowing that did not stop the spool: a torn or corrupt line, a failed compaction. */
 export interface SpoolWarning {
@@ -51,9 +53,18 @@ export interface EventSpoolOptions {
   onWarning?: (warning: SpoolWarning) => void;
 }
 
+const SpoolOptionsSchema = z.object({
+  fsync: z.boolean({ error: 'must be true or false' }).default(false),
+  compactBytes: z
+    .number({ error: 'must be an integer >= 1' })
+    .int({ error: 'must be an integer >= 1' })
+    .min(1, { error: 'must be an integer >= 1' })
+    .default(4 * 1024 * 1024),
+  onWarning: z.custom<(warning: SpoolWarning) => void>((v) => typeof v === 'function', { error: 'must be a function' }).optional(),
+});
+
 const CHUNK = 1 << 20;
 const NEWLINE = 0x0a;
-const openInThisProcess = new Set<string>();
 
 /**
  * An append-only local log of usage events (one JSON line each) that makes an asynchronous backend
@@ -80,7 +91,7 @@ const openInThisProcess = new Set<string>();
 export class EventSpool {
   /** Absolute path of the spool file. */
   readonly path: string;
-  private readonly lockPath: string;
+  private readonly spoolLock: SpoolLock;
   private readonly fsync: boolean;
   private readonly compactBytes: number;
   private readonly onWarning: (warning: SpoolWarning) => void;
@@ -91,18 +102,16 @@ export class EventSpool {
 
   constructor(options: EventSpoolOptions) {
     if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
+    // By hand: the path is reported as the store option users set, `spoolPath`.
     if (typeof options.path !== 'string' || options.path.length === 0) {
       throw new ValidationError('spoolPath', options.path, 'must be a non-empty file path');
     }
-    const compactBytes = options.compactBytes ?? 4 * 1024 * 1024;
-    if (!Number.isInteger(compactBytes) || compactBytes < 1) {
-      throw new ValidationError('compactBytes', compactBytes, 'must be an integer >= 1');
-    }
+    const { fsync, compactBytes, onWarning } = parseOptions(SpoolOptionsSchema, options);
     this.path = resolve(options.path);
-    this.lockPath = `${this.path}.lock`;
-    this.fsync = options.fsync ?? false;
+    this.spoolLock = new SpoolLock(this.path);
+    this.fsync = fsync;
     this.compactBytes = compactBytes;
-    this.onWarning = options.onWarning ?? (() => {});
+    this.onWarning = onWarning ?? (() => {});
   }
 
   /** Whether {@link open} has been called (and {@link close} not yet). */
@@ -138,7 +147,7 @@ export class EventSpool {
         cause: err,
       });
     }
-    this.lock();
+    this.spoolLock.take();
     try {
       this.fd = openSync(this.path, 'a+');
       this.size = fstatSync(this.fd).size;
@@ -148,7 +157,7 @@ export class EventSpool {
     } catch (err) {
       if (this.fd >= 0) closeSync(this.fd);
       this.fd = -1;
-      this.unlock();
+      this.spoolLock.release();
       if (err instanceof UsageStoreError) throw err;
       throw new UsageStoreError('SPOOL_IO', this.path, `cannot open spool ${this.path}: ${errMessage(err)}`, { cause: err });
     }
@@ -259,7 +268,7 @@ export class EventSpool {
     if (this.fd < 0) return;
     closeSync(this.fd);
     this.fd = -1;
-    this.unlock();
+    this.spoolLock.release();
   }
 
   private scan(): SpoolRecovery {
@@ -340,71 +349,7 @@ export class EventSpool {
     }
   }
 
-  private lock(): void {
-    if (openInThisProcess.has(this.path)) {
-      throw new UsageStoreError('SPOOL_LOCKED', this.path, `spool ${this.path} is already open in this process; give each store its own spoolPath`);
-    }
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const fd = openSync(this.lockPath, 'wx');
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        openInThisProcess.add(this.path);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new UsageStoreError('SPOOL_IO', this.path, `cannot create spool lock ${this.lockPath}: ${errMessage(err)}`, { cause: err });
-        }
-      }
-      const owner = readOwner(this.lockPath);
-      if (owner !== undefined && owner !== process.pid && processAlive(owner)) {
-        throw new UsageStoreError(
-          'SPOOL_LOCKED',
-          this.path,
-          `spool ${this.path} is in use by process ${owner}; give each process its own spoolPath`,
-        );
-      }
-      try {
-        unlinkSync(this.lockPath); // left by a process that is gone
-      } catch {
-        // Another process removed it first; try again.
-      }
-    }
-    throw new UsageStoreError('SPOOL_LOCKED', this.path, `could not take the spool lock ${this.lockPath}`);
-  }
-
-  private unlock(): void {
-    openInThisProcess.delete(this.path);
-    try {
-      if (readOwner(this.lockPath) === process.pid) unlinkSync(this.lockPath);
-    } catch {
-      // Already gone.
-    }
-  }
-
   private assertOpen(): void {
     if (this.fd < 0) throw new UsageStoreError('STORE_CLOSED', this.path, `spool ${this.path} is not open`);
   }
-}
-
-function readOwner(lockPath: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(lockPath, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

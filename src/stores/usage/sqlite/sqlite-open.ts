@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { ValidationError } from '../../../core/errors.js';
 import { unwritableReason } from '../shared/file-health.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
+import { translateSqliteError } from './sqlite-errors.js';
 
 /**
  * Runs `fn`, retrying for up to `timeoutMs` while SQLite answers SQLITE_BUSY. The busy timeout already
@@ -22,11 +22,6 @@ export function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
       Atomics.wait(pause, 0, 0, delay);
     }
   }
-}
-
-/** `WHERE a AND b`, or nothing. */
-export function whereClause(where: string[]): string {
-  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
 }
 
 /**
@@ -48,29 +43,4 @@ export function openDatabase(path: string, readonly: boolean): Database.Database
   } catch (err) {
     throw translateSqliteError(err, path);
   }
-}
-
-/** Maps a better-sqlite3 / fs error to a {@link UsageStoreError} with a message naming the file. */
-export function translateSqliteError(err: unknown, path: string): unknown {
-  if (err instanceof UsageStoreError || err instanceof ValidationError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const detail = err instanceof Error ? err.message : String(err);
-  if (typeof code !== 'string') return err;
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new UsageStoreError('STORE_LOCKED', path, `database ${path} is locked by another connection (${detail})`, { cause: err });
-  }
-  if (code === 'ENOENT') {
-    return new UsageStoreError('STORE_NOT_FOUND', path, `database ${path} does not exist (${detail})`, { cause: err });
-  }
-  if (code === 'SQLITE_FULL') {
-    return new UsageStoreError('STORE_UNAVAILABLE', path, `database ${path} is full (${detail})`, { cause: err });
-  }
-  if (code === 'SQLITE_CANTOPEN') {
-    return new UsageStoreError('STORE_UNREADABLE', path, `database ${path} cannot be opened (${detail})`, { cause: err });
-  }
-  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_PERM' ||
-    code === 'SQLITE_READONLY' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') {
-    return new UsageStoreError('STORE_UNREADABLE', path, `cannot use database ${path}: ${detail}`, { cause: err });
-  }
-  return err;
 }

@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
+import { z } from 'zod';
 import { ValidationError } from '../../../core/errors.js';
+import { parseOptions } from '../../../core/options.js';
 import { resolveDefaultDbPath } from './default-db-path.js';
 
 /** Options of {@link SqliteUsageStore}. */
@@ -55,29 +57,33 @@ export interface ResolvedSqliteOptions {
   reader: 'inline' | 'thread';
 }
 
-/** Validates {@link SqliteUsageStoreOptions} and applies the defaults. */
+const SqliteOptionsSchema = z.object({
+  db: z
+    .custom<Database.Database>((v) => typeof v === 'object' && v !== null && typeof (v as { prepare?: unknown }).prepare === 'function', {
+      error: 'must be a better-sqlite3 Database',
+    })
+    .optional(),
+  path: z.string({ error: 'must be a non-empty file path' }).min(1, { error: 'must be a non-empty file path' }).optional(),
+  synchronous: z.enum(['NORMAL', 'FULL'], { error: "must be 'NORMAL' or 'FULL'" }).default('NORMAL'),
+  busyTimeoutMs: z
+    .number({ error: 'must be an integer >= 0' })
+    .int({ error: 'must be an integer >= 0' })
+    .min(0, { error: 'must be an integer >= 0' })
+    .default(5000),
+  readonly: z.boolean({ error: 'must be true or false' }).default(false),
+  writer: z.enum(['inline', 'thread'], { error: "must be 'inline' or 'thread'" }).default('inline'),
+  reader: z.enum(['inline', 'thread'], { error: "must be 'inline' or 'thread'" }).optional(),
+});
+
+/** Validates {@link SqliteUsageStoreOptions} (each problem names its option) and applies the defaults. */
 export function resolveOptions(options: SqliteUsageStoreOptions): ResolvedSqliteOptions {
   if (options === null || typeof options !== 'object') throw new ValidationError('options', options, 'must be an object');
-  const { db, synchronous = 'NORMAL', busyTimeoutMs = 5000, readonly = false, writer = 'inline' } = options;
-  if (db !== undefined && (db === null || typeof db !== 'object' || typeof db.prepare !== 'function')) {
-    throw new ValidationError('db', db, 'must be a better-sqlite3 Database');
-  }
-  if (db !== undefined && options.path !== undefined) throw new ValidationError('path', options.path, 'pass either path or db, not both');
-  if (options.path !== undefined && (typeof options.path !== 'string' || options.path.length === 0)) {
-    throw new ValidationError('path', options.path, 'must be a non-empty file path');
-  }
-  if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
-    throw new ValidationError('synchronous', synchronous, "must be 'NORMAL' or 'FULL'");
-  }
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
-    throw new ValidationError('busyTimeoutMs', busyTimeoutMs, 'must be an integer >= 0');
-  }
-  if (writer !== 'inline' && writer !== 'thread') throw new ValidationError('writer', writer, "must be 'inline' or 'thread'");
-  const fileBacked = db === undefined && options.path !== ':memory:' && options.path !== '';
-  const reader = options.reader ?? (fileBacked ? 'thread' : 'inline');
-  if (reader !== 'inline' && reader !== 'thread') throw new ValidationError('reader', reader, "must be 'inline' or 'thread'");
+  const { db, synchronous, busyTimeoutMs, readonly, writer, ...o } = parseOptions(SqliteOptionsSchema, options);
+  if (db !== undefined && o.path !== undefined) throw new ValidationError('path', o.path, 'pass either path or db, not both');
+  const fileBacked = db === undefined && o.path !== ':memory:' && o.path !== '';
+  const reader = o.reader ?? (fileBacked ? 'thread' : 'inline');
   const isReadonly = readonly || (db?.readonly ?? false);
-  const path = db ? db.name : (options.path ?? resolveDefaultDbPath());
+  const path = db ? db.name : (o.path ?? resolveDefaultDbPath());
   if (writer === 'thread' && isReadonly) throw new ValidationError('writer', writer, 'a read-only store has no writer thread');
   if (writer === 'thread' && (path === ':memory:' || path === '')) {
     throw new ValidationError('writer', writer, 'needs a database file: an in-memory database cannot be shared with a thread');

@@ -4,25 +4,28 @@ import type { UsageEvent } from '../../../usage/types.js';
 import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
 import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
-import { TrackerAttachments, type UsageEventSource } from '../../../usage/tracker-attachment.js';
-import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery } from '../shared/usage-filter.js';
-import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS, type UsageRowValues } from '../shared/usage-row.js';
+import type { UsageEventSource } from '../../../usage/tracker-attachment.js';
+import { UsageCommitter } from '../../../usage/usage-committer.js';
+import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, whereClause } from '../shared/usage-filter.js';
+import { assertUsageEvents, rowToEvent, selectColumns } from '../shared/usage-row.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
 import { SqliteHealth } from './sqlite-health.js';
-import { resolveOptions, type SqliteUsageStoreOptions } from './sqlite-options.js';
+import { resolveOptions, type ResolvedSqliteOptions, type SqliteUsageStoreOptions } from './sqlite-options.js';
+import { translateSqliteError } from './sqlite-errors.js';
+import { openDatabase, retryWhileBusy } from './sqlite-open.js';
+import { SqliteReaderThread, type ReadRequest } from './sqlite-reader-thread.js';
+import { SqliteWriter, WAL_AUTOCHECKPOINT_PAGES } from './sqlite-writer.js';
+import { assertKnownVersion, migrateSqlite, SQLITE_SCHEMA_VERSION, sqliteSchemaVersion } from './sqlite-migrations.js';
 
 export type { SqliteUsageStoreOptions } from './sqlite-options.js';
-import { openDatabase, retryWhileBusy, translateSqliteError, whereClause } from './sqlite-open.js';
-import { SqliteReaderThread, type ReadRequest } from './sqlite-reader-thread.js';
-import { SqliteWriterThread } from './sqlite-writer-thread.js';
-import { assertKnownVersion, migrateSqlite, SQLITE_SCHEMA_VERSION, sqliteSchemaVersion } from './sqlite-migrations.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
 
-/** WAL pages (4 KiB each) after which a commit checkpoints by itself; the timer normally gets there first. */
-const WAL_AUTOCHECKPOINT_PAGES = 8000;
-/** How often a store that owns its file checkpoints the WAL (PASSIVE: never waits for readers or writers). */
-const CHECKPOINT_INTERVAL_MS = 1000;
+/** What the schema version of the file offers to reads. */
+interface SchemaFeatures {
+  hasRollup: boolean;
+  hasOverspend: boolean;
+}
 
 /**
  * The embedded usage store: one SQLite file in WAL mode through better-sqlite3.
@@ -54,85 +57,62 @@ export class SqliteUsageStore implements UsageStore {
   /** Where {@link append} commits (see {@link SqliteUsageStoreOptions.writer}). */
   readonly writer: 'inline' | 'thread';
   private readonly ownsDb: boolean;
-  private readonly hasRollup: boolean;
-  private readonly hasOverspend: boolean;
+  private readonly features: SchemaFeatures;
   private readonly statements = new Map<string, Statement>();
-  private readonly insert: Statement | undefined;
-  private readonly insertMany: ((rows: readonly UsageRowValues[]) => number) | undefined;
-  private readonly writerThread: SqliteWriterThread | undefined;
+  /** The write side; undefined for a read-only store. */
+  private readonly writerSide: SqliteWriter | undefined;
   private readonly readerThread: SqliteReaderThread | undefined;
   private readonly health: SqliteHealth | undefined;
-  private readonly attachments = new TrackerAttachments((event) => {
-    this.appendSync([event]);
-  });
+  // Used inline only (attach): a failed write throws out of record() (USAGE_NOT_PERSISTED), so nothing is reported here.
+  private readonly committer = new UsageCommitter(this, () => undefined);
   private closed = false;
-  private checkpointTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: SqliteUsageStoreOptions = {}) {
-    const { db, synchronous, busyTimeoutMs, readonly, writer, reader, path } = resolveOptions(options);
-    this.readonly = readonly;
-    this.path = path;
-    this.writer = writer;
-    this.ownsDb = db === undefined;
-    this.db = db ?? openDatabase(this.path, this.readonly);
+    const o = resolveOptions(options);
+    this.readonly = o.readonly;
+    this.path = o.path;
+    this.writer = o.writer;
+    this.ownsDb = o.db === undefined;
+    this.db = o.db ?? openDatabase(this.path, this.readonly);
     try {
-      this.db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-      if (this.readonly) {
-        const version = this.guard(() => retryWhileBusy(() => sqliteSchemaVersion(this.db), busyTimeoutMs));
-        if (version === 0) {
-          throw new UsageStoreError('STORE_SCHEMA', this.path, `${this.path} is not a tokenwarden usage database (no usage schema found)`);
-        }
-        assertKnownVersion(version, this.path);
-        this.hasRollup = version >= 2;
-        this.hasOverspend = version >= 4;
-      } else {
-        this.hasRollup = true;
-        this.hasOverspend = true;
-        this.guard(() =>
-          retryWhileBusy(() => {
-            if (this.path !== ':memory:' && this.path !== '') this.db.pragma('journal_mode = WAL');
-            this.db.pragma(`synchronous = ${synchronous}`);
-            if (this.ownsDb) this.db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-            migrateSqlite(this.db, this.path);
-          }, busyTimeoutMs),
-        );
-        const placeholders = USAGE_COLUMNS.map(() => '?').join(', ');
-        const insert = this.db.prepare(
-          `INSERT INTO usage_events (${USAGE_COLUMNS.join(', ')}) VALUES (${placeholders}) ON CONFLICT(id) DO NOTHING`,
-        );
-        this.insert = insert;
-        const many = this.db.transaction((rows: readonly UsageRowValues[]) => {
-          let stored = 0;
-          for (const row of rows) stored += insert.run(...row).changes;
-          return stored;
-        });
-        // BEGIN IMMEDIATE takes the write lock up front (waiting up to busy_timeout) instead of upgrading a read lock later.
-        this.insertMany = (rows) => many.immediate(rows);
-        if (writer === 'thread') {
-          const insertSql = insert.source;
-          this.writerThread = new SqliteWriterThread(
-            {
-              path: this.path,
-              insertSql,
-              synchronous,
-              busyTimeoutMs,
-              walAutocheckpointPages: WAL_AUTOCHECKPOINT_PAGES,
-              checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
-            },
-            // The thread died: its unanswered batches are committed here instead.
-            (rows) => this.guardWrite(() => this.insertMany!(rows)),
-          );
-        } else if (this.ownsDb && this.path !== ':memory:' && this.path !== '') this.startCheckpoints();
+      this.db.pragma(`busy_timeout = ${o.busyTimeoutMs}`);
+      if (this.readonly) this.features = this.readSchema(o.busyTimeoutMs);
+      else {
+        this.features = this.migrateSchema(o);
         this.health = new SqliteHealth(this.path, () => this.probeWrite());
+        this.writerSide = new SqliteWriter({ ...o, db: this.db, ownsDb: this.ownsDb, health: this.health });
         this.health.start();
       }
-      if (reader === 'thread') {
-        this.readerThread = new SqliteReaderThread({ path: this.path, busyTimeoutMs }, (r) => this.readInline(r));
+      if (o.reader === 'thread') {
+        this.readerThread = new SqliteReaderThread({ path: this.path, busyTimeoutMs: o.busyTimeoutMs }, (r) => this.readInline(r));
       }
     } catch (err) {
       if (this.ownsDb) this.db.close();
       throw err;
     }
+  }
+
+  /** A read-only store: the file must hold a usage schema of a version this build knows. */
+  private readSchema(busyTimeoutMs: number): SchemaFeatures {
+    const version = this.guard(() => retryWhileBusy(() => sqliteSchemaVersion(this.db), busyTimeoutMs));
+    if (version === 0) {
+      throw new UsageStoreError('STORE_SCHEMA', this.path, `${this.path} is not a tokenwarden usage database (no usage schema found)`);
+    }
+    assertKnownVersion(version, this.path);
+    return { hasRollup: version >= 2, hasOverspend: version >= 4 };
+  }
+
+  /** A writable store: WAL mode, the durability asked for, and the schema migrated to this build's version. */
+  private migrateSchema(o: ResolvedSqliteOptions): SchemaFeatures {
+    this.guard(() =>
+      retryWhileBusy(() => {
+        if (this.path !== ':memory:' && this.path !== '') this.db.pragma('journal_mode = WAL');
+        this.db.pragma(`synchronous = ${o.synchronous}`);
+        if (this.ownsDb) this.db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+        migrateSqlite(this.db, this.path);
+      }, o.busyTimeoutMs),
+    );
+    return { hasRollup: true, hasOverspend: true };
   }
 
   /** The schema version this build writes. */
@@ -152,11 +132,17 @@ export class SqliteUsageStore implements UsageStore {
     const list = assertUsageEvents(events);
     this.assertWritable();
     if (list.length === 0) return 0;
-    const stored = this.guardWrite(() =>
-      list.length === 1 ? this.insert!.run(...eventToRow(list[0]!)).changes : this.insertMany!(list.map(eventToRow)),
-    );
+    const stored = this.writerSide!.writeSync(list);
     this.assertKept();
     return stored;
+  }
+
+  /**
+   * True with the inline writer: {@link append} is {@link appendSync} on the caller's thread (see
+   * {@link UsageStore.appendsInline}); false with `writer: 'thread'`.
+   */
+  get appendsInline(): boolean {
+    return this.writer === 'inline';
   }
 
   /**
@@ -164,19 +150,14 @@ export class SqliteUsageStore implements UsageStore {
    * the commit happens on the writer thread.
    */
   async append(events: UsageEvent | readonly UsageEvent[]): Promise<void> {
-    if (!this.writerThread) {
+    if (!this.writerSide?.onThread) {
       this.appendSync(events);
       return;
     }
     const list = assertUsageEvents(events);
     this.assertWritable();
     if (list.length === 0) return;
-    try {
-      await this.writerThread.write(list.map(eventToRow));
-    } catch (err) {
-      this.health?.noteWriteError(err);
-      throw translateSqliteError(err, this.path);
-    }
+    await this.writerSide.write(list);
     this.assertKept();
   }
 
@@ -209,12 +190,12 @@ export class SqliteUsageStore implements UsageStore {
    */
   attach(tracker: UsageEventSource): () => void {
     this.assertWritable();
-    return this.attachments.attach(tracker);
+    return this.committer.attach(tracker, { inline: true });
   }
 
   /** Events handed to the writer thread and not yet committed (always 0 with the inline writer). */
   get pending(): number {
-    return this.writerThread?.pending ?? 0;
+    return this.writerSide?.pending ?? 0;
   }
 
   /** One page of events, oldest first (by timestamp, then id). Pass `nextCursor` back for the next page. */
@@ -228,7 +209,7 @@ export class SqliteUsageStore implements UsageStore {
     }
     params.push(q.limit + 1);
     const sql =
-      `SELECT ${selectColumns(this.hasOverspend)} FROM usage_events ${whereClause(where)} ` + 'ORDER BY ts, id LIMIT ?';
+      `SELECT ${selectColumns(this.features.hasOverspend)} FROM usage_events ${whereClause(where)} ` + 'ORDER BY ts, id LIMIT ?';
     const rows = (await this.read({ sql, params, safeIntegers: false })) as Array<Record<string, unknown>>;
     const events = rows.slice(0, q.limit).map(rowToEvent);
     const last = events[events.length - 1];
@@ -265,7 +246,7 @@ export class SqliteUsageStore implements UsageStore {
 
   /** Waits for the writer thread's commits in progress (inline appends are committed when they return). */
   async flush(): Promise<void> {
-    await this.writerThread?.flush();
+    await this.writerSide?.flush();
   }
 
   /**
@@ -275,37 +256,13 @@ export class SqliteUsageStore implements UsageStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.attachments.detachAll();
+    this.committer.detachAll();
     this.health?.stop();
-    await this.writerThread?.close();
+    await this.writerSide?.close();
     await this.readerThread?.close();
     this.statements.clear();
-    if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
-    this.checkpointTimer = undefined;
     // Closing checkpoints through the WAL index: with an unwritable one, leave the handle to the OS.
     if (this.ownsDb && this.db.open && !this.health?.untouchable) this.db.close();
-  }
-
-  /**
-   * Copies committed WAL pages back into the database file between appends rather than inside one:
-   * SQLite's own auto-checkpoint runs in the commit that crosses its threshold (a latency spike for
-   * whichever call made it), and checkpointing every 1000 pages rewrites hot pages (index tails, the
-   * rollup) far more often than needed. Commits are in the WAL before they return either way, so
-   * durability is unchanged; the raised auto-checkpoint remains as a bound on the WAL's size.
-   */
-  private startCheckpoints(): void {
-    this.checkpointTimer = setInterval(() => {
-      if (this.closed || !this.db.open) return;
-      // A checkpoint writes to the WAL index: make sure it still can be written first.
-      this.health?.check();
-      if (this.health?.untouchable) return;
-      try {
-        this.db.pragma('wal_checkpoint(PASSIVE)');
-      } catch {
-        // Busy or locked by another connection: the next tick (or SQLite's auto-checkpoint) catches up.
-      }
-    }, CHECKPOINT_INTERVAL_MS);
-    this.checkpointTimer.unref();
   }
 
   /** Runs a read on the reader thread (or here, with `reader: 'inline'`). */
@@ -341,7 +298,7 @@ export class SqliteUsageStore implements UsageStore {
     f: ReturnType<typeof normalizeFilter>,
   ): { sql: string; params: unknown[] } {
     const params: unknown[] = [];
-    const rollup = this.hasRollup ? 'usage_daily' : undefined;
+    const rollup = this.features.hasRollup ? 'usage_daily' : undefined;
     const sql = build(f, { events: 'usage_events', rollup, param: (v) => (params.push(v), '?') });
     return { sql, params };
   }
@@ -380,16 +337,6 @@ export class SqliteUsageStore implements UsageStore {
   private assertTouchable(): void {
     if (this.health?.untouchable) {
       throw new UsageStoreError('STORE_NOT_READY', this.path, `usage store cannot be used: ${this.health.notReady ?? 'its WAL index cannot be written'}`);
-    }
-  }
-
-  /** {@link guard} for writes: a storage failure also makes the store not ready. */
-  private guardWrite<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (err) {
-      this.health?.noteWriteError(err);
-      throw translateSqliteError(err, this.path);
     }
   }
 
