@@ -114,6 +114,11 @@ export interface Backend {
    * times attempts by it when no router-side limit is set, and waits no longer than it for a Retry-After.
    */
   readonly timeoutMs?: number;
+  /**
+   * The model names (or prefixes ending in `*`) this backend serves, when it can list them. The gateway's
+   * `GET /v1/models` lists the exact names (no `*`) by default.
+   */
+  readonly models?: readonly string[];
   servesModel(model: string): boolean;
   complete(request: BackendRequest): Promise<LLMResponse>;
   /** Streaming variant; backends without it cannot serve `router.stream()`. */

@@ -26,7 +26,7 @@ export class TestBackend implements Backend {
   /** Highest `load` the router set while this backend was being called. */
   maxLoadSeen = 0;
   respond: Responder;
-  private readonly models: string[];
+  readonly models: string[];
   private readonly streamer: StreamResponder | undefined;
 
   constructor(options: TestBackendOptions) {
