@@ -45,8 +45,20 @@ export interface PathRoutes {
 }
 
 interface Pattern {
-  segments: readonly string[];
+  /** The literal start of the path, up to its first parameter (`/v1/threads/`): a cheap first test. */
+  prefix: string;
+  /** The segments after `prefix`: literals, `null` where a parameter goes. */
+  segments: ReadonlyArray<string | null>;
+  /** Parameter names, in path order. */
+  names: readonly string[];
   routes: PathRoutes;
+}
+
+function compilePattern(path: string, routes: PathRoutes): Pattern {
+  const prefix = path.slice(0, path.indexOf('/:') + 1);
+  const parts = path.slice(prefix.length).split('/');
+  const names = parts.filter((s) => s.startsWith(':')).map((s) => s.slice(1));
+  return { prefix, segments: parts.map((s) => (s.startsWith(':') ? null : s)), names, routes };
 }
 
 /**
@@ -72,8 +84,8 @@ export class RouteTable {
         allow: list.map((r) => r.method).join(', '),
         byMethod: new Map(list.map((r) => [r.method, r.handler])),
       };
-      if (path.includes('/:')) this.patterns.push({ segments: path.split('/'), routes: entry });
-      else this.statics.set(path, entry);
+      if (!path.includes('/:')) this.statics.set(path, entry);
+      else this.patterns.push(compilePattern(path, entry));
     }
   }
 
@@ -84,21 +96,35 @@ export class RouteTable {
 
   /** The first parameterised path `path` fits, with its parameters (each segment may be empty). */
   pattern(path: string): { routes: PathRoutes; params: Record<string, string> } | undefined {
-    if (this.patterns.length === 0) return undefined;
-    const parts = path.split('/');
-    for (const { segments, routes } of this.patterns) {
-      if (segments.length !== parts.length) continue;
+    for (const p of this.patterns) {
+      if (!path.startsWith(p.prefix) || !fits(p.segments, path, p.prefix.length)) continue;
       const params: Record<string, string> = {};
-      let fits = true;
-      for (let i = 0; i < segments.length && fits; i++) {
-        const s = segments[i]!;
-        if (s.startsWith(':')) params[s.slice(1)] = parts[i]!;
-        else fits = s === parts[i];
+      let start = p.prefix.length;
+      let n = 0;
+      for (const s of p.segments) {
+        const slash = path.indexOf('/', start);
+        const end = slash === -1 ? path.length : slash;
+        if (s === null) params[p.names[n++]!] = path.slice(start, end);
+        start = end + 1;
       }
-      if (fits) return { routes, params };
+      return { routes: p.routes, params };
     }
     return undefined;
   }
+}
+
+/** Whether `path` from `start` on has the pattern's segments (allocates nothing). */
+function fits(segments: ReadonlyArray<string | null>, path: string, start: number): boolean {
+  for (let i = 0; i < segments.length; i++) {
+    const slash = path.indexOf('/', start);
+    const last = i === segments.length - 1;
+    if (last ? slash !== -1 : slash === -1) return false;
+    const end = last ? path.length : slash;
+    const s = segments[i]!;
+    if (s !== null && (end - start !== s.length || !path.startsWith(s, start))) return false;
+    start = end + 1;
+  }
+  return true;
 }
 
 export function notFound(path: string): HttpError {
