@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { resolveCaller, type Caller } from '../caller.js';
+import { isPlainObject } from '../../core/objects.js';
+import { requireAdmin, resolveCaller } from '../caller.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { HttpError, badRequest } from '../http-error.js';
 import { readJsonBody } from '../read-body.js';
@@ -9,8 +9,8 @@ import { checkClientId, scopedThreadId } from '../thread-scope.js';
 
 const MAX_BUDGET = Number.MAX_SAFE_INTEGER;
 
-function forbidden(message: string, code = 'forbidden'): HttpError {
-  return new HttpError(403, 'permission_error', code, message);
+function forbidden(message: string): HttpError {
+  return new HttpError(403, 'permission_error', 'forbidden', message);
 }
 
 function threadNotFound(id: string): HttpError {
@@ -29,7 +29,9 @@ function threadIdFromPath(segment: string): string {
 }
 
 /** `GET /v1/threads`: live threads of the caller's org (admins: every org, or `?org_id=`). */
-async function listThreadsOf(gw: GatewayContext, res: ServerResponse, caller: Caller, params: URLSearchParams): Promise<void> {
+export async function listThreads(gw: GatewayContext, ex: Exchange): Promise<void> {
+  const { caller } = resolveCaller(gw.keys, ex.req);
+  const params = new URLSearchParams(ex.query);
   let limit = 100;
   let org: string | null | undefined;
   for (const key of params.keys()) {
@@ -59,72 +61,47 @@ async function listThreadsOf(gw: GatewayContext, res: ServerResponse, caller: Ca
     if (u === undefined) gw.live.delete(e.scopedId);
     else if (data.length < limit) data.push(threadJson(e, u, e.lastActivity));
   });
-  sendJson(res, 200, { object: 'list', data, has_more: gw.live.recent({ org, limit: limit + 1 }).length > limit });
+  sendJson(ex.res, 200, { object: 'list', data, has_more: gw.live.recent({ org, limit: limit + 1 }).length > limit });
 }
 
-/** `GET /v1/threads/{id}`. */
-async function getThreadOf(gw: GatewayContext, res: ServerResponse, caller: Caller, id: string): Promise<void> {
+/** `GET /v1/threads/{id}`: the thread's budget and usage. */
+export async function getThread(gw: GatewayContext, ex: Exchange): Promise<void> {
+  const { caller } = resolveCaller(gw.keys, ex.req);
+  const id = threadIdFromPath(ex.params.id!);
   const scoped = scopedThreadId(caller.org, id);
   const usage = await gw.ledger.usage(scoped);
   if (!usage) throw threadNotFound(id);
-  sendJson(res, 200, threadJson({ threadId: id, org: caller.org }, usage, gw.live.get(scoped)?.lastActivity ?? null));
+  sendJson(ex.res, 200, threadJson({ threadId: id, org: caller.org }, usage, gw.live.get(scoped)?.lastActivity ?? null));
 }
 
 /** `PUT /v1/threads/{id}/budget` `{ "max_tokens": N }` (admin only). */
-async function putThreadBudgetOf(
-  gw: GatewayContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  caller: Caller,
-  id: string,
-): Promise<void> {
-  if (!caller.principal.admin) throw forbidden('Setting a thread budget needs an admin key', 'admin_required');
-  const body = await readJsonBody(req, gw.bodyLimit);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw badRequest('body', 'body: must be a JSON object like {"max_tokens": 50000}');
-  }
+export async function setThreadBudget(gw: GatewayContext, ex: Exchange): Promise<void> {
+  const { caller } = resolveCaller(gw.keys, ex.req);
+  const id = threadIdFromPath(ex.params.id!);
+  requireAdmin(caller, 'Setting a thread budget');
+  const body = await readJsonBody(ex.req, gw.bodyLimit);
+  if (!isPlainObject(body)) throw badRequest('body', 'body: must be a JSON object like {"max_tokens": 50000}');
   for (const key of Object.keys(body)) {
     if (key !== 'max_tokens') throw badRequest(key, `${key}: unknown field (expected {"max_tokens": N})`, 'unknown_parameter');
   }
-  const max = (body as { max_tokens?: unknown }).max_tokens;
+  const max = body.max_tokens;
   if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1 || max > MAX_BUDGET) {
     throw badRequest('max_tokens', `max_tokens: must be an integer >= 1 (got ${JSON.stringify(max) ?? 'nothing'})`);
   }
   const scoped = scopedThreadId(caller.org, id);
   const usage = await gw.ledger.setBudget(scoped, max);
   gw.live.touch(scoped);
-  sendJson(res, 200, threadJson({ threadId: id, org: caller.org }, usage, gw.live.get(scoped)?.lastActivity ?? null));
+  sendJson(ex.res, 200, threadJson({ threadId: id, org: caller.org }, usage, gw.live.get(scoped)?.lastActivity ?? null));
 }
 
 /** `DELETE /v1/threads/{id}`: ends the thread and answers its final usage. */
-async function deleteThreadOf(gw: GatewayContext, res: ServerResponse, caller: Caller, id: string): Promise<void> {
+export async function endThread(gw: GatewayContext, ex: Exchange): Promise<void> {
+  const { caller } = resolveCaller(gw.keys, ex.req);
+  const id = threadIdFromPath(ex.params.id!);
   const scoped = scopedThreadId(caller.org, id);
   const usage = await gw.ledger.endThread(scoped);
   gw.live.delete(scoped);
   if (!usage) throw threadNotFound(id);
-  sendJson(res, 200, { object: 'thread.deleted', id, org_id: caller.org, deleted: true, usage: threadJson({ threadId: id, org: caller.org }, usage, null) });
+  sendJson(ex.res, 200, { object: 'thread.deleted', id, org_id: caller.org, deleted: true, usage: threadJson({ threadId: id, org: caller.org }, usage, null) });
 }
 
-/** `GET /v1/threads`: live threads of the caller's org (admins: every org, or `?org_id=`). */
-export function listThreads(gw: GatewayContext, ex: Exchange): Promise<void> {
-  const { caller } = resolveCaller(gw.keys, ex.req);
-  return listThreadsOf(gw, ex.res, caller, new URLSearchParams(ex.query));
-}
-
-/** `GET /v1/threads/{id}`: the thread's budget and usage. */
-export function getThread(gw: GatewayContext, ex: Exchange): Promise<void> {
-  const { caller } = resolveCaller(gw.keys, ex.req);
-  return getThreadOf(gw, ex.res, caller, threadIdFromPath(ex.params.id!));
-}
-
-/** `DELETE /v1/threads/{id}`: ends the thread and answers its final usage. */
-export function endThread(gw: GatewayContext, ex: Exchange): Promise<void> {
-  const { caller } = resolveCaller(gw.keys, ex.req);
-  return deleteThreadOf(gw, ex.res, caller, threadIdFromPath(ex.params.id!));
-}
-
-/** `PUT /v1/threads/{id}/budget` `{ "max_tokens": N }` (admin only). */
-export function setThreadBudget(gw: GatewayContext, ex: Exchange): Promise<void> {
-  const { caller } = resolveCaller(gw.keys, ex.req);
-  return putThreadBudgetOf(gw, ex.req, ex.res, caller, threadIdFromPath(ex.params.id!));
-}
