@@ -5,7 +5,9 @@
  * Observations are cheap: each one walks a nested `Map` keyed by the raw label values (no string is
  * built per observation) and bumps numbers. All text is produced in {@link GatewayMetrics.render}.
  */
+import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
+import { parseOptions } from '../core/options.js';
 
 /** Values of the two gauges, returned by the collector passed to {@link GatewayMetrics.setGaugeCollector}. */
 export interface GaugeValues {
@@ -203,18 +205,44 @@ function nonNegative(v: unknown): number {
   return typeof v === 'number' && v > 0 && v !== Infinity ? v : 0;
 }
 
-function validateBuckets(field: string, value: unknown): readonly number[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new ValidationError(field, value, 'must be a non-empty array of ascending positive numbers of seconds');
-  }
-  let prev = 0;
-  value.forEach((b: unknown, i) => {
-    if (typeof b !== 'number' || !Number.isFinite(b) || b <= prev) {
-      throw new ValidationError(`${field}[${i}]`, b, 'must be a finite number of seconds greater than the previous bucket (and than 0)');
+const BUCKETS_RULE = 'must be a non-empty array of ascending positive numbers of seconds';
+
+/** Histogram bounds: ascending positive finite seconds. */
+const Buckets = z
+  .array(z.unknown(), { error: BUCKETS_RULE })
+  .min(1, { error: BUCKETS_RULE })
+  .superRefine((value, ctx) => {
+    let prev = 0;
+    for (let i = 0; i < value.length; i++) {
+      const b = value[i];
+      if (typeof b !== 'number' || !Number.isFinite(b) || b <= prev) {
+        ctx.addIssue({ code: 'custom', path: [i], message: 'must be a finite number of seconds greater than the previous bucket (and than 0)' });
+        return;
+      }
+      prev = b;
     }
-    prev = b;
-  });
-  return Object.freeze([...(value as number[])]);
+  })
+  .transform((value) => Object.freeze([...(value as number[])]));
+
+const MetricsOptions = z.object(
+  {
+    maxSeriesPerMetric: z
+      .number({ error: 'must be a positive integer' })
+      .refine((v) => Number.isInteger(v) && v >= 1, { error: 'must be a positive integer' })
+      .nullish(),
+    requestDurationBuckets: Buckets.optional(),
+    providerLatencyBuckets: Buckets.optional(),
+  },
+  { error: 'must be an object' },
+);
+
+/** A counter or histogram family with the gateway's series cap. */
+function counterFamily(name: string, help: string, labels: readonly string[], max: number, keepOnOverflow?: ReadonlySet<number>): Family<CounterSeries> {
+  return new Family(name, help, 'counter', labels, (l) => new CounterSeries(l), max, keepOnOverflow);
+}
+
+function histogramFamily(name: string, help: string, label: string, buckets: number, max: number): Family<HistogramSeries> {
+  return new Family(name, help, 'histogram', [label], (l) => new HistogramSeries(l, buckets), max);
 }
 
 /**
@@ -271,34 +299,17 @@ export class GatewayMetrics {
   private gauges: Required<GaugeValues> = { liveThreads: 0, reservedTokens: 0 };
 
   constructor(options: GatewayMetricsOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new ValidationError('options', options, 'must be an object');
-    }
-    const max = options.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES;
-    if (!Number.isInteger(max) || max < 1) {
-      throw new ValidationError('options.maxSeriesPerMetric', max, 'must be a positive integer');
-    }
-    this.requestBuckets =
-      options.requestDurationBuckets === undefined
-        ? DEFAULT_REQUEST_DURATION_BUCKETS
-        : validateBuckets('options.requestDurationBuckets', options.requestDurationBuckets);
-    this.latencyBuckets =
-      options.providerLatencyBuckets === undefined
-        ? DEFAULT_PROVIDER_LATENCY_BUCKETS
-        : validateBuckets('options.providerLatencyBuckets', options.providerLatencyBuckets);
+    const o = parseOptions(MetricsOptions, options, 'options');
+    const max = o.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES;
+    this.requestBuckets = o.requestDurationBuckets ?? DEFAULT_REQUEST_DURATION_BUCKETS;
+    this.latencyBuckets = o.providerLatencyBuckets ?? DEFAULT_PROVIDER_LATENCY_BUCKETS;
     this.requestBoundsMs = Float64Array.from(this.requestBuckets, (s) => s * 1000);
     this.latencyBoundsMs = Float64Array.from(this.latencyBuckets, (s) => s * 1000);
-
-    const counter = (l: string) => new CounterSeries(l);
-    const reqBuckets = this.requestBuckets.length;
-    const latBuckets = this.latencyBuckets.length;
-    this.requests = new Family('tokenwarden_requests_total', 'HTTP requests handled by the gateway.', 'counter', ['route', 'status'], counter, max);
-    this.tokens = new Family(
+    this.requests = counterFamily('tokenwarden_requests_total', 'HTTP requests handled by the gateway.', ['route', 'status'], max);
+    this.tokens = counterFamily(
       'tokenwarden_tokens_total',
       'Tokens metered, by model, provider and kind (prompt or completion).',
-      'counter',
       ['model', 'provider', 'kind'],
-      counter,
       max,
       new Set([2]),
     );
@@ -310,31 +321,27 @@ export class GatewayMetrics {
       (l) => new MoneySeries(l),
       max,
     );
-    this.refusals = new Family('tokenwarden_budget_refusals_total', 'Calls refused because the thread budget could not afford them.', 'counter', [], counter, max);
-    this.overspend = new Family('tokenwarden_overspend_tokens_total', 'Tokens charged beyond the reservation of their call.', 'counter', [], counter, max);
-    this.providerErrors = new Family('tokenwarden_provider_errors_total', 'Failed provider calls, by provider and error code.', 'counter', ['provider', 'code'], counter, max);
-    this.requestDuration = new Family(
+    this.refusals = counterFamily('tokenwarden_budget_refusals_total', 'Calls refused because the thread budget could not afford them.', [], max);
+    this.overspend = counterFamily('tokenwarden_overspend_tokens_total', 'Tokens charged beyond the reservation of their call.', [], max);
+    this.providerErrors = counterFamily('tokenwarden_provider_errors_total', 'Failed provider calls, by provider and error code.', ['provider', 'code'], max);
+    this.requestDuration = histogramFamily(
       'tokenwarden_request_duration_seconds',
       'Time from request received to response finished, by route.',
-      'histogram',
-      ['route'],
-      (l) => new HistogramSeries(l, reqBuckets),
+      'route',
+      this.requestBuckets.length,
       max,
     );
-    this.providerLatency = new Family(
+    this.providerLatency = histogramFamily(
       'tokenwarden_provider_latency_seconds',
       'Latency of completed provider calls, by provider.',
-      'histogram',
-      ['provider'],
-      (l) => new HistogramSeries(l, latBuckets),
+      'provider',
+      this.latencyBuckets.length,
       max,
     );
-    this.collectorErrors = new Family(
+    this.collectorErrors = counterFamily(
       'tokenwarden_gauge_collector_errors_total',
       'Times the gauge collector threw; the gauges then keep their last values.',
-      'counter',
       [],
-      counter,
       1,
     );
   }

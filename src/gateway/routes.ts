@@ -1,56 +1,38 @@
-import type { LLMRouter } from '../router/router.js';
-import { HttpError } from './http-error.js';
+import { DASHBOARD_PATHS } from './dashboard/index.js';
+import { chatCompletions } from './handlers/chat-completions.js';
+import { dashboardAsset } from './handlers/dashboard.js';
+import { healthz, readyz } from './handlers/health.js';
+import { renderMetrics } from './handlers/metrics.js';
+import { listModels } from './handlers/models.js';
+import { endThread, getThread, listThreads, setThreadBudget } from './handlers/threads.js';
+import { usageDaily, usageEvents, usageSummary } from './handlers/usage.js';
+import type { Route } from './route-table.js';
 
-/** A model listed by `GET /v1/models`. */
-export interface GatewayModel {
-  id: string;
-  ownedBy: string;
-}
+/**
+ * The gateway's API: one row per method and path. A new endpoint is one row here and one handler file in
+ * `handlers/`. Rows of one path list its methods in the order a 405's `Allow` header names them.
+ */
+export const API_ROUTES: readonly Route[] = [
+  { method: 'POST', path: '/v1/chat/completions', handler: chatCompletions },
+  { method: 'GET', path: '/v1/models', handler: listModels },
+  { method: 'GET', path: '/v1/threads', handler: listThreads },
+  { method: 'GET', path: '/v1/threads/:id', handler: getThread },
+  { method: 'DELETE', path: '/v1/threads/:id', handler: endThread },
+  { method: 'PUT', path: '/v1/threads/:id/budget', handler: setThreadBudget },
+  { method: 'GET', path: '/v1/usage/summary', handler: usageSummary },
+  { method: 'GET', path: '/v1/usage/daily', handler: usageDaily },
+  { method: 'GET', path: '/v1/usage/events', handler: usageEvents },
+  { method: 'GET', path: '/healthz', handler: healthz },
+  { method: 'HEAD', path: '/healthz', handler: healthz },
+  { method: 'GET', path: '/readyz', handler: readyz },
+  { method: 'HEAD', path: '/readyz', handler: readyz },
+  { method: 'GET', path: '/metrics', handler: renderMetrics },
+];
 
-/** A fixed route: its metrics label and the methods it answers. */
-export interface Route {
-  name: string;
-  methods: string;
-}
+/** The dashboard's page and files (option `dashboard`, default on); other methods on them answer 404. */
+export const DASHBOARD_ROUTES: readonly Route[] = DASHBOARD_PATHS.flatMap((path) =>
+  ['GET', 'HEAD'].map((method): Route => ({ method, path, handler: dashboardAsset, label: '/', hidden: true })),
+);
 
-const route = (name: string, methods: string): [string, Route] => [name, { name, methods }];
-
-/** The gateway's fixed paths (thread paths with an id are matched by prefix). */
-export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
-  route('/v1/chat/completions', 'POST'),
-  route('/v1/models', 'GET'),
-  route('/v1/threads', 'GET'),
-  route('/v1/usage/summary', 'GET'),
-  route('/v1/usage/daily', 'GET'),
-  route('/v1/usage/events', 'GET'),
-  route('/healthz', 'GET, HEAD'),
-  route('/readyz', 'GET, HEAD'),
-  route('/metrics', 'GET'),
-]);
-
-export function notFound(path: string): HttpError {
-  return new HttpError(404, 'not_found_error', 'route_not_found', `No route for ${JSON.stringify(path.slice(0, 100))}`);
-}
-
-export function methodNotAllowed(method: string, path: string, allow: string): HttpError {
-  return new HttpError(405, 'invalid_request_error', 'method_not_allowed', `${method} is not allowed on ${path} (allowed: ${allow})`, null, {
-    allow,
-  });
-}
-
-/** Exact model names found on the router's backends (the default of `GET /v1/models`). */
-export function modelsOf(router: LLMRouter): GatewayModel[] {
-  const out: GatewayModel[] = [];
-  const seen = new Set<string>();
-  for (const b of router.backends) {
-    const models = (b as unknown as { models?: unknown }).models;
-    const list = typeof models === 'string' ? [models] : Array.isArray(models) ? models : [];
-    for (const m of list) {
-      if (typeof m === 'string' && !m.includes('*') && !seen.has(m)) {
-        seen.add(m);
-        out.push({ id: m, ownedBy: b.provider });
-      }
-    }
-  }
-  return out;
-}
+/** Every route of a gateway with its dashboard on. */
+export const ROUTES: readonly Route[] = [...API_ROUTES, ...DASHBOARD_ROUTES];

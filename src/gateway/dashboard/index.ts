@@ -67,6 +67,9 @@ const ASSETS: ReadonlyMap<string, DashboardAsset> = new Map([
   ['/dashboard/favicon.svg', asset('image/svg+xml', DASHBOARD_FAVICON)],
 ]);
 
+/** The paths the dashboard serves (`GET` and `HEAD`). */
+export const DASHBOARD_PATHS: readonly string[] = [...ASSETS.keys()];
+
 /**
  * The dashboard page (HTML). Serve it at `GET /` with {@link DASHBOARD_CSP}; it loads its script and
  * styles from `dashboard/…`, served by {@link dashboardAsset}.

@@ -1,6 +1,7 @@
-import type { ChatMessage, CompletionRequest } from '../core/types.js';
-import { textProblem } from '../usage/event-fields.js';
-import { badRequest } from './http-error.js';
+import { isPlainObject } from '../../core/objects.js';
+import type { ChatMessage, CompletionRequest } from '../../core/types.js';
+import { textProblem } from '../../usage/event-fields.js';
+import { badRequest } from '../http-error.js';
 
 /** A validated `POST /v1/chat/completions` body, in the router's terms. */
 export interface ChatRequestBody
@@ -28,10 +29,6 @@ function fail(param: string, problem: string, value: unknown): never {
   throw badRequest(param, `${param}: ${problem} (got ${describe(value)})`);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
  * Validates a chat-completions request body. Every problem is a 400 naming the field
  * (`messages[2].role: must be one of … (got "bot")`). Fields the gateway does not use are ignored;
@@ -43,7 +40,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * ```
  */
 export function parseChatRequest(body: unknown): ChatRequestBody {
-  if (!isObject(body)) fail('body', 'must be a JSON object', body);
+  if (!isPlainObject(body)) fail('body', 'must be a JSON object', body);
 
   const model = body.model;
   if (typeof model !== 'string') fail('model', `must be a non-empty string of at most ${MAX_MODEL_LENGTH} characters`, model);
@@ -57,20 +54,39 @@ export function parseChatRequest(body: unknown): ChatRequestBody {
   const messages = rawMessages.map((m, i) => parseMessage(m, i));
 
   const out: ChatRequestBody = { model, messages, stream: false, includeUsage: false };
+  parseStreaming(body, out);
+  parseSampling(body, out);
+  parseTools(body, out);
+  const user = body.user;
+  if (user !== undefined && user !== null) {
+    if (typeof user !== 'string') fail('user', `must be a string of at most ${MAX_USER_LENGTH} characters`, user);
+    if (user.length > 0) {
+      const userProblem = textProblem(user, MAX_USER_LENGTH);
+      if (userProblem) fail('user', userProblem, user);
+      out.user = user;
+    }
+  }
+  return out;
+}
 
+/** `stream` and `stream_options`. */
+function parseStreaming(body: Record<string, unknown>, out: ChatRequestBody): void {
   if (body.stream !== undefined && body.stream !== null) {
     if (typeof body.stream !== 'boolean') fail('stream', 'must be a boolean', body.stream);
     out.stream = body.stream;
   }
   const so = body.stream_options;
   if (so !== undefined && so !== null) {
-    if (!isObject(so)) fail('stream_options', 'must be an object', so);
+    if (!isPlainObject(so)) fail('stream_options', 'must be an object', so);
     if (so.include_usage !== undefined && so.include_usage !== null) {
       if (typeof so.include_usage !== 'boolean') fail('stream_options.include_usage', 'must be a boolean', so.include_usage);
       out.includeUsage = so.include_usage;
     }
   }
+}
 
+/** Token cap, `n`, `temperature`, `top_p` and `stop`. */
+function parseSampling(body: Record<string, unknown>, out: ChatRequestBody): void {
   for (const field of ['max_completion_tokens', 'max_tokens'] as const) {
     const v = body[field];
     if (v === undefined || v === null) continue;
@@ -102,36 +118,28 @@ export function parseChatRequest(body: unknown): ChatRequestBody {
     else if (Array.isArray(stop) && stop.length <= 4 && stop.every((s) => typeof s === 'string')) out.stop = stop as string[];
     else fail('stop', 'must be a string or an array of at most 4 strings', stop);
   }
+}
 
+/** `tools` and `tool_choice`. */
+function parseTools(body: Record<string, unknown>, out: ChatRequestBody): void {
   const tools = body.tools;
   if (tools !== undefined && tools !== null) {
     if (!Array.isArray(tools)) fail('tools', 'must be an array', tools);
     tools.forEach((t, i) => {
-      if (!isObject(t) || typeof t.type !== 'string') fail(`tools[${i}]`, 'must be an object with a string "type"', t);
+      if (!isPlainObject(t) || typeof t.type !== 'string') fail(`tools[${i}]`, 'must be an object with a string "type"', t);
     });
     out.tools = tools;
   }
   const toolChoice = body.tool_choice;
   if (toolChoice !== undefined && toolChoice !== null) {
-    if (typeof toolChoice !== 'string' && !isObject(toolChoice)) fail('tool_choice', 'must be a string or an object', toolChoice);
+    if (typeof toolChoice !== 'string' && !isPlainObject(toolChoice)) fail('tool_choice', 'must be a string or an object', toolChoice);
     out.toolChoice = toolChoice;
   }
-
-  const user = body.user;
-  if (user !== undefined && user !== null) {
-    if (typeof user !== 'string') fail('user', `must be a string of at most ${MAX_USER_LENGTH} characters`, user);
-    if (user.length > 0) {
-      const userProblem = textProblem(user, MAX_USER_LENGTH);
-      if (userProblem) fail('user', userProblem, user);
-      out.user = user;
-    }
-  }
-  return out;
 }
 
 function parseMessage(m: unknown, i: number): ChatMessage {
   const at = `messages[${i}]`;
-  if (!isObject(m)) fail(at, 'must be an object with role and content', m);
+  if (!isPlainObject(m)) fail(at, 'must be an object with role and content', m);
   const role = m.role;
   if (typeof role !== 'string' || !ROLES.has(role)) fail(`${at}.role`, `must be one of ${[...ROLES].join(', ')}`, role);
   const content = m.content;
@@ -139,7 +147,7 @@ function parseMessage(m: unknown, i: number): ChatMessage {
     if (role !== 'assistant') fail(`${at}.content`, 'is required for this role', content);
   } else if (Array.isArray(content)) {
     content.forEach((part, j) => {
-      if (!isObject(part) || typeof part.type !== 'string') fail(`${at}.content[${j}]`, 'must be an object with a string "type"', part);
+      if (!isPlainObject(part) || typeof part.type !== 'string') fail(`${at}.content[${j}]`, 'must be an object with a string "type"', part);
       if (part.type === 'text' && typeof part.text !== 'string') fail(`${at}.content[${j}].text`, 'must be a string', part.text);
     });
   } else if (typeof content !== 'string') {
@@ -153,8 +161,8 @@ function parseMessage(m: unknown, i: number): ChatMessage {
   if (m.tool_calls !== undefined && m.tool_calls !== null) {
     if (!Array.isArray(m.tool_calls)) fail(`${at}.tool_calls`, 'must be an array', m.tool_calls);
     m.tool_calls.forEach((tc, j) => {
-      const f = isObject(tc) ? tc.function : undefined;
-      if (!isObject(tc) || typeof tc.id !== 'string' || !isObject(f) || typeof f.name !== 'string' || typeof f.arguments !== 'string') {
+      const f = isPlainObject(tc) ? tc.function : undefined;
+      if (!isPlainObject(tc) || typeof tc.id !== 'string' || !isPlainObject(f) || typeof f.name !== 'string' || typeof f.arguments !== 'string') {
         fail(`${at}.tool_calls[${j}]`, 'must be { id, type: "function", function: { name, arguments } } with string fields', tc);
       }
     });

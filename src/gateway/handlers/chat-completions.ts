@@ -1,0 +1,135 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AbortScope, withCallAbort } from '../../core/abort.js';
+import type { CompletionRequest, Metadata } from '../../core/types.js';
+import type { RouterResponse } from '../../router/router.js';
+import { resolveCaller, type Caller } from '../caller.js';
+import type { GatewayContext } from '../gateway-context.js';
+import { badRequest } from '../http-error.js';
+import { readJsonBody } from '../read-body.js';
+import { sendJson, setBudgetHeaders } from '../respond.js';
+import type { Exchange } from '../route-table.js';
+import { checkClientId, scopedThreadId, splitScopedThreadId } from '../thread-scope.js';
+import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
+import { streamCompletion } from './chat-stream.js';
+import { parseChatRequest, type ChatRequestBody } from './chat-request.js';
+import { completionJson } from './openai-format.js';
+
+/** What the chat-completions handler needs from the gateway. */
+export type ChatHandlerContext = Pick<GatewayContext, 'router' | 'live' | 'bodyLimit' | 'requireThread' | 'onError' | 'durable'>;
+
+const PRINTABLE = /^[\x20-\x7e]{1,256}$/;
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function checkPrintable(param: string, value: string): string {
+  if (!PRINTABLE.test(value)) {
+    throw badRequest(param, `${param}: must be 1-256 printable ASCII characters (got ${JSON.stringify(value.slice(0, 40))})`, 'invalid_id');
+  }
+  return value;
+}
+
+/**
+ * Builds the router request from a validated body and the tokenwarden headers (`x-thread-id`,
+ * `x-agent-id`, `x-user-id`; the org comes from the caller's scope).
+ */
+export function routerRequest(
+  req: IncomingMessage,
+  body: ChatRequestBody,
+  caller: Caller,
+  requireThread: boolean,
+): CompletionRequest {
+  const thread = headerValue(req, 'x-thread-id');
+  let threadId: string | undefined;
+  if (thread !== undefined) threadId = scopedThreadId(caller.org, checkClientId('x-thread-id', thread));
+  else if (requireThread) {
+    throw badRequest('x-thread-id', 'x-thread-id: header is required by this gateway (budgets.require_thread)', 'missing_thread_id');
+  }
+  const agent = headerValue(req, 'x-agent-id');
+  const userHeader = headerValue(req, 'x-user-id');
+  const user = userHeader !== undefined ? checkPrintable('x-user-id', userHeader) : body.user;
+  const metadata: Metadata = {};
+  if (caller.org !== null) metadata.org_id = caller.org;
+  if (user !== undefined) metadata.user_id = user;
+  if (caller.principal.keyName !== null) metadata.key_name = caller.principal.keyName;
+  const out: CompletionRequest = { model: body.model, messages: body.messages, metadata };
+  if (threadId !== undefined) out.threadId = threadId;
+  if (agent !== undefined) out.agentId = checkPrintable('x-agent-id', agent);
+  if (body.maxTokens !== undefined) out.maxTokens = body.maxTokens;
+  if (body.temperature !== undefined) out.temperature = body.temperature;
+  if (body.topP !== undefined) out.topP = body.topP;
+  if (body.stop !== undefined) out.stop = body.stop;
+  if (body.tools !== undefined) out.tools = body.tools;
+  if (body.toolChoice !== undefined) out.toolChoice = body.toolChoice;
+  return out;
+}
+
+/**
+ * `POST /v1/chat/completions`: validates the body, calls the router (which reserves the thread's budget
+ * before any provider is contacted and settles it afterwards), and answers in OpenAI's format — JSON, or
+ * SSE `chat.completion.chunk`s ending in `data: [DONE]` when `stream: true`.
+ */
+export async function handleChatCompletions(
+  ctx: ChatHandlerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  caller: Caller,
+  closeHook?: { onClose: (() => void) | undefined },
+): Promise<void> {
+  const body = parseChatRequest(await readJsonBody(req, ctx.bodyLimit));
+  const request = routerRequest(req, body, caller, ctx.requireThread);
+  const threadId = request.threadId;
+  if (threadId !== undefined) {
+    ctx.live.touch(threadId);
+    res.setHeader('x-thread-id', splitScopedThreadId(threadId).threadId);
+  }
+  if (body.stream) {
+    // A stream stops when its client goes away (it is charged what was delivered). A scope rather than an
+    // AbortController, which the router (and the provider's transport) only needs for the attempt itself.
+    const abort = new AbortScope(undefined);
+    const onClose = (): void => {
+      if (!res.writableEnded) abort.abort(new Error('client disconnected'));
+    };
+    // The gateway's own 'close' listener calls the hook, saving a second listener per request.
+    if (closeHook) closeHook.onClose = onClose;
+    else res.once('close', onClose);
+    withCallAbort(request, abort);
+    await streamCompletion(ctx, res, body, request, abort);
+    return;
+  }
+  // A non-streaming call is not aborted when its client leaves: the provider is already working (and
+  // billing) on it, so it is read to its end, bounded by the call's timeouts, and charged what the
+  // provider reports. Only the answer is dropped.
+  let result: RouterResponse;
+  try {
+    result = await ctx.router.complete(request);
+  } catch (err) {
+    budgetHeadersFromRefusal(res, err);
+    throw err;
+  }
+  try {
+    await ctx.durable(result.event);
+  } catch (err) {
+    throw storeFailed(err);
+  }
+  if (res.destroyed) return;
+  const usage = result.budget?.usage;
+  if (usage) setBudgetHeaders(res, usage);
+  const crossed = result.budget?.crossed;
+  if (crossed && crossed.length > 0) {
+    // The highest threshold this call crossed, e.g. "critical; percent=90".
+    const top = crossed.reduce((a, b) => (b.percent > a.percent ? b : a));
+    res.setHeader('x-budget-threshold', `${top.severity}; percent=${top.percent}`);
+  }
+  sendJson(res, 200, completionJson(`chatcmpl-${result.event.id}`, Math.floor(result.event.timestamp / 1000), result));
+}
+
+/** `POST /v1/chat/completions` as a route: authenticates, then refuses (503) while the store or ledger is not ready. */
+export function chatCompletions(gw: GatewayContext, ex: Exchange): Promise<void> {
+  const { caller } = resolveCaller(gw.keys, ex.req);
+  // Refused before the body is read and before any provider is called.
+  if (!gw.readiness.state.ready) throw gw.readiness.notReadyError();
+  return handleChatCompletions(gw, ex.req, ex.res, caller, ex);
+}

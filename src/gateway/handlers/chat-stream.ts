@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { AbortScope } from '../../core/abort.js';
+import type { CompletionRequest } from '../../core/types.js';
+import type { RouterStreamChunk } from '../../router/router.js';
+import { toHttpError } from '../http-error.js';
+import { setBudgetHeaders } from '../respond.js';
+import { splitScopedThreadId } from '../thread-scope.js';
+import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
+import type { ChatHandlerContext } from './chat-completions.js';
+import type { ChatRequestBody } from './chat-request.js';
+import { chunkJson, openAIUsage } from './openai-format.js';
+
+type Step = IteratorResult<RouterStreamChunk, void>;
+
+/** Resolves when the response can take more data, or when the client is gone. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/** The SSE side of one streamed answer: its ids, and whether the assistant role was sent yet. */
+class ChunkWriter {
+  private readonly id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
+  private readonly created = Math.floor(Date.now() / 1000);
+  private roleSent = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly model: string,
+  ) {}
+
+  /** Writes one chunk event; waits while the socket's buffer is full. */
+  async write(choices: unknown[], usage?: Record<string, unknown>): Promise<void> {
+    if (!this.res.write(chunkJson(this.id, this.created, this.model, choices, usage)) && !this.res.destroyed) await drained(this.res);
+  }
+
+  async delta(chunk: Extract<RouterStreamChunk, { type: 'delta' }>): Promise<void> {
+    const delta: Record<string, unknown> = this.roleSent ? {} : { role: 'assistant' };
+    this.roleSent = true;
+    if (typeof chunk.content === 'string') delta.content = chunk.content;
+    if (chunk.toolCalls && chunk.toolCalls.length > 0) delta.tool_calls = chunk.toolCalls;
+    await this.write([{ index: 0, delta, logprobs: null, finish_reason: null }]);
+  }
+
+  async finish(finishReason: string | null | undefined): Promise<void> {
+    if (!this.roleSent) {
+      this.roleSent = true;
+      await this.write([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
+    }
+    await this.write([{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason ?? 'stop' }]);
+  }
+}
+
+/** Sends the SSE headers, with the thread's budget headers as they stand before the first token. */
+async function writeStreamHead(ctx: ChatHandlerContext, res: ServerResponse, request: CompletionRequest): Promise<void> {
+  if (request.threadId !== undefined) {
+    const usage = await ctx.router.ledger.usage(request.threadId).catch(() => undefined);
+    if (usage) setBudgetHeaders(res, usage);
+  }
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
+}
+
+/**
+ * Writes one router chunk. Returns false when the answer was ended here (the usage event could not be
+ * stored: the call is reported as failed in an SSE error event).
+ */
+async function writeChunk(ctx: ChatHandlerContext, res: ServerResponse, body: ChatRequestBody, sse: ChunkWriter, chunk: RouterStreamChunk): Promise<boolean> {
+  if (chunk.type === 'delta') await sse.delta(chunk);
+  else if (chunk.type === 'finish') await sse.finish(chunk.finishReason);
+  else if (chunk.type === 'usage') {
+    try {
+      await ctx.durable(chunk.event);
+    } catch (err) {
+      const mapped = storeFailed(err);
+      ctx.onError(err, mapped);
+      res.end(`data: ${JSON.stringify(mapped.body())}\n\n`);
+      return false;
+    }
+    if (body.includeUsage) await sse.write([], openAIUsage(chunk.usage));
+  }
+  return true;
+}
+
+/** Pulls the next chunk; a failure once headers are out is reported as an SSE error event (OpenAI's shape) and ends the answer. */
+async function nextStep(ctx: ChatHandlerContext, res: ServerResponse, iterator: AsyncIterator<RouterStreamChunk, void>, signal: AbortScope): Promise<Step | 'gone' | 'ended'> {
+  try {
+    return await iterator.next();
+  } catch (err) {
+    if (signal.aborted || res.destroyed) return 'gone';
+    const mapped = toHttpError(err, { publicThreadId: (id) => splitScopedThreadId(id).threadId });
+    ctx.onError(err, mapped);
+    res.write(`data: ${JSON.stringify(mapped.body())}\n\n`);
+    res.end();
+    return 'ended';
+  }
+}
+
+/**
+ * Streams a call as SSE `chat.completion.chunk`s ending in `data: [DONE]`. The first chunk is pulled
+ * before any header goes out, so that a refusal (429), an unknown model or a provider that fails before
+ * its first token still gets a proper status and JSON error body.
+ */
+export async function streamCompletion(ctx: ChatHandlerContext, res: ServerResponse, body: ChatRequestBody, request: CompletionRequest, signal: AbortScope): Promise<void> {
+  const iterator = ctx.router.stream(request)[Symbol.asyncIterator]();
+  let step: Step;
+  try {
+    step = await iterator.next();
+  } catch (err) {
+    budgetHeadersFromRefusal(res, err);
+    throw err;
+  }
+  if (signal.aborted || res.destroyed) {
+    await iterator.return?.(undefined).catch(() => undefined);
+    return;
+  }
+  let finished = false;
+  try {
+    await writeStreamHead(ctx, res, request);
+    const sse = new ChunkWriter(res, body.model);
+    while (!step.done) {
+      if (signal.aborted || res.destroyed) break;
+      if (!(await writeChunk(ctx, res, body, sse, step.value))) {
+        finished = true;
+        await iterator.return?.(undefined).catch(() => undefined);
+        return;
+      }
+      if (signal.aborted || res.destroyed) break;
+      const next = await nextStep(ctx, res, iterator, signal);
+      if (next === 'ended') finished = true;
+      if (typeof next === 'string') break;
+      step = next;
+    }
+    if (step.done && !res.destroyed) {
+      res.end('data: [DONE]\n\n');
+      finished = true;
+    }
+  } finally {
+    if (!finished) {
+      // The client left (or writing failed): stop reading upstream. The router's generator settles the
+      // reservation to what was delivered and records the event in its own `finally`.
+      await iterator.return?.(undefined).catch(() => undefined);
+      if (!res.writableEnded) res.destroy();
+    }
+  }
+}
