@@ -1,3 +1,4 @@
+import { backoffCeilingMs } from '../core/backoff.js';
 import { ValidationError } from '../core/errors.js';
 
 /** How the router retries a failed call. */
@@ -74,9 +75,7 @@ export function backoffDelayMs(
   policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
   random: () => number = Math.random,
 ): number {
-  const exp = Math.min(30, Math.max(0, retry - 1));
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exp);
-  return Math.floor(ceiling * clamp01(random()));
+  return Math.floor(backoffCeilingMs(retry, policy.baseDelayMs, policy.maxDelayMs) * clamp01(random()));
 }
 
 function clamp01(x: number): number {
