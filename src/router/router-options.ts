@@ -7,9 +7,9 @@ import type { Backend, ChatMessage, CompletionRequest } from '../core/types.js';
 import { estimateTokens, estimateToolsTokens } from '../tokens/estimate.js';
 import type { UsageTracker } from '../usage/tracker.js';
 import type { BackendEntry } from './backend-limits.js';
-import { resolveCooldownPolicy, type CooldownOptions, type CooldownPolicy } from './cooldown.js';
+import { CooldownOptionsSchema, resolveCooldownPolicy, type CooldownOptions, type CooldownPolicy } from './cooldown.js';
 import { functionOption, positiveMs, unknownKey } from './option-schemas.js';
-import { resolveRetryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
+import { resolveRetryPolicy, RetryOptionsSchema, type RetryOptions, type RetryPolicy } from './retry.js';
 import { ROUTING_STRATEGIES, type RoutingStrategy } from './strategy.js';
 
 /** Options of `LLMRouter`. Every one is optional. */
@@ -90,11 +90,16 @@ const atLeastOne = 'must be an integer >= 1';
 const hasMethods = (value: unknown, ...names: string[]): boolean =>
   typeof value === 'object' && value !== null && names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
 
+/** Unknown options are named first, before any value is checked. */
+const OptionNamesSchema = z
+  .object(Object.fromEntries(OPTION_KEYS.map((key) => [key, z.unknown().optional()])), { error: 'must be an object' })
+  .catchall(unknownKey(`unknown LLMRouter option (expected one of ${OPTION_KEYS.join(', ')})`));
+
 const RouterOptionsSchema = z
   .object({
     strategy: z.enum(ROUTING_STRATEGIES, { error: `must be one of ${ROUTING_STRATEGIES.join(', ')}` }).optional(),
-    retries: z.unknown().optional(), // checked by resolveRetryPolicy
-    cooldown: z.unknown().optional(), // checked by resolveCooldownPolicy
+    retries: RetryOptionsSchema.optional(),
+    cooldown: CooldownOptionsSchema.optional(),
     defaultCompletionReserve: tokenCount.optional(),
     completionCeiling: z
       .number({ error: atLeastOne })
@@ -115,7 +120,6 @@ const RouterOptionsSchema = z
     random: functionOption<() => number>().optional(),
     backends: z.array(z.unknown(), { error: 'must be an array' }).optional(),
   })
-  .catchall(unknownKey(`unknown LLMRouter option (expected one of ${OPTION_KEYS.join(', ')})`))
   .superRefine((options, ctx) => {
     if (options.ledger !== undefined && options.registry !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['registry'], message: 'cannot be combined with the ledger option (pass one)' });
@@ -124,7 +128,9 @@ const RouterOptionsSchema = z
 
 /** Checks `new LLMRouter(options)` (naming the bad option) and fills in the defaults. */
 export function resolveRouterOptions(options: LLMRouterOptions): RouterSettings {
-  parseOptions(z.custom((v) => typeof v === 'object' && v !== null && !Array.isArray(v), { error: 'must be an object' }), options, 'options');
+  // Not an object: the message names `options`; else unknown options are named by their own key.
+  const anObject = typeof options === 'object' && options !== null && !Array.isArray(options);
+  parseOptions(OptionNamesSchema, options, anObject ? undefined : 'options');
   const o = parseOptions(RouterOptionsSchema, options);
   return {
     backends: options.backends ?? [],
