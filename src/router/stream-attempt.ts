@@ -55,14 +55,14 @@ class UpstreamStream {
     this.iterator = this.lease.backend.stream!(call.backendRequest(this.lease.attempt))[Symbol.asyncIterator]();
   }
 
-  /** The next chunk, or `undefined` at the end (the attempt scope's abort or timeout rejects). */
-  async next(): Promise<StreamChunk | undefined> {
-    const step = await raceAbort(this.iterator!.next(), this.lease.attempt);
-    if (step.done) {
-      this.exhausted = true;
-      return undefined;
-    }
-    return step.value;
+  /** The next step (the attempt scope's abort or timeout rejects it). Not async: no extra tick per chunk. */
+  next(): Promise<IteratorResult<StreamChunk>> {
+    return raceAbort(this.iterator!.next(), this.lease.attempt);
+  }
+
+  /** The upstream ran to its end: nothing to abandon. */
+  ended(): void {
+    this.exhausted = true;
   }
 
   /** A chunk other than a delta: remembered (finish, usage), and it proves the upstream is alive. */
@@ -98,7 +98,10 @@ export async function* streamAttempt(
   const upstream = new UpstreamStream(lease);
   try {
     upstream.open(call);
-    for (let chunk = await upstream.next(); chunk !== undefined; chunk = await upstream.next()) {
+    for (;;) {
+      const step = await upstream.next();
+      if (step.done) break;
+      const chunk = step.value;
       if (chunk.type !== 'delta') {
         upstream.noted(chunk);
         continue;
@@ -110,6 +113,7 @@ export async function* streamAttempt(
       yield chunk;
       lease.attempt.resume();
     }
+    upstream.ended();
     return { kind: 'answered', finish: upstream.finish, reported: upstream.reported };
   } catch (err) {
     if (progress.servedBy && call.durationCapped && call.scope?.cause === 'timeout') {
