@@ -91,8 +91,10 @@ export class LLMRouter {
     this.now = s.now;
     this.pool = new BackendPool(s.strategy, s.timeoutMs);
     this.backends = this.pool.backends;
-    this.attempts = new AttemptLoop({ ...s, pool: this.pool });
-    this.callSettings = { ...s };
+    const { retryPolicy, cooldownPolicy, now, sleep, random } = s;
+    this.attempts = new AttemptLoop({ pool: this.pool, retryPolicy, cooldownPolicy, now, sleep, random });
+    const { estimatePrompt, defaultCompletionReserve, completionCeiling, maxStreamDurationMs } = s;
+    this.callSettings = { estimatePrompt, defaultCompletionReserve, completionCeiling, maxStreamDurationMs, now };
     s.backends.forEach((entry, i) => {
       const { backend, limits } = splitBackendEntry(entry);
       this.pool.add(backend, limits, ['backends', i]);
