@@ -1,8 +1,8 @@
 import type { BudgetLedger, Reservation, ThreadUsage, ThresholdEvent, UsageCharge } from '../budget/types.js';
-import { LedgerUnavailableError } from '../core/errors.js';
 import type { Backend, CompletionRequest, TokenUsage } from '../core/types.js';
 import type { UsageTracker } from '../usage/tracker.js';
 import type { UsageEvent } from '../usage/types.js';
+import type { SettleRetries } from './settle-retries.js';
 
 /** What the router reports about the thread's budget after a call. */
 export interface RouterBudgetInfo {
@@ -93,53 +93,4 @@ export async function chargeCall(input: ChargeInput, tracker: UsageTracker, retr
   };
   if (budget) out.budget = budget;
   return out;
-}
-
-/** Delays between background settle attempts, ms: about 70 s in all, then the settle is given up. */
-const RETRY_DELAYS_MS = [100, 200, 400, 800, 1_600, 3_200, 6_400, 10_000, 10_000, 10_000, 10_000, 10_000];
-
-/**
- * Settles that failed, retried in the background with backoff (bounded: see `RETRY_DELAYS_MS`). Timers
- * do not keep the process alive; {@link idle} lets a shutdown (or a test) wait for them.
- */
-export class SettleRetries {
-  private readonly running = new Set<Promise<void>>();
-
-  constructor(private readonly onGiveUp: (err: unknown, reservation: Reservation) => void) {}
-
-  /** Settles still being retried. */
-  get size(): number {
-    return this.running.size;
-  }
-
-  /** Retries `ledger.settle(reservation, amount)` until it succeeds or the attempts run out. */
-  add(ledger: BudgetLedger, reservation: Reservation, amount: UsageCharge, firstError: unknown): void {
-    const run = this.retry(ledger, reservation, amount, firstError).finally(() => this.running.delete(run));
-    this.running.add(run);
-  }
-
-  /** Resolves once every settle being retried has landed or been given up. */
-  async idle(): Promise<void> {
-    while (this.running.size > 0) await Promise.all([...this.running]);
-  }
-
-  private async retry(ledger: BudgetLedger, reservation: Reservation, amount: UsageCharge, firstError: unknown): Promise<void> {
-    let last = firstError;
-    // Only a ledger that could not be reached may take the settle later; any other refusal stays a refusal.
-    for (const delay of RETRY_DELAYS_MS) {
-      if (!(last instanceof LedgerUnavailableError)) break;
-      await new Promise<void>((resolve) => setTimeout(resolve, delay).unref());
-      try {
-        await ledger.settle(reservation, amount);
-        return;
-      } catch (err) {
-        last = err;
-      }
-    }
-    try {
-      this.onGiveUp(last, reservation);
-    } catch {
-      // reporting must not turn into an unhandled rejection
-    }
-  }
 }

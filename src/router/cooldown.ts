@@ -1,4 +1,6 @@
-import { ValidationError } from '../core/errors.js';
+import { z } from 'zod';
+import { parseOptions } from '../core/options.js';
+import { unknownKey } from './option-schemas.js';
 
 /** When a failing backend is set aside. */
 export interface CooldownOptions {
@@ -14,6 +16,20 @@ export type CooldownPolicy = Required<CooldownOptions>;
 /** The defaults: 5 consecutive failures cool a backend down for 30 s. */
 export const DEFAULT_COOLDOWN_POLICY: Readonly<CooldownPolicy> = Object.freeze({ failureThreshold: 5, cooldownMs: 30_000 });
 
+const thresholdError = 'must be an integer >= 1';
+const cooldownError = 'must be a finite number of milliseconds >= 0';
+/** Cooldown options as given. */
+export const CooldownOptionsSchema = z
+  .object(
+    {
+      // Number.isInteger, not z.int(): a threshold above 2^53 still means "never" as it always did.
+      failureThreshold: z.custom<number>((v) => Number.isInteger(v) && (v as number) >= 1, { error: thresholdError }).nullish(),
+      cooldownMs: z.number({ error: cooldownError }).min(0, { error: cooldownError }).nullish(),
+    },
+    { error: 'must be an object like { failureThreshold, cooldownMs }' },
+  )
+  .catchall(unknownKey('unknown option (expected failureThreshold or cooldownMs)'));
+
 /**
  * Validates cooldown options (naming the bad one) and fills in the defaults.
  *
@@ -24,23 +40,11 @@ export const DEFAULT_COOLDOWN_POLICY: Readonly<CooldownPolicy> = Object.freeze({
  */
 export function resolveCooldownPolicy(options: CooldownOptions | undefined, field = 'cooldown'): CooldownPolicy {
   if (options === undefined) return { ...DEFAULT_COOLDOWN_POLICY };
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ValidationError(field, options, 'must be an object like { failureThreshold, cooldownMs }');
-  }
-  for (const key of Object.keys(options)) {
-    if (key !== 'failureThreshold' && key !== 'cooldownMs') {
-      throw new ValidationError(`${field}.${key}`, (options as Record<string, unknown>)[key], 'unknown option (expected failureThreshold or cooldownMs)');
-    }
-  }
-  const failureThreshold = options.failureThreshold ?? DEFAULT_COOLDOWN_POLICY.failureThreshold;
-  const cooldownMs = options.cooldownMs ?? DEFAULT_COOLDOWN_POLICY.cooldownMs;
-  if (!Number.isInteger(failureThreshold) || failureThreshold < 1) {
-    throw new ValidationError(`${field}.failureThreshold`, failureThreshold, 'must be an integer >= 1');
-  }
-  if (typeof cooldownMs !== 'number' || !Number.isFinite(cooldownMs) || cooldownMs < 0) {
-    throw new ValidationError(`${field}.cooldownMs`, cooldownMs, 'must be a finite number of milliseconds >= 0');
-  }
-  return { failureThreshold, cooldownMs };
+  const checked = parseOptions(CooldownOptionsSchema, options, field);
+  return {
+    failureThreshold: checked.failureThreshold ?? DEFAULT_COOLDOWN_POLICY.failureThreshold,
+    cooldownMs: checked.cooldownMs ?? DEFAULT_COOLDOWN_POLICY.cooldownMs,
+  };
 }
 
 /**

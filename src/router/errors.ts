@@ -31,33 +31,10 @@ export function isRetryableStatus(status: number): boolean {
  * error code or abort/timeout name. Unknown errors are not retryable (a bug would only repeat).
  */
 export function attemptError(backend: Backend, err: unknown): ProviderError {
-  const name = backendLabel(backend);
-  if (err instanceof ProviderError) {
-    const status = err.status;
-    if (err.message.includes(`"${backend.name}"`) && (status === undefined || err.message.includes(String(status)))) {
-      return err;
-    }
-    return new ProviderError({
-      code: err.code,
-      provider: backend.provider ?? err.provider,
-      backend: backend.name,
-      status,
-      isRetryable: err.isRetryable,
-      retryAfterMs: err.retryAfterMs,
-      message: `${name} ${describeOutcome(status, err.code)}: ${err.message}`,
-      cause: err,
-    });
-  }
+  if (err instanceof ProviderError) return relabelled(backend, err);
   if (err instanceof CallAbortedError) {
     // The backend gave up on its own (e.g. its own timeout): worth trying elsewhere.
-    return new ProviderError({
-      code: 'TIMEOUT',
-      provider: backend.provider,
-      backend: backend.name,
-      isRetryable: true,
-      message: `${name} timed out: ${err.message}`,
-      cause: err,
-    });
+    return failure(backend, err, 'TIMEOUT', true, `timed out: ${err.message}`);
   }
   const message = err instanceof Error ? err.message : String(err);
   const status = statusOf(err);
@@ -67,38 +44,44 @@ export function attemptError(backend: Backend, err: unknown): ProviderError {
       backend: backend.name,
       status,
       isRetryable: isRetryableStatus(status),
-      message: `${name} answered HTTP ${status}: ${message}`,
+      message: `${backendLabel(backend)} answered HTTP ${status}: ${message}`,
       cause: err,
     });
   }
-  if (isTimeoutLike(err)) {
-    return new ProviderError({
-      code: 'TIMEOUT',
-      provider: backend.provider,
-      backend: backend.name,
-      isRetryable: true,
-      message: `${name} timed out: ${message}`,
-      cause: err,
-    });
-  }
+  if (isTimeoutLike(err)) return failure(backend, err, 'TIMEOUT', true, `timed out: ${message}`);
   const code = connectionCode(err);
-  if (code !== undefined) {
-    return new ProviderError({
-      code: 'CONNECTION_ERROR',
-      provider: backend.provider,
-      backend: backend.name,
-      isRetryable: true,
-      message: `${name} connection failed (${code}): ${message}`,
-      cause: err,
-    });
+  if (code !== undefined) return failure(backend, err, 'CONNECTION_ERROR', true, `connection failed (${code}): ${message}`);
+  const unknownCode = err instanceof TokenwardenError ? err.code : 'BACKEND_ERROR';
+  return failure(backend, err, unknownCode, false, `failed: ${message}`);
+}
+
+/** A backend's own ProviderError, with the backend named in its message (kept as is when it already is). */
+function relabelled(backend: Backend, err: ProviderError): ProviderError {
+  const status = err.status;
+  if (err.message.includes(`"${backend.name}"`) && (status === undefined || err.message.includes(String(status)))) {
+    return err;
   }
   return new ProviderError({
-    code: err instanceof TokenwardenError ? err.code : 'BACKEND_ERROR',
+    code: err.code,
+    provider: backend.provider ?? err.provider,
+    backend: backend.name,
+    status,
+    isRetryable: err.isRetryable,
+    retryAfterMs: err.retryAfterMs,
+    message: `${backendLabel(backend)} ${describeOutcome(status, err.code)}: ${err.message}`,
+    cause: err,
+  });
+}
+
+/** A failure without an HTTP status: `backend "x" (provider) <what>`. */
+function failure(backend: Backend, cause: unknown, code: string, isRetryable: boolean, what: string): ProviderError {
+  return new ProviderError({
+    code,
     provider: backend.provider,
     backend: backend.name,
-    isRetryable: false,
-    message: `${name} failed: ${message}`,
-    cause: err,
+    isRetryable,
+    message: `${backendLabel(backend)} ${what}`,
+    cause,
   });
 }
 

@@ -1,4 +1,8 @@
+import { backoffCeilingMs } from '../core/backoff.js';
+import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
+import { parseOptions } from '../core/options.js';
+import { unknownKey } from './option-schemas.js';
 
 /** How the router retries a failed call. */
 export interface RetryOptions {
@@ -24,6 +28,23 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
 });
 
 const MAX_ATTEMPTS_LIMIT = 20;
+const RETRY_KEYS = ['maxAttempts', 'baseDelayMs', 'maxDelayMs', 'maxRetryAfterMs'];
+const attemptsError = `must be an integer from 1 to ${MAX_ATTEMPTS_LIMIT}`;
+const delayError = 'must be a finite number of milliseconds >= 0';
+const delay = () => z.number({ error: delayError }).min(0, { error: delayError }).optional();
+
+/** Retry options as given (the `maxDelayMs >= baseDelayMs` check needs the defaults: see {@link resolveRetryPolicy}). */
+export const RetryOptionsSchema = z
+  .object(
+    {
+      maxAttempts: z.number({ error: attemptsError }).int({ error: attemptsError }).min(1, { error: attemptsError }).max(MAX_ATTEMPTS_LIMIT, { error: attemptsError }).optional(),
+      baseDelayMs: delay(),
+      maxDelayMs: delay(),
+      maxRetryAfterMs: delay(),
+    },
+    { error: `must be an object like { ${RETRY_KEYS.join(', ')} }` },
+  )
+  .catchall(unknownKey(`unknown option (expected one of ${RETRY_KEYS.join(', ')})`));
 
 /**
  * Validates retry options (naming the bad one) and fills in the defaults.
@@ -35,25 +56,8 @@ const MAX_ATTEMPTS_LIMIT = 20;
  */
 export function resolveRetryPolicy(options: RetryOptions | undefined, field = 'retries'): RetryPolicy {
   if (options === undefined) return { ...DEFAULT_RETRY_POLICY };
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ValidationError(field, options, 'must be an object like { maxAttempts, baseDelayMs, maxDelayMs, maxRetryAfterMs }');
-  }
-  const known = ['maxAttempts', 'baseDelayMs', 'maxDelayMs', 'maxRetryAfterMs'];
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw new ValidationError(`${field}.${key}`, (options as Record<string, unknown>)[key], `unknown option (expected one of ${known.join(', ')})`);
-    }
-  }
-  const policy = { ...DEFAULT_RETRY_POLICY, ...stripUndefined(options) };
-  if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1 || policy.maxAttempts > MAX_ATTEMPTS_LIMIT) {
-    throw new ValidationError(`${field}.maxAttempts`, policy.maxAttempts, `must be an integer from 1 to ${MAX_ATTEMPTS_LIMIT}`);
-  }
-  for (const key of ['baseDelayMs', 'maxDelayMs', 'maxRetryAfterMs'] as const) {
-    const v = policy[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new ValidationError(`${field}.${key}`, v, 'must be a finite number of milliseconds >= 0');
-    }
-  }
+  const checked = parseOptions(RetryOptionsSchema, options, field);
+  const policy = { ...DEFAULT_RETRY_POLICY, ...stripUndefined(checked) };
   if (policy.maxDelayMs < policy.baseDelayMs) {
     throw new ValidationError(`${field}.maxDelayMs`, policy.maxDelayMs, `must be >= baseDelayMs (${policy.baseDelayMs})`);
   }
@@ -74,9 +78,7 @@ export function backoffDelayMs(
   policy: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>,
   random: () => number = Math.random,
 ): number {
-  const exp = Math.min(30, Math.max(0, retry - 1));
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exp);
-  return Math.floor(ceiling * clamp01(random()));
+  return Math.floor(backoffCeilingMs(retry, policy.baseDelayMs, policy.maxDelayMs) * clamp01(random()));
 }
 
 function clamp01(x: number): number {

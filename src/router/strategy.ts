@@ -21,7 +21,7 @@ export function isRoutingStrategy(value: unknown): value is RoutingStrategy {
  *
  * @example
  * ```ts
- * orderBackends('failover', [b2, b1], { turn: 0, loadOf: (b) => b.load }); // [b1, b2] if b1.priority < b2.priority
+ * orderBackends('failover', [b2, b1], { turn: 0, loadOf: (b) => router.inFlight(b) }); // [b1, b2] if b1.priority < b2.priority
  * ```
  */
 export function orderBackends(

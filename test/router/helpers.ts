@@ -23,8 +23,6 @@ export class TestBackend implements Backend {
   priority: number;
   load = 0;
   readonly requests: BackendRequest[] = [];
-  /** Highest `load` the router set while this backend was being called. */
-  maxLoadSeen = 0;
   respond: Responder;
   readonly models: string[];
   private readonly streamer: StreamResponder | undefined;
@@ -40,7 +38,6 @@ export class TestBackend implements Backend {
       const streamer = this.streamer;
       this.stream = (req: BackendRequest) => {
         this.requests.push(req);
-        this.maxLoadSeen = Math.max(this.maxLoadSeen, this.load);
         return streamer(req, this.requests.length);
       };
     }
@@ -58,7 +55,6 @@ export class TestBackend implements Backend {
 
   async complete(req: BackendRequest): Promise<LLMResponse> {
     this.requests.push(req);
-    this.maxLoadSeen = Math.max(this.maxLoadSeen, this.load);
     return this.respond(req, this.requests.length);
   }
 }

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Reservation } from '../../src/budget/types.js';
 import { ValidationError } from '../../src/core/errors.js';
-import { SettleRetries } from '../../src/router/charge.js';
+import { SettleRetries } from '../../src/router/settle-retries.js';
 import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 
 /** Resolves with `work`, or rejects when it takes longer than `ms` (a bound, not a timing assertion). */

@@ -62,15 +62,30 @@ describe('LLMRouter strategies', () => {
     const first = r.complete({ model: 'm', messages: hi });
     await new Promise((res) => setImmediate(res));
     expect(r.inFlight(a)).toBe(1);
-    expect(a.load).toBe(1); // the router maintains Backend.load
+    expect(a.load).toBe(0); // the router counts calls in flight itself and never writes into a backend
     const second = r.complete({ model: 'm', messages: hi });
     const third = r.complete({ model: 'm', messages: hi });
     await new Promise((res) => setImmediate(res));
     gate.resolve();
     const served = (await Promise.all([first, second, third])).map((x) => x.backend);
     expect(served).toEqual(['a', 'b', 'a']);
+    expect(r.inFlight(a)).toBe(0);
+    expect(r.inFlight(b)).toBe(0);
     expect(a.load).toBe(0);
     expect(b.load).toBe(0);
+  });
+
+  it('counts calls in flight itself: a frozen backend object is routed least-loaded all the same', async () => {
+    const gate = deferred();
+    const a = Object.freeze(new TestBackend({ name: 'a', respond: async () => (await gate.promise, okResponse('a')) }));
+    const b = Object.freeze(new TestBackend({ name: 'b', respond: async () => (await gate.promise, okResponse('b')) }));
+    const r = new LLMRouter({ strategy: 'least-loaded', backends: [a, b], tracker: new UsageTracker(), ledger: new MemoryBudgetLedger() });
+    const calls = [r.complete({ model: 'm', messages: hi }), r.complete({ model: 'm', messages: hi })];
+    await new Promise((res) => setImmediate(res));
+    expect([r.inFlight(a), r.inFlight(b)]).toEqual([1, 1]);
+    gate.resolve();
+    expect((await Promise.all(calls)).map((x) => x.backend)).toEqual(['a', 'b']);
+    expect([r.inFlight(a), r.inFlight(b), a.load, b.load]).toEqual([0, 0, 0, 0]);
   });
 
   it('only considers backends that serve the requested model', async () => {
@@ -105,6 +120,12 @@ describe('LLMRouter options and request validation', () => {
     expect(() => new LLMRouter({ sleep: 5 as never })).toThrow(/^sleep: must be a function/);
     expect(() => new LLMRouter({ strategyy: 'failover' } as never)).toThrow(/^strategyy: unknown LLMRouter option/);
     expect(() => new LLMRouter({ backends: [{ name: 'x' } as never] })).toThrow(/^backends\[0\]\.servesModel: must be a function/);
+    expect(() => new LLMRouter(null as never)).toThrow(/^options: must be an object/);
+    // An unknown option is named before any bad value.
+    expect(() => new LLMRouter({ timeoutMs: 0, strategyy: 'failover' } as never)).toThrow(/^strategyy: unknown LLMRouter option/);
+    expect(() => new LLMRouter({ backends: [{ backend: new TestBackend({ name: 'x' }), timeout: 5 } as never] })).toThrow(
+      /^backends\[0\]\.timeout: unknown backend limit/,
+    );
   });
 
   it('validates backend limits and unique names in addBackend', () => {
