@@ -5,7 +5,7 @@ import { createRequestListener } from './dispatch.js';
 import { isLoopbackHost } from './edge-guard.js';
 import { createGatewayContext, type GatewayContext } from './gateway-context.js';
 import { parseGatewayOptions, type GatewayOptions } from './gateway-options.js';
-import type { GatewayModel } from './handlers/models.js';
+import type { GatewayModel } from './model-list.js';
 import type { GatewayMetrics } from './metrics.js';
 import { RouteTable } from './route-table.js';
 import { API_ROUTES, ROUTES } from './routes.js';

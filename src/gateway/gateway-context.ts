@@ -6,7 +6,7 @@ import type { UsageStore } from '../usage/usage-store.js';
 import type { UsageEvent } from '../usage/types.js';
 import { EdgeGuard } from './edge-guard.js';
 import type { GatewayOptions, GatewaySettings } from './gateway-options.js';
-import { modelsOf, type GatewayModel } from './handlers/models.js';
+import { modelsOf, type GatewayModel } from './model-list.js';
 import type { HttpError } from './http-error.js';
 import { KeyRing } from './key-ring.js';
 import { GatewayLifecycle } from './lifecycle.js';

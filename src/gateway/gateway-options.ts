@@ -4,7 +4,7 @@ import { ValidationError } from '../core/errors.js';
 import type { LLMRouter } from '../router/router.js';
 import type { UsageStore } from '../usage/usage-store.js';
 import { normalizeOrigins } from './edge-guard.js';
-import type { GatewayModel } from './handlers/models.js';
+import type { GatewayModel } from './model-list.js';
 import type { GatewayKey } from './key-ring.js';
 import type { GatewayMetrics } from './metrics.js';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './server-hooks.js';

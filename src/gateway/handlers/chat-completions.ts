@@ -9,13 +9,13 @@ import { readJsonBody } from '../read-body.js';
 import { sendJson, setBudgetHeaders } from '../respond.js';
 import type { Exchange } from '../route-table.js';
 import { checkClientId, scopedThreadId, splitScopedThreadId } from '../thread-scope.js';
+import type { ChatHandlerContext } from './chat-context.js';
 import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
 import { streamCompletion } from './chat-stream.js';
 import { parseChatRequest, type ChatRequestBody } from './chat-request.js';
 import { completionJson } from './openai-format.js';
 
 /** What the chat-completions handler needs from the gateway. */
-export type ChatHandlerContext = Pick<GatewayContext, 'router' | 'live' | 'bodyLimit' | 'requireThread' | 'onError' | 'durable'>;
 
 const PRINTABLE = /^[\x20-\x7e]{1,256}$/;
 

@@ -7,7 +7,7 @@ import { toHttpError } from '../http-error.js';
 import { setBudgetHeaders } from '../respond.js';
 import { splitScopedThreadId } from '../thread-scope.js';
 import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
-import type { ChatHandlerContext } from './chat-completions.js';
+import type { ChatHandlerContext } from './chat-context.js';
 import type { ChatRequestBody } from './chat-request.js';
 import { chunkJson, openAIUsage } from './openai-format.js';
 
