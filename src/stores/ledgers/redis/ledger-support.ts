@@ -1,26 +1,9 @@
-import { LedgerUnavailableError, ValidationError } from '../../../core/errors.js';
-import type { Reservation, RestoredSpend, ThreadUsage } from '../../../budget/types.js';
-import { assertPositiveTokens, assertThreadId, assertTokenCount } from '../../../core/validate.js';
+import { ValidationError } from '../../../core/errors.js';
+import type { Reservation, ThreadUsage } from '../../../budget/types.js';
+import { assertThreadId } from '../../../core/validate.js';
 import type { RedisLedgerOperation } from './ledger-options.js';
 
-/** Helpers of `RedisBudgetLedger`: reply decoding, argument checks, timeouts, the default error hook. */
-
-/** Calls `restore` and checks what it returned; its failure becomes `LedgerUnavailableError`. */
-export async function loadRestored(restore: (threadId: string) => Promise<RestoredSpend | undefined>, threadId: string): Promise<RestoredSpend | undefined> {
-  let spent: RestoredSpend | undefined;
-  try {
-    spent = await restore(threadId);
-  } catch (err) {
-    // No thread id in the message: it may be an internal (namespaced) id that reaches a client.
-    throw new LedgerUnavailableError(`restoring a thread's spend from the usage record failed: ${errorMessage(err)}`, { cause: err });
-  }
-  if (spent === undefined || spent === null) return undefined;
-  const { promptTokens, completionTokens, requestCount } = spent;
-  assertSafeTokens('restore().promptTokens', promptTokens);
-  assertSafeTokens('restore().completionTokens', completionTokens);
-  assertSafeTokens('restore().requestCount', requestCount);
-  return { promptTokens, completionTokens, requestCount };
-}
+/** Helpers of `RedisBudgetLedger`: reply decoding, the reservation check, timeouts, the default error hook. */
 
 /** A usage snapshot from the numbers a script returned. */
 export function toUsage(p: unknown, c: unknown, n: unknown, r: unknown, m: unknown): ThreadUsage {
@@ -38,15 +21,6 @@ export function toUsage(p: unknown, c: unknown, n: unknown, r: unknown, m: unkno
     requestCount: Number(n),
     reservedTokens,
   };
-}
-
-/** Token counts also have to survive Lua's doubles exactly. */
-export function assertSafeTokens(field: string, value: unknown, positive = false): asserts value is number {
-  if (positive) assertPositiveTokens(field, value);
-  else assertTokenCount(field, value);
-  if (value > Number.MAX_SAFE_INTEGER) {
-    throw new ValidationError(field, value, `must be at most ${Number.MAX_SAFE_INTEGER}`);
-  }
 }
 
 export function assertReservation(reservation: Reservation): void {
