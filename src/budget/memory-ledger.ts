@@ -77,6 +77,7 @@ export class MemoryBudgetLedger implements BudgetLedger {
   }
 
   async reserve(threadId: string, tokens: number): Promise<Reservation> {
+    // hand-written, as in the registry: a zod check per call would cost more than the accounting (bench/core.js)
     assertThreadId('threadId', threadId);
     assertTokenCount('tokens', tokens);
     if (this.restorer !== undefined && !this.registry.hasBudget(threadId)) await this.bringBack(threadId);

@@ -196,6 +196,7 @@ export class ThreadBudgetRegistry {
    * (holding nothing) when charged + held + `tokens` would exceed the maximum.
    */
   reserve(threadId: string, tokens: number): Reservation {
+    // hand-written: a zod check costs ~0.23 µs (4.4 M/s vs 150 M/s), more than doubling reserve + settle in bench/core.js
     assertThreadId('threadId', threadId);
     assertTokenCount('tokens', tokens);
     this.expireHolds();
@@ -225,6 +226,7 @@ export class ThreadBudgetRegistry {
   settle(reservation: Reservation, charge: UsageCharge = {}): SettleResult {
     const prompt = charge.promptTokens ?? 0;
     const completion = charge.completionTokens ?? 0;
+    // hand-written: a zod check costs ~0.23 µs (4.4 M/s vs 150 M/s), more than doubling reserve + settle in bench/core.js
     assertTokenCount('promptTokens', prompt);
     assertTokenCount('completionTokens', completion);
     const budget = this.dropHold(reservation);

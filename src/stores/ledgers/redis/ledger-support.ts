@@ -1,5 +1,5 @@
 import { ValidationError } from '../../../core/errors.js';
-import type { Reservation, ThreadUsage } from '../../../budget/types.js';
+import type { Reservation, Threshold, ThresholdEvent, ThreadUsage } from '../../../budget/types.js';
 import { assertThreadId } from '../../../core/validate.js';
 import type { RedisLedgerOperation } from './ledger-options.js';
 
@@ -21,6 +21,32 @@ export function toUsage(p: unknown, c: unknown, n: unknown, r: unknown, m: unkno
     requestCount: Number(n),
     reservedTokens,
   };
+}
+
+/** The threshold events of the percents a script reported fired (`thresholdByArg`: threshold by percent, as text). */
+export function crossedThresholds(
+  thresholdByArg: ReadonlyMap<string, Threshold>,
+  threadId: string,
+  usage: ThreadUsage,
+  fired: unknown[],
+): ThresholdEvent[] {
+  if (fired.length === 0) return [];
+  const used = usage.totalTokens;
+  const events: ThresholdEvent[] = [];
+  for (const arg of fired) {
+    const threshold = thresholdByArg.get(String(arg));
+    if (!threshold) continue;
+    events.push({
+      threadId,
+      percent: threshold.percent,
+      severity: threshold.severity,
+      percentUsed: Math.round(((used * 100) / usage.maxTokens) * 100) / 100,
+      usedTokens: used,
+      remainingTokens: usage.remaining,
+      maxTokens: usage.maxTokens,
+    });
+  }
+  return events;
 }
 
 export function assertReservation(reservation: Reservation): void {

@@ -26,11 +26,11 @@ import {
   type ResolvedRedisLedgerOptions,
 } from './ledger-options.js';
 import { holdId } from './ledger-state.js';
-import { assertReservation, delay, errorMessage, toUsage } from './ledger-support.js';
+import { assertReservation, crossedThresholds, delay, errorMessage, toUsage } from './ledger-support.js';
 import { PendingCancels } from './pending-cancels.js';
 import { defineScriptCommands, type ScriptCommand, type ScriptName } from './script-commands.js';
 import { ScriptBatcher } from './script-batcher.js';
-import { buildLedgerScripts, type LedgerScripts } from './scripts.js';
+import { buildLedgerScripts } from './scripts.js';
 
 export {
   FAIL_OPEN_RESERVATION_PREFIX,
@@ -129,6 +129,7 @@ export class RedisBudgetLedger implements BudgetLedger {
 
   /** Holds `tokens` of the thread's budget (creating the thread with the default maximum if needed). */
   async reserve(threadId: string, tokens: number): Promise<Reservation> {
+    // hand-written: a zod check costs ~0.23 µs per value (4.4 M/s vs 150 M/s), on every call of bench/ledger.js
     assertThreadId('threadId', threadId);
     assertTokenCount('tokens', tokens);
     // The id is chosen here, before the script runs: if the reply never comes (a timeout, a lost
@@ -187,7 +188,7 @@ export class RedisBudgetLedger implements BudgetLedger {
     if (status === 0) return NOT_CHARGED;
     const snapshot = toUsage(reply[1], reply[2], reply[3], reply[4], reply[5]);
     if (status === 1) return { charged: false, usage: snapshot, crossed: [] };
-    const crossed = this.crossings(reservation.threadId, snapshot, reply.slice(6));
+    const crossed = crossedThresholds(this.thresholdByArg, reservation.threadId, snapshot, reply.slice(6));
     this.emit(crossed);
     return { charged: true, usage: snapshot, crossed };
   }
@@ -235,7 +236,7 @@ export class RedisBudgetLedger implements BudgetLedger {
     if (this.groupOf !== undefined) args.push(this.groupKey(threadId));
     const reply = (await this.exec('setBudget', threadId, args)) as unknown[];
     const snapshot = toUsage(reply[0], reply[1], reply[2], reply[3], reply[4]);
-    this.emit(this.crossings(threadId, snapshot, reply.slice(5)));
+    this.emit(crossedThresholds(this.thresholdByArg, threadId, snapshot, reply.slice(5)));
     return snapshot;
   }
 
@@ -362,26 +363,6 @@ export class RedisBudgetLedger implements BudgetLedger {
     } catch {
       // A failing error hook must not break accounting either.
     }
-  }
-
-  private crossings(threadId: string, usage: ThreadUsage, fired: unknown[]): ThresholdEvent[] {
-    if (fired.length === 0) return [];
-    const used = usage.totalTokens;
-    const events: ThresholdEvent[] = [];
-    for (const arg of fired) {
-      const threshold = this.thresholdByArg.get(String(arg));
-      if (!threshold) continue;
-      events.push({
-        threadId,
-        percent: threshold.percent,
-        severity: threshold.severity,
-        percentUsed: Math.round(((used * 100) / usage.maxTokens) * 100) / 100,
-        usedTokens: used,
-        remainingTokens: usage.remaining,
-        maxTokens: usage.maxTokens,
-      });
-    }
-    return events;
   }
 
   private emit(events: ThresholdEvent[]): void {
