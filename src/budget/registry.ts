@@ -364,7 +364,7 @@ export class ThreadBudgetRegistry {
   }
 
   private emit(crossed: ThresholdEvent[]): void {
-    this.listeners.emit(crossed);
+    if (crossed.length > 0) this.listeners.emit(crossed); // inline check: most charges cross nothing
   }
 }
 
