@@ -118,11 +118,12 @@ export class ThreadBudgetRegistry {
   }
 
   /**
-   * The live hold, reserved since {@link indexHolds}, that `reservation` (the hold or a plain copy: same id
-   * and thread) stands for, or `undefined` once it was settled, released or has lapsed.
+   * The hold, reserved since {@link indexHolds}, that `reservation` (the hold or a plain copy: same id and
+   * thread) stands for, or `undefined` once it was settled or released (or its lapse was noticed). Pass it to
+   * {@link settle} or {@link release}, which charge nothing for a hold that has lapsed.
    */
   holdFor(reservation: Reservation): Reservation | undefined {
-    this.expireHolds();
+    // No expiry here: settle and release lapse what is due first (one clock read per call instead of two).
     const hold = this.holdsById?.get(reservation.id);
     return hold !== undefined && hold.threadId === reservation.threadId ? hold : undefined;
   }
