@@ -1,11 +1,14 @@
-import { ThreadBudgetRegistry, type ThreadBudgetRegistryOptions } from './registry.js';
-import { LedgerUnavailableError, ValidationError } from '../core/errors.js';
+import { z } from 'zod';
+import { ValidationError } from '../core/errors.js';
+import { parseOptions } from '../core/options.js';
 import { assertPositiveTokens, assertThreadId, assertTokenCount } from '../core/validate.js';
+import { functionOption } from './option-schemas.js';
+import { ThreadBudgetRegistry, type ThreadBudgetRegistryOptions } from './registry.js';
+import { recordedUsage, SpendRestorer, type RestoreSpend } from './spend-restorer.js';
 import type {
   BudgetLedger,
   LedgerStats,
   Reservation,
-  RestoredSpend,
   SettleResult,
   ThresholdEvent,
   ThreadUsage,
@@ -24,8 +27,14 @@ export interface MemoryBudgetLedgerOptions extends ThreadBudgetRegistryOptions {
    * restore that fails fails the call with `LedgerUnavailableError`. With `restore`, `idleTtlMs` defaults
    * to 24 hours.
    */
-  restore?: (threadId: string) => Promise<RestoredSpend | undefined>;
+  restore?: RestoreSpend;
 }
+
+/** Checks the ledger's own options; the registry checks the rest. */
+const MemoryLedgerOptions = z.looseObject({
+  registry: z.custom<ThreadBudgetRegistry>().optional(),
+  restore: functionOption<RestoreSpend>().optional(),
+});
 
 /** Default lifetime of a hold in a ledger built by {@link MemoryBudgetLedger}: 10 minutes. */
 export const DEFAULT_RESERVATION_TTL_MS = 600_000;
@@ -53,49 +62,40 @@ export const DEFAULT_RESTORABLE_IDLE_TTL_MS = 24 * 3_600_000;
  * ```
  */
 export class MemoryBudgetLedger implements BudgetLedger {
-  /** The registry holding the budgets. */
+  /** The registry holding the budgets (it also resolves the plain copies of reservations callers hand back). */
   readonly registry: ThreadBudgetRegistry;
-  /**
-   * The registry's reservation objects by id, so callers may hand back plain copies (as they must with a
-   * shared ledger). In creation order, which is expiry order: lapsed entries are swept from the front.
-   */
-  private readonly holds = new Map<string, Reservation>();
-  private readonly restore: ((threadId: string) => Promise<RestoredSpend | undefined>) | undefined;
-  /** Restores in flight, by thread: concurrent first calls of a thread share one. */
-  private readonly restoring = new Map<string, Promise<RestoredSpend | undefined>>();
+  private readonly restorer: SpendRestorer | undefined;
 
   constructor(options: MemoryBudgetLedgerOptions = {}) {
-    const { registry, restore, ...registryOptions } = options;
-    if (restore !== undefined && typeof restore !== 'function') throw new ValidationError('restore', restore, 'must be a function');
-    this.restore = restore;
+    const { registry, restore, ...registryOptions } = parseOptions(MemoryLedgerOptions, options ?? {});
+    this.restorer = restore === undefined ? undefined : new SpendRestorer(restore);
     const idleDefault = restore === undefined ? {} : { idleTtlMs: DEFAULT_RESTORABLE_IDLE_TTL_MS };
     this.registry =
       registry ??
       new ThreadBudgetRegistry({ reservationTtlMs: DEFAULT_RESERVATION_TTL_MS, ...idleDefault, ...registryOptions });
+    this.registry.indexHolds();
   }
 
   async reserve(threadId: string, tokens: number): Promise<Reservation> {
+    // hand-written, as in the registry: a zod check per call would cost more than the accounting (bench/core.js)
     assertThreadId('threadId', threadId);
     assertTokenCount('tokens', tokens);
-    this.sweep();
-    if (this.restore !== undefined && !this.registry.hasBudget(threadId)) await this.bringBack(threadId);
-    const hold = this.registry.reserve(threadId, tokens);
-    const { id, expiresAt } = hold;
-    this.holds.set(id, hold);
+    if (this.restorer !== undefined && !this.registry.hasBudget(threadId)) await this.bringBack(threadId);
+    const { id, expiresAt } = this.registry.reserve(threadId, tokens);
     return { id, threadId, tokens, expiresAt };
   }
 
   async settle(reservation: Reservation, usage: UsageCharge): Promise<SettleResult> {
     assertTokenCount('promptTokens', usage?.promptTokens ?? 0);
     assertTokenCount('completionTokens', usage?.completionTokens ?? 0);
-    const hold = this.take(reservation);
+    const hold = this.holdFor(reservation);
     if (!hold) return { charged: false, usage: undefined, crossed: [] };
     const result = this.registry.settle(hold, usage);
     return { charged: result.charged, usage: result.usage, crossed: [...result.crossed] };
   }
 
   async release(reservation: Reservation): Promise<void> {
-    const hold = this.take(reservation);
+    const hold = this.holdFor(reservation);
     if (hold) this.registry.release(hold);
   }
 
@@ -103,15 +103,15 @@ export class MemoryBudgetLedger implements BudgetLedger {
   async usage(threadId: string): Promise<ThreadUsage | undefined> {
     assertThreadId('threadId', threadId);
     const held = this.registry.getUsage(threadId);
-    if (held !== undefined || this.restore === undefined) return held;
-    const spent = await this.restored(threadId);
-    return this.registry.getUsage(threadId) ?? this.snapshot(spent);
+    if (held !== undefined || this.restorer === undefined) return held;
+    const spent = await this.restorer.restored(threadId);
+    return this.registry.getUsage(threadId) ?? recordedUsage(spent, this.registry.defaultMaxTokens);
   }
 
   async setBudget(threadId: string, maxTokens: number): Promise<ThreadUsage> {
     assertThreadId('threadId', threadId);
     assertPositiveTokens('maxTokens', maxTokens);
-    if (this.restore !== undefined && !this.registry.hasBudget(threadId)) await this.bringBack(threadId);
+    if (this.restorer !== undefined && !this.registry.hasBudget(threadId)) await this.bringBack(threadId);
     return this.registry.setBudget(threadId, maxTokens).toUsage();
   }
 
@@ -122,8 +122,8 @@ export class MemoryBudgetLedger implements BudgetLedger {
   async endThread(threadId: string): Promise<ThreadUsage | undefined> {
     assertThreadId('threadId', threadId);
     const ended = this.registry.cleanupThread(threadId)?.toUsage();
-    if (ended !== undefined || this.restore === undefined) return ended;
-    return this.snapshot(await this.restored(threadId));
+    if (ended !== undefined || this.restorer === undefined) return ended;
+    return recordedUsage(await this.restorer.restored(threadId), this.registry.defaultMaxTokens);
   }
 
   onThreshold(listener: (event: ThresholdEvent) => void): () => void {
@@ -143,65 +143,15 @@ export class MemoryBudgetLedger implements BudgetLedger {
   private async bringBack(threadId: string): Promise<void> {
     const refused = this.registry.roomFor(threadId);
     if (refused) throw refused; // before any store query: a full group costs nothing to refuse
-    const spent = await this.restored(threadId);
+    const spent = await this.restorer!.restored(threadId);
     if (spent !== undefined && spent.requestCount > 0) this.registry.restoreThread(threadId, spent);
   }
 
-  /** The recorded spend of a thread, one restore per thread at a time. */
-  private restored(threadId: string): Promise<RestoredSpend | undefined> {
-    let pending = this.restoring.get(threadId);
-    if (pending === undefined) {
-      pending = this.load(threadId).finally(() => this.restoring.delete(threadId));
-      this.restoring.set(threadId, pending);
-    }
-    return pending;
-  }
-
-  private async load(threadId: string): Promise<RestoredSpend | undefined> {
-    let spent: RestoredSpend | undefined;
-    try {
-      spent = await this.restore!(threadId);
-    } catch (err) {
-      // No thread id in the message: it may be an internal (namespaced) id that reaches a client.
-      throw new LedgerUnavailableError(`restoring a thread's spend from the usage record failed: ${errorMessage(err)}`, { cause: err });
-    }
-    if (spent === undefined || spent === null) return undefined;
-    if (typeof spent !== 'object') throw new ValidationError('restore()', spent, 'must resolve to { promptTokens, completionTokens, requestCount } or undefined');
-    const { promptTokens, completionTokens, requestCount } = spent;
-    assertTokenCount('restore().promptTokens', promptTokens);
-    assertTokenCount('restore().completionTokens', completionTokens);
-    assertTokenCount('restore().requestCount', requestCount);
-    return { promptTokens, completionTokens, requestCount };
-  }
-
-  /** A thread's usage as recorded, for a thread not in memory (default maximum, nothing held). */
-  private snapshot(spent: RestoredSpend | undefined): ThreadUsage | undefined {
-    if (spent === undefined || spent.requestCount === 0) return undefined;
-    const maxTokens = this.registry.defaultMaxTokens;
-    const totalTokens = spent.promptTokens + spent.completionTokens;
-    return { ...spent, totalTokens, remaining: Math.max(0, maxTokens - totalTokens), maxTokens, reservedTokens: 0 };
-  }
-
-  /** Removes and returns the registry's reservation matching this one (same id and thread), if live. */
-  private take(reservation: Reservation): Reservation | undefined {
+  /** The registry's live hold this reservation (or a plain copy of it) stands for, if any. */
+  private holdFor(reservation: Reservation): Reservation | undefined {
     if (reservation === null || typeof reservation !== 'object' || typeof reservation.id !== 'string') {
       throw new ValidationError('reservation', reservation, 'must be a reservation returned by reserve()');
     }
-    const hold = this.holds.get(reservation.id);
-    if (!hold || hold.threadId !== reservation.threadId) return undefined;
-    this.holds.delete(reservation.id);
-    return hold;
+    return this.registry.holdFor(reservation);
   }
-
-  /** Forgets reservations that lapsed unsettled (oldest first, up to the first live one). */
-  private sweep(): void {
-    for (const [id, hold] of this.holds) {
-      if (this.registry.isLive(hold)) break;
-      this.holds.delete(id);
-    }
-  }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

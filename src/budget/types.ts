@@ -93,15 +93,23 @@ export interface BudgetLedger {
   setBudget(threadId: string, maxTokens: number): Promise<ThreadUsage>;
   /** Ends the thread: removes its budget and returns its final usage. */
   endThread(threadId: string): Promise<ThreadUsage | undefined>;
-  /** Subscribes to threshold crossings; returns the unsubscribe function. */
+  /**
+   * Subscribes to threshold crossings (the gateway and the router's callers listen here); returns the
+   * unsubscribe function. A crossing is delivered once per thread, on the instance whose charge crossed it.
+   */
   onThreshold(listener: (event: ThresholdEvent) => void): () => void;
   /** Releases connections and timers owned by the ledger. */
   close(): Promise<void>;
-  /** Whether reservations can be taken now (e.g. Redis reachable). Absent: always ready. */
+  /**
+   * Whether reservations can be taken now (e.g. Redis reachable), for a server's readiness probe.
+   * Optional: a ledger without it (in memory) is always ready.
+   */
   readiness?(): Promise<Readiness>;
   /**
-   * Threads this ledger holds and tokens held by live reservations, for metrics; `undefined` when the
-   * ledger cannot tell cheaply (a shared ledger).
+   * Threads this ledger holds and tokens held by live reservations, for the gateway's metrics. Optional;
+   * absent or `undefined` when the ledger cannot tell cheaply (a shared ledger): callers then count what
+   * they see themselves. Callers never need the ledger's concrete class or its internals (a memory
+   * ledger's `registry`) for these.
    */
   stats?(): LedgerStats | undefined;
 }

@@ -13,7 +13,7 @@
 import type { Redis } from 'ioredis';
 import { DEFAULT_THRESHOLDS } from '../../src/budget/types.js';
 import { redisLedgerKeys } from '../../src/stores/ledgers/redis/index.js';
-import { decodeLedgerState, holdTokens, isHoldField, isTombstoneValue } from '../../src/stores/ledgers/redis/scripts.js';
+import { decodeLedgerState, holdTokens, isHoldField, isTombstoneValue } from '../../src/stores/ledgers/redis/ledger-state.js';
 
 export interface RedisThreadAudit {
   exists: boolean;

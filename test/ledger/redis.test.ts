@@ -14,7 +14,7 @@ import {
 import { describeRedis, REDIS_URL } from '../support/services.js';
 import { rejectionOf, runBudgetLedgerContract, waitFor } from './contract.js';
 import { auditRedisThread, deleteKeys } from './redis-audit.js';
-import { decodeLedgerState } from '../../src/stores/ledgers/redis/scripts.js';
+import { decodeLedgerState } from '../../src/stores/ledgers/redis/ledger-state.js';
 import { freePort, startThrowawayRedis, type ThrowawayRedis } from './throwaway-redis.js';
 
 const PREFIX = `tw-test-ledger:${process.pid}:${randomUUID().slice(0, 8)}:`;

@@ -16,4 +16,4 @@ export {
   type RedisBudgetLedgerOptions,
   type RedisLedgerOperation,
 } from './redis-ledger.js';
-export { decodeLedgerState, type LedgerState } from './scripts.js';
+export { decodeLedgerState, type LedgerState } from './ledger-state.js';

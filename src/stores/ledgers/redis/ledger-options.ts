@@ -1,5 +1,15 @@
 import type { Redis } from 'ioredis';
-import type { Reservation, RestoredSpend, Threshold } from '../../../budget/types.js';
+import { z } from 'zod';
+import { parseOptions } from '../../../core/options.js';
+import {
+  functionOption,
+  positiveIntegerOption,
+  positiveTokensOption,
+  thresholdsOption,
+} from '../../../budget/option-schemas.js';
+import type { RestoreSpend } from '../../../budget/spend-restorer.js';
+import type { Reservation, Threshold } from '../../../budget/types.js';
+import { rateLimitedWarn } from './ledger-support.js';
 
 /** What the ledger was doing when an error reached {@link RedisBudgetLedgerOptions.onError}. */
 export type RedisLedgerOperation =
@@ -38,7 +48,7 @@ export interface RedisBudgetLedgerOptions {
    * restore fails the call with `LedgerUnavailableError` (so `failOpen` lets the call through unmetered).
    * Default: none (a missing thread starts afresh).
    */
-  restore?: (threadId: string) => Promise<RestoredSpend | undefined>;
+  restore?: RestoreSpend;
   /**
    * Most threads one group holds at once across every instance: a reserve that would create one more
    * rejects with `ThreadLimitError` (`scope: 'group'`) while other groups go on. A thread counts until it
@@ -114,18 +124,53 @@ export function isFailOpenReservation(reservation: Reservation): boolean {
   return typeof reservation?.id === 'string' && reservation.id.startsWith(FAIL_OPEN_RESERVATION_PREFIX);
 }
 
-/**
- * The Redis key a {@link RedisBudgetLedger} keeps for a thread: one hash with its packed state (field
- * `s`, see {@link decodeLedgerState}) and one field per hold (the reservation id, valued with its expiry).
- * The thread id is a hash tag, as Redis Cluster would want. For operators and tests that inspect the
- * ledger directly.
- *
- * @example
- * ```ts
- * const { hash } = redisLedgerKeys('tw:', 'thread-1');                     // 'tw:{thread-1}:b'
- * decodeLedgerState((await redis.hgetBuffer(hash, 's'))!).promptTokens;   // prompt tokens charged so far
- * ```
- */
-export function redisLedgerKeys(keyPrefix: string, threadId: string): { hash: string } {
-  return { hash: `${keyPrefix}{${threadId}}:b` };
+/** Most operations of one batch: bounds the Lua `unpack` of its holds (Lua's C stack holds about 8 000 values). */
+export const MAX_BATCH = 1_000;
+const DEFAULT_RESERVATION_TTL_MS = 10 * 60_000;
+const DEFAULT_THREAD_TTL_MS = 7 * 24 * 3_600_000;
+
+type ErrorHook = (error: Error, operation: RedisLedgerOperation) => void;
+
+const boolean = z.boolean({ error: 'must be a boolean' });
+
+const RedisLedgerOptions = z
+  .object({
+    client: z
+      .custom<Redis>((c) => typeof c === 'object' && c !== null && typeof (c as { evalsha?: unknown }).evalsha === 'function', {
+        error: 'must be an ioredis Redis client',
+      })
+      .optional(),
+    url: z.string({ error: 'must be a redis:// or rediss:// URL' }).regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' }).optional(),
+    keyPrefix: z.string({ error: 'must be a string' }).default('tw:'),
+    maxTokensPerThread: positiveTokensOption.default(100_000),
+    reservationTtlMs: positiveIntegerOption.default(DEFAULT_RESERVATION_TTL_MS),
+    threadTtlMs: positiveIntegerOption.default(DEFAULT_THREAD_TTL_MS),
+    failOpen: boolean.default(false),
+    onError: functionOption<ErrorHook>().default(() => rateLimitedWarn()),
+    commandTimeoutMs: positiveIntegerOption.default(1_000),
+    maxBatch: positiveIntegerOption.refine((n) => n <= MAX_BATCH, { error: `must be at most ${MAX_BATCH}` }).default(128),
+    autoPipelining: boolean.default(false),
+    now: functionOption<() => number>().default(() => Date.now),
+    groupOf: functionOption<(threadId: string) => string | undefined>().optional(),
+    maxThreadsPerGroup: positiveIntegerOption.optional(),
+    groupWindowMs: positiveIntegerOption.optional(),
+    restore: functionOption<RestoreSpend>().optional(),
+    thresholds: thresholdsOption,
+  })
+  .superRefine((o, ctx) => {
+    const problem = (option: string, message: string) => ctx.addIssue({ code: 'custom', path: [option], message });
+    if (o.client !== undefined && o.url !== undefined) problem('url', 'cannot be combined with client (the client already names its server)');
+    if (o.threadTtlMs < o.reservationTtlMs) problem('threadTtlMs', `must be at least reservationTtlMs (${o.reservationTtlMs})`);
+    if (o.maxThreadsPerGroup !== undefined && o.groupOf === undefined) problem('maxThreadsPerGroup', 'needs the groupOf option');
+    if (o.groupWindowMs !== undefined && (o.groupWindowMs < 60_000 || o.groupWindowMs > o.threadTtlMs)) {
+      problem('groupWindowMs', `must be from 60000 to threadTtlMs (${o.threadTtlMs})`);
+    }
+  });
+
+/** The ledger's options, checked, with their defaults. */
+export type ResolvedRedisLedgerOptions = z.output<typeof RedisLedgerOptions>;
+
+/** Checks the ledger's options (a `ValidationError` names the first one at fault) and fills in defaults. */
+export function resolveRedisLedgerOptions(options: RedisBudgetLedgerOptions): ResolvedRedisLedgerOptions {
+  return parseOptions(RedisLedgerOptions, options);
 }

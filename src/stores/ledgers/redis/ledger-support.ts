@@ -1,26 +1,9 @@
-import { LedgerUnavailableError, ValidationError } from '../../../core/errors.js';
-import type { Reservation, RestoredSpend, ThreadUsage } from '../../../budget/types.js';
-import { assertPositiveTokens, assertThreadId, assertTokenCount } from '../../../core/validate.js';
+import { ValidationError } from '../../../core/errors.js';
+import type { Reservation, Threshold, ThresholdEvent, ThreadUsage } from '../../../budget/types.js';
+import { assertThreadId } from '../../../core/validate.js';
 import type { RedisLedgerOperation } from './ledger-options.js';
 
-/** Helpers of `RedisBudgetLedger`: reply decoding, argument checks, timeouts, the default error hook. */
-
-/** Calls `restore` and checks what it returned; its failure becomes `LedgerUnavailableError`. */
-export async function loadRestored(restore: (threadId: string) => Promise<RestoredSpend | undefined>, threadId: string): Promise<RestoredSpend | undefined> {
-  let spent: RestoredSpend | undefined;
-  try {
-    spent = await restore(threadId);
-  } catch (err) {
-    // No thread id in the message: it may be an internal (namespaced) id that reaches a client.
-    throw new LedgerUnavailableError(`restoring a thread's spend from the usage record failed: ${errorMessage(err)}`, { cause: err });
-  }
-  if (spent === undefined || spent === null) return undefined;
-  const { promptTokens, completionTokens, requestCount } = spent;
-  assertSafeTokens('restore().promptTokens', promptTokens);
-  assertSafeTokens('restore().completionTokens', completionTokens);
-  assertSafeTokens('restore().requestCount', requestCount);
-  return { promptTokens, completionTokens, requestCount };
-}
+/** Helpers of `RedisBudgetLedger`: reply decoding, the reservation check, timeouts, the default error hook. */
 
 /** A usage snapshot from the numbers a script returned. */
 export function toUsage(p: unknown, c: unknown, n: unknown, r: unknown, m: unknown): ThreadUsage {
@@ -40,13 +23,30 @@ export function toUsage(p: unknown, c: unknown, n: unknown, r: unknown, m: unkno
   };
 }
 
-/** Token counts also have to survive Lua's doubles exactly. */
-export function assertSafeTokens(field: string, value: unknown, positive = false): asserts value is number {
-  if (positive) assertPositiveTokens(field, value);
-  else assertTokenCount(field, value);
-  if (value > Number.MAX_SAFE_INTEGER) {
-    throw new ValidationError(field, value, `must be at most ${Number.MAX_SAFE_INTEGER}`);
+/** The threshold events of the percents a script reported fired (`thresholdByArg`: threshold by percent, as text). */
+export function crossedThresholds(
+  thresholdByArg: ReadonlyMap<string, Threshold>,
+  threadId: string,
+  usage: ThreadUsage,
+  fired: unknown[],
+): ThresholdEvent[] {
+  if (fired.length === 0) return [];
+  const used = usage.totalTokens;
+  const events: ThresholdEvent[] = [];
+  for (const arg of fired) {
+    const threshold = thresholdByArg.get(String(arg));
+    if (!threshold) continue;
+    events.push({
+      threadId,
+      percent: threshold.percent,
+      severity: threshold.severity,
+      percentUsed: Math.round(((used * 100) / usage.maxTokens) * 100) / 100,
+      usedTokens: used,
+      remainingTokens: usage.remaining,
+      maxTokens: usage.maxTokens,
+    });
   }
+  return events;
 }
 
 export function assertReservation(reservation: Reservation): void {

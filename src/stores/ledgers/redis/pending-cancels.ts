@@ -1,3 +1,5 @@
+import { backoffCeilingMs } from '../../../core/backoff.js';
+
 /**
  * The reservation ids whose reserve failed or timed out on the client: the script may have run, or may
  * still run when Redis resumes, so each id is cancelled (its hold released, or its id tombstoned so that
@@ -14,7 +16,8 @@
 export class PendingCancels {
   private readonly pending = new Map<string, PendingCancel>();
   private timer: NodeJS.Timeout | undefined;
-  private delayMs = RETRY_MIN_MS;
+  /** Retries since a cancel last got through, counting this one (sets the backoff). */
+  private attempt = 1;
   private stopped = false;
 
   constructor(
@@ -62,7 +65,7 @@ export class PendingCancels {
     return this.send(c.threadId, id).then(
       () => {
         this.pending.delete(id);
-        this.delayMs = RETRY_MIN_MS;
+        this.attempt = 1;
       },
       () => {
         c.sending = false;
@@ -82,9 +85,9 @@ export class PendingCancels {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
-    }, this.delayMs);
+    }, backoffCeilingMs(this.attempt, RETRY_MIN_MS, RETRY_MAX_MS));
     this.timer.unref();
-    this.delayMs = Math.min(this.delayMs * 2, RETRY_MAX_MS);
+    this.attempt++;
   }
 }
 

@@ -1,30 +1,17 @@
 /**
  * The single-operation scripts of the Redis ledger (usage, setBudget, endThread, seed), built from the
- * parts {@link buildLedgerScripts} compiles for one configuration. See `scripts.ts` for the key layout.
+ * parts {@link scriptParts} compiles for one configuration. See `scripts.ts` for the key layout.
  */
-
-/** Pieces of Lua and numbers (as Lua text) shared with the batch script. */
-export interface ThreadScriptParts {
-  /** Helpers every script starts with (pack, purge, ...). */
-  common: string;
-  /** Default maximum of a new thread. */
-  max: string;
-  /** Idle expiry of a thread's key, ms. */
-  ttl: string;
-  /** Threshold checks appending each first crossing to \`reply\`. */
-  crossings: string;
-  /** Threshold checks that only mark first crossings fired. */
-  silentCrossings: string;
-  grouped: boolean;
-  groupLimit: string;
-  groupWindow: string;
-}
+import type { ScriptParts } from './script-parts.js';
 
 /** Builds the single-operation scripts. */
-export function buildThreadScripts(parts: ThreadScriptParts): { usage: string; setBudget: string; endThread: string; seed: string } {
-  const { common, max, ttl, crossings, silentCrossings, grouped, groupLimit, groupWindow } = parts;
-  /** ARGV: now. Returns `{}` when the thread does not exist, else `{p, c, n, r, m}` with live holds only. */
-  const usage = `${common}
+export function buildThreadScripts(parts: ScriptParts): { usage: string; setBudget: string; endThread: string; seed: string } {
+  return { usage: usageScript(parts), setBudget: setBudgetScript(parts), endThread: endThreadScript(parts), seed: seedScript(parts) };
+}
+
+/** ARGV: now. Returns `{}` when the thread does not exist, else `{p, c, n, r, m}` with live holds only. */
+function usageScript({ common }: ScriptParts): string {
+  return `${common}
 local key, now = KEYS[1], tonumber(ARGV[1])
 local v = redis.call('HGET', key, 's')
 if not v then return {} end
@@ -36,12 +23,14 @@ if s[8] > 0 and now >= s[7] then
 end
 return {s[2], s[3], s[4], s[5], s[1]}
 `;
+}
 
-  /**
-   * ARGV: max, now. Creates the thread if needed. Returns `{p, c, n, r, m, fired...}`: lowering the
-   * maximum can cross thresholds, which then fire once like any other crossing.
-   */
-  const setBudget = `${common}
+/**
+ * ARGV: max, now. Creates the thread if needed. Returns `{p, c, n, r, m, fired...}`: lowering the
+ * maximum can cross thresholds, which then fire once like any other crossing.
+ */
+function setBudgetScript({ common, ttl, grouped, crossingsWith }: ScriptParts): string {
+  return `${common}
 local key = KEYS[1]
 local max, now = tonumber(ARGV[1]), tonumber(ARGV[2])
 local v = redis.call('HGET', key, 's')
@@ -56,7 +45,7 @@ else
   s = {max, 0, 0, 0, 0, 0, 0, 0, 0}
 end
 local reply = {s[2], s[3], s[4], s[5], max}
-local used, f = s[2] + s[3], s[9]${crossings}
+local used, f = s[2] + s[3], s[9]${crossingsWith((p) => `reply[#reply + 1] = ${p}`)}
 s[1], s[6], s[9] = max, now + ${ttl}, f
 redis.call('HSET', key, 's', pack(s))
 redis.call('PEXPIRE', key, '${ttl}')${
@@ -73,9 +62,11 @@ end`
   }
 return reply
 `;
+}
 
-  /** No ARGV. Returns `{}` when the thread does not exist, else `{p, c, n, m}`; deletes its key. */
-  const endThread = `${common}
+/** No ARGV. Returns `{}` when the thread does not exist, else `{p, c, n, m}`; deletes its key. */
+function endThreadScript({ common, grouped }: ScriptParts): string {
+  return `${common}
 local key = KEYS[1]
 local v = redis.call('HGET', key, 's')
 if not v then return {} end
@@ -89,14 +80,16 @@ if gk then redis.call('ZREM', gk, key) end`
 redis.call('DEL', key)
 return {s[2], s[3], s[4], s[1]}
 `;
+}
 
-  /**
-   * ARGV: now, prompt, completion, requests (and the group key when grouped). Recreates a thread that is
-   * not in Redis with the spend recorded elsewhere (thresholds reached count as fired, silently). Returns
-   * `{1}` when the thread exists (nothing done), `{2}` when created, `{0, count, limit}` when its group is
-   * full (nothing created).
-   */
-  const seed = `${common}
+/**
+ * ARGV: now, prompt, completion, requests (and the group key when grouped). Recreates a thread that is
+ * not in Redis with the spend recorded elsewhere (thresholds reached count as fired, silently). Returns
+ * `{1}` when the thread exists (nothing done), `{2}` when created, `{0, count, limit}` when its group is
+ * full (nothing created).
+ */
+function seedScript({ common, max, ttl, grouped, groupLimit, groupWindow, crossingsWith }: ScriptParts): string {
+  return `${common}
 local key, now = KEYS[1], tonumber(ARGV[1])
 if redis.call('HEXISTS', key, 's') == 1 then return {1} end${
     grouped
@@ -113,11 +106,9 @@ end`
       : ''
   }
 local p, c, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local used, max, f = p + c, ${max}, 0${silentCrossings}
+local used, max, f = p + c, ${max}, 0${crossingsWith(() => '')}
 redis.call('HSET', key, 's', pack({max, p, c, n, 0, now + ${ttl}, 0, 0, f}))
 redis.call('PEXPIRE', key, '${ttl}')
 return {2}
 `;
-
-  return { usage, setBudget, endThread, seed };
 }
