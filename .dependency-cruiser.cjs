@@ -116,8 +116,8 @@ module.exports = {
     },
     {
       name: 'no-circular-in-folder',
-      comment: 'an import cycle inside one folder: allowed, reported so it can be untangled',
-      severity: 'warn',
+      comment: 'no import cycle inside one folder either: a cycle means two files share one job or a type sits in the wrong file',
+      severity: 'error',
       from: { path: '^(src/.+)/[^/]+$' },
       to: { circular: true, viaOnly: { path: '^$1/[^/]+$' } },
     },

@@ -9,19 +9,10 @@ import {
 } from '../../../budget/option-schemas.js';
 import type { RestoreSpend } from '../../../budget/spend-restorer.js';
 import type { Reservation, Threshold } from '../../../budget/types.js';
-import { rateLimitedWarn } from './ledger-support.js';
+import { rateLimitedWarn, type RedisLedgerOperation } from './ledger-support.js';
 
-/** What the ledger was doing when an error reached {@link RedisBudgetLedgerOptions.onError}. */
-export type RedisLedgerOperation =
-  | 'reserve'
-  | 'settle'
-  | 'release'
-  | 'usage'
-  | 'setBudget'
-  | 'endThread'
-  | 'seed'
-  | 'connection'
-  | 'listener';
+export type { RedisLedgerOperation } from './ledger-support.js';
+
 
 /** Options of {@link RedisBudgetLedger}. */
 export interface RedisBudgetLedgerOptions {

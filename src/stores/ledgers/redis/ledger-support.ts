@@ -1,7 +1,18 @@
 import { ValidationError } from '../../../core/errors.js';
 import type { Reservation, Threshold, ThresholdEvent, ThreadUsage } from '../../../budget/types.js';
 import { assertThreadId } from '../../../core/validate.js';
-import type { RedisLedgerOperation } from './ledger-options.js';
+
+/** What the ledger was doing when an error reached `RedisBudgetLedgerOptions.onError`. */
+export type RedisLedgerOperation =
+  | 'reserve'
+  | 'settle'
+  | 'release'
+  | 'usage'
+  | 'setBudget'
+  | 'endThread'
+  | 'seed'
+  | 'connection'
+  | 'listener';
 
 /** Helpers of `RedisBudgetLedger`: reply decoding, the reservation check, timeouts, the default error hook. */
 

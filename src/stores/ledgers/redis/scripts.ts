@@ -35,31 +35,11 @@
  * costs (and Lua's own `tostring` would switch to exponent notation above 1e14).
  */
 import { buildBatchScript } from './batch-script.js';
-import { scriptParts } from './script-parts.js';
+import { scriptParts, type LedgerScriptConfig } from './script-parts.js';
+
+export type { LedgerScriptConfig } from './script-parts.js';
 import { buildThreadScripts } from './thread-scripts.js';
 
-/** What the scripts need to know about a ledger's configuration (compiled into their text). */
-export interface LedgerScriptConfig {
-  /** Maximum of a thread created by reserve. */
-  defaultMax: number;
-  /** Lifetime of a hold, ms. */
-  holdTtlMs: number;
-  /** Idle expiry of a thread's key, ms. */
-  threadTtlMs: number;
-  /** The key's expiry is pushed forward once less than `threadTtlMs - slackMs` of it is left. */
-  slackMs: number;
-  /** Threshold percents, ascending (at most 31). */
-  thresholds: readonly number[];
-  /**
-   * Most threads per group, when threads are grouped: reserve and setBudget then take the group's key
-   * (`''` for none) as an extra argument, and each group keeps a sorted set of its threads' keys scored by
-   * last use (kept in step with the keys' idle expiry); a reserve that would create a thread in a full group
-   * replies `{count, limit, 0, 0}` and creates nothing.
-   */
-  maxThreadsPerGroup?: number;
-  /** A thread counts toward its group until unused this long, ms (at most `threadTtlMs`). Default `threadTtlMs`. */
-  groupWindowMs?: number;
-}
 
 /** The Lua source of each ledger operation. */
 export interface LedgerScripts {
