@@ -107,7 +107,10 @@ export interface Backend {
   readonly provider: string;
   /** Lower is preferred by the failover strategy. */
   priority: number;
-  /** Calls in flight (maintained by the router for least-loaded selection). */
+  /**
+   * The seed's load field, kept for its API. The router neither reads nor writes it: it counts the calls it
+   * has in flight per backend itself (`router.inFlight(backend)`) for least-loaded selection.
+   */
   load: number;
   /**
    * Timeout of one call as the backend enforces it itself, ms (the HTTP adapters' `timeoutMs`). The router
