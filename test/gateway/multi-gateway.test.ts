@@ -14,8 +14,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildRuntime } from '../../src/server/build-runtime.js';
 import { loadConfig } from '../../src/server/load-config.js';
 import { createGateway } from '../../src/gateway/create-gateway.js';
-import { auditRedisThread } from '../ledger/redis-audit.js';
-import { startThrowawayRedis } from '../ledger/throwaway-redis.js';
+import { auditRedisThread } from '../stores/ledgers/redis/redis-audit.js';
+import { startThrowawayRedis } from '../stores/ledgers/redis/throwaway-redis.js';
 import { SERVE_MAIN, startServeProcess, type ServeProcess } from '../support/serve-process.js';
 import { describeRedis, REDIS_URL } from '../support/services.js';
 

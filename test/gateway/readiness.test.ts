@@ -13,7 +13,7 @@ import { RedisBudgetLedger } from '../../src/stores/ledgers/redis/redis-ledger.j
 import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
 import type { Readiness } from '../../src/core/types.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
-import { startThrowawayRedis } from '../ledger/throwaway-redis.js';
+import { startThrowawayRedis } from '../stores/ledgers/redis/throwaway-redis.js';
 import { describeRedis } from '../support/services.js';
 import { HELLO, call, errorOf, startTestGateway, type TestGateway } from './harness.js';
 

@@ -14,7 +14,7 @@ import { PostgresUsageStore } from '../../src/stores/usage/postgres/postgres-usa
 import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
 import type { UsageStore } from '../../src/usage/usage-store.js';
 import type { UsageEvent } from '../../src/usage/types.js';
-import { makeEvent } from '../stores/contract.js';
+import { makeEvent } from '../stores/usage/usage-store-contract.js';
 import { DATABASE_URL, describePostgres } from '../support/services.js';
 import { call, errorOf, HELLO, startTestGateway } from './harness.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LedgerUnavailableError, ThreadLimitError } from '../../src/core/errors.js';
 import type { RestoredSpend } from '../../src/budget/types.js';
 import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
-import { rejectionOf, runBudgetLedgerContract } from './contract.js';
+import { rejectionOf, runBudgetLedgerContract } from './ledger-contract.js';
 
 runBudgetLedgerContract('MemoryBudgetLedger', async (options) => new MemoryBudgetLedger(options));
 runBudgetLedgerContract(

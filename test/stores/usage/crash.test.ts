@@ -5,11 +5,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresUsageStore } from '../../src/stores/usage/postgres/postgres-usage-store.js';
-import { SQLITE_MIGRATIONS } from '../../src/stores/usage/sqlite/sqlite-migrations.js';
-import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
-import type { UsageStore } from '../../src/usage/usage-store.js';
-import { DATABASE_URL, describePostgres } from '../support/services.js';
+import { PostgresUsageStore } from '../../../src/stores/usage/postgres/postgres-usage-store.js';
+import { SQLITE_MIGRATIONS } from '../../../src/stores/usage/sqlite/sqlite-migrations.js';
+import { SqliteUsageStore } from '../../../src/stores/usage/sqlite/sqlite-usage-store.js';
+import type { UsageStore } from '../../../src/usage/usage-store.js';
+import { DATABASE_URL, describePostgres } from '../../support/services.js';
 import { transpileSrc } from './fixtures/transpile-src.js';
 
 const RECORDER = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'recorder.mjs');

@@ -3,9 +3,9 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UsageStoreError } from '../../src/usage/store-error.js';
-import { EventSpool, type SpoolWarning } from '../../src/stores/usage/spool/event-spool.js';
-import { makeEvent } from './contract.js';
+import { UsageStoreError } from '../../../src/usage/store-error.js';
+import { EventSpool, type SpoolWarning } from '../../../src/stores/usage/spool/event-spool.js';
+import { makeEvent } from './usage-store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-spool-'));
 let n = 0;

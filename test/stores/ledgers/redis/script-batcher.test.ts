@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ScriptBatcher } from '../../src/stores/ledgers/redis/script-batcher.js';
+import { ScriptBatcher } from '../../../../src/stores/ledgers/redis/script-batcher.js';
 
 describe('ScriptBatcher', () => {
   it('sends the operations of one tick as one call, keys then arguments, and hands each its reply', async () => {

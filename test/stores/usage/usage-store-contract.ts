@@ -3,11 +3,11 @@
  * `runUsageStoreContract(name, makeStore)`; `makeStore` returns a fresh, empty store per test.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/core/errors.js';
-import type { UsageEventSource } from '../../src/usage/tracker-attachment.js';
-import type { UsageStore } from '../../src/usage/usage-store.js';
-import { UsageTracker } from '../../src/usage/tracker.js';
-import type { UsageEvent } from '../../src/usage/types.js';
+import { ValidationError } from '../../../src/core/errors.js';
+import type { UsageEventSource } from '../../../src/usage/tracker-attachment.js';
+import type { UsageStore } from '../../../src/usage/usage-store.js';
+import { UsageTracker } from '../../../src/usage/tracker.js';
+import type { UsageEvent } from '../../../src/usage/types.js';
 
 /** A store under contract: a UsageStore that can also be attached to a tracker. */
 export interface ContractStore extends UsageStore {

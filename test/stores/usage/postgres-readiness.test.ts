@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { PostgresUsageStore } from '../../src/stores/usage/postgres/postgres-usage-store.js';
-import { UsageTracker } from '../../src/usage/tracker.js';
-import { DATABASE_URL, describePostgres } from '../support/services.js';
-import { makeEvent } from './contract.js';
+import { PostgresUsageStore } from '../../../src/stores/usage/postgres/postgres-usage-store.js';
+import { UsageTracker } from '../../../src/usage/tracker.js';
+import { DATABASE_URL, describePostgres } from '../../support/services.js';
+import { makeEvent } from './usage-store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-pg-ready-'));
 const schema = `tw_ready_${process.pid}_${Date.now().toString(36)}`;

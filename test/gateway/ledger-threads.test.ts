@@ -14,7 +14,7 @@ import { buildRuntime, type Runtime } from '../../src/server/build-runtime.js';
 import { loadConfig } from '../../src/server/load-config.js';
 import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js';
 import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
-import { call, errorOf, HELLO } from '../gateway/harness.js';
+import { call, errorOf, HELLO } from './harness.js';
 import { describeRedis, REDIS_URL } from '../support/services.js';
 
 const KEY_A = 'sk-org-a-test-key';

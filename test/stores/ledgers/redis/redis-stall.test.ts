@@ -7,15 +7,15 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { BudgetExhaustedError, LedgerUnavailableError } from '../../src/core/errors.js';
-import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../src/stores/ledgers/redis/index.js';
-import { OP_CANCEL, OP_RESERVE } from '../../src/stores/ledgers/redis/batch-script.js';
-import { holdId } from '../../src/stores/ledgers/redis/ledger-state.js';
-import { buildLedgerScripts } from '../../src/stores/ledgers/redis/scripts.js';
-import { describeRedis } from '../support/services.js';
-import { rejectionOf, waitFor } from './contract.js';
+import { BudgetExhaustedError, LedgerUnavailableError } from '../../../../src/core/errors.js';
+import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../../../src/stores/ledgers/redis/index.js';
+import { OP_CANCEL, OP_RESERVE } from '../../../../src/stores/ledgers/redis/batch-script.js';
+import { holdId } from '../../../../src/stores/ledgers/redis/ledger-state.js';
+import { buildLedgerScripts } from '../../../../src/stores/ledgers/redis/scripts.js';
+import { describeRedis } from '../../../support/services.js';
+import { rejectionOf, waitFor } from '../../../budget/ledger-contract.js';
 import { auditRedisThread } from './redis-audit.js';
-import { startTcpProxy } from '../support/tcp-proxy.js';
+import { startTcpProxy } from '../../../support/tcp-proxy.js';
 import { startThrowawayRedis, type ThrowawayRedis } from './throwaway-redis.js';
 
 const PREFIX = 'tw-stall:';

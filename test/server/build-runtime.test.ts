@@ -13,7 +13,7 @@ import { PostgresUsageStore } from '../../src/stores/usage/postgres/postgres-usa
 import { RedisBudgetLedger } from '../../src/stores/ledgers/redis/redis-ledger.js';
 import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
 import { DATABASE_URL, REDIS_URL, describePostgres } from '../support/services.js';
-import { HELLO, call } from './harness.js';
+import { HELLO, call } from '../gateway/harness.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import { PostgresUsageStore } from '../../src/stores/usage/postgres/postgres-usa
 import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { DATABASE_URL, describePostgres } from '../support/services.js';
-import { makeEvent } from './contract.js';
+import { makeEvent } from '../stores/usage/usage-store-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-report-'));
 const dbPath = join(dir, 'usage.db');

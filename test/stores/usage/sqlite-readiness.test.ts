@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
-import { makeEvent } from './contract.js';
+import { SqliteUsageStore } from '../../../src/stores/usage/sqlite/sqlite-usage-store.js';
+import { makeEvent } from './usage-store-contract.js';
 import { transpileSrc } from './fixtures/transpile-src.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-ready-'));

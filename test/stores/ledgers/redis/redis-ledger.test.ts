@@ -2,19 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { BudgetExhaustedError, LedgerUnavailableError, ValidationError } from '../../src/core/errors.js';
-import type { Reservation } from '../../src/budget/types.js';
+import { BudgetExhaustedError, LedgerUnavailableError, ValidationError } from '../../../../src/core/errors.js';
+import type { Reservation } from '../../../../src/budget/types.js';
 import {
   RedisBudgetLedger,
   isFailOpenReservation,
   redisLedgerKeys,
   type RedisBudgetLedgerOptions,
   type RedisLedgerOperation,
-} from '../../src/stores/ledgers/redis/index.js';
-import { describeRedis, REDIS_URL } from '../support/services.js';
-import { rejectionOf, runBudgetLedgerContract, waitFor } from './contract.js';
+} from '../../../../src/stores/ledgers/redis/index.js';
+import { describeRedis, REDIS_URL } from '../../../support/services.js';
+import { rejectionOf, runBudgetLedgerContract, waitFor } from '../../../budget/ledger-contract.js';
 import { auditRedisThread, deleteKeys } from './redis-audit.js';
-import { decodeLedgerState } from '../../src/stores/ledgers/redis/ledger-state.js';
+import { decodeLedgerState } from '../../../../src/stores/ledgers/redis/ledger-state.js';
 import { freePort, startThrowawayRedis, type ThrowawayRedis } from './throwaway-redis.js';
 
 const PREFIX = `tw-test-ledger:${process.pid}:${randomUUID().slice(0, 8)}:`;

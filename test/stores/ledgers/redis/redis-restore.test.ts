@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { BudgetExhaustedError, LedgerUnavailableError, ThreadLimitError } from '../../src/core/errors.js';
-import type { RestoredSpend } from '../../src/budget/types.js';
-import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../src/stores/ledgers/redis/index.js';
-import { describeRedis, REDIS_URL } from '../support/services.js';
-import { rejectionOf, runBudgetLedgerContract } from './contract.js';
+import { BudgetExhaustedError, LedgerUnavailableError, ThreadLimitError } from '../../../../src/core/errors.js';
+import type { RestoredSpend } from '../../../../src/budget/types.js';
+import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../../../src/stores/ledgers/redis/index.js';
+import { describeRedis, REDIS_URL } from '../../../support/services.js';
+import { rejectionOf, runBudgetLedgerContract } from '../../../budget/ledger-contract.js';
 import { auditRedisThread, deleteKeys } from './redis-audit.js';
 
 const PREFIX = `tw-test-restore:${process.pid}:${randomUUID().slice(0, 8)}:`;

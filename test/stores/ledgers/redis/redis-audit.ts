@@ -11,9 +11,9 @@
  * ```
  */
 import type { Redis } from 'ioredis';
-import { DEFAULT_THRESHOLDS } from '../../src/budget/types.js';
-import { redisLedgerKeys } from '../../src/stores/ledgers/redis/index.js';
-import { decodeLedgerState, holdTokens, isHoldField, isTombstoneValue } from '../../src/stores/ledgers/redis/ledger-state.js';
+import { DEFAULT_THRESHOLDS } from '../../../../src/budget/types.js';
+import { redisLedgerKeys } from '../../../../src/stores/ledgers/redis/index.js';
+import { decodeLedgerState, holdTokens, isHoldField, isTombstoneValue } from '../../../../src/stores/ledgers/redis/ledger-state.js';
 
 export interface RedisThreadAudit {
   exists: boolean;

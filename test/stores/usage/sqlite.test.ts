@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { ValidationError } from '../../src/core/errors.js';
-import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
-import { resolveDefaultDbPath } from '../../src/stores/usage/sqlite/default-db-path.js';
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/stores/usage/sqlite/sqlite-migrations.js';
-import { UsageStoreError } from '../../src/usage/store-error.js';
-import { eventToRow, USAGE_COLUMNS } from '../../src/stores/usage/shared/usage-row.js';
-import type { UsageEvent } from '../../src/usage/types.js';
-import { makeEvent, runUsageStoreContract } from './contract.js';
+import { ValidationError } from '../../../src/core/errors.js';
+import { SqliteUsageStore } from '../../../src/stores/usage/sqlite/sqlite-usage-store.js';
+import { resolveDefaultDbPath } from '../../../src/stores/usage/sqlite/default-db-path.js';
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../../src/stores/usage/sqlite/sqlite-migrations.js';
+import { UsageStoreError } from '../../../src/usage/store-error.js';
+import { eventToRow, USAGE_COLUMNS } from '../../../src/stores/usage/shared/usage-row.js';
+import type { UsageEvent } from '../../../src/usage/types.js';
+import { makeEvent, runUsageStoreContract } from './usage-store-contract.js';
 
 function expectedByModel(events: UsageEvent[]): Record<string, { requestCount: number; costNanos: number }> {
   const out: Record<string, { requestCount: number; costNanos: number }> = {};
@@ -264,7 +264,7 @@ describe('SqliteUsageStore', () => {
 
 describe('SqliteUsageStore attached to a tracker', () => {
   it('fails record() when the write fails, so an unstored event is never acknowledged', async () => {
-    const { UsageTracker } = await import('../../src/usage/tracker.js');
+    const { UsageTracker } = await import('../../../src/usage/tracker.js');
     const dir = mkdtempSync(join(tmpdir(), 'tw-sqlite-required-'));
     const db = new Database(join(dir, 'usage.db'));
     const store = new SqliteUsageStore({ db });

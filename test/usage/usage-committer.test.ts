@@ -6,7 +6,7 @@ import { UsageCommitter } from '../../src/usage/usage-committer.js';
 import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
-import { HELLO, call, errorOf, startTestGateway } from './harness.js';
+import { HELLO, call, errorOf, startTestGateway } from '../gateway/harness.js';
 
 function events(n: number): UsageEvent[] {
   const tracker = new UsageTracker();

@@ -6,10 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { ThreadLimitError, ValidationError } from '../../src/core/errors.js';
-import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../src/stores/ledgers/redis/index.js';
-import { describeRedis, REDIS_URL } from '../support/services.js';
-import { rejectionOf, runBudgetLedgerContract, waitFor } from './contract.js';
+import { ThreadLimitError, ValidationError } from '../../../../src/core/errors.js';
+import { RedisBudgetLedger, type RedisBudgetLedgerOptions } from '../../../../src/stores/ledgers/redis/index.js';
+import { describeRedis, REDIS_URL } from '../../../support/services.js';
+import { rejectionOf, runBudgetLedgerContract, waitFor } from '../../../budget/ledger-contract.js';
 import { auditRedisThread, deleteKeys } from './redis-audit.js';
 
 const PREFIX = `tw-test-groups:${process.pid}:${randomUUID().slice(0, 8)}:`;
