@@ -13,6 +13,19 @@ export function redactUrl(url: string): string {
     if (u.password) u.password = '***';
     return u.toString();
   } catch {
-    return url.replace(/(:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+    return redactUrlsIn(url);
   }
+}
+
+/**
+ * Text (an error message, a log line) with the password of every URL in it replaced by `***`. Unlike
+ * {@link redactUrl} it never parses the text as a URL: `Error: connect ...` would parse as one.
+ *
+ * @example
+ * ```ts
+ * redactUrlsIn('connect failed: postgres://app:s3cret@db/usage'); // 'connect failed: postgres://app:***@db/usage'
+ * ```
+ */
+export function redactUrlsIn(text: string): string {
+  return text.replace(/(:\/\/[^:@/]*:)[^@/]*@/g, '$1***@');
 }

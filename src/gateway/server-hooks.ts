@@ -3,6 +3,15 @@ import type { Duplex } from 'node:stream';
 
 /** Status written straight to the socket for a request that never reached a handler's answer. */
 const rawStatus = new WeakMap<ServerResponse, number>();
+/**
+ * The latest response of each socket, so a client error can tell whether a request is in flight on it
+ * (Node keeps that in the private `socket._httpMessage`; we keep our own, one WeakMap set per request).
+ */
+const lastResponse = new WeakMap<Duplex, ServerResponse>();
+
+function track(req: IncomingMessage, res: ServerResponse): void {
+  lastResponse.set(req.socket, res);
+}
 
 /**
  * The status to count for a finished response: what was sent, 408/400/431 when the server answered a
@@ -28,7 +37,8 @@ function clientErrorStatus(code: string | undefined): number {
  * descriptor until the client closes its side, which a slow or hostile client never does.
  */
 function onClientError(err: NodeJS.ErrnoException, socket: Duplex, onUnparsed: (status: number) => void): void {
-  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+  const last = lastResponse.get(socket);
+  const inFlight = last !== undefined && !last.writableEnded ? last : undefined;
   // A client that reset or closed its side mid-request has left: nothing to answer (counted as 499).
   const left = err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE';
   if (left || !socket.writable || inFlight?.headersSent === true) {
@@ -74,7 +84,9 @@ export interface ServerHookOptions {
  */
 export function attachServerHooks(server: Server, options: ServerHookOptions): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket, options.onUnparsed));
+  server.prependListener('request', track);
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    track(req, res);
     const declared = req.headers['content-length'];
     if (!(declared !== undefined && Number(declared) > options.bodyLimit)) res.writeContinue();
     options.handler(req, res);

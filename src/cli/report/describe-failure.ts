@@ -1,5 +1,5 @@
 import { TokenwardenError } from '../../core/errors.js';
-import { redactUrl } from '../../core/redact-url.js';
+import { redactUrl, redactUrlsIn } from '../../core/redact-url.js';
 import type { UsageStoreError } from '../../usage/store-error.js';
 import type { ReportArgs } from './types.js';
 
@@ -16,20 +16,11 @@ export function describeReportFailure(err: unknown, args: ReportArgs): string {
       case 'STORE_LOCKED':
         return `${e.message}; waited ${args.lockTimeoutMs} ms (raise --lock-timeout or retry later)`;
       case 'STORE_UNAVAILABLE':
-        return `${redactPasswordIn(e.message)} (${redactUrl(args.databaseUrl ?? '')})`;
+        return `${redactUrlsIn(e.message)} (${redactUrl(args.databaseUrl ?? '')})`;
       default:
-        return redactPasswordIn(e.message);
+        return redactUrlsIn(e.message);
     }
   }
   const message = err instanceof Error ? err.message : String(err);
-  return args.databaseUrl !== undefined ? `${redactPasswordIn(message)} (${redactUrl(args.databaseUrl)})` : message;
-}
-
-/**
- * A message with the password of a URL inside it replaced by `***`. Not {@link redactUrl}: that parses its
- * argument as a URL when it can, and a message such as `Error: connect ...` parses (as an `error:` URL)
- * and would come back rewritten.
- */
-function redactPasswordIn(message: string): string {
-  return message.replace(/(:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+  return args.databaseUrl !== undefined ? `${redactUrlsIn(message)} (${redactUrl(args.databaseUrl)})` : message;
 }
