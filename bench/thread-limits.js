@@ -15,7 +15,7 @@ const load = (p) => import(pathToFileURL(join(dist, p)).href);
 const { LLMRouter, MockBackend, MemoryBudgetLedger, UsageTracker } = await load('index.js');
 const { createGateway } = await load('gateway/index.js');
 const { SqliteUsageStore } = await load('stores/usage/sqlite/index.js');
-const runtime = await load('config/build-runtime.js');
+const runtime = await load('server/build-runtime.js');
 const limits = runtime.gatewayThreadLimits; // undefined before the fix
 
 const CAP = 20_000;
