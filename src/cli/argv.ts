@@ -120,3 +120,26 @@ function isParseArgsError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }
+
+/**
+ * A problem in the words every command uses; `unknownWord` words an unknown option or a stray argument,
+ * which each command says its own way.
+ */
+export function describeArgvProblem(
+  problem: ArgvProblem,
+  unknownWord: (problem: Extract<ArgvProblem, { kind: 'unexpected-argument' | 'unknown-option' }>) => string,
+): string {
+  switch (problem.kind) {
+    case 'unexpected-argument':
+    case 'unknown-option':
+      return unknownWord(problem);
+    case 'missing-value':
+      return `${problem.flag} needs a value`;
+    case 'dash-value':
+      return `${problem.flag} needs a value (write --${problem.name}=${problem.value} for one starting with "-")`;
+    case 'takes-no-value':
+      return `${problem.flag} takes no value`;
+    case 'repeated':
+      return `${problem.flag} given more than once`;
+  }
+}

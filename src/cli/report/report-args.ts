@@ -1,6 +1,6 @@
 import { redactUrl } from '../../core/redact-url.js';
 import type { UsageFilter } from '../../usage/usage-store.js';
-import { CliArgumentError, parseCommandLine, type ArgvProblem, type CommandOptions } from '../argv.js';
+import { CliArgumentError, parseCommandLine, type ArgvProblem, type CommandOptions, describeArgvProblem } from '../argv.js';
 import { parseReportDate } from './report-dates.js';
 import type { GroupBy, ReportArgs, ReportFormat } from './types.js';
 
@@ -82,20 +82,9 @@ export function parseReportArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
 }
 
 function describeProblem(problem: ArgvProblem): string {
-  switch (problem.kind) {
-    case 'unexpected-argument':
-      return `unexpected argument ${JSON.stringify(problem.arg)}`;
-    case 'unknown-option':
-      return problem.arg.startsWith('--') ? `unknown option ${problem.flag}` : `unexpected argument ${JSON.stringify(problem.arg)}`;
-    case 'missing-value':
-      return `${problem.flag} needs a value`;
-    case 'dash-value':
-      return `${problem.flag} needs a value (write --${problem.name}=${problem.value} for one starting with "-")`;
-    case 'takes-no-value':
-      return `${problem.flag} takes no value`;
-    case 'repeated':
-      return `${problem.flag} given more than once`;
-  }
+  return describeArgvProblem(problem, (p) =>
+    p.kind === 'unknown-option' && p.arg.startsWith('--') ? `unknown option ${p.flag}` : `unexpected argument ${JSON.stringify(p.arg)}`,
+  );
 }
 
 /** The period (`--since`, `--until`) and the string filters. */

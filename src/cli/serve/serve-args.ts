@@ -1,4 +1,4 @@
-import { CliArgumentError, parseCommandLine, type ArgvProblem, type CommandOptions } from '../argv.js';
+import { CliArgumentError, parseCommandLine, type ArgvProblem, type CommandOptions, describeArgvProblem } from '../argv.js';
 
 /** `tokenwarden serve --help`. */
 export const SERVE_HELP = `Usage: tokenwarden serve [--config FILE] [--port N] [--host H]
@@ -60,17 +60,5 @@ function parsePort(value: string): number {
 }
 
 function describeProblem(problem: ArgvProblem): string {
-  switch (problem.kind) {
-    case 'unexpected-argument':
-    case 'unknown-option':
-      return `unknown option ${JSON.stringify(problem.arg)}`;
-    case 'missing-value':
-      return `${problem.flag} needs a value`;
-    case 'dash-value':
-      return `${problem.flag} needs a value (write --${problem.name}=${problem.value} for one starting with "-")`;
-    case 'takes-no-value':
-      return `${problem.flag} takes no value`;
-    case 'repeated':
-      return `${problem.flag} given more than once`;
-  }
+  return describeArgvProblem(problem, (p) => `unknown option ${JSON.stringify(p.arg)}`);
 }
