@@ -64,7 +64,7 @@ export function createGatewayContext(options: GatewayOptions, settings: GatewayS
         void readiness.refresh();
       })
     : undefined;
-  if (committer) detachers.push(router.tracker.subscribe((e: UsageEvent) => committer.add(e)));
+  if (committer) detachers.push(committer.attach(router.tracker));
   const live = new LiveThreads(settings.maxLiveThreads);
   // The ledger knows its own counts; a shared ledger that cannot tell cheaply falls back to this process's index.
   metrics.setGaugeCollector(() => ledger.stats?.() ?? { liveThreads: live.size });
