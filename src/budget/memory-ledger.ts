@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
-import { parseOptions } from '../core/options.js';
+import { optionsPrefix, parseOptions } from '../core/options.js';
 import { assertPositiveTokens, assertThreadId, assertTokenCount } from '../core/validate.js';
-import { functionOption } from './option-schemas.js';
+import { functionOption } from '../core/option-schemas.js';
 import { ThreadBudgetRegistry, type ThreadBudgetRegistryOptions } from './registry.js';
 import { recordedUsage, SpendRestorer, type RestoreSpend } from './spend-restorer.js';
 import type {
@@ -31,10 +31,13 @@ export interface MemoryBudgetLedgerOptions extends ThreadBudgetRegistryOptions {
 }
 
 /** Checks the ledger's own options; the registry checks the rest. */
-const MemoryLedgerOptions = z.looseObject({
-  registry: z.custom<ThreadBudgetRegistry>().optional(),
-  restore: functionOption<RestoreSpend>().optional(),
-});
+const MemoryLedgerOptions = z.looseObject(
+  {
+    registry: z.custom<ThreadBudgetRegistry>().optional(),
+    restore: functionOption<RestoreSpend>().optional(),
+  },
+  { error: 'must be an object' },
+);
 
 /** Default lifetime of a hold in a ledger built by {@link MemoryBudgetLedger}: 10 minutes. */
 export const DEFAULT_RESERVATION_TTL_MS = 600_000;
@@ -67,7 +70,7 @@ export class MemoryBudgetLedger implements BudgetLedger {
   private readonly restorer: SpendRestorer | undefined;
 
   constructor(options: MemoryBudgetLedgerOptions = {}) {
-    const { registry, restore, ...registryOptions } = parseOptions(MemoryLedgerOptions, options ?? {});
+    const { registry, restore, ...registryOptions } = parseOptions(MemoryLedgerOptions, options ?? {}, optionsPrefix(options ?? {}));
     this.restorer = restore === undefined ? undefined : new SpendRestorer(restore);
     const idleDefault = restore === undefined ? {} : { idleTtlMs: DEFAULT_RESTORABLE_IDLE_TTL_MS };
     this.registry =

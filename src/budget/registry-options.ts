@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { parseOptions } from '../core/options.js';
-import { functionOption, positiveIntegerOption, positiveTokensOption, thresholdsOption } from './option-schemas.js';
+import { optionsPrefix, parseOptions } from '../core/options.js';
+import { functionOption, positiveIntegerOption, positiveTokensOption } from '../core/option-schemas.js';
+import { thresholdsOption } from './option-schemas.js';
 import type { Threshold } from './types.js';
 
 /** Options of {@link ThreadBudgetRegistry}. */
@@ -36,18 +37,21 @@ export interface ThreadBudgetRegistryOptions {
 }
 
 const RegistryOptions = z
-  .object({
-    maxTokensPerThread: positiveTokensOption.default(100_000),
-    reservationTtlMs: positiveIntegerOption.optional(),
-    maxThreads: positiveIntegerOption.default(1_000_000),
-    groupOf: functionOption<(threadId: string) => string | undefined>().optional(),
-    maxThreadsPerGroup: positiveIntegerOption.optional(),
-    idleTtlMs: positiveIntegerOption.optional(),
-    now: functionOption<() => number>().default(() => Date.now),
-    // Not checked (as before): called only when a listener throws.
-    onError: z.custom<(error: unknown) => void>().default(() => defaultOnError),
-    thresholds: thresholdsOption,
-  })
+  .object(
+    {
+      maxTokensPerThread: positiveTokensOption.default(100_000),
+      reservationTtlMs: positiveIntegerOption.optional(),
+      maxThreads: positiveIntegerOption.default(1_000_000),
+      groupOf: functionOption<(threadId: string) => string | undefined>().optional(),
+      maxThreadsPerGroup: positiveIntegerOption.optional(),
+      idleTtlMs: positiveIntegerOption.optional(),
+      now: functionOption<() => number>().default(() => Date.now),
+      // Not checked (as before): called only when a listener throws.
+      onError: z.custom<(error: unknown) => void>().default(() => defaultOnError),
+      thresholds: thresholdsOption,
+    },
+    { error: 'must be an object' },
+  )
   .superRefine((options, ctx) => {
     if (options.maxThreadsPerGroup !== undefined && options.groupOf === undefined) {
       ctx.addIssue({ code: 'custom', path: ['maxThreadsPerGroup'], message: 'needs the groupOf option' });
@@ -59,7 +63,7 @@ export type ResolvedRegistryOptions = z.output<typeof RegistryOptions>;
 
 /** Checks the registry's options (a `ValidationError` names the first one at fault) and fills in defaults. */
 export function resolveRegistryOptions(options: ThreadBudgetRegistryOptions): ResolvedRegistryOptions {
-  return parseOptions(RegistryOptions, options);
+  return parseOptions(RegistryOptions, options, optionsPrefix(options));
 }
 
 function defaultOnError(err: unknown): void {

@@ -1,4 +1,5 @@
 import { ValidationError } from '../core/errors.js';
+import { formatPath } from '../core/format-path.js';
 import type { ThreadBudget } from './thread-budget.js';
 import type { Threshold, ThresholdEvent } from './types.js';
 
@@ -6,26 +7,40 @@ const NONE: ThresholdEvent[] = Object.freeze([]) as unknown as ThresholdEvent[];
 
 const SEVERITIES = new Set(['warning', 'critical', 'final']);
 
+/** What is wrong with a thresholds list: where (inside the list), the value at fault and the problem. */
+export interface ThresholdProblem {
+  path: Array<string | number>;
+  value: unknown;
+  message: string;
+}
+
+/** The first problem of a thresholds list (at most 31 entries, percents in (0, 100], no repeats), if any. */
+export function thresholdProblem(thresholds: unknown): ThresholdProblem | undefined {
+  if (!Array.isArray(thresholds)) return { path: [], value: thresholds, message: 'must be an array' };
+  if (thresholds.length > 31) return { path: [], value: thresholds.length, message: 'at most 31 thresholds' };
+  const seen = new Set<number>();
+  for (const [i, t] of (thresholds as Array<Partial<Threshold> | null | undefined>).entries()) {
+    const percent: unknown = t?.percent;
+    if (typeof percent !== 'number' || !Number.isFinite(percent) || percent <= 0 || percent > 100) {
+      return { path: [i, 'percent'], value: percent, message: 'must be a number in (0, 100]' };
+    }
+    if (!SEVERITIES.has(t!.severity as string)) {
+      return { path: [i, 'severity'], value: t!.severity, message: 'must be "warning", "critical" or "final"' };
+    }
+    if (seen.has(percent)) return { path: [i, 'percent'], value: percent, message: 'is listed twice' };
+    seen.add(percent);
+  }
+  return undefined;
+}
+
 /**
  * Validates warning thresholds and returns them sorted by percent, frozen. At most 31 thresholds
  * (each thread keeps one bit per threshold).
  */
 export function validateThresholds(thresholds: readonly Threshold[]): readonly Threshold[] {
-  if (!Array.isArray(thresholds)) throw new ValidationError('thresholds', thresholds, 'must be an array');
-  if (thresholds.length > 31) throw new ValidationError('thresholds', thresholds.length, 'at most 31 thresholds');
-  const seen = new Set<number>();
-  const out = thresholds.map((t, i) => {
-    const percent: unknown = t?.percent;
-    if (typeof percent !== 'number' || !Number.isFinite(percent) || percent <= 0 || percent > 100) {
-      throw new ValidationError(`thresholds[${i}].percent`, percent, 'must be a number in (0, 100]');
-    }
-    if (!SEVERITIES.has(t.severity)) {
-      throw new ValidationError(`thresholds[${i}].severity`, t.severity, 'must be "warning", "critical" or "final"');
-    }
-    if (seen.has(percent)) throw new ValidationError(`thresholds[${i}].percent`, percent, 'is listed twice');
-    seen.add(percent);
-    return Object.freeze({ percent, severity: t.severity });
-  });
+  const problem = thresholdProblem(thresholds);
+  if (problem) throw new ValidationError(formatPath(['thresholds', ...problem.path]), problem.value, problem.message);
+  const out = thresholds.map((t) => Object.freeze({ percent: t.percent, severity: t.severity }));
   return Object.freeze(out.sort((a, b) => a.percent - b.percent));
 }
 

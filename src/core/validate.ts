@@ -28,13 +28,6 @@ export function assertThreadId(field: string, value: unknown): asserts value is 
   if (value.length > 256) throw new ValidationError(field, value, 'must be at most 256 characters');
 }
 
-/** A finite, non-negative number (latencies, prices). */
-export function assertNonNegativeNumber(field: string, value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new ValidationError(field, value, 'must be a finite number >= 0');
-  }
-}
-
 /** A positive integer option (sizes, limits). */
 export function assertPositiveInteger(field: string, value: unknown): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {

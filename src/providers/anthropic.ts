@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
+import { positiveIntegerOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { attemptScopeOf } from '../core/abort.js';
 import type { Backend, BackendRequest, LLMResponse, StreamChunk, ToolCall } from '../core/types.js';
 import { mapStopReason, readUsage, toAnthropicBody, toTokenUsage, type AnthropicUsageCounters } from './anthropic-convert.js';
-import { positiveIntegerOption, resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
+import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
 import { abortError, describeTarget, redactSecrets } from './call-errors.js';
 import { malformed, parseEventObject, streamTruncated } from './http/errors.js';
 import { postJson, postStream } from './http/post.js';
@@ -32,7 +33,7 @@ const VERSION_WORD = 'must be a non-empty string such as "2023-06-01"';
 
 /** The options only this adapter takes; the common ones are checked by resolveHttpOptions. */
 const AnthropicOptionsSchema = z.object({
-  defaultMaxTokens: positiveIntegerOption().default(4096),
+  defaultMaxTokens: positiveIntegerOption.default(4096),
   anthropicVersion: z.string({ error: VERSION_WORD }).min(1, { error: VERSION_WORD }).default('2023-06-01'),
 });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
+import { functionOption, positiveIntegerOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import type { FetchLike } from './http/fetch-exchange.js';
 import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS, type HttpTarget } from './http/target.js';
@@ -37,34 +38,27 @@ export interface ResolvedHttpOptions {
   target: HttpTarget;
 }
 
-/** `must be an integer >= 1`, whatever is wrong (the message `assertPositiveInteger` gives). */
-export function positiveIntegerOption(): z.ZodNumber {
-  const error = 'must be an integer >= 1';
-  return z.number({ error }).int({ error }).min(1, { error });
-}
-
 const NON_EMPTY_NAME = 'must be a non-empty string';
 
 const HttpOptionsSchema = z.object(
   {
     name: z.string({ error: NON_EMPTY_NAME }).refine((name) => name.trim() !== '', { error: NON_EMPTY_NAME }),
+    // The value is never echoed (`got`): an API key of the wrong type is still a secret.
+    apiKey: z.custom<string>((key) => typeof key === 'string', { error: 'must be a string', params: { got: '[REDACTED]' } }).optional(),
     priority: z.number({ error: 'must be a finite number' }).default(1),
-    timeoutMs: positiveIntegerOption().default(DEFAULT_TIMEOUT_MS),
-    maxResponseBytes: positiveIntegerOption().default(DEFAULT_MAX_RESPONSE_BYTES),
+    timeoutMs: positiveIntegerOption.default(DEFAULT_TIMEOUT_MS),
+    maxResponseBytes: positiveIntegerOption.default(DEFAULT_MAX_RESPONSE_BYTES),
     headers: z
       .record(z.string(), z.string({ error: 'must be a string' }), { error: 'must be an object of header names to strings' })
       .default({}),
-    fetch: z.custom<FetchLike>((value) => typeof value === 'function', { error: 'must be a function' }).optional(),
+    fetch: functionOption<FetchLike>().optional(),
   },
   { error: 'must be an object' },
 );
 
 /** Validates the common options; `provider` names the callee in errors. */
 export function resolveHttpOptions(provider: string, options: HttpBackendOptions): ResolvedHttpOptions {
-  const { name, priority, timeoutMs, maxResponseBytes, headers, fetch } = parseOptions(HttpOptionsSchema, options, 'options');
-  // Hand-written: parseOptions echoes the value, and an API key of the wrong type is still a secret.
-  const apiKey: unknown = options.apiKey;
-  if (apiKey !== undefined && typeof apiKey !== 'string') throw new ValidationError('options.apiKey', '[REDACTED]', 'must be a string');
+  const { name, apiKey, priority, timeoutMs, maxResponseBytes, headers, fetch } = parseOptions(HttpOptionsSchema, options, 'options');
   const servesModel = createModelMatcher('options.models', options.models);
   return {
     name,

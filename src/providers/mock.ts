@@ -5,7 +5,7 @@ import { parseOptions } from '../core/options.js';
 import { estimateTextTokens, estimateTokens, estimateToolsTokens, tokenProfileForModel } from '../tokens/estimate.js';
 import type { Backend, BackendRequest, ChatMessage, LLMResponse, StreamChunk, TokenUsage } from '../core/types.js';
 import { abortError, describeTarget, type CallTarget } from './call-errors.js';
-import { positiveIntegerOption } from './backend-options.js';
+import { positiveIntegerOption } from '../core/option-schemas.js';
 import { createModelMatcher, modelList } from './model-match.js';
 
 /** How a failing mock call fails. `truncated` streams half the reply, then breaks. */
@@ -57,7 +57,7 @@ const MockOptionsSchema = z.object(
     failWith: z.enum(FAILURES, { error: 'must be one of "429", "500", "timeout", "malformed", "truncated"' }).default('500'),
     retryAfterMs: nonNegative().optional(),
     reply: z.custom<(request: BackendRequest) => string>((value) => typeof value === 'function', { error: 'must be a function (request) => string' }).optional(),
-    completionTokens: positiveIntegerOption().optional(),
+    completionTokens: positiveIntegerOption.optional(),
     reportUsage: z.boolean({ error: 'must be a boolean' }).default(true),
   },
   { error: 'must be an object' },

@@ -23,19 +23,24 @@ export interface OpenAICompatibleBackendOptions extends HttpBackendOptions {
 
 const PROVIDER_WORD = 'must be a provider word such as "openai" or "xai"';
 
-/** The options only this adapter takes; the common ones are checked by resolveHttpOptions. */
-const OpenAIOptionsSchema = z.object(
+/**
+ * The options only this adapter takes; the common ones are checked by resolveHttpOptions, between these
+ * two (the order of the checks, so the option named first, is as it always was).
+ */
+const ProviderOptionSchema = z.object(
   {
     provider: z
       .string({ error: PROVIDER_WORD })
       .regex(/^[a-z0-9][a-z0-9_.-]*$/i, { error: PROVIDER_WORD })
       .default('openai'),
-    maxTokensParam: z
-      .enum(['max_tokens', 'max_completion_tokens'], { error: 'must be "max_tokens" or "max_completion_tokens"' })
-      .default('max_tokens'),
   },
   { error: 'must be an object' },
 );
+const MaxTokensParamSchema = z.object({
+  maxTokensParam: z
+    .enum(['max_tokens', 'max_completion_tokens'], { error: 'must be "max_tokens" or "max_completion_tokens"' })
+    .default('max_tokens'),
+});
 
 /**
  * A backend speaking OpenAI's chat-completions protocol: OpenAI, xAI, Ollama's `/v1`, vLLM, or any
@@ -66,8 +71,9 @@ export class OpenAICompatibleBackend implements Backend {
   readonly #maxTokensParam: 'max_tokens' | 'max_completion_tokens';
 
   constructor(options: OpenAICompatibleBackendOptions) {
-    const { provider, maxTokensParam } = parseOptions(OpenAIOptionsSchema, options, 'options');
+    const { provider } = parseOptions(ProviderOptionSchema, options, 'options');
     const resolved = resolveHttpOptions(provider, options);
+    const { maxTokensParam } = parseOptions(MaxTokensParamSchema, options, 'options');
     this.name = resolved.name;
     this.provider = provider;
     this.priority = resolved.priority;

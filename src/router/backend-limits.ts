@@ -3,7 +3,8 @@ import { ValidationError } from '../core/errors.js';
 import { formatPath } from '../core/format-path.js';
 import { parseOptions } from '../core/options.js';
 import type { Backend } from '../core/types.js';
-import { functionOption, integerAtLeast, positiveMs, unknownKey } from './option-schemas.js';
+import { functionOption, integerAtLeast, unknownKey } from '../core/option-schemas.js';
+import { positiveMs } from './option-schemas.js';
 
 /** Limits of one backend, set with `LLMRouter.addBackend` (a backend pushed directly has none). */
 export interface BackendLimits {

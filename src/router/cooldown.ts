@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseOptions } from '../core/options.js';
-import { unknownKey } from './option-schemas.js';
+import { integerAtLeast, unknownKey } from '../core/option-schemas.js';
 
 /** When a failing backend is set aside. */
 export interface CooldownOptions {
@@ -16,14 +16,13 @@ export type CooldownPolicy = Required<CooldownOptions>;
 /** The defaults: 5 consecutive failures cool a backend down for 30 s. */
 export const DEFAULT_COOLDOWN_POLICY: Readonly<CooldownPolicy> = Object.freeze({ failureThreshold: 5, cooldownMs: 30_000 });
 
-const thresholdError = 'must be an integer >= 1';
 const cooldownError = 'must be a finite number of milliseconds >= 0';
 /** Cooldown options as given. */
 export const CooldownOptionsSchema = z
   .object(
     {
-      // Number.isInteger, not z.int(): a threshold above 2^53 still means "never" as it always did.
-      failureThreshold: z.custom<number>((v) => Number.isInteger(v) && (v as number) >= 1, { error: thresholdError }).nullish(),
+      // integerAtLeast checks Number.isInteger, not z.int(): a threshold above 2^53 still means "never" as it always did.
+      failureThreshold: integerAtLeast(1).nullish(),
       cooldownMs: z.number({ error: cooldownError }).min(0, { error: cooldownError }).nullish(),
     },
     { error: 'must be an object like { failureThreshold, cooldownMs }' },

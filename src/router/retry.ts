@@ -2,7 +2,7 @@ import { backoffCeilingMs } from '../core/backoff.js';
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
-import { unknownKey } from './option-schemas.js';
+import { unknownKey } from '../core/option-schemas.js';
 
 /** How the router retries a failed call. */
 export interface RetryOptions {

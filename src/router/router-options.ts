@@ -8,7 +8,8 @@ import { estimateTokens, estimateToolsTokens } from '../tokens/estimate.js';
 import type { UsageTracker } from '../usage/tracker.js';
 import type { BackendEntry } from './backend-limits.js';
 import { CooldownOptionsSchema, resolveCooldownPolicy, type CooldownOptions, type CooldownPolicy } from './cooldown.js';
-import { functionOption, positiveMs, unknownKey } from './option-schemas.js';
+import { functionOption, tokenCountOption, unknownKey } from '../core/option-schemas.js';
+import { positiveMs } from './option-schemas.js';
 import { resolveRetryPolicy, RetryOptionsSchema, type RetryOptions, type RetryPolicy } from './retry.js';
 import { ROUTING_STRATEGIES, type RoutingStrategy } from './strategy.js';
 
@@ -79,13 +80,6 @@ const OPTION_KEYS = [
 ];
 const MAX_TOKENS = Number.MAX_SAFE_INTEGER;
 
-/** A token count with the messages of `assertTokenCount`. */
-const tokenCount = z
-  .number({ error: (issue) => (Number.isNaN(issue.input) ? 'must be a number, not NaN' : typeof issue.input === 'number' ? 'must be finite' : 'must be a number of tokens') })
-  .min(0, { error: 'must not be negative' })
-  .max(MAX_TOKENS, { error: `must be at most ${MAX_TOKENS}` })
-  .int({ error: 'must be a whole number of tokens' });
-
 const atLeastOne = 'must be an integer >= 1';
 const hasMethods = (value: unknown, ...names: string[]): boolean =>
   typeof value === 'object' && value !== null && names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
@@ -100,7 +94,7 @@ const RouterOptionsSchema = z
     strategy: z.enum(ROUTING_STRATEGIES, { error: `must be one of ${ROUTING_STRATEGIES.join(', ')}` }).optional(),
     retries: RetryOptionsSchema.optional(),
     cooldown: CooldownOptionsSchema.optional(),
-    defaultCompletionReserve: tokenCount.optional(),
+    defaultCompletionReserve: tokenCountOption.optional(),
     completionCeiling: z
       .number({ error: atLeastOne })
       .max(MAX_TOKENS, { error: `must be at most ${MAX_TOKENS}` })

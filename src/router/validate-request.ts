@@ -1,6 +1,6 @@
 import { ValidationError } from '../core/errors.js';
 import type { CompletionRequest } from '../core/types.js';
-import { assertThreadId } from '../core/validate.js';
+import { assertPositiveInteger, assertThreadId } from '../core/validate.js';
 import { assertEventMetadata, assertEventText } from '../usage/event-fields.js';
 import { MAX_TIMER_MS } from './option-schemas.js';
 
@@ -38,18 +38,12 @@ export function validateRequest(request: CompletionRequest): CompletionRequest {
   if (r.threadId !== undefined) assertThreadId('threadId', r.threadId);
   if (r.agentId !== undefined && r.agentId !== null) assertEventText('agentId', r.agentId);
   if (r.metadata !== undefined) assertEventMetadata('metadata', r.metadata);
-  if (r.maxTokens !== undefined) assertIntegerAtLeast('maxTokens', r.maxTokens, 1);
+  if (r.maxTokens !== undefined) assertPositiveInteger('maxTokens', r.maxTokens);
   if (r.timeoutMs !== undefined) assertPositiveMs('timeoutMs', r.timeoutMs);
   if (r.signal !== undefined && !(r.signal instanceof AbortSignal)) {
     throw new ValidationError('signal', r.signal, 'must be an AbortSignal');
   }
   return r;
-}
-
-function assertIntegerAtLeast(field: string, value: unknown, min: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new ValidationError(field, value, `must be an integer >= ${min}`);
-  }
 }
 
 function assertPositiveMs(field: string, value: unknown): void {

@@ -1,12 +1,8 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { parseOptions } from '../../../core/options.js';
-import {
-  functionOption,
-  positiveIntegerOption,
-  positiveTokensOption,
-  thresholdsOption,
-} from '../../../budget/option-schemas.js';
+import { functionOption, positiveIntegerOption, positiveTokensOption } from '../../../core/option-schemas.js';
+import { optionsPrefix, parseOptions } from '../../../core/options.js';
+import { thresholdsOption } from '../../../budget/option-schemas.js';
 import type { RestoreSpend } from '../../../budget/spend-restorer.js';
 import type { Reservation, Threshold } from '../../../budget/types.js';
 import { rateLimitedWarn, type RedisLedgerOperation } from './ledger-support.js';
@@ -16,7 +12,11 @@ export type { RedisLedgerOperation } from './ledger-support.js';
 
 /** Options of {@link RedisBudgetLedger}. */
 export interface RedisBudgetLedgerOptions {
-  /** An ioredis client you already have. The ledger never closes it. Exclusive with `url`. */
+  /**
+   * An ioredis client you already have. The ledger never closes it. Exclusive with `url`. The ledger
+   * registers its scripts on it as custom commands (`defineCommand`) named `tokenwarden_<sha1 of the
+   * script>`, and adds an 'error' and a 'ready' listener (removed by `close()`).
+   */
   client?: Redis;
   /** Redis to connect to when no `client` is given. Default `redis://127.0.0.1:6379`. */
   url?: string;
@@ -125,29 +125,32 @@ type ErrorHook = (error: Error, operation: RedisLedgerOperation) => void;
 const boolean = z.boolean({ error: 'must be a boolean' });
 
 const RedisLedgerOptions = z
-  .object({
-    client: z
-      .custom<Redis>((c) => typeof c === 'object' && c !== null && typeof (c as { evalsha?: unknown }).evalsha === 'function', {
-        error: 'must be an ioredis Redis client',
-      })
-      .optional(),
-    url: z.string({ error: 'must be a redis:// or rediss:// URL' }).regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' }).optional(),
-    keyPrefix: z.string({ error: 'must be a string' }).default('tw:'),
-    maxTokensPerThread: positiveTokensOption.default(100_000),
-    reservationTtlMs: positiveIntegerOption.default(DEFAULT_RESERVATION_TTL_MS),
-    threadTtlMs: positiveIntegerOption.default(DEFAULT_THREAD_TTL_MS),
-    failOpen: boolean.default(false),
-    onError: functionOption<ErrorHook>().default(() => rateLimitedWarn()),
-    commandTimeoutMs: positiveIntegerOption.default(1_000),
-    maxBatch: positiveIntegerOption.refine((n) => n <= MAX_BATCH, { error: `must be at most ${MAX_BATCH}` }).default(128),
-    autoPipelining: boolean.default(false),
-    now: functionOption<() => number>().default(() => Date.now),
-    groupOf: functionOption<(threadId: string) => string | undefined>().optional(),
-    maxThreadsPerGroup: positiveIntegerOption.optional(),
-    groupWindowMs: positiveIntegerOption.optional(),
-    restore: functionOption<RestoreSpend>().optional(),
-    thresholds: thresholdsOption,
-  })
+  .object(
+    {
+      client: z
+        .custom<Redis>((c) => typeof c === 'object' && c !== null && typeof (c as { defineCommand?: unknown }).defineCommand === 'function', {
+          error: 'must be an ioredis Redis client',
+        })
+        .optional(),
+      url: z.string({ error: 'must be a redis:// or rediss:// URL' }).regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' }).optional(),
+      keyPrefix: z.string({ error: 'must be a string' }).default('tw:'),
+      maxTokensPerThread: positiveTokensOption.default(100_000),
+      reservationTtlMs: positiveIntegerOption.default(DEFAULT_RESERVATION_TTL_MS),
+      threadTtlMs: positiveIntegerOption.default(DEFAULT_THREAD_TTL_MS),
+      failOpen: boolean.default(false),
+      onError: functionOption<ErrorHook>().default(() => rateLimitedWarn()),
+      commandTimeoutMs: positiveIntegerOption.default(1_000),
+      maxBatch: positiveIntegerOption.refine((n) => n <= MAX_BATCH, { error: `must be at most ${MAX_BATCH}` }).default(128),
+      autoPipelining: boolean.default(false),
+      now: functionOption<() => number>().default(() => Date.now),
+      groupOf: functionOption<(threadId: string) => string | undefined>().optional(),
+      maxThreadsPerGroup: positiveIntegerOption.optional(),
+      groupWindowMs: positiveIntegerOption.optional(),
+      restore: functionOption<RestoreSpend>().optional(),
+      thresholds: thresholdsOption,
+    },
+    { error: 'must be an object' },
+  )
   .superRefine((o, ctx) => {
     const problem = (option: string, message: string) => ctx.addIssue({ code: 'custom', path: [option], message });
     if (o.client !== undefined && o.url !== undefined) problem('url', 'cannot be combined with client (the client already names its server)');
@@ -163,5 +166,5 @@ export type ResolvedRedisLedgerOptions = z.output<typeof RedisLedgerOptions>;
 
 /** Checks the ledger's options (a `ValidationError` names the first one at fault) and fills in defaults. */
 export function resolveRedisLedgerOptions(options: RedisBudgetLedgerOptions): ResolvedRedisLedgerOptions {
-  return parseOptions(RedisLedgerOptions, options);
+  return parseOptions(RedisLedgerOptions, options, optionsPrefix(options));
 }
