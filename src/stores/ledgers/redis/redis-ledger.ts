@@ -91,9 +91,6 @@ export class RedisBudgetLedger implements BudgetLedger {
   private readonly maxThreadsPerGroup: number | undefined;
 
   constructor(options: RedisBudgetLedgerOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new ValidationError('options', options, 'must be an object');
-    }
     const o = resolveRedisLedgerOptions(options);
     this.restorer = o.restore === undefined ? undefined : new SpendRestorer(o.restore);
     this.groupOf = o.maxThreadsPerGroup === undefined ? undefined : o.groupOf;
@@ -105,6 +102,9 @@ export class RedisBudgetLedger implements BudgetLedger {
     this.onError = o.onError;
     this.now = o.now;
     this.commandTimeoutMs = o.commandTimeoutMs;
+    const scripts = buildLedgerScripts(scriptConfig(o));
+    // A supplied client takes the commands first: if it throws, no listener has been added to it yet.
+    const suppliedScripts = o.client === undefined ? undefined : defineScriptCommands(o.client, scripts);
     this.connection = new LedgerConnection({
       client: o.client,
       url: o.url,
@@ -114,7 +114,7 @@ export class RedisBudgetLedger implements BudgetLedger {
       onReady: () => void this.cancels.flush(), // Redis is back: cancel what timed out while it was away
     });
     this.client = this.connection.client;
-    this.scripts = defineScriptCommands(this.client, buildLedgerScripts(scriptConfig(o)));
+    this.scripts = suppliedScripts ?? defineScriptCommands(this.client, scripts);
     this.batcher = new ScriptBatcher((keys, args) => {
       args.unshift(this.clock());
       return this.run('ops', keys, args);

@@ -12,7 +12,8 @@
  *
  * @example
  * ```ts
- * const batcher = new ScriptBatcher((keys, args) => redis.evalsha(sha, keys.length, ...keys, ...args), 128);
+ * const run = defineScriptCommands(client, buildLedgerScripts(config));
+ * const batcher = new ScriptBatcher((keys, args) => run.ops(keys, args), 128);
  * const reply = await batcher.push('tw:{t}:b', ['R', 'id-1']);
  * ```
  */

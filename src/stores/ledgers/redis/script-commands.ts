@@ -10,6 +10,9 @@ export type ScriptCommand = (keys: string[], args: (string | number)[]) => Promi
 
 type DefinedCommand = (numkeys: number, keys: string[], args: (string | number)[]) => Promise<unknown>;
 
+/** A client after `defineCommand`: each defined command is a method named after it. */
+type ClientWithCommands = Redis & Partial<Record<string, DefinedCommand>>;
+
 /**
  * The ledger's scripts as ioredis custom commands (`defineCommand`): ioredis sends EVALSHA, and EVAL
  * (which also caches the script) the first time on each connection and after a NOSCRIPT, in pipelines
@@ -27,7 +30,7 @@ type DefinedCommand = (numkeys: number, keys: string[], args: (string | number)[
 export function defineScriptCommands(client: Redis, scripts: LedgerScripts): Record<ScriptName, ScriptCommand> {
   const define = (lua: string): ScriptCommand => {
     const name = `tokenwarden_${createHash('sha1').update(lua).digest('hex')}`;
-    const commands = client as unknown as Record<string, DefinedCommand | undefined>;
+    const commands = client as ClientWithCommands;
     if (typeof commands[name] !== 'function') client.defineCommand(name, { lua });
     // ioredis flattens one level of arrays: passing keys and args as arrays spares spreading them.
     return (keys, args) => commands[name]!.call(client, keys.length, keys, args);
