@@ -9,9 +9,10 @@ export function estimatedUsage(promptTokens: number, deliveredText: string, mode
 }
 
 /** The text a completion delivered, tool-call names and arguments included (they cost tokens too). */
-export function deliveredText(content: string | null | undefined, toolCalls: readonly unknown[] | undefined): string {
+export function deliveredText(content: unknown, toolCalls: unknown): string {
   let text = typeof content === 'string' ? content : '';
-  if (toolCalls) for (const call of toolCalls) text += toolCallText(call);
+  // A custom backend may answer anything here: what is not a list adds no text.
+  if (Array.isArray(toolCalls)) for (const call of toolCalls) text += toolCallText(call);
   return text;
 }
 

@@ -37,20 +37,23 @@ export class CallBill {
 
   /**
    * Charges an answered call: the reported usage when plausible, else (none reported) the estimate of what
-   * was delivered. Implausible usage is charged at the reservation and thrown.
+   * was delivered (`text`, read only then). Implausible usage, or an answer whose usage cannot be worked
+   * out at all (`text` throws), is charged at the reservation and thrown: an answered call is never free.
    */
-  async chargeAnswer(lease: Lease, raw: unknown, text: string, model: string): Promise<RouterCharge> {
+  async chargeAnswer(lease: Lease, raw: unknown, text: string | (() => string), model: string): Promise<RouterCharge> {
     this.charged = true; // answered: from here on the call is charged (once), never released
-    let reported: TokenUsage | undefined;
+    let usage: TokenUsage;
+    let estimated: boolean;
     try {
-      reported = checkUsage(raw, this.call.usageLimits(), lease.backend);
+      const reported = checkUsage(raw, this.call.usageLimits(), lease.backend);
+      estimated = reported === undefined;
+      usage = reported ?? this.call.estimateDelivered(typeof text === 'string' ? text : text());
     } catch (err) {
       await this.chargeReservation(lease.backend, model);
       throw err;
     }
-    const usage = reported ?? this.call.estimateDelivered(text);
     if (lease.tpmEntry) lease.state.tpm?.adjust(lease.tpmEntry, usage.totalTokens);
-    return this.charge(lease.backend, model, usage, reported === undefined);
+    return this.charge(lease.backend, model, usage, estimated);
   }
 
   /**

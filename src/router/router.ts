@@ -155,7 +155,7 @@ export class LLMRouter {
       if (bill.reserves) await bill.reserve(); // no await without a thread: the attempt starts in this tick
       const { response, lease } = await this.attempts.complete(call);
       const model = saneModel(response.model, call.req.model);
-      const charge = await bill.chargeAnswer(lease, response.usage, deliveredText(response.content, response.toolCalls), model);
+      const charge = await bill.chargeAnswer(lease, response.usage, () => deliveredText(response.content, response.toolCalls), model);
       const result: RouterResponse = { content: response.content, model, finishReason: response.finishReason, ...charge };
       if (response.toolCalls !== undefined) result.toolCalls = response.toolCalls;
       if (response.id !== undefined) result.id = response.id;

@@ -251,3 +251,28 @@ describe('LLMRouter usage events', () => {
     expect(events).toEqual([]);
   });
 });
+
+describe('LLMRouter charges an answered call even when its answer is odd', () => {
+  it('toolCalls that are not a list add no text: the answer is charged its estimate', async () => {
+    const { router, ledger, events } = setup([]);
+    router.addBackend(new TestBackend({ name: 'a', respond: () => ({ ...okResponse('hello', null), toolCalls: 5 as never }) }));
+    const res = await router.complete({ model: 'm', messages: hi, threadId: 't' });
+    expect(res.usageEstimated).toBe(true);
+    expect(res.usage.completionTokens).toBe(estimateTextTokens('hello'));
+    expect(ledger.log.map((entry) => entry.op)).toEqual(['reserve', 'settle']);
+    expect(events).toHaveLength(1);
+  });
+
+  it('an answer whose delivered text cannot be read is charged its reservation, never released', async () => {
+    const { router, ledger } = setup([]);
+    const answer = okResponse('', null);
+    Object.defineProperty(answer, 'content', { get: () => { throw new Error('unreadable content'); } });
+    router.addBackend(new TestBackend({ name: 'a', respond: () => answer }));
+    await expect(router.complete({ model: 'm', messages: hi, threadId: 't' })).rejects.toThrow('unreadable content');
+    expect(ledger.log).toEqual([
+      { op: 'reserve', tokens: 57 },
+      { op: 'settle', usage: expect.objectContaining({ promptTokens: 7, completionTokens: 50 }) },
+    ]);
+    expect((await ledger.usage('t'))?.reservedTokens).toBe(0);
+  });
+});
