@@ -17,10 +17,10 @@ import type {
   UsageCharge,
 } from './types.js';
 
+import { NO_THRESHOLD_EVENTS, NOT_CHARGED } from './settle-results.js';
+
 export type { ThreadBudgetRegistryOptions } from './registry-options.js';
 
-const NONE: ThresholdEvent[] = Object.freeze([]) as unknown as ThresholdEvent[];
-const NOT_CHARGED: SettleResult = Object.freeze({ charged: false, usage: undefined, crossed: [] }) as SettleResult;
 
 /**
  * Per-thread token budgets, held in memory.
@@ -361,7 +361,7 @@ export class ThreadBudgetRegistry {
 
   /** Thresholds the budget has reached but not yet fired; marks them fired. */
   private crossings(threadId: string, budget: ThreadBudget): ThresholdEvent[] {
-    return budget.promptTokens + budget.completionTokens < budget.nextThresholdAt ? NONE : crossedThresholds(this.thresholds, threadId, budget);
+    return budget.promptTokens + budget.completionTokens < budget.nextThresholdAt ? NO_THRESHOLD_EVENTS : crossedThresholds(this.thresholds, threadId, budget);
   }
 
   private emit(crossed: ThresholdEvent[]): void {

@@ -1,4 +1,5 @@
 import { LedgerUnavailableError, ValidationError } from '../core/errors.js';
+import { errorMessage } from '../core/error-fields.js';
 import { assertTokenCount } from '../core/validate.js';
 import type { RestoredSpend, ThreadUsage } from './types.js';
 
@@ -38,8 +39,7 @@ export class SpendRestorer {
       spent = await this.restore(threadId);
     } catch (err) {
       // No thread id in the message: it may be an internal (namespaced) id that reaches a client.
-      const message = err instanceof Error ? err.message : String(err);
-      throw new LedgerUnavailableError(`restoring a thread's spend from the usage record failed: ${message}`, { cause: err });
+      throw new LedgerUnavailableError(`restoring a thread's spend from the usage record failed: ${errorMessage(err)}`, { cause: err });
     }
     if (spent === undefined || spent === null) return undefined;
     return checkedSpend('restore()', spent, 'must resolve to { promptTokens, completionTokens, requestCount } or undefined');

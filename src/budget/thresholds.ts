@@ -1,9 +1,9 @@
 import { ValidationError } from '../core/errors.js';
 import { formatPath } from '../core/format-path.js';
+import { NO_THRESHOLD_EVENTS } from './settle-results.js';
 import type { ThreadBudget } from './thread-budget.js';
 import type { Threshold, ThresholdEvent } from './types.js';
 
-const NONE: ThresholdEvent[] = Object.freeze([]) as unknown as ThresholdEvent[];
 
 const SEVERITIES = new Set(['warning', 'critical', 'final']);
 
@@ -74,5 +74,5 @@ export function crossedThresholds(thresholds: readonly Threshold[], threadId: st
     });
   }
   budget.nextThresholdAt = next;
-  return crossed ?? NONE;
+  return crossed ?? NO_THRESHOLD_EVENTS;
 }

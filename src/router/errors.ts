@@ -1,4 +1,5 @@
 import { CallAbortedError, ProviderError, TokenwardenError } from '../core/errors.js';
+import { errorMessage } from '../core/error-fields.js';
 import type { Backend } from '../core/types.js';
 
 /** Network error codes (Node and undici) after which another attempt may well succeed. */
@@ -36,7 +37,7 @@ export function attemptError(backend: Backend, err: unknown): ProviderError {
     // The backend gave up on its own (e.g. its own timeout): worth trying elsewhere.
     return failure(backend, err, 'TIMEOUT', true, `timed out: ${err.message}`);
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   const status = statusOf(err);
   if (status !== undefined) {
     return new ProviderError({

@@ -3,7 +3,8 @@ import { backoffCeilingMs } from '../../../core/backoff.js';
 import { LedgerUnavailableError } from '../../../core/errors.js';
 import type { Readiness } from '../../../core/types.js';
 import type { RedisLedgerOperation } from './ledger-options.js';
-import { delay, errorMessage, withTimeout } from './ledger-support.js';
+import { errorMessage } from '../../../core/error-fields.js';
+import { delay, withTimeout } from './ledger-support.js';
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 

@@ -83,10 +83,6 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** `console.warn`, at most one line per 10 s (the default `onError`). */
 export function rateLimitedWarn(): (error: Error, operation: RedisLedgerOperation) => void {
   let last = 0;

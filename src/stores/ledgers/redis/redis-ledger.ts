@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { BudgetExhaustedError, LedgerUnavailableError, ThreadLimitError, ValidationError } from '../../../core/errors.js';
+import { errorMessage } from '../../../core/error-fields.js';
 import type { Readiness } from '../../../core/types.js';
 import { assertPositiveTokens, assertThreadId, assertTokenCount } from '../../../core/validate.js';
 import { recordedUsage, SpendRestorer } from '../../../budget/spend-restorer.js';
+import { NOT_CHARGED } from '../../../budget/settle-results.js';
 import { ThresholdListeners } from '../../../budget/threshold-listeners.js';
 import type {
   BudgetLedger,
@@ -26,7 +28,7 @@ import {
   type ResolvedRedisLedgerOptions,
 } from './ledger-options.js';
 import { holdId } from './ledger-state.js';
-import { assertReservation, crossedThresholds, delay, errorMessage, toUsage } from './ledger-support.js';
+import { assertReservation, crossedThresholds, delay, toUsage } from './ledger-support.js';
 import { PendingCancels } from './pending-cancels.js';
 import { defineScriptCommands, type ScriptCommand, type ScriptName } from './script-commands.js';
 import { ScriptBatcher } from './script-batcher.js';
@@ -40,7 +42,6 @@ export {
 } from './ledger-options.js';
 export { redisLedgerKeys } from './ledger-keys.js';
 
-const NOT_CHARGED: SettleResult = Object.freeze({ charged: false, usage: undefined, crossed: [] }) as SettleResult;
 
 /**
  * A {@link BudgetLedger} in Redis, shared by every process that points at the same Redis and key prefix.
