@@ -91,7 +91,7 @@ export function statusError(target: HttpTarget, status: number, headers: HeaderG
 }
 
 /** Pulls the human-readable message out of an OpenAI / Anthropic / Ollama / vLLM error body. */
-export function extractErrorMessage(bodyText: string): string {
+function extractErrorMessage(bodyText: string): string {
   const text = bodyText.trim();
   if (!text) return '';
   let json: unknown;
@@ -117,7 +117,7 @@ function clip(text: string): string {
 }
 
 /** A network error's message with its cause's code and message (`fetch failed (ECONNREFUSED: connect ...)`). */
-export function describeNetworkError(err: unknown): string {
+function describeNetworkError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const cause = (err as { cause?: unknown }).cause;
   if (cause instanceof Error) {

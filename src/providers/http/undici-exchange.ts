@@ -54,7 +54,7 @@ function rawHeaderGetter(raw: Buffer[]): HeaderGetter {
 const NO_HEADERS = rawHeaderGetter([]);
 
 /** How the body of a {@link DispatchExchange} is kept. */
-export interface DispatchBodyMode {
+interface DispatchBodyMode {
   /** Bytes kept at most: beyond them the connection is dropped (Infinity for streams: the reader enforces its cap). */
   hardCap: number;
   /** Pause undici while unread chunks pile up (streams); a whole-body read never pauses. */
@@ -65,7 +65,7 @@ export interface DispatchBodyMode {
  * One exchange on undici's dispatcher: a legacy-shaped dispatch handler (the shape undici's own
  * `request()` handler implements) plus the pull side the post functions read from.
  */
-export class DispatchExchange implements Exchange {
+class DispatchExchange implements Exchange {
   status = 0;
   headers: HeaderGetter = NO_HEADERS;
   private parts: Buffer[] = [];
