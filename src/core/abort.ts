@@ -204,7 +204,7 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
   });
 }
 
-const CALL_ABORT = Symbol('tokenwarden.callerScope');
+const CALL_ABORT = Symbol('tokenwarden.callAbort');
 
 /**
  * Internal to tokenwarden: attaches an abort scope to a request in place of `request.signal`, so a

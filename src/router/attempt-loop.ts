@@ -1,7 +1,7 @@
 import { raceAbort } from '../core/abort.js';
 import { AllBackendsFailedError, CallAbortedError, ProviderError } from '../core/errors.js';
 import type { Backend, LLMResponse } from '../core/types.js';
-import type { BackendPool, Lease, Pick } from './backend-pool.js';
+import type { BackendPool, Lease, BackendPick } from './backend-pool.js';
 import type { RouterCall } from './call.js';
 import type { CooldownPolicy } from './cooldown.js';
 import { attemptError, attemptTimeoutError, backendLabel, waitTooLong } from './errors.js';
@@ -27,7 +27,7 @@ export class AttemptLoop {
   /** Attempts `call` as a completion until a backend answers; throws when the call must stop. */
   async complete(call: RouterCall): Promise<{ response: LLMResponse; lease: Lease }> {
     for (;;) {
-      const lease = await this.lease(call);
+      const lease = await this.pickAndLease(call);
       try {
         const response = await raceAbort(callComplete(lease.backend, call, lease), lease.attempt);
         if (response === null || typeof response !== 'object') throw malformed(lease.backend, response);
@@ -46,7 +46,7 @@ export class AttemptLoop {
    * concurrency slot). Failing over to a backend not yet tried in this call is immediate; trying one
    * again waits the backoff.
    */
-  async lease(call: RouterCall): Promise<Lease> {
+  async pickAndLease(call: RouterCall): Promise<Lease> {
     const tokens = call.req.threadId !== undefined || this.s.pool.anyRateLimited(call.order) ? call.budgetTokens : 0;
     let backoffServed = false;
     let waitedFor: Backend | undefined;
@@ -96,7 +96,7 @@ export class AttemptLoop {
   }
 
   /** Sleeps `wait` ms before trying `pick.backend`, unless that would outlast what the call may wait. */
-  private async waitFor(call: RouterCall, pick: Pick, wait: number, now: number): Promise<void> {
+  private async waitFor(call: RouterCall, pick: BackendPick, wait: number, now: number): Promise<void> {
     if (call.deadline !== undefined && now + wait > call.deadline) {
       throw new CallAbortedError(
         'timeout',
@@ -129,7 +129,7 @@ export class AttemptLoop {
         if (tpmEntry) state.tpm!.adjust(tpmEntry, 0);
         if (call.scope?.aborted) throw call.abortedError();
         this.countFailure(call, attemptError(backend, err));
-        return this.lease(call);
+        return this.pickAndLease(call);
       }
     }
     return this.s.pool.lease(backend, state, call.scope, call.streaming, tpmEntry);

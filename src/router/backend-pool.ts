@@ -30,7 +30,7 @@ export interface Lease {
 }
 
 /** The first usable backend of a call's order, or the one usable soonest, and how long until then. */
-export interface Pick {
+export interface BackendPick {
   backend: Backend;
   waitMs: number;
 }
@@ -112,10 +112,10 @@ export class BackendPool {
    * The first usable backend of `order` from `start` on; if none is usable now, the one usable soonest
    * (cooling backends last). `waitedFor` has just been waited for: its Retry-After is served.
    */
-  pick(order: readonly Backend[], start: number, tokens: number, now: number, waitedFor: Backend | undefined): Pick {
+  pick(order: readonly Backend[], start: number, tokens: number, now: number, waitedFor: Backend | undefined): BackendPick {
     const n = order.length;
-    let best: Pick | undefined;
-    let bestCooling: Pick | undefined;
+    let best: BackendPick | undefined;
+    let bestCooling: BackendPick | undefined;
     for (let i = 0; i < n; i++) {
       const backend = order[(start + i) % n]!;
       const state = this.stateOf(backend);

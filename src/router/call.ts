@@ -22,7 +22,10 @@ export class RouterCall {
   cursor = -1;
   readonly failures: ProviderError[] = [];
   readonly tried = new Set<Backend>();
-  /** Caller's signal + the call's timeout; absent when the call has neither (saves an AbortController). */
+  /**
+   * Caller's signal (or the call abort a caller attached) + the call's timeout; absent when the call has
+   * neither, so such a call sets up no scope, listener or timer (AbortScope makes its controller lazily anyway).
+   */
   readonly scope: AbortScope | undefined;
   /** Epoch ms (router clock) when the call's own timeout ends. */
   readonly deadline: number | undefined;

@@ -187,7 +187,7 @@ export class LLMRouter {
     try {
       if (bill.reserves) await bill.reserve(); // no await without a thread: the attempt starts in this tick
       for (;;) {
-        const lease = await this.attempts.lease(call);
+        const lease = await this.attempts.pickAndLease(call);
         const end = yield* streamAttempt(call, lease, progress, this.attempts);
         if (end.kind === 'retry') continue;
         if (end.kind === 'cut') {
