@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ThreadBudgetRegistry } from '../budget/registry.js';
 import type { BudgetLedger } from '../budget/types.js';
 import { abortableSleep } from '../core/abort.js';
-import { parseOptions } from '../core/options.js';
+import { optionsPrefix, parseOptions } from '../core/options.js';
 import type { Backend, ChatMessage, CompletionRequest } from '../core/types.js';
 import { estimateTokens, estimateToolsTokens } from '../tokens/estimate.js';
 import type { UsageTracker } from '../usage/tracker.js';
@@ -84,36 +84,36 @@ const atLeastOne = 'must be an integer >= 1';
 const hasMethods = (value: unknown, ...names: string[]): boolean =>
   typeof value === 'object' && value !== null && names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
 
-/** Unknown options are named first, before any value is checked. */
-const OptionNamesSchema = z
-  .object(Object.fromEntries(OPTION_KEYS.map((key) => [key, z.unknown().optional()])), { error: 'must be an object' })
-  .catchall(unknownKey(`unknown LLMRouter option (expected one of ${OPTION_KEYS.join(', ')})`));
-
+/** The router's options; an unknown one is named before any bad value (see `parseOptions`). */
 const RouterOptionsSchema = z
-  .object({
-    strategy: z.enum(ROUTING_STRATEGIES, { error: `must be one of ${ROUTING_STRATEGIES.join(', ')}` }).optional(),
-    retries: RetryOptionsSchema.optional(),
-    cooldown: CooldownOptionsSchema.optional(),
-    defaultCompletionReserve: tokenCountOption.optional(),
-    completionCeiling: z
-      .number({ error: atLeastOne })
-      .max(MAX_TOKENS, { error: `must be at most ${MAX_TOKENS}` })
-      .int({ error: atLeastOne })
-      .min(1, { error: atLeastOne })
-      .optional(),
-    maxStreamDurationMs: positiveMs().optional(),
-    timeoutMs: positiveMs().optional(),
-    ledger: z
-      .custom<BudgetLedger>((v) => hasMethods(v, 'reserve', 'settle', 'release'), { error: 'must be a BudgetLedger (reserve, settle, release, usage, ...)' })
-      .optional(),
-    registry: z.custom<ThreadBudgetRegistry>((v) => hasMethods(v, 'reserve'), { error: 'must be a ThreadBudgetRegistry' }).optional(),
-    tracker: z.custom<UsageTracker>((v) => hasMethods(v, 'record'), { error: 'must be a UsageTracker (an object with record())' }).optional(),
-    estimateTokens: functionOption<LLMRouterOptions['estimateTokens']>().optional(),
-    now: functionOption<() => number>().optional(),
-    sleep: functionOption<(ms: number, signal?: AbortSignal) => Promise<void>>().optional(),
-    random: functionOption<() => number>().optional(),
-    backends: z.array(z.unknown(), { error: 'must be an array' }).optional(),
-  })
+  .object(
+    {
+      strategy: z.enum(ROUTING_STRATEGIES, { error: `must be one of ${ROUTING_STRATEGIES.join(', ')}` }).optional(),
+      retries: RetryOptionsSchema.optional(),
+      cooldown: CooldownOptionsSchema.optional(),
+      defaultCompletionReserve: tokenCountOption.optional(),
+      completionCeiling: z
+        .number({ error: atLeastOne })
+        .max(MAX_TOKENS, { error: `must be at most ${MAX_TOKENS}` })
+        .int({ error: atLeastOne })
+        .min(1, { error: atLeastOne })
+        .optional(),
+      maxStreamDurationMs: positiveMs().optional(),
+      timeoutMs: positiveMs().optional(),
+      ledger: z
+        .custom<BudgetLedger>((v) => hasMethods(v, 'reserve', 'settle', 'release'), { error: 'must be a BudgetLedger (reserve, settle, release, usage, ...)' })
+        .optional(),
+      registry: z.custom<ThreadBudgetRegistry>((v) => hasMethods(v, 'reserve'), { error: 'must be a ThreadBudgetRegistry' }).optional(),
+      tracker: z.custom<UsageTracker>((v) => hasMethods(v, 'record'), { error: 'must be a UsageTracker (an object with record())' }).optional(),
+      estimateTokens: functionOption<LLMRouterOptions['estimateTokens']>().optional(),
+      now: functionOption<() => number>().optional(),
+      sleep: functionOption<(ms: number, signal?: AbortSignal) => Promise<void>>().optional(),
+      random: functionOption<() => number>().optional(),
+      backends: z.array(z.unknown(), { error: 'must be an array' }).optional(),
+    },
+    { error: 'must be an object' },
+  )
+  .catchall(unknownKey(`unknown LLMRouter option (expected one of ${OPTION_KEYS.join(', ')})`))
   .superRefine((options, ctx) => {
     if (options.ledger !== undefined && options.registry !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['registry'], message: 'cannot be combined with the ledger option (pass one)' });
@@ -122,10 +122,7 @@ const RouterOptionsSchema = z
 
 /** Checks `new LLMRouter(options)` (naming the bad option) and fills in the defaults. */
 export function resolveRouterOptions(options: LLMRouterOptions): RouterSettings {
-  // Not an object: the message names `options`; else unknown options are named by their own key.
-  const anObject = typeof options === 'object' && options !== null && !Array.isArray(options);
-  parseOptions(OptionNamesSchema, options, anObject ? undefined : 'options');
-  const o = parseOptions(RouterOptionsSchema, options);
+  const o = parseOptions(RouterOptionsSchema, options, optionsPrefix(options));
   return {
     backends: options.backends ?? [],
     strategy: o.strategy ?? 'failover',

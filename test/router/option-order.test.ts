@@ -13,4 +13,9 @@ describe('constructor options: unknown keys first', () => {
     expect(() => new LLMRouter({ retries: { maxAttempt: 3, baseDelayMs: -1 } as never })).toThrow(/^retries\.maxAttempt: unknown option/);
     expect(() => new LLMRouter({ cooldown: { cooldownMs: -1, threshold: 2 } as never })).toThrow(/^cooldown\.threshold: unknown option/);
   });
+
+  it('an unknown router option is named before a bad value, with no second pass over the names', () => {
+    expect(() => new LLMRouter({ timeoutMs: -1, timeout: 5 } as never)).toThrow(/^timeout: unknown LLMRouter option/);
+    expect(() => new LLMRouter(null as never)).toThrow('options: must be an object (got null)');
+  });
 });
