@@ -349,6 +349,20 @@ describeRedis('RedisBudgetLedger', () => {
     client.disconnect();
   });
 
+  it('checks a supplied client for defineCommand, and one whose defineCommand throws keeps no listener of the ledger', () => {
+    expect(() => new RedisBudgetLedger({ client: { evalsha: () => undefined } as unknown as Redis })).toThrow(/^client: must be an ioredis Redis client/);
+    expect(() => new RedisBudgetLedger(null as never)).toThrow('options: must be an object (got null)');
+    const client = new Redis({ lazyConnect: true });
+    const listeners = () => client.listenerCount('error') + client.listenerCount('ready');
+    const before = listeners();
+    client.defineCommand = () => {
+      throw new Error('no custom commands here');
+    };
+    expect(() => new RedisBudgetLedger({ client })).toThrow('no custom commands here');
+    expect(listeners()).toBe(before);
+    client.disconnect();
+  });
+
   it('rejects token counts that Lua cannot hold exactly', async () => {
     const ledger = newLedger();
     const err = await rejectionOf(ledger.reserve('big', Number.MAX_SAFE_INTEGER + 1));
