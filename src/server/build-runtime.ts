@@ -9,7 +9,7 @@ import { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from '../budget/me
 import type { RedisBudgetLedgerOptions } from '../stores/ledgers/redis/redis-ledger.js';
 import type { UsageStore } from '../usage/usage-store.js';
 import { UsageTracker } from '../usage/tracker.js';
-import { InvalidConfigError } from './config-problems.js';
+import { InvalidConfigError, providersProblemOf } from './config-problems.js';
 import type { TokenwardenConfig } from './config-schema.js';
 import type { ConfigEnv } from './validate-config.js';
 
@@ -211,9 +211,7 @@ function buildRouter(
     const parsed = parseRouterConfig(section, { env: options.env });
     return { router: configureRouter(section, options), parsed };
   } catch (err) {
-    const path = typeof (err as { path?: unknown }).path === 'string' ? (err as { path: string }).path : '';
-    const message = err instanceof Error ? err.message : String(err);
-    const problem = path && message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
+    const { path, problem } = providersProblemOf(err);
     const where = config.providers ? 'providers' : 'providers (from the environment)';
     throw new InvalidConfigError([{ path: path ? `${where}.${path}` : where, problem }], config.file);
   }
