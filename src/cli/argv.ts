@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { errorCode } from '../core/error-fields.js';
 
 /**
  * A command-line argument a command cannot accept (unknown option, missing value, bad value). The command
@@ -117,8 +118,7 @@ function valueProblem(token: Token & { kind: 'option' }, type: 'string' | 'boole
 }
 
 function isParseArgsError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+  return errorCode(err)?.startsWith('ERR_PARSE_ARGS_') === true;
 }
 
 /**

@@ -3,6 +3,7 @@ import { UsageStoreError } from './store-error.js';
 import { TrackerAttachments, type UsageEventSource } from './tracker-attachment.js';
 import type { UsageStore } from './usage-store.js';
 import type { UsageEvent } from './types.js';
+import { errorMessage } from '../core/error-fields.js';
 
 const DONE: Promise<void> = Promise.resolve();
 
@@ -154,7 +155,7 @@ export class UsageCommitter {
   private report(failures: Failures): void {
     const byMessage = new Map<string, { err: unknown; events: UsageEvent[] }>();
     for (const [event, err] of failures) {
-      const key = err instanceof Error ? err.message : String(err);
+      const key = errorMessage(err);
       const group = byMessage.get(key);
       if (group) group.events.push(event);
       else byMessage.set(key, { err, events: [event] });
