@@ -30,7 +30,7 @@ export const API_ROUTES: readonly Route[] = [
 ];
 
 /** The dashboard's page and files (option `dashboard`, default on); other methods on them answer 404. */
-export const DASHBOARD_ROUTES: readonly Route[] = DASHBOARD_PATHS.flatMap((path) =>
+const DASHBOARD_ROUTES: readonly Route[] = DASHBOARD_PATHS.flatMap((path) =>
   ['GET', 'HEAD'].map((method): Route => ({ method, path, handler: dashboardAsset, label: '/', hidden: true })),
 );
 

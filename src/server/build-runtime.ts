@@ -62,7 +62,7 @@ export function gatewayThreadLimits(
  * out after `threadIdleTtlMs` (never before a hold on it lapses, nor under a minute), and a thread missing
  * from Redis (idled out, or Redis lost its data) is rebuilt from the store on its next call.
  */
-export function redisThreadLimits(
+function redisThreadLimits(
   budgets: Pick<TokenwardenConfig['budgets'], 'maxThreadsPerOrg' | 'threadIdleTtlMs'>,
   store: UsageStore | undefined,
   reservationTtlMs = 600_000,
