@@ -1,6 +1,6 @@
 import type { BudgetLedger } from '../budget/types.js';
 import type { GatewayKey } from '../gateway/key-ring.js';
-import type { GatewayModel } from '../gateway/create-gateway.js';
+import type { GatewayModel } from '../gateway/model-list.js';
 import { splitScopedThreadId } from '../gateway/thread-scope.js';
 import { redactUrl } from '../core/redact-url.js';
 import { configureRouter, parseRouterConfig, type RouterConfig } from './router-config.js';
