@@ -2,7 +2,8 @@
 // refusal show, and does a restart forget a thread's spend? Gateway (memory ledger + SQLite store, mock
 // provider) with keys for two orgs; org A opens 20,000 threads, then org B opens 100; then a restart.
 //   npm run build && node bench/thread-limits.js            # this tree
-//   TW_DIST=/path/to/old/dist node bench/thread-limits.js   # another build (e.g. 53e777e), for "before"
+//   TW_DIST=/path/to/other/dist node bench/thread-limits.js # another build of the same layout (dist/stores/usage/...,
+//                                                          # dist/server/build-runtime.js); older builds do not load
 // The ledger's global cap is set to 20,000 in both runs (the default 1,000,000 took org A 144 s to fill).
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +17,7 @@ const { LLMRouter, MockBackend, MemoryBudgetLedger, UsageTracker } = await load(
 const { createGateway } = await load('gateway/index.js');
 const { SqliteUsageStore } = await load('stores/usage/sqlite/index.js');
 const runtime = await load('server/build-runtime.js');
-const limits = runtime.gatewayThreadLimits; // undefined before the fix
+const limits = runtime.gatewayThreadLimits; // undefined in a build without per-org thread limits
 
 const CAP = 20_000;
 const sha = (s) => createHash('sha256').update(s).digest('hex');

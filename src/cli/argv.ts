@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { errorCode } from '../core/error-fields.js';
 
 /**
  * A command-line argument a command cannot accept (unknown option, missing value, bad value). The command
@@ -96,8 +97,11 @@ function findProblem(tokens: readonly Token[], argv: readonly string[], options:
 function tokenProblem(token: Token, argv: readonly string[], options: CommandOptions, rules: ArgvRules, seen: Set<string>): ArgvProblemKind | undefined {
   if (token.kind === 'positional') return rules.positionals ? undefined : { kind: 'unexpected-argument', arg: token.value };
   if (token.kind === 'option-terminator') return { kind: 'unknown-option', flag: '--', arg: '--' };
+  const word = argv[token.index]!;
+  // A short option stands alone, as the hand-written parsers had it: `-p8080`, `-c=x` and `-hp` are unknown words.
+  if (!token.rawName.startsWith('--') && word !== token.rawName) return { kind: 'unknown-option', flag: word, arg: word };
   const option = Object.hasOwn(options, token.name) ? options[token.name] : undefined;
-  if (!option) return { kind: 'unknown-option', flag: token.rawName, arg: argv[token.index]! };
+  if (!option) return { kind: 'unknown-option', flag: token.rawName, arg: word };
   const problem = valueProblem(token, option.type, rules);
   if (problem) return problem;
   if (rules.once && seen.has(token.name)) return { kind: 'repeated', flag: token.rawName };
@@ -117,8 +121,7 @@ function valueProblem(token: Token & { kind: 'option' }, type: 'string' | 'boole
 }
 
 function isParseArgsError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+  return errorCode(err)?.startsWith('ERR_PARSE_ARGS_') === true;
 }
 
 /**

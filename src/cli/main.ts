@@ -6,6 +6,7 @@
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { errorMessage } from '../core/error-fields.js';
 
 export interface CommandIO {
   stdout: (s: string) => void;
@@ -77,7 +78,7 @@ if (isEntryPoint) {
       if (code !== 0 || process.argv[2] !== 'serve') process.exitCode = code;
     },
     (err: unknown) => {
-      io.stderr(`tokenwarden: ${err instanceof Error ? err.message : String(err)}\n`);
+      io.stderr(`tokenwarden: ${errorMessage(err)}\n`);
       process.exitCode = 1;
     },
   );

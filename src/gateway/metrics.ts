@@ -236,7 +236,7 @@ const MetricsOptions = z.object(
   { error: 'must be an object' },
 );
 
-/** A counter or histogram family with the gateway's series cap. */
+/** A counter family with the gateway's series cap. */
 function counterFamily(name: string, help: string, labels: readonly string[], max: number, keepOnOverflow?: ReadonlySet<number>): Family<CounterSeries> {
   return new Family(name, help, 'counter', labels, (l) => new CounterSeries(l), max, keepOnOverflow);
 }

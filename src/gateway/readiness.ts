@@ -1,5 +1,6 @@
 import type { Readiness } from '../core/types.js';
 import { HttpError } from './http-error.js';
+import { errorMessage } from '../core/error-fields.js';
 
 /** What can report readiness (a usage store, a budget ledger). */
 interface Checkable {
@@ -113,7 +114,7 @@ export class ReadinessMonitor {
       const r = await Promise.race([target.readiness(), timeout]);
       return r.ready ? { status: 'ok' } : { status: 'failing', reason: clip(r.reason ?? 'not ready') };
     } catch (err) {
-      return { status: 'failing', reason: clip(`readiness check failed: ${err instanceof Error ? err.message : String(err)}`) };
+      return { status: 'failing', reason: clip(`readiness check failed: ${errorMessage(err)}`) };
     } finally {
       clearTimeout(timer);
     }

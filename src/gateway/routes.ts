@@ -1,6 +1,6 @@
 import { DASHBOARD_PATHS } from './dashboard/index.js';
 import { chatCompletions } from './handlers/chat-completions.js';
-import { dashboardAsset } from './handlers/dashboard.js';
+import { serveDashboard } from './handlers/dashboard.js';
 import { healthz, readyz } from './handlers/health.js';
 import { renderMetrics } from './handlers/metrics.js';
 import { listModels } from './handlers/models.js';
@@ -30,8 +30,8 @@ export const API_ROUTES: readonly Route[] = [
 ];
 
 /** The dashboard's page and files (option `dashboard`, default on); other methods on them answer 404. */
-export const DASHBOARD_ROUTES: readonly Route[] = DASHBOARD_PATHS.flatMap((path) =>
-  ['GET', 'HEAD'].map((method): Route => ({ method, path, handler: dashboardAsset, label: '/', hidden: true })),
+const DASHBOARD_ROUTES: readonly Route[] = DASHBOARD_PATHS.flatMap((path) =>
+  ['GET', 'HEAD'].map((method): Route => ({ method, path, handler: serveDashboard, label: '/', hidden: true })),
 );
 
 /** Every route of a gateway with its dashboard on. */

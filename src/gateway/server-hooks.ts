@@ -4,13 +4,34 @@ import type { Duplex } from 'node:stream';
 /** Status written straight to the socket for a request that never reached a handler's answer. */
 const rawStatus = new WeakMap<ServerResponse, number>();
 /**
- * The latest response of each socket, so a client error can tell whether a request is in flight on it
- * (Node keeps that in the private `socket._httpMessage`; we keep our own, one WeakMap set per request).
+ * The responses of each socket not yet finished, oldest first: with HTTP pipelining a later request's
+ * response waits in Node's queue while an earlier one still streams. One WeakMap entry per socket.
  */
-const lastResponse = new WeakMap<Duplex, ServerResponse>();
+const socketResponses = new WeakMap<Duplex, ServerResponse[]>();
 
 function track(req: IncomingMessage, res: ServerResponse): void {
-  lastResponse.set(req.socket, res);
+  const list = socketResponses.get(req.socket);
+  if (list === undefined) socketResponses.set(req.socket, [res]);
+  else {
+    pruneFinished(list);
+    list.push(res);
+  }
+}
+
+function pruneFinished(list: ServerResponse[]): void {
+  while (list.length > 0 && list[0]?.writableFinished === true) list.shift();
+}
+
+/**
+ * The response in flight on a socket: the one that owns it. Node assigns the public `res.socket` only to
+ * the response being written on the socket (queued pipelined responses get it on their turn) and clears
+ * it on finish; that is the response Node's private `socket._httpMessage` holds, read without reaching in.
+ */
+function inFlightResponse(socket: Duplex): ServerResponse | undefined {
+  const list = socketResponses.get(socket);
+  if (list === undefined) return undefined;
+  pruneFinished(list);
+  return list.find((res) => res.socket === socket);
 }
 
 /**
@@ -37,8 +58,7 @@ function clientErrorStatus(code: string | undefined): number {
  * descriptor until the client closes its side, which a slow or hostile client never does.
  */
 function onClientError(err: NodeJS.ErrnoException, socket: Duplex, onUnparsed: (status: number) => void): void {
-  const last = lastResponse.get(socket);
-  const inFlight = last !== undefined && !last.writableEnded ? last : undefined;
+  const inFlight = inFlightResponse(socket);
   // A client that reset or closed its side mid-request has left: nothing to answer (counted as 499).
   const left = err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE';
   if (left || !socket.writable || inFlight?.headersSent === true) {

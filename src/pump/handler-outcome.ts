@@ -1,6 +1,7 @@
 import { BudgetExhaustedError } from '../core/errors.js';
 import { HandlerFailedError } from './errors.js';
 import type { StepOutcome } from './thread-state.js';
+import { errorCode } from '../core/error-fields.js';
 
 /** How a step ends when its handler threw or rejected: `budget_exhausted` for a budget refusal, else `failed`. */
 export function handlerError(agent: string, err: unknown): StepOutcome {
@@ -11,7 +12,7 @@ export function handlerError(agent: string, err: unknown): StepOutcome {
 /** A budget refusal, possibly wrapped (up to five `cause` levels) by the handler. */
 function isBudgetExhausted(err: unknown): boolean {
   for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; depth++) {
-    if (e instanceof BudgetExhaustedError || (e as { code?: unknown }).code === 'BUDGET_EXHAUSTED') return true;
+    if (e instanceof BudgetExhaustedError || errorCode(e) === 'BUDGET_EXHAUSTED') return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;

@@ -1,6 +1,6 @@
 import type { BudgetLedger } from '../budget/types.js';
 import type { GatewayKey } from '../gateway/key-ring.js';
-import type { GatewayModel } from '../gateway/create-gateway.js';
+import type { GatewayModel } from '../gateway/model-list.js';
 import { splitScopedThreadId } from '../gateway/thread-scope.js';
 import { redactUrl } from '../core/redact-url.js';
 import { configureRouter, parseRouterConfig, type RouterConfig } from './router-config.js';
@@ -9,7 +9,7 @@ import { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from '../budget/me
 import type { RedisBudgetLedgerOptions } from '../stores/ledgers/redis/redis-ledger.js';
 import type { UsageStore } from '../usage/usage-store.js';
 import { UsageTracker } from '../usage/tracker.js';
-import { InvalidConfigError } from './config-problems.js';
+import { InvalidConfigError, providersProblemOf } from './config-problems.js';
 import type { TokenwardenConfig } from './config-schema.js';
 import type { ConfigEnv } from './validate-config.js';
 
@@ -62,7 +62,7 @@ export function gatewayThreadLimits(
  * out after `threadIdleTtlMs` (never before a hold on it lapses, nor under a minute), and a thread missing
  * from Redis (idled out, or Redis lost its data) is rebuilt from the store on its next call.
  */
-export function redisThreadLimits(
+function redisThreadLimits(
   budgets: Pick<TokenwardenConfig['budgets'], 'maxThreadsPerOrg' | 'threadIdleTtlMs'>,
   store: UsageStore | undefined,
   reservationTtlMs = 600_000,
@@ -211,9 +211,7 @@ function buildRouter(
     const parsed = parseRouterConfig(section, { env: options.env });
     return { router: configureRouter(section, options), parsed };
   } catch (err) {
-    const path = typeof (err as { path?: unknown }).path === 'string' ? (err as { path: string }).path : '';
-    const message = err instanceof Error ? err.message : String(err);
-    const problem = path && message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
+    const { path, problem } = providersProblemOf(err);
     const where = config.providers ? 'providers' : 'providers (from the environment)';
     throw new InvalidConfigError([{ path: path ? `${where}.${path}` : where, problem }], config.file);
   }

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { errorMessage } from '../core/error-fields.js';
 import { ConfigError } from '../core/errors.js';
 import { formatPath } from '../core/format-path.js';
 
@@ -81,4 +82,14 @@ function flattenUnion(issue: Issue, prefix: readonly PathSegment[]): Array<{ iss
   }
   const unknownKey = issue.code === 'custom' && (issue.params as { unknownKey?: boolean } | undefined)?.unknownKey === true;
   return [{ issue, segments, unknownKey }];
+}
+
+/**
+ * The path and problem of an error thrown while reading the providers section (a `ConfigError` says
+ * "<path>: <problem>" with `path` relative to that section); any other error has an empty path.
+ */
+export function providersProblemOf(err: unknown): { path: string; problem: string } {
+  const path = typeof (err as { path?: unknown }).path === 'string' ? (err as { path: string }).path : '';
+  const message = errorMessage(err);
+  return { path, problem: path && message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Threshold } from '../budget/types.js';
 import { isPlainObject } from '../core/objects.js';
 import { ORIGIN_RULE, parseOrigin } from '../gateway/edge-guard.js';
+import { CLIENT_ID_PATTERN } from '../gateway/thread-scope.js';
 import { RouterConfigSchema } from './router-schema.js';
 import { byteSize, duration, flag, integer, mapping, mustBe, text } from './schema-parts.js';
 
@@ -91,8 +92,6 @@ export const CONFIG_DEFAULTS = Object.freeze({
   sqlitePath: '.tokenwarden/usage.db',
 });
 
-/** Ids of orgs, threads and keys: letters, digits and `._:@-`, at most 128 characters. */
-export const ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 
 
 const SEVERITIES = ['warning', 'critical', 'final'] as const;
@@ -209,9 +208,9 @@ export const LedgerSection = z.union([ledgerWord.transform((url): LedgerFields =
 
 const key = mapping(
   {
-    name: text(ID_PATTERN, ID_TEXT),
+    name: text(CLIENT_ID_PATTERN, ID_TEXT),
     hash: z.string({ error: mustBe(HASH_PROBLEM) }).regex(HASH_PATTERN, { error: mustBe(HASH_PROBLEM) }),
-    org: text(ID_PATTERN, ID_TEXT).nullish(),
+    org: text(CLIENT_ID_PATTERN, ID_TEXT).nullish(),
     admin: flag().optional(),
   },
   { ifNull: 'must be a mapping { name, hash, org, admin } (got null)' },
@@ -231,7 +230,7 @@ function checkKeysUnique(list: unknown[], ctx: z.RefinementCtx): void {
   list.forEach((item, i) => {
     if (!isPlainObject(item)) return;
     const { name, hash } = item;
-    if (typeof name !== 'string' || !ID_PATTERN.test(name) || typeof hash !== 'string' || !HASH_PATTERN.test(hash)) return;
+    if (typeof name !== 'string' || !CLIENT_ID_PATTERN.test(name) || typeof hash !== 'string' || !HASH_PATTERN.test(hash)) return;
     const sha = hash.slice(7).toLowerCase();
     const dupName = names.get(name);
     if (dupName !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicates keys[${dupName}].name (${JSON.stringify(name)})` });

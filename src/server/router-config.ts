@@ -7,6 +7,7 @@ import type { UsageTracker } from '../usage/tracker.js';
 import { LLMRouter } from '../router/router.js';
 import { problemsFromIssues } from './config-problems.js';
 import { RouterConfigSchema, type RouterBackendSpec, type RouterConfig } from './router-schema.js';
+import { errorMessage } from '../core/error-fields.js';
 
 export type { RouterBackendSpec, RouterConfig } from './router-schema.js';
 
@@ -149,7 +150,7 @@ function rethrowAt(path: string, err: unknown, apiKey: string | undefined): Erro
     return new ConfigError(`${path}.${snake(field)}`, scrub(problemOf(err.message, err.field)));
   }
   if (err instanceof TokenwardenError) return new ConfigError(path, scrub(err.message));
-  return new ConfigError(path, scrub(err instanceof Error ? err.message : String(err)));
+  return new ConfigError(path, scrub(errorMessage(err)));
 }
 
 function problemOf(message: string, field: string): string {

@@ -13,7 +13,7 @@ import {
   type TokenwardenConfig,
 } from './config-schema.js';
 import { envOverridesOf, parseConfigEnv, type ConfigEnv, type ConfigEnvValues } from './config-env.js';
-import { problemsFromIssues, type LocatedProblem, type PathSegment } from './config-problems.js';
+import { problemsFromIssues, providersProblemOf, type LocatedProblem, type PathSegment } from './config-problems.js';
 
 export type { ConfigEnv } from './config-env.js';
 
@@ -122,9 +122,7 @@ function checkProvidersFurther(
   try {
     check(providers);
   } catch (err) {
-    const path = typeof (err as { path?: unknown }).path === 'string' ? (err as { path: string }).path : '';
-    const message = err instanceof Error ? err.message : String(err);
-    const problem = path && message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
+    const { path, problem } = providersProblemOf(err);
     problems.push({ path: path ? `providers.${path}` : 'providers', problem, segments: ['providers', ...parsePath(path)] });
   }
 }

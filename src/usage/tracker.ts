@@ -5,6 +5,7 @@ import { assertPositiveInteger, assertTokenCount } from '../core/validate.js';
 import { newEventId } from './event-id.js';
 import { assertEventMetadata, assertEventText } from './event-fields.js';
 import type { OverallTotals, UsageEvent, UsageTotals } from './types.js';
+import { errorMessage } from '../core/error-fields.js';
 
 /** What {@link UsageTracker.record} takes. */
 export interface RecordInput {
@@ -111,7 +112,7 @@ export class UsageTracker {
         throw new TokenwardenError(
           'USAGE_NOT_PERSISTED',
           `Usage event ${event.id} (${event.model}, ${event.totalTokens} tokens) was not stored: ` +
-            (err instanceof Error ? err.message : String(err)),
+            (errorMessage(err)),
           { cause: err },
         );
       }

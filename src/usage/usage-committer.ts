@@ -3,6 +3,7 @@ import { UsageStoreError } from './store-error.js';
 import { TrackerAttachments, type UsageEventSource } from './tracker-attachment.js';
 import type { UsageStore } from './usage-store.js';
 import type { UsageEvent } from './types.js';
+import { errorMessage } from '../core/error-fields.js';
 
 const DONE: Promise<void> = Promise.resolve();
 
@@ -24,10 +25,23 @@ type Failures = ReadonlyMap<UsageEvent, unknown>;
 const NONE: Failures = new Map();
 
 /**
+ * The inline half of {@link UsageCommitter.attach} without a committer (what `store.attach(tracker)`
+ * uses): each event `source` records is kept through `store.appendSync` inside `record()`, as a required
+ * subscriber, so a failed write makes `record()` throw (`USAGE_NOT_PERSISTED`). The subscription joins
+ * `attachments` (so closing the store can detach it); returns a function that detaches.
+ */
+export function attachInline(store: UsageStore, source: UsageEventSource, attachments: TrackerAttachments): () => void {
+  if (typeof store.appendSync !== 'function') {
+    throw new ValidationError('store', store, 'must have appendSync() to keep events before record() returns');
+  }
+  return attachments.attach(source, (event) => store.appendSync!([event]), { required: true });
+}
+
+/**
  * The one path from a recorded event to a {@link UsageStore}, in two ways:
  *
- * - **Before `record()` returns** (`attach(tracker, { inline: true })`, what `store.attach(tracker)`
- *   does): each event is kept through the store's `appendSync` inside the tracker's `record()`, as a
+ * - **Before `record()` returns** (`attach(tracker, { inline: true })`, or {@link attachInline}, what
+ *   `store.attach(tracker)` does): each event is kept through the store's `appendSync` inside the tracker's `record()`, as a
  *   required subscriber, so a failed write makes `record()` throw (`USAGE_NOT_PERSISTED`) and nothing
  *   is acknowledged without being durable.
  * - **Group commit** (`attach(tracker)` or {@link add}, what the gateway does): the events recorded in
@@ -69,10 +83,7 @@ export class UsageCommitter {
    */
   attach(source: UsageEventSource, options: { inline?: boolean } = {}): () => void {
     if (options.inline !== true) return this.attachments.attach(source, (event) => this.add(event), { required: false });
-    if (typeof this.store.appendSync !== 'function') {
-      throw new ValidationError('store', this.store, 'must have appendSync() to keep events before record() returns');
-    }
-    return this.attachments.attach(source, (event) => this.store.appendSync!([event]), { required: true });
+    return attachInline(this.store, source, this.attachments);
   }
 
   /** Detaches from every tracker attached through {@link attach}. */
@@ -154,7 +165,7 @@ export class UsageCommitter {
   private report(failures: Failures): void {
     const byMessage = new Map<string, { err: unknown; events: UsageEvent[] }>();
     for (const [event, err] of failures) {
-      const key = err instanceof Error ? err.message : String(err);
+      const key = errorMessage(err);
       const group = byMessage.get(key);
       if (group) group.events.push(event);
       else byMessage.set(key, { err, events: [event] });

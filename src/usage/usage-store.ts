@@ -58,8 +58,8 @@ export interface DailyPoint extends UsageAggregate {
  * A durable home for usage events. Appends are idempotent by event id; once `append` resolves, the
  * events survive a crash of this process.
  *
- * Events reach a store by one path, `UsageCommitter` (`usage/usage-committer.ts`): `store.attach(tracker)`
- * uses it to keep each event before `record()` returns (through {@link appendSync}), the gateway uses it
+ * Events reach a store by one path, the committer module (`usage/usage-committer.ts`): `store.attach(tracker)`
+ * uses its `attachInline` to keep each event before `record()` returns (through {@link appendSync}), the gateway uses it
  * to commit the events of one event-loop turn together (through {@link append}, or `appendSync` when
  * {@link appendsInline}).
  */

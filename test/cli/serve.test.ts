@@ -127,6 +127,14 @@ keys:
     }
   });
 
+  it('rejects a short option with its value in the same word (-p8080, -c=x) as an unknown option', async () => {
+    for (const word of ['-p8080', '-c=x', '-hp']) {
+      const s = serve([word], {});
+      expect(await s.started).toEqual({ code: 2 });
+      expect(s.err.join('')).toContain(`unknown option ${JSON.stringify(word)}`);
+    }
+  });
+
   it('lists providers found from environment keys', async () => {
     const s = serve(['--port', '0'], { TOKENWARDEN_DB: join(dir, 'env.db'), OPENAI_API_KEY: 'sk-test', ANTHROPIC_API_KEY: 'sk-ant-test' });
     await s.started;

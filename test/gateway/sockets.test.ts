@@ -209,3 +209,41 @@ describe('a client that writes its whole body before reading', () => {
     expect(data).toContain('"code":"request_too_large"');
   });
 });
+
+describe('a pipelining client that breaks the connection while its first answer streams', () => {
+  let piped: TestGateway;
+  beforeAll(async () => {
+    // Node never closes a queued pipelined response whose socket died, so shutdown waits out its timeout.
+    piped = await startTestGateway({ gateway: { shutdownTimeoutMs: 200 } });
+  });
+  afterAll(async () => {
+    await piped.close();
+  });
+
+  it('gets no raw error status inside the streaming answer: the server destroys the socket', async () => {
+    piped.upstream!.enqueue({ kind: 'ok', content: 'a slow streamed answer in several words', chunkDelayMs: 200 });
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(piped.url).port) });
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (data += d));
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const chat = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    // Two requests in one write: the second one's (finished) response waits behind the streaming first.
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(chat)}\r\n\r\n${chat}` +
+        'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
+    );
+    try {
+      await eventually(() => Promise.resolve(data.includes('data: ')));
+      socket.write('NOT-HTTP at all\r\n\r\n');
+      await closed;
+      expect(data).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(data).not.toMatch(/HTTP\/1\.1 4\d\d /);
+      expect(data).not.toContain('bad_http_request');
+      expect(data).not.toContain('data: [DONE]');
+    } finally {
+      socket.destroy();
+    }
+  });
+});

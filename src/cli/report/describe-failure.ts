@@ -2,6 +2,7 @@ import { TokenwardenError } from '../../core/errors.js';
 import { redactUrl, redactUrlsIn } from '../../core/redact-url.js';
 import type { UsageStoreError } from '../../usage/store-error.js';
 import type { ReportArgs } from './types.js';
+import { errorMessage } from '../../core/error-fields.js';
 
 /**
  * Why the store could not be read, with the hint that helps (`--db`, `--lock-timeout`) and never a
@@ -21,6 +22,6 @@ export function describeReportFailure(err: unknown, args: ReportArgs): string {
         return redactUrlsIn(e.message);
     }
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return args.databaseUrl !== undefined ? `${redactUrlsIn(message)} (${redactUrl(args.databaseUrl)})` : message;
 }

@@ -4,6 +4,7 @@ import { buildRuntime, InvalidConfigError, loadConfig, type ConfigEnv, type Runt
 import { formatServeBanner } from './banner.js';
 import type { ServeArgs } from './serve-args.js';
 import type { ServeIO, ServeOptions } from './types.js';
+import { errorMessage } from '../../core/error-fields.js';
 
 /**
  * Loads the configuration (command-line `--port`/`--host` over the file and environment), builds the
@@ -36,7 +37,7 @@ export async function startGateway(args: ServeArgs, io: ServeIO, options: ServeO
     if (gateway) await gateway.close().catch(() => undefined);
     else await runtime?.close();
     if (err instanceof InvalidConfigError) io.stderr(`tokenwarden serve: invalid configuration, not starting.\n${err.message}\n`);
-    else io.stderr(`tokenwarden serve: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+    else io.stderr(`tokenwarden serve: cannot start: ${errorMessage(err)}\n`);
     return undefined;
   }
 }

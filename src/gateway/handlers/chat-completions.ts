@@ -15,8 +15,6 @@ import { streamCompletion } from './chat-stream.js';
 import { parseChatRequest, type ChatRequestBody } from './chat-request.js';
 import { completionJson } from './openai-format.js';
 
-/** What the chat-completions handler needs from the gateway. */
-
 const PRINTABLE = /^[\x20-\x7e]{1,256}$/;
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
@@ -35,7 +33,7 @@ function checkPrintable(param: string, value: string): string {
  * Builds the router request from a validated body and the tokenwarden headers (`x-thread-id`,
  * `x-agent-id`, `x-user-id`; the org comes from the caller's scope).
  */
-export function routerRequest(
+function routerRequest(
   req: IncomingMessage,
   body: ChatRequestBody,
   caller: Caller,
@@ -71,12 +69,12 @@ export function routerRequest(
  * before any provider is contacted and settles it afterwards), and answers in OpenAI's format — JSON, or
  * SSE `chat.completion.chunk`s ending in `data: [DONE]` when `stream: true`.
  */
-export async function handleChatCompletions(
+async function handleChatCompletions(
   ctx: ChatHandlerContext,
   req: IncomingMessage,
   res: ServerResponse,
   caller: Caller,
-  closeHook?: { onClose: (() => void) | undefined },
+  closeHook: { onClose: (() => void) | undefined },
 ): Promise<void> {
   const body = parseChatRequest(await readJsonBody(req, ctx.bodyLimit));
   const request = routerRequest(req, body, caller, ctx.requireThread);
@@ -93,8 +91,7 @@ export async function handleChatCompletions(
       if (!res.writableEnded) abort.abort(new Error('client disconnected'));
     };
     // The gateway's own 'close' listener calls the hook, saving a second listener per request.
-    if (closeHook) closeHook.onClose = onClose;
-    else res.once('close', onClose);
+    closeHook.onClose = onClose;
     withCallAbort(request, abort);
     await streamCompletion(ctx, res, body, request, abort);
     return;

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { BudgetExhaustedError } from '../../core/errors.js';
 import { HttpError } from '../http-error.js';
+import { errorCode } from '../../core/error-fields.js';
 
 /** The 503 of a call that completed but whose usage event could not be stored (so it is not acknowledged). */
 export function storeFailed(err: unknown): HttpError {
@@ -14,8 +15,8 @@ export function storeFailed(err: unknown): HttpError {
 }
 
 function storeErrorCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[A-Z_]{1,40}$/.test(code) ? code : 'STORE_ERROR';
+  const code = errorCode(err);
+  return code !== undefined && /^[A-Z_]{1,40}$/.test(code) ? code : 'STORE_ERROR';
 }
 
 /** Budget headers of a 429 budget refusal (limit, used, remaining). */

@@ -1,10 +1,11 @@
 import { ValidationError } from '../../../core/errors.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
+import { errorCode, errorMessage } from '../../../core/error-fields.js';
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity): retrying the same rows cannot succeed. */
 export function isDataError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+  const code = errorCode(err);
+  return code !== undefined && /^2[23][0-9A-Z]{3}$/.test(code);
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'EAI_AGAIN']);
@@ -12,9 +13,9 @@ const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECO
 /** Maps connection, authentication and missing-database errors to `STORE_UNAVAILABLE`. */
 export function translatePgError(err: unknown, target: string): unknown {
   if (err instanceof UsageStoreError || err instanceof ValidationError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
-  if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08') || code === '28P01' || code === '28000' || code === '3D000')) {
+  const code = errorCode(err);
+  const message = errorMessage(err);
+  if (code !== undefined && (CONNECTION_CODES.has(code) || code.startsWith('08') || code === '28P01' || code === '28000' || code === '3D000')) {
     return new UsageStoreError('STORE_UNAVAILABLE', target, `cannot reach ${target}: ${message || code}`, { cause: err });
   }
   if (err instanceof AggregateError && err.errors.length > 0) {

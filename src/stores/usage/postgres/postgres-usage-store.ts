@@ -4,8 +4,8 @@ import type { UsageEvent } from '../../../usage/types.js';
 import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
 import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
-import type { UsageEventSource } from '../../../usage/tracker-attachment.js';
-import { UsageCommitter } from '../../../usage/usage-committer.js';
+import { attachInline } from '../../../usage/usage-committer.js';
+import { TrackerAttachments, type UsageEventSource } from '../../../usage/tracker-attachment.js';
 import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, whereClause, type NormalizedFilter } from '../shared/usage-filter.js';
 import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS } from '../shared/usage-row.js';
 import { EventSpool, type SpoolRecovery } from '../spool/event-spool.js';
@@ -72,7 +72,8 @@ export class PostgresUsageStore implements UsageStore {
   private readonly insertSql: string;
   /** The spool-backed write-behind queue; undefined without a spool (appends then write directly). */
   private readonly writeQueue: PostgresWriter | undefined;
-  private readonly committer: UsageCommitter;
+  /** Trackers attached through {@link attach}, detached on close. */
+  private readonly attachments = new TrackerAttachments();
   private opening: Promise<void> | undefined;
   private hasRollup = true;
   private hasOverspend = true;
@@ -109,8 +110,6 @@ export class PostgresUsageStore implements UsageStore {
       maxQueue: o.maxQueue,
       warn: o.warn,
     });
-    // Used inline only (attach): a failed write throws out of record() (USAGE_NOT_PERSISTED), so nothing is reported here.
-    this.committer = new UsageCommitter(this, () => undefined);
   }
 
   /**
@@ -251,7 +250,7 @@ export class PostgresUsageStore implements UsageStore {
       throw new ValidationError('spoolPath', false, 'attach() needs a spool to make tracker events durable; do not set spoolPath: false');
     }
     this.writeQueue.open();
-    return this.committer.attach(tracker, { inline: true });
+    return attachInline(this, tracker, this.attachments);
   }
 
   /** One page of events, oldest first (by timestamp, then id). Pass `nextCursor` back for the next page. */
@@ -320,7 +319,7 @@ export class PostgresUsageStore implements UsageStore {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    this.committer.detachAll();
+    this.attachments.detachAll();
     if (this.writeQueue) await this.writeQueue.close();
     else await Promise.allSettled([...this.direct]);
     if (this.ownsPool) await this.pool.end();

@@ -1,4 +1,5 @@
 import { closeSync, openSync, statSync } from 'node:fs';
+import { errorCode } from '../../../core/error-fields.js';
 
 /**
  * Cheap checks that a store's file is still the one it opened and can still be written. A store
@@ -66,8 +67,8 @@ const STORAGE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EPERM', 'EAC
  */
 export function isStorageFailure(err: unknown): boolean {
   for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code !== 'string') continue;
+    const code = errorCode(e);
+    if (code === undefined) continue;
     if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') ||
       code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB' || STORAGE_CODES.has(code)) {
       return true;

@@ -18,7 +18,8 @@ import type { UsageEvent } from '../../../usage/types.js';
 import { fileChange } from '../shared/file-health.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
 import { assertUsageEvents } from '../shared/usage-row.js';
-import { errMessage, SpoolLock } from './spool-lock.js';
+import { SpoolLock } from './spool-lock.js';
+import { errorMessage } from '../../../core/error-fields.js';
 
 /** Something worth knowing that did not stop the spool: a torn or corrupt line, a failed compaction. */
 export interface SpoolWarning {
@@ -143,7 +144,7 @@ export class EventSpool {
     try {
       mkdirSync(dirname(this.path), { recursive: true });
     } catch (err) {
-      throw new UsageStoreError('SPOOL_IO', this.path, `cannot create the spool directory for ${this.path}: ${errMessage(err)}`, {
+      throw new UsageStoreError('SPOOL_IO', this.path, `cannot create the spool directory for ${this.path}: ${errorMessage(err)}`, {
         cause: err,
       });
     }
@@ -159,7 +160,7 @@ export class EventSpool {
       this.fd = -1;
       this.spoolLock.release();
       if (err instanceof UsageStoreError) throw err;
-      throw new UsageStoreError('SPOOL_IO', this.path, `cannot open spool ${this.path}: ${errMessage(err)}`, { cause: err });
+      throw new UsageStoreError('SPOOL_IO', this.path, `cannot open spool ${this.path}: ${errorMessage(err)}`, { cause: err });
     }
   }
 
@@ -191,7 +192,7 @@ export class EventSpool {
       } catch {
         // The cut-back failed too; open() will treat the remains as a torn line.
       }
-      throw new UsageStoreError('SPOOL_IO', this.path, `cannot write to spool ${this.path}: ${errMessage(err)}`, { cause: err });
+      throw new UsageStoreError('SPOOL_IO', this.path, `cannot write to spool ${this.path}: ${errorMessage(err)}`, { cause: err });
     }
     this.size += buf.length;
     return { start, ends };
@@ -307,7 +308,7 @@ export class EventSpool {
       this.onWarning({
         code: 'SPOOL_CORRUPT_LINE',
         path: this.path,
-        message: `spool ${this.path}: skipped a line at offset ${offset - this.base} that is not a usage event (${errMessage(err)})`,
+        message: `spool ${this.path}: skipped a line at offset ${offset - this.base} that is not a usage event (${errorMessage(err)})`,
       });
       return undefined;
     }
@@ -344,7 +345,7 @@ export class EventSpool {
       this.onWarning({
         code: 'SPOOL_COMPACT_FAILED',
         path: this.path,
-        message: `spool ${this.path}: compaction failed, keeping the file as is: ${errMessage(err)}`,
+        message: `spool ${this.path}: compaction failed, keeping the file as is: ${errorMessage(err)}`,
       });
     }
   }

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { UsageStoreError } from '../../../usage/store-error.js';
+import { errorMessage } from '../../../core/error-fields.js';
 
 const openInThisProcess = new Set<string>();
 
@@ -29,7 +30,7 @@ export class SpoolLock {
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new UsageStoreError('SPOOL_IO', this.path, `cannot create spool lock ${this.lockPath}: ${errMessage(err)}`, { cause: err });
+          throw new UsageStoreError('SPOOL_IO', this.path, `cannot create spool lock ${this.lockPath}: ${errorMessage(err)}`, { cause: err });
         }
       }
       const owner = readOwner(this.lockPath);
@@ -78,7 +79,3 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** The message of an error, or the value as a string. */
-export function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -1,12 +1,13 @@
 import { ValidationError } from '../../../core/errors.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
+import { errorCode, errorMessage } from '../../../core/error-fields.js';
 
 /** Maps a better-sqlite3 / fs error to a {@link UsageStoreError} with a message naming the file. */
 export function translateSqliteError(err: unknown, path: string): unknown {
   if (err instanceof UsageStoreError || err instanceof ValidationError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const detail = err instanceof Error ? err.message : String(err);
-  if (typeof code !== 'string') return err;
+  const code = errorCode(err);
+  const detail = errorMessage(err);
+  if (code === undefined) return err;
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return new UsageStoreError('STORE_LOCKED', path, `database ${path} is locked by another connection (${detail})`, { cause: err });
   }

@@ -1,5 +1,6 @@
 import type { Readiness } from '../../../core/types.js';
 import { fileChange, identityOf, isStorageFailure, unwritableReason, type FileIdentity } from '../shared/file-health.js';
+import { errorCode, errorMessage } from '../../../core/error-fields.js';
 
 /**
  * How often the database file is checked: a `stat` and an `open` of the -shm, about 10 µs, so ten times a
@@ -88,8 +89,8 @@ export class SqliteHealth {
   /** Records a failed write: a storage failure makes the store not ready until a probe write succeeds. */
   noteWriteError(err: unknown): void {
     if (!isStorageFailure(err)) return;
-    const code = (err as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (err as { code?: unknown }).code;
-    this.writeFailure = `writes to ${this.path} fail (${typeof code === 'string' ? code : (err as Error).message})`;
+    const code = errorCode((err as { cause?: unknown }).cause) ?? errorCode(err);
+    this.writeFailure = `writes to ${this.path} fail (${code ?? errorMessage(err)})`;
     this.problem = this.writeFailure;
     this.checkFile();
   }
@@ -104,8 +105,7 @@ export class SqliteHealth {
         this.probe();
         this.writeFailure = undefined;
       } catch (err) {
-        const code = (err as { code?: unknown }).code;
-        this.writeFailure = `writes to ${this.path} fail (${typeof code === 'string' ? code : (err as Error).message})`;
+        this.writeFailure = `writes to ${this.path} fail (${errorCode(err) ?? errorMessage(err)})`;
       }
     }
     this.problem = this.writeFailure;

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { unwritableReason } from '../shared/file-health.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
 import { translateSqliteError } from './sqlite-errors.js';
+import { errorCode } from '../../../core/error-fields.js';
 
 /**
  * Runs `fn`, retrying for up to `timeoutMs` while SQLite answers SQLITE_BUSY. The busy timeout already
@@ -17,8 +18,8 @@ export function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
     try {
       return fn();
     } catch (err) {
-      const code = (err as { code?: unknown } | null)?.code;
-      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw err;
+      const code = errorCode(err);
+      if (code === undefined || !code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw err;
       Atomics.wait(pause, 0, 0, delay);
     }
   }

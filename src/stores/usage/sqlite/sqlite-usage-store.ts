@@ -4,8 +4,8 @@ import type { UsageEvent } from '../../../usage/types.js';
 import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
 import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
-import type { UsageEventSource } from '../../../usage/tracker-attachment.js';
-import { UsageCommitter } from '../../../usage/usage-committer.js';
+import { attachInline } from '../../../usage/usage-committer.js';
+import { TrackerAttachments, type UsageEventSource } from '../../../usage/tracker-attachment.js';
 import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, whereClause } from '../shared/usage-filter.js';
 import { assertUsageEvents, rowToEvent, selectColumns } from '../shared/usage-row.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
@@ -63,8 +63,8 @@ export class SqliteUsageStore implements UsageStore {
   private readonly writerSide: SqliteWriter | undefined;
   private readonly readerThread: SqliteReaderThread | undefined;
   private readonly health: SqliteHealth | undefined;
-  // Used inline only (attach): a failed write throws out of record() (USAGE_NOT_PERSISTED), so nothing is reported here.
-  private readonly committer = new UsageCommitter(this, () => undefined);
+  /** Trackers attached through {@link attach}, detached on close. */
+  private readonly attachments = new TrackerAttachments();
   private closed = false;
 
   constructor(options: SqliteUsageStoreOptions = {}) {
@@ -190,7 +190,7 @@ export class SqliteUsageStore implements UsageStore {
    */
   attach(tracker: UsageEventSource): () => void {
     this.assertWritable();
-    return this.committer.attach(tracker, { inline: true });
+    return attachInline(this, tracker, this.attachments);
   }
 
   /** Events handed to the writer thread and not yet committed (always 0 with the inline writer). */
@@ -256,7 +256,7 @@ export class SqliteUsageStore implements UsageStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.committer.detachAll();
+    this.attachments.detachAll();
     this.health?.stop();
     await this.writerSide?.close();
     await this.readerThread?.close();
