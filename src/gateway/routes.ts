@@ -3,7 +3,7 @@ import { chatCompletions } from './handlers/chat-completions.js';
 import { serveDashboard } from './handlers/dashboard.js';
 import { healthz, readyz } from './handlers/health.js';
 import { renderMetrics } from './handlers/metrics.js';
-import { listModels } from './handlers/models.js';
+import { getModel, listModels } from './handlers/models.js';
 import { endThread, getThread, listThreads, setThreadBudget } from './handlers/threads.js';
 import { usageDaily, usageEvents, usageSummary } from './handlers/usage.js';
 import type { Route } from './route-table.js';
@@ -15,6 +15,7 @@ import type { Route } from './route-table.js';
 export const API_ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/chat/completions', handler: chatCompletions },
   { method: 'GET', path: '/v1/models', handler: listModels },
+  { method: 'GET', path: '/v1/models/:id', handler: getModel },
   { method: 'GET', path: '/v1/threads', handler: listThreads },
   { method: 'GET', path: '/v1/threads/:id', handler: getThread },
   { method: 'DELETE', path: '/v1/threads/:id', handler: endThread },

@@ -71,6 +71,14 @@ function applies(when: TimeConstraint, atMs: number): boolean {
     : sec >= when.startSec && sec < when.endSec;
 }
 
+/**
+ * Looks `model` up among the catalog models of one provider (`openai`, `anthropic`, `xai`...), without the
+ * fallbacks of {@link lookupCatalog}. `undefined` when that provider has no text-token price for it.
+ */
+export function lookupCatalogOf(model: string, providerId: string): CatalogEntry | undefined {
+  return query(model, providerId);
+}
+
 function query(model: string, providerId: string | undefined): CatalogEntry | undefined {
   let result: ReturnType<typeof calcPrice>;
   try {

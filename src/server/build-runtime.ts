@@ -1,6 +1,6 @@
 import type { BudgetLedger } from '../budget/types.js';
 import type { GatewayKey } from '../gateway/key-ring.js';
-import type { GatewayModel } from '../gateway/model-list.js';
+import { modelsOf, type GatewayModel } from '../gateway/model-list.js';
 import { splitScopedThreadId } from '../gateway/thread-scope.js';
 import { redactUrl } from '../core/redact-url.js';
 import { configureRouter, parseRouterConfig, type RouterConfig } from './router-config.js';
@@ -20,6 +20,7 @@ export interface Runtime {
   store: UsageStore;
   tracker: UsageTracker;
   keys: GatewayKey[];
+  /** What `GET /v1/models` lists: `modelsOf(router.backends)` (exact names, and catalog models behind patterns). */
   models: GatewayModel[];
   /** True when no provider was configured or found in the environment and the mock serves every model. */
   mock: boolean;
@@ -78,22 +79,28 @@ function redisThreadLimits(
 /** Environment variables that make `serve` use a real provider when the file configures none. */
 export const PROVIDER_KEY_VARIABLES = ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'XAI_API_KEY'] as const;
 
-const OPENAI_MODELS_BESIDE_OTHERS = ['gpt-*', 'chatgpt-*', 'o1*', 'o3*', 'o4*', 'ft:*'];
+/**
+ * The models each environment-key backend serves: its own provider's names, never `*`, so a model of
+ * another provider is a fast 404 `model_not_found` instead of a call the provider refuses.
+ */
+export const ENV_PROVIDER_MODELS = {
+  openai: ['gpt-*', 'chatgpt-*', 'o1*', 'o3*', 'o4*', 'ft:*', 'text-embedding-*'],
+  anthropic: ['claude-*'],
+  xai: ['grok-*'],
+} as const;
 
 /**
  * The `providers` section to use when the file has none: one backend per provider key found in `env`
- * (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `XAI_API_KEY`), or `undefined` when there is none (then the
- * mock provider serves every model).
+ * (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `XAI_API_KEY`) serving its provider's models
+ * ({@link ENV_PROVIDER_MODELS}), or `undefined` when there is none (then the mock provider serves every
+ * model).
  */
 export function providersFromEnv(env: ConfigEnv): Record<string, unknown> | undefined {
   const has = (v: string): boolean => typeof env[v] === 'string' && env[v]!.trim() !== '';
   const backends: Record<string, unknown>[] = [];
-  const others = has('ANTHROPIC_API_KEY') || has('XAI_API_KEY');
-  if (has('OPENAI_API_KEY')) {
-    backends.push({ name: 'openai', provider: 'openai', api_key_env: 'OPENAI_API_KEY', models: others ? OPENAI_MODELS_BESIDE_OTHERS : ['*'] });
-  }
-  if (has('ANTHROPIC_API_KEY')) backends.push({ name: 'anthropic', provider: 'anthropic', api_key_env: 'ANTHROPIC_API_KEY', models: ['claude-*'] });
-  if (has('XAI_API_KEY')) backends.push({ name: 'xai', provider: 'xai', api_key_env: 'XAI_API_KEY', models: ['grok-*'] });
+  if (has('OPENAI_API_KEY')) backends.push({ name: 'openai', provider: 'openai', api_key_env: 'OPENAI_API_KEY', models: [...ENV_PROVIDER_MODELS.openai] });
+  if (has('ANTHROPIC_API_KEY')) backends.push({ name: 'anthropic', provider: 'anthropic', api_key_env: 'ANTHROPIC_API_KEY', models: [...ENV_PROVIDER_MODELS.anthropic] });
+  if (has('XAI_API_KEY')) backends.push({ name: 'xai', provider: 'xai', api_key_env: 'XAI_API_KEY', models: [...ENV_PROVIDER_MODELS.xai] });
   return backends.length > 0 ? { strategy: 'failover', backends } : undefined;
 }
 
@@ -134,7 +141,7 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
       store: store.store,
       tracker,
       keys: config.keys.map((k) => ({ name: k.name, sha256: k.sha256, org: k.org, admin: k.admin })),
-      models: gatewayModels(parsed, mock),
+      models: modelsOf(router.backends),
       mock,
       describe: { store: store.text, ledger: ledger.text, providers: describeProviders(parsed, mock, config.providers !== undefined) },
       warnings,
@@ -215,22 +222,6 @@ function buildRouter(
     const where = config.providers ? 'providers' : 'providers (from the environment)';
     throw new InvalidConfigError([{ path: path ? `${where}.${path}` : where, problem }], config.file);
   }
-}
-
-/** The models `/v1/models` lists: every exact (non-pattern) model name, once, plus `mock` for the mock. */
-function gatewayModels(parsed: RouterConfig, mock: boolean): GatewayModel[] {
-  const models: GatewayModel[] = [];
-  const seen = new Set<string>();
-  for (const b of parsed.backends) {
-    for (const m of b.models) {
-      if (!m.includes('*') && !seen.has(m)) {
-        seen.add(m);
-        models.push({ id: m, ownedBy: b.provider });
-      }
-    }
-  }
-  if (mock) models.push({ id: 'mock', ownedBy: 'mock' });
-  return models;
 }
 
 /** One banner line per backend (or one saying the offline mock answers everything). */
