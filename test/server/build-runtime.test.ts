@@ -34,7 +34,10 @@ describe('buildRuntime', () => {
       expect(rt.ledger).toBeInstanceOf(MemoryBudgetLedger);
       expect(rt.router.ledger).toBe(rt.ledger);
       expect(rt.router.tracker).toBe(rt.tracker);
-      expect(rt.models).toEqual([{ id: 'mock', ownedBy: 'mock' }]);
+      // The mock answers every model: it lists itself, then the catalog models of openai and anthropic.
+      expect(rt.models[0]).toEqual({ id: 'mock', ownedBy: 'mock' });
+      expect(rt.models).toContainEqual({ id: 'gpt-4o-mini', ownedBy: 'mock' });
+      expect(rt.models).toContainEqual({ id: 'claude-sonnet-4-5', ownedBy: 'mock' });
       expect(rt.describe.providers[0]).toMatch(/^mock provider: no provider keys found/);
       const res = await rt.router.complete({ model: 'anything', messages: HELLO as never, threadId: 't', maxTokens: 10 });
       expect(res.provider).toBe('mock');
@@ -61,7 +64,7 @@ describe('buildRuntime', () => {
     expect(providersFromEnv({})).toBeUndefined();
     expect(providersFromEnv({ OPENAI_API_KEY: 'sk' })).toEqual({
       strategy: 'failover',
-      backends: [{ name: 'openai', provider: 'openai', api_key_env: 'OPENAI_API_KEY', models: ['*'] }],
+      backends: [{ name: 'openai', provider: 'openai', api_key_env: 'OPENAI_API_KEY', models: ['gpt-*', 'chatgpt-*', 'o1*', 'o3*', 'o4*', 'ft:*', 'text-embedding-*'] }],
     });
     const both = providersFromEnv({ OPENAI_API_KEY: 'sk', ANTHROPIC_API_KEY: 'sk-ant', XAI_API_KEY: ' ' }) as { backends: Array<{ name: string; models: string[] }> };
     expect(both.backends.map((b) => b.name)).toEqual(['openai', 'anthropic']);
