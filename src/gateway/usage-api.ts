@@ -113,15 +113,19 @@ function badTime(param: string, value: string): never {
   );
 }
 
-/** Aggregate in snake_case, with USD. */
-export function aggregateJson(a: UsageAggregate): Record<string, number> {
+/**
+ * Aggregate in snake_case, with USD. `unpriced_requests` counts the requests whose model has no known
+ * price: they are not in `cost_nanos`/`cost_usd`, which are `null` when every request is unpriced.
+ */
+export function aggregateJson(a: UsageAggregate): Record<string, number | null> {
   return {
     prompt_tokens: a.promptTokens,
     completion_tokens: a.completionTokens,
     total_tokens: a.totalTokens,
     request_count: a.requestCount,
     cost_nanos: a.costNanos,
-    cost_usd: a.costNanos / 1e9,
+    cost_usd: a.costNanos === null ? null : a.costNanos / 1e9,
+    unpriced_requests: a.unpricedCount,
   };
 }
 

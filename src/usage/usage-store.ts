@@ -27,15 +27,24 @@ export interface UsagePage {
   nextCursor: string | undefined;
 }
 
-/** Aggregates of a group of events. Money is exact: `costNanos` is integer nano-USD. */
+/**
+ * Aggregates of a group of events. Money is exact: `costNanos` is integer nano-USD.
+ *
+ * An event whose model has no known price has no cost (never a guessed `0`). Such events are counted
+ * in `unpricedCount`; the cost of a group is the sum over its priced events only, and `null` when
+ * every event of the group is unpriced. An empty group costs `0`.
+ */
 export interface UsageAggregate {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
   requestCount: number;
-  costNanos: number;
-  /** USD, `costNanos / 1e9`. */
-  cost: number;
+  /** Sum of the priced events' costs in nano-USD; `null` when the group has events and all are unpriced. */
+  costNanos: number | null;
+  /** USD, `costNanos / 1e9`; `null` like `costNanos`. */
+  cost: number | null;
+  /** How many of the group's `requestCount` events are unpriced (not included in `costNanos`). */
+  unpricedCount: number;
 }
 
 /** A billing summary for a period (and optionally one org). */

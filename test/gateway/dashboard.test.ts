@@ -212,6 +212,7 @@ describeBrowser('dashboard in headless Chromium', () => {
     expect(await page.textContent('#kpi-tokens')).toBe('9,150');
     expect(await page.textContent('#kpi-tokens-sub')).toBe('7,500 prompt · 1,650 completion');
     expect(await page.textContent('#kpi-cost')).toBe('$3.24');
+    expect(await page.textContent('#kpi-cost-sub')).toBe('$0.81 per priced request · 1 unpriced request not included');
     expect(await page.textContent('#kpi-requests')).toBe('5');
     expect(await page.textContent('#kpi-threads')).toBe('2');
 
@@ -219,7 +220,8 @@ describeBrowser('dashboard in headless Chromium', () => {
     expect(models.map((r) => r[0])).toEqual(['claude-3-5-haiku 71.0 %', 'gpt-4o-mini 27.3 %', 'local-llama 1.6 %']);
     expect(models[0]!.slice(1)).toEqual(['2', '6,500 5,400 in · 1,100 out', '$2.49']);
     expect(models[1]!.slice(1)).toEqual(['2', '2,500 2,000 in · 500 out', '$0.75']);
-    expect(models[2]!.slice(1)).toEqual(['1', '150 100 in · 50 out', '$0.00']);
+    // local-llama has no known price: unpriced, never $0.00.
+    expect(models[2]!.slice(1)).toEqual(['1', '150 100 in · 50 out', 'unpriced']);
     const modelBar = await page.$eval('#models-rows tr:first-child .share-fill', (el) => (el as unknown as { style: { width: string } }).style.width);
     expect(modelBar).toBe('71.04%');
 
@@ -228,7 +230,7 @@ describeBrowser('dashboard in headless Chromium', () => {
       ['researcher 65.6 %', '1', '$2.25'],
       ['planner 27.3 %', '2', '$0.75'],
       [`${AGENT_HTML} 5.5 %`, '1', '$0.24'],
-      ['(no agent) 1.6 %', '1', '$0.00'],
+      ['(no agent) 1.6 %', '1', 'unpriced'],
     ]);
     // An agent name is text, never markup.
     expect(await page.$$('#agents-rows b')).toHaveLength(0);
@@ -243,6 +245,7 @@ describeBrowser('dashboard in headless Chromium', () => {
     const busiest = RECENT.filter((e) => utcDate(e.timestamp) === utcDate(NOW - 2 * DAY));
     const row = daily.find((r) => r[0] === utcDate(NOW - 2 * DAY))!;
     expect(row[2]).toBe(busiest.reduce((s, e) => s + e.promptTokens, 0).toLocaleString('en-US'));
+    expect(daily.find((r) => r[0] === utcDate(NOW - 6 * DAY))![4]).toBe('unpriced'); // local-llama's day
     const bars = await page.$$eval('#chart-tokens g.bar', (gs) => gs.map((g) => g.querySelectorAll('rect:not(.hit)').length));
     expect(bars.length).toBeGreaterThanOrEqual(30);
     expect(bars.filter((n) => n > 0)).toHaveLength(days.length);
@@ -361,6 +364,32 @@ describeBrowser('dashboard in headless Chromium', () => {
       await page.context().close();
     } finally {
       await locked.close();
+    }
+  });
+
+  it('shows usage of models without a known price as unpriced, never $0.00', async () => {
+    const localStore = new SqliteUsageStore({ path: join(dir, 'unpriced.db') });
+    await localStore.append([
+      event({ model: 'my-local-model', provider: 'mock', agentId: 'local', promptTokens: 300, completionTokens: 30, costNanos: undefined, timestamp: NOW - HOUR }),
+      event({ model: 'my-local-model', provider: 'mock', agentId: 'local', promptTokens: 200, completionTokens: 20, costNanos: undefined, timestamp: NOW - DAY }),
+    ]);
+    const local = await startGateway(localStore);
+    try {
+      const { page, errors } = await openPage(local.origin);
+      await loaded(page);
+      expect(await page.textContent('#kpi-tokens')).toBe('550');
+      expect(await page.textContent('#kpi-cost')).toBe('unpriced');
+      expect(await page.textContent('#kpi-cost-sub')).toBe('2 unpriced requests not included');
+      const models = await cells(page, 'models-rows');
+      expect(models).toEqual([['my-local-model 100.0 %', '2', '550 500 in · 50 out', 'unpriced']]);
+      expect(await page.getAttribute('#models-rows td.cost', 'title')).toBe('2 unpriced requests not included');
+      const daily = await cells(page, 'daily-rows');
+      expect(daily.map((r) => r[4])).toEqual(['unpriced', 'unpriced']);
+      expect(await page.textContent('body')).not.toContain('$0.00');
+      expect(errors).toEqual([]);
+      await page.context().close();
+    } finally {
+      await local.close();
     }
   });
 

@@ -19,6 +19,8 @@ Period and filters:
 Output:
   --by KEY              model (default) | agent | day | thread | event (one row per event)
   --format FORMAT       table (default) | json | csv   (csv/json carry exact nano-USD costs)
+                        models without a known price show as unpriced (no cost,
+                        with a count of unpriced requests), never as $0
 
 Store (SQLite unless a PostgreSQL URL is given):
   --db PATH             SQLite file (default $TOKENWARDEN_DB, else ./.tokenwarden/usage.db)

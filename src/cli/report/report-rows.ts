@@ -43,46 +43,66 @@ export async function* eventPages(store: UsageStore, filter: UsageFilter, limit:
   } while (cursor);
 }
 
+/** Exact running sums of one group of events. */
+interface Sums {
+  p: bigint;
+  c: bigint;
+  t: bigint;
+  n: bigint;
+  cost: bigint;
+  unpriced: bigint;
+}
+
+const noSums = (): Sums => ({ p: 0n, c: 0n, t: 0n, n: 0n, cost: 0n, unpriced: 0n });
+
+/** An aggregate from exact sums: cost `null` when the group has events and none is priced (never a guessed 0). */
+function aggregateOf(s: Sums): UsageAggregate {
+  const costNanos = s.n > 0n && s.unpriced >= s.n ? null : Number(s.cost);
+  return {
+    promptTokens: Number(s.p),
+    completionTokens: Number(s.c),
+    totalTokens: Number(s.t),
+    requestCount: Number(s.n),
+    costNanos,
+    cost: costNanos === null ? null : costNanos / 1e9,
+    unpricedCount: Number(s.unpriced),
+  };
+}
+
 async function groupByThread(store: UsageStore, filter: UsageFilter, progress: Progress, pageSize: number): Promise<ReportRow[]> {
   const total = progress.enabled ? await store.count(filter) : 0;
-  const groups = new Map<string | null, { p: bigint; c: bigint; t: bigint; n: number; cost: bigint }>();
+  const groups = new Map<string | null, Sums>();
   let seen = 0;
   for await (const events of eventPages(store, filter, pageSize)) {
     for (const e of events) {
       let g = groups.get(e.threadId);
-      if (!g) groups.set(e.threadId, (g = { p: 0n, c: 0n, t: 0n, n: 0, cost: 0n }));
+      if (!g) groups.set(e.threadId, (g = noSums()));
       g.p += BigInt(e.promptTokens);
       g.c += BigInt(e.completionTokens);
       g.t += BigInt(e.totalTokens);
-      g.n += 1;
-      g.cost += BigInt(e.costNanos ?? 0);
+      g.n += 1n;
+      if (e.costNanos === undefined) g.unpriced += 1n;
+      else g.cost += BigInt(e.costNanos);
     }
     seen += events.length;
     progress.update('reading events', seen, total);
   }
   return [...groups]
-    .map(([key, g]): ReportRow => ({
-      key,
-      promptTokens: Number(g.p),
-      completionTokens: Number(g.c),
-      totalTokens: Number(g.t),
-      requestCount: g.n,
-      costNanos: Number(g.cost),
-      cost: Number(g.cost) / 1e9,
-    }))
-    .sort((a, b) => b.costNanos - a.costNanos || b.totalTokens - a.totalTokens || compareKeys(a.key, b.key));
+    .map(([key, g]): ReportRow => ({ key, ...aggregateOf(g) }))
+    .sort((a, b) => (b.costNanos ?? 0) - (a.costNanos ?? 0) || b.totalTokens - a.totalTokens || compareKeys(a.key, b.key));
 }
 
 function sumRows(rows: ReportRow[]): UsageAggregate {
-  let p = 0n, c = 0n, t = 0n, n = 0n, cost = 0n;
+  const s = noSums();
   for (const r of rows) {
-    p += BigInt(r.promptTokens);
-    c += BigInt(r.completionTokens);
-    t += BigInt(r.totalTokens);
-    n += BigInt(r.requestCount);
-    cost += BigInt(r.costNanos);
+    s.p += BigInt(r.promptTokens);
+    s.c += BigInt(r.completionTokens);
+    s.t += BigInt(r.totalTokens);
+    s.n += BigInt(r.requestCount);
+    s.cost += BigInt(r.costNanos ?? 0);
+    s.unpriced += BigInt(r.unpricedCount);
   }
-  return { promptTokens: Number(p), completionTokens: Number(c), totalTokens: Number(t), requestCount: Number(n), costNanos: Number(cost), cost: Number(cost) / 1e9 };
+  return aggregateOf(s);
 }
 
 /** Keys in order, `null` (no thread) last. */

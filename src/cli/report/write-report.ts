@@ -37,10 +37,12 @@ function renderJson(args: ReportArgs, by: Grouped, rows: ReportRow[], totals: Us
 function renderCsv(by: Grouped, rows: ReportRow[]): string {
   const keyName = KEY_NAME[by];
   const keyColumn = keyName === 'agentId' ? 'agent_id' : keyName === 'threadId' ? 'thread_id' : keyName;
-  const header = [keyColumn, 'requests', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost_nanos', 'cost_usd'];
+  const header = [keyColumn, 'requests', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost_nanos', 'cost_usd', 'unpriced_requests'];
   let out = header.join(',') + '\n';
   for (const r of rows) {
-    out += [r.key ?? '', r.requestCount, r.promptTokens, r.completionTokens, r.totalTokens, r.costNanos, usdExact(r.costNanos)].map(csvField).join(',') + '\n';
+    // An unpriced group has empty cost cells (as an unpriced event has in --by event), never 0.
+    const cost = r.costNanos === null ? ['', ''] : [r.costNanos, usdExact(r.costNanos)];
+    out += [r.key ?? '', r.requestCount, r.promptTokens, r.completionTokens, r.totalTokens, ...cost, r.unpricedCount].map(csvField).join(',') + '\n';
   }
   return out;
 }
@@ -48,7 +50,8 @@ function renderCsv(by: Grouped, rows: ReportRow[]): string {
 function renderTable(args: ReportArgs, by: Grouped, rows: ReportRow[], totals: UsageAggregate): string {
   const head = [KEY_LABEL[by], 'REQUESTS', 'PROMPT', 'COMPLETION', 'TOTAL TOKENS', 'COST (USD)'];
   const line = (r: UsageAggregate, key: string): string[] => [
-    key, formatInteger(r.requestCount), formatInteger(r.promptTokens), formatInteger(r.completionTokens), formatInteger(r.totalTokens), `$${usdRounded(r.costNanos)}`,
+    key, formatInteger(r.requestCount), formatInteger(r.promptTokens), formatInteger(r.completionTokens), formatInteger(r.totalTokens),
+    r.costNanos === null ? 'unpriced' : `$${usdRounded(r.costNanos)}`,
   ];
   const body = rows.map((r) => line(r, r.key ?? '(none)'));
   const foot = line(totals, 'TOTAL');
@@ -57,7 +60,15 @@ function renderTable(args: ReportArgs, by: Grouped, rows: ReportRow[], totals: U
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   const lines = [`Usage ${describePeriod(args)}, ${describeScope(args)}, by ${by}`, '', fmt(head), rule, ...body.map(fmt), rule, fmt(foot)];
   if (rows.length === 0) lines.splice(4, 0, '(no usage in this period)');
+  if (totals.unpricedCount > 0) lines.push('', describeUnpriced(totals));
   return lines.join('\n') + '\n';
+}
+
+/** The table's note on requests whose model has no known price (their cost is not guessed). */
+function describeUnpriced(totals: UsageAggregate): string {
+  const n = totals.unpricedCount;
+  const requests = `${formatInteger(n)} of ${formatInteger(totals.requestCount)} request${totals.requestCount === 1 ? '' : 's'}`;
+  return `Unpriced: ${requests} used a model without a known price; ${n === 1 ? 'its' : 'their'} cost is not included above.`;
 }
 
 function describePeriod(args: ReportArgs): string {

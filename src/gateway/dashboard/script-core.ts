@@ -77,6 +77,13 @@ export const SCRIPT_CORE = String.raw`(function () {
     return usdSig.format(usd);
   }
 
+  // A cost of null is unpriced usage (no known price for its model): shown as such, never as $0.
+  function fmtCost(nanos) { return nanos === null ? 'unpriced' : fmtUsd(nanos); }
+
+  function unpricedNote(n) {
+    return fmtInt(n) + ' unpriced ' + (n === 1 ? 'request' : 'requests') + ' not included';
+  }
+
   function fmtAgo(ms) {
     if (!ms) return '—';
     var s = Math.max(0, Math.round((Date.now() - ms) / 1000));

@@ -17,9 +17,13 @@ export const SCRIPT_VIEWS = String.raw`  // ---- rendering ---------------------
     if (t) {
       $('kpi-tokens').textContent = fmtInt(t.total_tokens);
       $('kpi-tokens-sub').textContent = fmtInt(t.prompt_tokens) + ' prompt · ' + fmtInt(t.completion_tokens) + ' completion';
-      $('kpi-cost').textContent = fmtUsd(t.cost_nanos);
+      $('kpi-cost').textContent = fmtCost(t.cost_nanos);
       var req = num(t.request_count);
-      $('kpi-cost-sub').textContent = req ? fmtUsd(num(t.cost_nanos) / req) + ' per request' : 'no calls yet';
+      var unpriced = num(t.unpriced_requests);
+      var costSub = [];
+      if (req > unpriced) costSub.push(fmtUsd(num(t.cost_nanos) / (req - unpriced)) + ' per ' + (unpriced ? 'priced ' : '') + 'request');
+      if (unpriced) costSub.push(unpricedNote(unpriced));
+      $('kpi-cost-sub').textContent = req ? costSub.join(' · ') : 'no calls yet';
       $('kpi-requests').textContent = fmtInt(req);
       $('kpi-requests-sub').textContent = req ? fmtInt(num(t.total_tokens) / req) + ' tokens per request' : 'no calls yet';
     }
@@ -86,7 +90,7 @@ export const SCRIPT_VIEWS = String.raw`  // ---- rendering ---------------------
         h('td', { class: 'num', text: fmtInt(p.request_count) }),
         h('td', { class: 'num', text: fmtInt(p.prompt_tokens) }),
         h('td', { class: 'num', text: fmtInt(p.completion_tokens) }),
-        h('td', { class: 'num', text: fmtUsd(p.cost_nanos) }),
+        costCell('num', p),
       ]));
     });
   }
@@ -144,7 +148,7 @@ export const SCRIPT_VIEWS = String.raw`  // ---- rendering ---------------------
       g.appendChild(svg('rect', { class: 'hit', x: (m.left + i * slot).toFixed(2), y: m.top, width: slot.toFixed(2), height: ph }));
       var date = new Date(d.date + 'T00:00:00Z');
       var lines = [dayLong.format(date)].concat(opts.series.map(function (se) {
-        return se.name + ': ' + opts.value(num(d[se.key]));
+        return se.name + ': ' + (d[se.key] === null ? 'unpriced' : opts.value(num(d[se.key])));
       }));
       lines.push('Requests: ' + fmtInt(d.request_count));
       g.addEventListener('pointerenter', function () { showTip(tip, container, lines, x + bw / 2, y0); });
@@ -197,8 +201,20 @@ export const SCRIPT_VIEWS = String.raw`  // ---- rendering ---------------------
           ' ',
           h('span', { class: 'sub', text: fmtInt(r.prompt_tokens) + ' in · ' + fmtInt(r.completion_tokens) + ' out' }),
         ]),
-        h('td', { class: 'num cost', text: fmtUsd(r.cost_nanos) }),
+        costCell('num cost', r),
       ]));
+    });
+  }
+
+  // The cost cell of an aggregate: "unpriced" (muted) when none of its requests is priced; a title
+  // counts the unpriced requests left out of a priced sum.
+  function costCell(cls, r) {
+    var unpriced = num(r.unpriced_requests);
+    return h('td', {
+      class: cls + (r.cost_nanos === null ? ' muted' : ''),
+      title: unpriced ? unpricedNote(unpriced) : null,
+      'data-unpriced': unpriced || null,
+      text: fmtCost(r.cost_nanos),
     });
   }
 

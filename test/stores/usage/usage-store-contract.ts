@@ -116,7 +116,7 @@ export function runUsageStoreContract(name: string, makeStore: () => Promise<Con
       expect(await store.count()).toBe(0);
       expect(await store.daily()).toEqual([]);
       const s = await store.summary({ orgId: 'nobody' });
-      expect(s.totals).toEqual({ promptTokens: 0, completionTokens: 0, totalTokens: 0, requestCount: 0, costNanos: 0, cost: 0 });
+      expect(s.totals).toEqual({ promptTokens: 0, completionTokens: 0, totalTokens: 0, requestCount: 0, costNanos: 0, cost: 0, unpricedCount: 0 });
       expect(s.byModel).toEqual([]);
       expect(s.byAgent).toEqual([]);
       expect(s.orgId).toBe('nobody');
@@ -238,13 +238,16 @@ export function runUsageStoreContract(name: string, makeStore: () => Promise<Con
 
       const expectGroup = (subset: UsageEvent[]) => {
         const costNanos = subset.reduce((a, e) => a + BigInt(e.costNanos ?? 0), 0n);
+        const unpricedCount = subset.filter((e) => e.costNanos === undefined).length;
+        const allUnpriced = subset.length > 0 && unpricedCount === subset.length;
         return {
           promptTokens: subset.reduce((a, e) => a + e.promptTokens, 0),
           completionTokens: subset.reduce((a, e) => a + e.completionTokens, 0),
           totalTokens: subset.reduce((a, e) => a + e.totalTokens, 0),
           requestCount: subset.length,
-          costNanos: Number(costNanos),
-          cost: Number(costNanos) / 1e9,
+          costNanos: allUnpriced ? null : Number(costNanos),
+          cost: allUnpriced ? null : Number(costNanos) / 1e9,
+          unpricedCount,
         };
       };
       for (const orgId of [undefined, 'acme']) {
@@ -262,9 +265,10 @@ export function runUsageStoreContract(name: string, makeStore: () => Promise<Con
           const { agentId, ...agg } = a;
           expect(agg).toEqual(expectGroup(subset.filter((e) => e.agentId === agentId)));
         }
-        for (let i = 1; i < s.byModel.length; i++) expect(s.byModel[i - 1]!.costNanos).toBeGreaterThanOrEqual(s.byModel[i]!.costNanos);
-        expect(s.byModel.reduce((a, m) => a + m.costNanos, 0)).toBe(s.totals.costNanos);
-        expect(s.byAgent.reduce((a, m) => a + m.costNanos, 0)).toBe(s.totals.costNanos);
+        for (let i = 1; i < s.byModel.length; i++) expect(s.byModel[i - 1]!.costNanos ?? 0).toBeGreaterThanOrEqual(s.byModel[i]!.costNanos ?? 0);
+        expect(s.byModel.reduce((a, m) => a + (m.costNanos ?? 0), 0)).toBe(s.totals.costNanos);
+        expect(s.byAgent.reduce((a, m) => a + (m.costNanos ?? 0), 0)).toBe(s.totals.costNanos);
+        expect(s.byModel.reduce((a, m) => a + m.unpricedCount, 0)).toBe(s.totals.unpricedCount);
       }
       const window = await store.summary({ since: T0 + 10 * 3_600_000, until: T0 + 20 * 3_600_000 });
       expect(window.since).toBe(T0 + 10 * 3_600_000);
@@ -284,12 +288,57 @@ export function runUsageStoreContract(name: string, makeStore: () => Promise<Con
       await store.flush();
       const series = await store.daily();
       expect(series).toEqual([
-        { date: '2025-03-09', promptTokens: 100, completionTokens: 50, totalTokens: 150, requestCount: 1, costNanos: 5, cost: 5e-9 },
-        { date: '2025-03-10', promptTokens: 200, completionTokens: 100, totalTokens: 300, requestCount: 2, costNanos: 18, cost: 18e-9 },
-        { date: '2025-03-12', promptTokens: 100, completionTokens: 50, totalTokens: 150, requestCount: 1, costNanos: 0, cost: 0 },
+        { date: '2025-03-09', promptTokens: 100, completionTokens: 50, totalTokens: 150, requestCount: 1, costNanos: 5, cost: 5e-9, unpricedCount: 0 },
+        { date: '2025-03-10', promptTokens: 200, completionTokens: 100, totalTokens: 300, requestCount: 2, costNanos: 18, cost: 18e-9, unpricedCount: 0 },
+        { date: '2025-03-12', promptTokens: 100, completionTokens: 50, totalTokens: 150, requestCount: 1, costNanos: null, cost: null, unpricedCount: 1 },
       ]);
       expect((await store.daily({ orgId: 'acme' })).map((d) => d.date)).toEqual(['2025-03-12']);
       expect((await store.daily({ since: T0 })).map((d) => d.date)).toEqual(['2025-03-10', '2025-03-12']);
+    });
+
+    it('reports an unpriced model as unpriced (cost null, counted), never as $0, beside priced and free ones', async () => {
+      const store = await fresh();
+      const at = (day: number, hour: number): number => T0 + day * DAY + hour * 3_600_000;
+      const events = [
+        makeEvent({ model: 'gpt-4o', agentId: 'planner', timestamp: at(0, 1), costNanos: 2_500 }),
+        makeEvent({ model: 'gpt-4o', agentId: 'planner', timestamp: at(1, 13), costNanos: 7_500 }),
+        makeEvent({ model: 'my-local-model', agentId: 'planner', timestamp: at(0, 2), costNanos: undefined }),
+        makeEvent({ model: 'my-local-model', agentId: 'local', timestamp: at(1, 14), costNanos: undefined }),
+        makeEvent({ model: 'my-local-model', agentId: 'local', timestamp: at(2, 3), costNanos: undefined }),
+        makeEvent({ model: 'free-model', agentId: 'free', timestamp: at(2, 4), costNanos: 0 }),
+      ];
+      await store.append(shuffled(events));
+      await store.flush();
+      // Whole days (the rollup), a ragged range (rollup plus events), and a range of partial days only.
+      for (const filter of [{}, { since: at(0, 1), until: at(2, 5) }, { since: at(1, 12), until: at(1, 20) }]) {
+        const label = JSON.stringify(filter);
+        const s = await store.summary(filter);
+        const ragged = 'until' in filter && filter.until === at(1, 20);
+        const model = (name: string) => s.byModel.find((m) => m.model === name);
+        expect(model('my-local-model'), label).toMatchObject({ costNanos: null, cost: null, unpricedCount: ragged ? 1 : 3, requestCount: ragged ? 1 : 3 });
+        expect(model('gpt-4o'), label).toMatchObject({ costNanos: ragged ? 7_500 : 10_000, unpricedCount: 0 });
+        if (ragged) {
+          expect(s.totals, label).toMatchObject({ requestCount: 2, costNanos: 7_500, cost: 7.5e-6, unpricedCount: 1 });
+          continue;
+        }
+        expect(model('free-model'), label).toMatchObject({ costNanos: 0, cost: 0, unpricedCount: 0 });
+        expect(s.totals, label).toMatchObject({ requestCount: 6, costNanos: 10_000, cost: 1e-5, unpricedCount: 3 });
+        const agent = (id: string) => s.byAgent.find((a) => a.agentId === id);
+        expect(agent('planner'), label).toMatchObject({ requestCount: 3, costNanos: 10_000, unpricedCount: 1 });
+        expect(agent('local'), label).toMatchObject({ requestCount: 2, costNanos: null, cost: null, unpricedCount: 2 });
+      }
+      const daily = await store.daily({ model: 'my-local-model' });
+      expect(daily.map((d) => [d.date, d.costNanos, d.cost, d.unpricedCount])).toEqual([
+        ['2025-03-10', null, null, 1],
+        ['2025-03-11', null, null, 1],
+        ['2025-03-12', null, null, 1],
+      ]);
+      const days = await store.daily();
+      expect(days.map((d) => [d.date, d.requestCount, d.costNanos, d.unpricedCount])).toEqual([
+        ['2025-03-10', 2, 2_500, 1],
+        ['2025-03-11', 2, 7_500, 1],
+        ['2025-03-12', 2, 0, 1],
+      ]);
     });
 
     it('summaries, daily series and counts agree with the events for any range, whole days or not', async () => {
@@ -342,10 +391,12 @@ export function runUsageStoreContract(name: string, makeStore: () => Promise<Con
           );
           const label = JSON.stringify(filter);
           const nanos = subset.reduce((a, e) => a + BigInt(e.costNanos ?? 0), 0n);
+          const unpriced = subset.filter((e) => e.costNanos === undefined).length;
           expect(await store.count(filter), label).toBe(subset.length);
           const s = await store.summary(filter);
           expect(s.totals.requestCount, label).toBe(subset.length);
-          expect(s.totals.costNanos, label).toBe(Number(nanos));
+          expect(s.totals.costNanos, label).toBe(subset.length > 0 && unpriced === subset.length ? null : Number(nanos));
+          expect(s.totals.unpricedCount, label).toBe(unpriced);
           expect(s.totals.totalTokens, label).toBe(subset.reduce((a, e) => a + e.totalTokens, 0));
           for (const a of s.byAgent) {
             expect(a.requestCount, label).toBe(subset.filter((e) => e.agentId === a.agentId).length);

@@ -59,6 +59,51 @@ function dailyApplyFunction(fn: string, r: string): string {
   $body$`;
 }
 
+/** Version 4's rollup columns: {@link DAILY_COLUMNS} and the count of unpriced events. */
+const COUNTED_DAILY_COLUMNS = `${DAILY_COLUMNS}, unpriced_count`;
+
+/** {@link groupedByDay} plus `unpriced_count`, the events without a cost (their model had no known price). */
+function countedByDay(rows: string): string {
+  return `SELECT ts / 86400000 AS day, COALESCE('=' || org_id, '') AS org_key, COALESCE('=' || agent_id, '') AS agent_key, model, provider,
+                SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, SUM(total_tokens) AS total_tokens,
+                COUNT(*) AS request_count, COALESCE(SUM(cost_nanos), 0) AS cost_nanos, COUNT(*) - COUNT(cost_nanos) AS unpriced_count
+         FROM ${rows} GROUP BY 1, 2, 3, 4, 5`;
+}
+
+/** Version 4's trigger function: {@link dailyApplyFunction} keeping `unpriced_count` exact too. */
+function countedApplyFunction(fn: string, r: string): string {
+  return `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $body$
+  BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+      UPDATE ${r} AS d SET
+        prompt_tokens = d.prompt_tokens - o.prompt_tokens,
+        completion_tokens = d.completion_tokens - o.completion_tokens,
+        total_tokens = d.total_tokens - o.total_tokens,
+        request_count = d.request_count - o.request_count,
+        cost_nanos = d.cost_nanos - o.cost_nanos,
+        unpriced_count = d.unpriced_count - o.unpriced_count
+      FROM (${countedByDay('old_rows')}) AS o
+      WHERE d.day = o.day AND d.org_key = o.org_key AND d.agent_key = o.agent_key AND d.model = o.model AND d.provider = o.provider;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+      INSERT INTO ${r} AS d (${COUNTED_DAILY_COLUMNS})
+      SELECT * FROM (${countedByDay('new_rows')}) AS n ORDER BY day, org_key, agent_key, model, provider
+      ON CONFLICT (day, org_key, agent_key, model, provider) DO UPDATE SET
+        prompt_tokens = d.prompt_tokens + EXCLUDED.prompt_tokens,
+        completion_tokens = d.completion_tokens + EXCLUDED.completion_tokens,
+        total_tokens = d.total_tokens + EXCLUDED.total_tokens,
+        request_count = d.request_count + EXCLUDED.request_count,
+        cost_nanos = d.cost_nanos + EXCLUDED.cost_nanos,
+        unpriced_count = d.unpriced_count + EXCLUDED.unpriced_count;
+    END IF;
+    RETURN NULL;
+  END
+  $body$`;
+}
+
+/** The first schema version whose daily rollup counts unpriced events (older rollups cannot answer summaries). */
+export const POSTGRES_UNPRICED_ROLLUP_VERSION = 4;
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   {
     version: 1,
@@ -143,6 +188,26 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
     name: 'overspend_tokens column',
     // Nullable without a default: a catalog-only change (no table rewrite), and inserts stay as fast.
     statements: (t) => [`ALTER TABLE ${qualified(t)} ADD COLUMN overspend_tokens BIGINT`],
+  },
+  {
+    version: 4,
+    name: 'unpriced_count in the daily rollup',
+    // Events whose model has no known price have no cost; the rollup summed them as 0, so a summary could
+    // not tell "free" from "unpriced". Each rollup row now counts its unpriced events (backfilled from the
+    // events in one grouped scan) and the trigger function, replaced in place, keeps the count exact.
+    statements: (t) => {
+      const q = qualified(t);
+      const r = qualified(t, `${t.table}_daily`);
+      return [
+        `ALTER TABLE ${r} ADD COLUMN unpriced_count BIGINT NOT NULL DEFAULT 0`,
+        `UPDATE ${r} AS d SET unpriced_count = u.n
+         FROM (SELECT ts / 86400000 AS day, COALESCE('=' || org_id, '') AS org_key, COALESCE('=' || agent_id, '') AS agent_key, model, provider,
+                      COUNT(*) AS n
+               FROM ${q} WHERE cost_nanos IS NULL GROUP BY 1, 2, 3, 4, 5) AS u
+         WHERE d.day = u.day AND d.org_key = u.org_key AND d.agent_key = u.agent_key AND d.model = u.model AND d.provider = u.provider`,
+        countedApplyFunction(qualified(t, `${t.table}_daily_apply`), r),
+      ];
+    },
   },
 ];
 

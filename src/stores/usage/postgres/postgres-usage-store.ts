@@ -11,7 +11,7 @@ import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS
 import { EventSpool, type SpoolRecovery } from '../spool/event-spool.js';
 import { ValidationError } from '../../../core/errors.js';
 import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
-import { migratePostgres, qualified, verifyPostgresSchema, type PostgresTarget } from './postgres-migrations.js';
+import { migratePostgres, POSTGRES_UNPRICED_ROLLUP_VERSION, qualified, verifyPostgresSchema, type PostgresTarget } from './postgres-migrations.js';
 import { translatePgError } from './postgres-errors.js';
 import { backlogProblem } from './postgres-health.js';
 import { resolvePostgresOptions, type PostgresStoreWarning, type PostgresUsageStoreOptions } from './postgres-options.js';
@@ -75,6 +75,7 @@ export class PostgresUsageStore implements UsageStore {
   /** Trackers attached through {@link attach}, detached on close. */
   private readonly attachments = new TrackerAttachments();
   private opening: Promise<void> | undefined;
+  /** A daily rollup that counts unpriced events (an older rollup cannot tell unpriced from free: events are scanned). */
   private hasRollup = true;
   private hasOverspend = true;
   private directPending = 0;
@@ -159,7 +160,7 @@ export class PostgresUsageStore implements UsageStore {
       return;
     }
     const version = await verifyPostgresSchema(this.pool, this.target);
-    this.hasRollup = version >= 2;
+    this.hasRollup = version >= POSTGRES_UNPRICED_ROLLUP_VERSION;
     this.hasOverspend = version >= 3;
   }
 

@@ -6,7 +6,10 @@ const MS_PER_DAY = 86_400_000;
 export interface AggregateSqlContext {
   /** The (quoted) events table. */
   events: string;
-  /** The (quoted) daily rollup table, or undefined when the schema predates it (events are scanned). */
+  /**
+   * The (quoted) daily rollup table, or undefined when the schema predates it or its `unpriced_count`
+   * column (events are scanned).
+   */
   rollup: string | undefined;
   /** Registers a parameter value and returns its placeholder (`?` or `$n`). */
   param: (value: unknown) => string;
@@ -44,14 +47,16 @@ export function planAggregate(f: NormalizedFilter, useRollup = true): AggregateP
   return { rollup: { fromDay, toDay }, raw };
 }
 
-/** Exact group sums over raw events. */
+/** Exact group sums over raw events; `unpriced_count` counts the events without a cost. */
 const EVENT_SUMS =
   'SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, ' +
-  'SUM(total_tokens) AS total_tokens, COUNT(*) AS request_count, COALESCE(SUM(cost_nanos), 0) AS cost_nanos';
-/** Exact group sums over rollup rows. */
+  'SUM(total_tokens) AS total_tokens, COUNT(*) AS request_count, COALESCE(SUM(cost_nanos), 0) AS cost_nanos, ' +
+  'COUNT(*) - COUNT(cost_nanos) AS unpriced_count';
+/** Exact group sums over rollup rows (a rollup with the `unpriced_count` column). */
 const ROLLUP_SUMS =
   'SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, ' +
-  'SUM(total_tokens) AS total_tokens, SUM(request_count) AS request_count, SUM(cost_nanos) AS cost_nanos';
+  'SUM(total_tokens) AS total_tokens, SUM(request_count) AS request_count, SUM(cost_nanos) AS cost_nanos, ' +
+  'SUM(unpriced_count) AS unpriced_count';
 
 /** Rollup key encoding of a nullable value: `''` for null, `'=' || value` otherwise (so `''` stays distinct). */
 export const NULLABLE_KEY = (column: string): string => `COALESCE('=' || ${column}, '')`;

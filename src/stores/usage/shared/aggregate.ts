@@ -8,6 +8,8 @@ export interface GroupSums {
   totalTokens: unknown;
   requestCount: unknown;
   costNanos: unknown;
+  /** Events of the group without a cost (their model had no known price). */
+  unpricedCount: unknown;
 }
 
 /** Exact running sums (BigInt), so adding many groups never drifts. */
@@ -17,6 +19,7 @@ interface Acc {
   total: bigint;
   count: bigint;
   cost: bigint;
+  unpriced: bigint;
 }
 
 const MS_PER_DAY = 86_400_000;
@@ -29,7 +32,7 @@ function big(v: unknown): bigint {
 }
 
 function blank(): Acc {
-  return { prompt: 0n, completion: 0n, total: 0n, count: 0n, cost: 0n };
+  return { prompt: 0n, completion: 0n, total: 0n, count: 0n, cost: 0n, unpriced: 0n };
 }
 
 function add(acc: Acc, s: GroupSums): void {
@@ -38,27 +41,36 @@ function add(acc: Acc, s: GroupSums): void {
   acc.total += big(s.totalTokens);
   acc.count += big(s.requestCount);
   acc.cost += big(s.costNanos);
+  acc.unpriced += big(s.unpricedCount);
 }
 
 /**
  * An aggregate from exact sums. Values above 2^53 (e.g. more than about 9 million USD of nano-USD in
- * one group) cannot be represented exactly by a JS number and are rounded to the nearest double.
+ * one group) cannot be represented exactly by a JS number and are rounded to the nearest double. The
+ * cost is `null` when the group has events and none of them is priced (never a guessed `0`).
  */
 function toAggregate(acc: Acc): UsageAggregate {
-  const costNanos = Number(acc.cost);
+  const unpriced = acc.count > 0n && acc.unpriced >= acc.count;
+  const costNanos = unpriced ? null : Number(acc.cost);
   return {
     promptTokens: Number(acc.prompt),
     completionTokens: Number(acc.completion),
     totalTokens: Number(acc.total),
     requestCount: Number(acc.count),
     costNanos,
-    cost: costNanos / 1e9,
+    cost: costNanos === null ? null : costNanos / 1e9,
+    unpricedCount: Number(acc.unpriced),
   };
 }
 
-/** Orders groups by cost, then tokens (both descending), then key; a `null` key sorts last on ties. */
+/**
+ * Orders groups by cost, then tokens (both descending), then key; a `null` key sorts last on ties. An
+ * unpriced group (cost `null`) ranks as a cost of 0.
+ */
 function byCostThenKey<K extends string | null>(a: [K, UsageAggregate], b: [K, UsageAggregate]): number {
-  if (a[1].costNanos !== b[1].costNanos) return b[1].costNanos - a[1].costNanos;
+  const ac = a[1].costNanos ?? 0;
+  const bc = b[1].costNanos ?? 0;
+  if (ac !== bc) return bc - ac;
   if (a[1].totalTokens !== b[1].totalTokens) return b[1].totalTokens - a[1].totalTokens;
   if (a[0] === b[0]) return 0;
   if (a[0] === null) return 1;
@@ -122,7 +134,10 @@ export function utcDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-/** Maps a row with `prompt_tokens, completion_tokens, total_tokens, request_count, cost_nanos` to {@link GroupSums}. */
+/**
+ * Maps a row with `prompt_tokens, completion_tokens, total_tokens, request_count, cost_nanos,
+ * unpriced_count` to {@link GroupSums}.
+ */
 export function sumsOf(row: Record<string, unknown>): GroupSums {
   return {
     promptTokens: row.prompt_tokens,
@@ -130,5 +145,6 @@ export function sumsOf(row: Record<string, unknown>): GroupSums {
     totalTokens: row.total_tokens,
     requestCount: row.request_count,
     costNanos: row.cost_nanos,
+    unpricedCount: row.unpriced_count,
   };
 }

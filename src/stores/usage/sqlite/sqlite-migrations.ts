@@ -103,7 +103,40 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
     // edits the schema (no table rewrite) and inserts stay as fast as before.
     sql: 'ALTER TABLE usage_events ADD COLUMN overspend_tokens INTEGER;',
   },
+  {
+    version: 5,
+    name: 'unpriced_count in the daily rollup',
+    // Events whose model has no known price have no cost; the rollup summed them as 0, so a summary could
+    // not tell "free" from "unpriced". Each rollup row now counts its unpriced events (backfilled from the
+    // events in one grouped scan), and the triggers are replaced by ones that keep the count exact.
+    sql: `
+      ALTER TABLE usage_daily ADD COLUMN unpriced_count INTEGER NOT NULL DEFAULT 0;
+      UPDATE usage_daily SET unpriced_count = u.n
+        FROM (SELECT ts / 86400000 AS day, ${key('org_id')} AS org_key, ${key('agent_id')} AS agent_key, model, provider, COUNT(*) AS n
+              FROM usage_events WHERE cost_nanos IS NULL GROUP BY 1, 2, 3, 4, 5) AS u
+        WHERE usage_daily.day = u.day AND usage_daily.org_key = u.org_key AND usage_daily.agent_key = u.agent_key
+          AND usage_daily.model = u.model AND usage_daily.provider = u.provider;
+      DROP TRIGGER usage_events_daily_insert;
+      DROP TRIGGER usage_events_daily_delete;
+      DROP TRIGGER usage_events_daily_update;
+      CREATE TRIGGER usage_events_daily_insert AFTER INSERT ON usage_events BEGIN
+        ${addCountedRow('NEW')}
+      END;
+      CREATE TRIGGER usage_events_daily_delete AFTER DELETE ON usage_events BEGIN
+        ${subtractCountedRow('OLD')}
+      END;
+      CREATE TRIGGER usage_events_daily_update
+      AFTER UPDATE OF ts, org_id, agent_id, model, provider, prompt_tokens, completion_tokens, total_tokens, cost_nanos
+      ON usage_events BEGIN
+        ${subtractCountedRow('OLD')}
+        ${addCountedRow('NEW')}
+      END;
+    `,
+  },
 ];
+
+/** The first schema version whose daily rollup counts unpriced events (older rollups cannot answer summaries). */
+export const SQLITE_UNPRICED_ROLLUP_VERSION = 5;
 
 function key(column: string): string {
   return `COALESCE('=' || ${column}, '')`;
@@ -128,6 +161,40 @@ function subtractRow(row: 'OLD'): string {
           total_tokens = total_tokens - ${row}.total_tokens,
           request_count = request_count - 1,
           cost_nanos = cost_nanos - COALESCE(${row}.cost_nanos, 0)
+        WHERE day = ${row}.ts / 86400000 AND org_key = ${key(`${row}.org_id`)} AND agent_key = ${key(`${row}.agent_id`)}
+          AND model = ${row}.model AND provider = ${row}.provider;`;
+}
+
+/** 1 when the event `row` has no cost (its model had no known price), else 0. */
+function unpriced(row: 'NEW' | 'OLD'): string {
+  return `(CASE WHEN ${row}.cost_nanos IS NULL THEN 1 ELSE 0 END)`;
+}
+
+/** Version 5's insert trigger body: {@link addRow} plus the unpriced count. */
+function addCountedRow(row: 'NEW'): string {
+  return `INSERT INTO usage_daily (day, org_key, agent_key, model, provider, prompt_tokens, completion_tokens, total_tokens,
+          request_count, cost_nanos, unpriced_count)
+        VALUES (${row}.ts / 86400000, ${key(`${row}.org_id`)}, ${key(`${row}.agent_id`)},
+          ${row}.model, ${row}.provider, ${row}.prompt_tokens, ${row}.completion_tokens, ${row}.total_tokens, 1,
+          COALESCE(${row}.cost_nanos, 0), ${unpriced(row)})
+        ON CONFLICT (day, org_key, agent_key, model, provider) DO UPDATE SET
+          prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+          completion_tokens = completion_tokens + excluded.completion_tokens,
+          total_tokens = total_tokens + excluded.total_tokens,
+          request_count = request_count + 1,
+          cost_nanos = cost_nanos + excluded.cost_nanos,
+          unpriced_count = unpriced_count + excluded.unpriced_count;`;
+}
+
+/** Version 5's delete trigger body: {@link subtractRow} plus the unpriced count. */
+function subtractCountedRow(row: 'OLD'): string {
+  return `UPDATE usage_daily SET
+          prompt_tokens = prompt_tokens - ${row}.prompt_tokens,
+          completion_tokens = completion_tokens - ${row}.completion_tokens,
+          total_tokens = total_tokens - ${row}.total_tokens,
+          request_count = request_count - 1,
+          cost_nanos = cost_nanos - COALESCE(${row}.cost_nanos, 0),
+          unpriced_count = unpriced_count - ${unpriced(row)}
         WHERE day = ${row}.ts / 86400000 AND org_key = ${key(`${row}.org_id`)} AND agent_key = ${key(`${row}.agent_id`)}
           AND model = ${row}.model AND provider = ${row}.provider;`;
 }

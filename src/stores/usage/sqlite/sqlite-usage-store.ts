@@ -15,7 +15,7 @@ import { translateSqliteError } from './sqlite-errors.js';
 import { openDatabase, retryWhileBusy } from './sqlite-open.js';
 import { SqliteReaderThread, type ReadRequest } from './sqlite-reader-thread.js';
 import { SqliteWriter, WAL_AUTOCHECKPOINT_PAGES } from './sqlite-writer.js';
-import { assertKnownVersion, migrateSqlite, SQLITE_SCHEMA_VERSION, sqliteSchemaVersion } from './sqlite-migrations.js';
+import { assertKnownVersion, migrateSqlite, SQLITE_SCHEMA_VERSION, SQLITE_UNPRICED_ROLLUP_VERSION, sqliteSchemaVersion } from './sqlite-migrations.js';
 
 export type { SqliteUsageStoreOptions } from './sqlite-options.js';
 
@@ -23,6 +23,7 @@ type Statement = Database.Statement<unknown[], unknown>;
 
 /** What the schema version of the file offers to reads. */
 interface SchemaFeatures {
+  /** A daily rollup that counts unpriced events (an older rollup cannot tell unpriced from free: events are scanned). */
   hasRollup: boolean;
   hasOverspend: boolean;
 }
@@ -99,7 +100,7 @@ export class SqliteUsageStore implements UsageStore {
       throw new UsageStoreError('STORE_SCHEMA', this.path, `${this.path} is not a tokenwarden usage database (no usage schema found)`);
     }
     assertKnownVersion(version, this.path);
-    return { hasRollup: version >= 2, hasOverspend: version >= 4 };
+    return { hasRollup: version >= SQLITE_UNPRICED_ROLLUP_VERSION, hasOverspend: version >= 4 };
   }
 
   /** A writable store: WAL mode, the durability asked for, and the schema migrated to this build's version. */
