@@ -127,6 +127,24 @@ export interface Backend {
   complete(request: BackendRequest): Promise<LLMResponse>;
   /** Streaming variant; backends without it cannot serve `router.stream()`. */
   stream?(request: BackendRequest): AsyncIterable<StreamChunk>;
+  /** Embeddings (OpenAI's `POST /embeddings`); backends without it cannot serve `router.embed()`. */
+  embed?(request: EmbeddingBackendRequest): Promise<EmbeddingResponse>;
+}
+
+/** What an embeddings backend receives: the client's body, forwarded unchanged. */
+export interface EmbeddingBackendRequest {
+  model: string;
+  /** The request body as the client sent it (every field, unknown ones included). */
+  body: Record<string, unknown>;
+  /** Always set by the router: combines the caller's signal and the timeout. */
+  signal?: AbortSignal;
+}
+
+/** An embeddings backend's answer: the body to hand back as it is, and the usage it reported. */
+export interface EmbeddingResponse {
+  body: unknown;
+  /** `usage.prompt_tokens` as the provider reported it; `undefined` when it reported none. */
+  usage?: { promptTokens: number };
 }
 
 /**

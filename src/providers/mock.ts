@@ -3,10 +3,11 @@ import { ProviderError } from '../core/errors.js';
 import { abortableSleep } from '../core/abort.js';
 import { parseOptions } from '../core/options.js';
 import { estimateTextTokens, estimateTokens, estimateToolsTokens, tokenProfileForModel } from '../tokens/estimate.js';
-import type { Backend, BackendRequest, ChatMessage, LLMResponse, StreamChunk, TokenUsage } from '../core/types.js';
+import type { Backend, BackendRequest, ChatMessage, EmbeddingBackendRequest, EmbeddingResponse, LLMResponse, StreamChunk, TokenUsage } from '../core/types.js';
 import { abortError, describeTarget, type CallTarget } from './call-errors.js';
 import { positiveIntegerOption } from '../core/option-schemas.js';
 import { createModelMatcher, modelList } from './model-match.js';
+import { mockEmbeddingAnswer } from './mock-embeddings.js';
 
 /** How a failing mock call fails. `truncated` streams half the reply, then breaks. */
 export type MockFailure = '429' | '500' | 'timeout' | 'malformed' | 'truncated';
@@ -160,11 +161,19 @@ export class MockBackend implements Backend {
     if (this.#reportUsage) yield { type: 'usage', usage: answer.usage };
   }
 
+  /** Embeddings: one deterministic vector per input (see mock-embeddings.ts); fails and waits like `complete`. */
+  async embed(request: EmbeddingBackendRequest): Promise<EmbeddingResponse> {
+    const call = this.#begin(request);
+    if (this.#latencyMs > 0) await sleep(this.#latencyMs, request.signal, this.#who());
+    if (call.failure) throw this.#failure(call.failure, 'complete');
+    return mockEmbeddingAnswer(request.body, request.model, this.#seed);
+  }
+
   #who(): CallTarget {
     return { provider: this.provider, backend: this.name };
   }
 
-  #begin(request: BackendRequest): { number: number; failure: MockFailure | undefined } {
+  #begin(request: { signal?: AbortSignal }): { number: number; failure: MockFailure | undefined } {
     if (request.signal?.aborted) throw abortError(request.signal, this.#who());
     const number = ++this.#calls;
     const failure = this.#failureRate > 0 && this.#failureRng() < this.#failureRate ? this.#failWith : undefined;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
 import { attemptScopeOf } from '../core/abort.js';
-import type { Backend, BackendRequest, LLMResponse, StreamChunk, TokenUsage, ToolCall } from '../core/types.js';
+import type { Backend, BackendRequest, EmbeddingBackendRequest, EmbeddingResponse, LLMResponse, StreamChunk, TokenUsage, ToolCall } from '../core/types.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
 import { abortError, describeTarget, redactSecrets } from './call-errors.js';
 import { malformed, parseEventObject, streamTruncated } from './http/errors.js';
@@ -99,6 +99,19 @@ export class OpenAICompatibleBackend implements Backend {
   async complete(request: BackendRequest): Promise<LLMResponse> {
     const { status, json } = await postJson(this.#target, this.#url(), this.#requestHeaders(), this.#body(request, false), attemptScopeOf(request) ?? request.signal);
     return parseCompletion(this.#target, status, json, request.model);
+  }
+
+  /**
+   * Sends one embeddings request (`POST {baseUrl}/embeddings`) with the client's body unchanged; returns
+   * the answer's body as sent and its `usage.prompt_tokens`. Throws like {@link complete}.
+   */
+  async embed(request: EmbeddingBackendRequest): Promise<EmbeddingResponse> {
+    const url = `${this.baseUrl}/embeddings`;
+    const { status, json } = await postJson(this.#target, url, this.#requestHeaders(), request.body, attemptScopeOf(request) ?? request.signal);
+    if (!isPlainObject(json)) throw malformed(this.#target, status, 'the body is not a JSON object');
+    const usage = isPlainObject(json.usage) ? json.usage : undefined;
+    const prompt = usage?.prompt_tokens;
+    return typeof prompt === 'number' ? { body: json, usage: { promptTokens: prompt } } : { body: json };
   }
 
   /**
