@@ -25,11 +25,19 @@ export class AttemptLoop {
   constructor(private readonly s: AttemptSettings) {}
 
   /** Attempts `call` as a completion until a backend answers; throws when the call must stop. */
-  async complete(call: RouterCall): Promise<{ response: LLMResponse; lease: Lease }> {
+  complete(call: RouterCall): Promise<{ response: LLMResponse; lease: Lease }> {
+    return this.run(call, (lease) => callComplete(lease.backend, call, lease));
+  }
+
+  /**
+   * Attempts `call` until a backend answers, sending each attempt with `send` (a completion, embeddings);
+   * throws when the call must stop.
+   */
+  async run<T>(call: RouterCall, send: (lease: Lease) => Promise<T>): Promise<{ response: T; lease: Lease }> {
     for (;;) {
       const lease = await this.pickAndLease(call);
       try {
-        const response = await raceAbort(callComplete(lease.backend, call, lease), lease.attempt);
+        const response = await raceAbort(send(lease), lease.attempt);
         if (response === null || typeof response !== 'object') throw malformed(lease.backend, response);
         lease.state.health.recordSuccess();
         return { response, lease };

@@ -9,6 +9,9 @@ import { orderBackends, type RoutingStrategy } from './strategy.js';
 
 const DEFAULT_MAX_QUEUE = 1_000;
 
+/** What a call asks of its backends: a completion, a stream, or embeddings. */
+export type CallKind = 'complete' | 'stream' | 'embed';
+
 /** What the router keeps about one backend: its limits, its health and its calls in flight. */
 export interface BackendState {
   limiter: ConcurrencyLimiter | undefined;
@@ -90,8 +93,8 @@ export class BackendPool {
   }
 
   /** The backends serving `model` (and able to stream, for a stream), in the strategy's order for one call. */
-  orderFor(model: string, streaming: boolean): Backend[] {
-    const order = orderBackends(this.strategy, this.candidates(model, streaming), { turn: this.turn++, loadOf: (b) => this.inFlight(b) });
+  orderFor(model: string, kind: CallKind): Backend[] {
+    const order = orderBackends(this.strategy, this.candidates(model, kind), { turn: this.turn++, loadOf: (b) => this.inFlight(b) });
     if (this.turn > Number.MAX_SAFE_INTEGER - 1) this.turn = 0;
     return order;
   }
@@ -154,16 +157,17 @@ export class BackendPool {
     };
   }
 
-  private candidates(model: string, streaming: boolean): Backend[] {
+  private candidates(model: string, kind: CallKind): Backend[] {
     const serving = this.backends.filter((b) => b.servesModel(model));
     const names = this.backends.map((b) => b.name);
     if (serving.length === 0) throw new NoBackendError(model, names);
-    if (!streaming) return serving;
-    const streamers = serving.filter((b) => typeof b.stream === 'function');
-    if (streamers.length === 0) {
-      throw new NoBackendError(model, names, `backends serving it (${serving.map((b) => b.name).join(', ')}) cannot stream`);
+    if (kind === 'complete') return serving;
+    const able = serving.filter((b) => typeof b[kind] === 'function');
+    if (able.length === 0) {
+      const cannot = kind === 'stream' ? 'cannot stream' : 'cannot serve embeddings';
+      throw new NoBackendError(model, names, `backends serving it (${serving.map((b) => b.name).join(', ')}) ${cannot}`);
     }
-    return streamers;
+    return able;
   }
 
   private buildState(backend: Backend, limits: BackendLimits): BackendState {

@@ -57,6 +57,18 @@ export class CallBill {
   }
 
   /**
+   * Charges answered embeddings (no completion): the provider's `prompt_tokens` when it is a whole number
+   * of tokens, else (none reported, or nonsense) the input estimate.
+   */
+  async chargeEmbedding(lease: Lease, reported: unknown, model: string): Promise<RouterCharge> {
+    this.charged = true;
+    const usable = typeof reported === 'number' && Number.isSafeInteger(reported) && reported >= 0;
+    const prompt = usable ? reported : this.call.promptEstimate;
+    if (lease.tpmEntry) lease.state.tpm?.adjust(lease.tpmEntry, prompt);
+    return this.charge(lease.backend, model, { promptTokens: prompt, completionTokens: 0, totalTokens: prompt }, !usable);
+  }
+
+  /**
    * Charges what the call reserved (its prompt estimate plus its completion cap), or the counted `delivered`
    * text when that is more (at most the request's completion limit).
    */

@@ -1,10 +1,11 @@
 import { getBudgetRegistry, type ThreadBudgetRegistry } from '../budget/registry.js';
 import { MemoryBudgetLedger } from '../budget/memory-ledger.js';
 import type { BudgetLedger } from '../budget/types.js';
-import type { Backend, CompletionRequest, LLMResponse, StreamChunk, TokenUsage } from '../core/types.js';
+import type { Backend, CompletionRequest, EmbeddingBackendRequest, LLMResponse, StreamChunk, TokenUsage } from '../core/types.js';
 import { getUsageTracker, type UsageTracker } from '../usage/tracker.js';
 import { deliveredText } from './accounting.js';
 import { AttemptLoop } from './attempt-loop.js';
+import { withAttemptScope } from '../core/abort.js';
 import { splitBackendEntry, type BackendLimits } from './backend-limits.js';
 import { BackendPool } from './backend-pool.js';
 import { CallBill } from './call-bill.js';
@@ -18,10 +19,12 @@ import { SettleRetries } from './settle-retries.js';
 import { streamAttempt, StreamProgress } from './stream-attempt.js';
 import type { RoutingStrategy } from './strategy.js';
 import { validateRequest } from './validate-request.js';
+import { validateEmbeddingRequest, type EmbeddingRequest, type RouterEmbedding } from './embedding-request.js';
 
 export type { BackendEntry, BackendLimits } from './backend-limits.js';
 export type { RouterBudgetInfo, RouterCharge } from './charge.js';
 export type { LLMRouterOptions } from './router-options.js';
+export type { EmbeddingRequest, RouterEmbedding } from './embedding-request.js';
 
 /** The answer of {@link LLMRouter.complete}. */
 export interface RouterResponse extends LLMResponse, RouterCharge {
@@ -210,6 +213,33 @@ export class LLMRouter {
   }
 
   /**
+   * Sends an embeddings request (its `body` unchanged) to a backend serving `request.model` that can embed,
+   * failing over as `complete()` does, and charges the thread the provider's `prompt_tokens` (else
+   * `inputTokens`), through the same bill: reserve `inputTokens` first (refused: `BudgetExhaustedError`, no
+   * backend called), release on failure, one usage event. Backends without `embed` are skipped; none:
+   * `NoBackendError`.
+   */
+  async embed(request: EmbeddingRequest): Promise<RouterEmbedding> {
+    const { req, body, inputTokens } = validateEmbeddingRequest(request);
+    const settings = { ...this.callSettings, estimatePrompt: () => inputTokens, defaultCompletionReserve: 0 };
+    const call = new RouterCall(req, false, this.pool.orderFor(req.model, 'embed'), settings);
+    const bill = new CallBill(call, req.threadId !== undefined ? this.ledger : undefined, this.trackerOf, this.settleRetries);
+    try {
+      if (bill.reserves) await bill.reserve();
+      const { response, lease } = await this.attempts.run(call, (l) => {
+        const sent: EmbeddingBackendRequest = withAttemptScope({ model: req.model, body }, l.attempt);
+        return l.backend.embed!(sent);
+      });
+      const charge = await bill.chargeEmbedding(lease, response.usage?.promptTokens, req.model);
+      return { body: response.body, ...charge };
+    } finally {
+      call.dispose();
+      const closing = bill.close(undefined, '');
+      if (closing) await closing;
+    }
+  }
+
+  /**
    * Resolves once every settle the router is retrying in the background (after a ledger failed to take
    * a charge) has landed or been given up. Await it before closing the ledger at shutdown.
    */
@@ -220,7 +250,7 @@ export class LLMRouter {
   /** A checked request as a call (its backends in order) and its bill (the thread's ledger, if any). */
   private startCall(request: CompletionRequest, streaming: boolean): { call: RouterCall; bill: CallBill } {
     const req = validateRequest(request);
-    const call = new RouterCall(req, streaming, this.pool.orderFor(req.model, streaming), this.callSettings);
+    const call = new RouterCall(req, streaming, this.pool.orderFor(req.model, streaming ? 'stream' : 'complete'), this.callSettings);
     const ledger = req.threadId !== undefined ? this.ledger : undefined;
     return { call, bill: new CallBill(call, ledger, this.trackerOf, this.settleRetries) };
   }
