@@ -1,6 +1,7 @@
 import { DASHBOARD_PATHS } from './dashboard/index.js';
 import { chatCompletions } from './handlers/chat-completions.js';
 import { serveDashboard } from './handlers/dashboard.js';
+import { embeddings } from './handlers/embeddings.js';
 import { healthz, readyz } from './handlers/health.js';
 import { renderMetrics } from './handlers/metrics.js';
 import { getModel, listModels } from './handlers/models.js';
@@ -14,6 +15,7 @@ import type { Route } from './route-table.js';
  */
 export const API_ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/chat/completions', handler: chatCompletions },
+  { method: 'POST', path: '/v1/embeddings', handler: embeddings },
   { method: 'GET', path: '/v1/models', handler: listModels },
   { method: 'GET', path: '/v1/models/:id', handler: getModel },
   { method: 'GET', path: '/v1/threads', handler: listThreads },

@@ -1,33 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AbortScope, withCallAbort } from '../../core/abort.js';
-import type { CompletionRequest, Metadata } from '../../core/types.js';
+import type { CompletionRequest } from '../../core/types.js';
 import type { RouterResponse } from '../../router/router.js';
 import { resolveCaller, type Caller } from '../caller.js';
 import type { GatewayContext } from '../gateway-context.js';
-import { badRequest } from '../http-error.js';
 import { readJsonBody } from '../read-body.js';
 import { sendJson, setBudgetHeaders } from '../respond.js';
 import type { Exchange } from '../route-table.js';
-import { checkClientId, scopedThreadId, splitScopedThreadId } from '../thread-scope.js';
+import { splitScopedThreadId } from '../thread-scope.js';
+import { callIdentity } from './call-identity.js';
 import type { ChatHandlerContext } from './chat-context.js';
 import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
 import { streamCompletion } from './chat-stream.js';
 import { parseChatRequest, type ChatRequestBody } from './chat-request.js';
 import { completionJson } from './openai-format.js';
-
-const PRINTABLE = /^[\x20-\x7e]{1,256}$/;
-
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
-function checkPrintable(param: string, value: string): string {
-  if (!PRINTABLE.test(value)) {
-    throw badRequest(param, `${param}: must be 1-256 printable ASCII characters (got ${JSON.stringify(value.slice(0, 40))})`, 'invalid_id');
-  }
-  return value;
-}
 
 /**
  * Builds the router request from a validated body and the tokenwarden headers (`x-thread-id`,
@@ -39,22 +25,7 @@ function routerRequest(
   caller: Caller,
   requireThread: boolean,
 ): CompletionRequest {
-  const thread = headerValue(req, 'x-thread-id');
-  let threadId: string | undefined;
-  if (thread !== undefined) threadId = scopedThreadId(caller.org, checkClientId('x-thread-id', thread));
-  else if (requireThread) {
-    throw badRequest('x-thread-id', 'x-thread-id: header is required by this gateway (budgets.require_thread)', 'missing_thread_id');
-  }
-  const agent = headerValue(req, 'x-agent-id');
-  const userHeader = headerValue(req, 'x-user-id');
-  const user = userHeader !== undefined ? checkPrintable('x-user-id', userHeader) : body.user;
-  const metadata: Metadata = {};
-  if (caller.org !== null) metadata.org_id = caller.org;
-  if (user !== undefined) metadata.user_id = user;
-  if (caller.principal.keyName !== null) metadata.key_name = caller.principal.keyName;
-  const out: CompletionRequest = { model: body.model, messages: body.messages, metadata };
-  if (threadId !== undefined) out.threadId = threadId;
-  if (agent !== undefined) out.agentId = checkPrintable('x-agent-id', agent);
+  const out: CompletionRequest = { model: body.model, messages: body.messages, ...callIdentity(req, caller, requireThread, body.user) };
   if (body.maxTokens !== undefined) out.maxTokens = body.maxTokens;
   if (body.temperature !== undefined) out.temperature = body.temperature;
   if (body.topP !== undefined) out.topP = body.topP;
