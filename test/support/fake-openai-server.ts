@@ -1,7 +1,8 @@
 /**
  * A fake OpenAI chat-completions server for tests: a real node:http server on 127.0.0.1 port 0,
- * answering `POST /v1/chat/completions` (plain JSON, or SSE when the body has `stream: true`) with
- * programmable scenarios.
+ * answering `POST /v1/chat/completions` (plain JSON, or SSE when the body has `stream: true`) and
+ * `POST /v1/embeddings` (an `ok` scenario: one vector per input, `usage.prompt_tokens` from the
+ * scenario's usage) with programmable scenarios.
  *
  * @example
  * ```ts
@@ -91,6 +92,10 @@ export function startFakeOpenAIServer(): Promise<FakeServer<OpenAIScenario>> {
 
 async function respond(scenario: OpenAIScenario, ctx: RespondContext): Promise<void> {
   const { res, body } = ctx;
+  if (ctx.req.method === 'POST' && (ctx.req.url ?? '').startsWith('/v1/embeddings') && scenario.kind === 'ok') {
+    embeddingsAnswer(scenario, ctx);
+    return;
+  }
   if (ctx.req.method !== 'POST' || !(ctx.req.url ?? '').startsWith('/v1/chat/completions')) {
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { message: `no route ${ctx.req.method} ${ctx.req.url}`, type: 'not_found' } }));
@@ -221,4 +226,29 @@ function chunk(model: string, delta: Record<string, unknown> | null, finishReaso
 
 function withTotal(usage: OpenAIUsage): OpenAIUsage {
   return { total_tokens: usage.prompt_tokens + usage.completion_tokens, ...usage };
+}
+
+/** Default `prompt_tokens` of an embeddings answer. */
+export const DEFAULT_EMBEDDING_PROMPT_TOKENS = 7;
+
+/** The vector the fake server answers for input number `index` (of `dimensions` entries, default 4). */
+export function fakeEmbedding(index: number, dimensions = 4): number[] {
+  return Array.from({ length: dimensions }, (_, i) => Math.round(Math.sin(index * 31 + i) * 1e4) / 1e4);
+}
+
+function embeddingsAnswer(scenario: Extract<OpenAIScenario, { kind: 'ok' }>, ctx: RespondContext): void {
+  const { body, res } = ctx;
+  const input = body.input;
+  const count = Array.isArray(input) && typeof input[0] !== 'number' ? input.length : 1;
+  const dimensions = typeof body.dimensions === 'number' ? body.dimensions : undefined;
+  const prompt = scenario.usage === null ? undefined : (scenario.usage?.prompt_tokens ?? DEFAULT_EMBEDDING_PROMPT_TOKENS);
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(
+    JSON.stringify({
+      object: 'list',
+      data: Array.from({ length: count }, (_, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(index, dimensions) })),
+      model: scenario.model ?? (typeof body.model === 'string' ? body.model : 'text-embedding-fake'),
+      ...(prompt === undefined ? {} : { usage: { prompt_tokens: prompt, total_tokens: prompt } }),
+    }),
+  );
 }
