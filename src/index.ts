@@ -96,6 +96,8 @@ export {
   type RouterCharge,
   type RouterUsageChunk,
   type RouterStreamChunk,
+  type EmbeddingRequest,
+  type RouterEmbedding,
 } from './router/router.js';
 export {
   configureRouter,
