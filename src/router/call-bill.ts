@@ -4,7 +4,7 @@ import type { UsageTracker } from '../usage/tracker.js';
 import type { Lease } from './backend-pool.js';
 import type { RouterCall } from './call.js';
 import { chargeCall, type RouterCharge } from './charge.js';
-import { checkUsage } from './plausibility.js';
+import { checkUsage, implausible } from './plausibility.js';
 import type { SettleRetries } from './settle-retries.js';
 
 /**
@@ -58,12 +58,19 @@ export class CallBill {
 
   /**
    * Charges answered embeddings (no completion): the provider's `prompt_tokens` when it is a whole number
-   * of tokens, else (none reported, or nonsense) the input estimate.
+   * of tokens, else (none reported, or nonsense) the input estimate. A count above any possible count of
+   * the input (`ceiling`, see `embeddingInputCeiling`) is charged the estimate and refused
+   * (`IMPLAUSIBLE_USAGE`), as for chat.
    */
-  async chargeEmbedding(lease: Lease, reported: unknown, model: string): Promise<RouterCharge> {
+  async chargeEmbedding(lease: Lease, reported: unknown, model: string, ceiling: number): Promise<RouterCharge> {
     this.charged = true;
     const usable = typeof reported === 'number' && Number.isSafeInteger(reported) && reported >= 0;
-    const prompt = usable ? reported : this.call.promptEstimate;
+    const estimate = this.call.promptEstimate;
+    if (usable && reported > ceiling) {
+      await this.charge(lease.backend, model, { promptTokens: estimate, completionTokens: 0, totalTokens: estimate }, true);
+      throw implausible(lease.backend, `prompt_tokens ${reported} is above any possible count of this input (at most ${ceiling})`);
+    }
+    const prompt = usable ? reported : estimate;
     if (lease.tpmEntry) lease.state.tpm?.adjust(lease.tpmEntry, prompt);
     return this.charge(lease.backend, model, { promptTokens: prompt, completionTokens: 0, totalTokens: prompt }, !usable);
   }

@@ -55,6 +55,23 @@ export function promptCeiling(messages: readonly ChatMessage[], tools: readonly 
 }
 
 /**
+ * The most tokens any tokenizer could count for an embeddings `input` (a string, strings, token ids or lists
+ * of token ids): one per UTF-8 byte of text, the ids as given, plus allowances; `Infinity` for an input of
+ * another shape (then nothing is refused).
+ */
+export function embeddingInputCeiling(input: unknown): number {
+  const items = Array.isArray(input) && input.length > 0 && typeof input[0] !== 'number' ? input : [input];
+  let total = PROMPT_BASE_ALLOWANCE;
+  for (const item of items) {
+    total += PER_MESSAGE_ALLOWANCE;
+    if (typeof item === 'string') total += Buffer.byteLength(item);
+    else if (Array.isArray(item)) total += item.length;
+    else return Infinity;
+  }
+  return total;
+}
+
+/**
  * The usage a backend reported, checked against what the request could produce. Returns `undefined`
  * when it reported none (then the router estimates); throws a non-retryable `IMPLAUSIBLE_USAGE`
  * {@link ProviderError} for counts no upstream could honestly report: not a whole number from 0 to

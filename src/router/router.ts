@@ -12,7 +12,7 @@ import { CallBill } from './call-bill.js';
 import { RouterCall, type CallSettings } from './call.js';
 import type { RouterCharge } from './charge.js';
 import type { CooldownPolicy } from './cooldown.js';
-import { saneModel } from './plausibility.js';
+import { embeddingInputCeiling, saneModel } from './plausibility.js';
 import type { RetryPolicy } from './retry.js';
 import { resolveRouterOptions, type LLMRouterOptions } from './router-options.js';
 import { SettleRetries } from './settle-retries.js';
@@ -230,7 +230,7 @@ export class LLMRouter {
         const sent: EmbeddingBackendRequest = withAttemptScope({ model: req.model, body }, l.attempt);
         return l.backend.embed!(sent);
       });
-      const charge = await bill.chargeEmbedding(lease, response.usage?.promptTokens, req.model);
+      const charge = await bill.chargeEmbedding(lease, response.usage?.promptTokens, req.model, embeddingInputCeiling(body.input));
       return { body: response.body, ...charge };
     } finally {
       call.dispose();

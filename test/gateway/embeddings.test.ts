@@ -67,6 +67,18 @@ describe('POST /v1/embeddings (openai SDK)', () => {
     expect((await gw.ledger.usage('ids'))?.totalTokens).toBe(4);
   });
 
+  it('a lying upstream (prompt_tokens above any count of the input) gets 502 IMPLAUSIBLE_USAGE; the thread pays the estimate', async () => {
+    gw = await startTestGateway({ maxTokensPerThread: 1_000 });
+    gw.upstream!.enqueue({ kind: 'ok', usage: { prompt_tokens: 1e12, completion_tokens: 0 } });
+    const res = await call(`${gw.url}/v1/embeddings`, { body: { model: MODEL, input: [[1, 2, 3]] }, headers: { 'x-thread-id': 'liar' } });
+    expect(res.status).toBe(502);
+    expect(JSON.stringify(res.body)).toContain('prompt_tokens 1000000000000 is above any possible count of this input (at most 4163)');
+    expect((await gw.ledger.usage('liar'))?.totalTokens).toBe(3);
+    const { events } = await gw.store.query({ threadId: 'liar' });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ promptTokens: 3, totalTokens: 3 });
+  });
+
   it('a bad input is a 400 naming input, with no upstream call', async () => {
     gw = await startTestGateway();
     for (const input of [undefined, '', [], [1, 'a'], [[]], { text: 'x' }, [1.5]]) {
