@@ -79,6 +79,14 @@ describe('POST /v1/embeddings (openai SDK)', () => {
     expect(events[0]).toMatchObject({ promptTokens: 3, totalTokens: 3 });
   });
 
+  it('an embedding that crosses a budget threshold says so in x-budget-threshold, as chat does', async () => {
+    gw = await startTestGateway({ maxTokensPerThread: 12 });
+    gw.upstream!.enqueue({ kind: 'ok', usage: { prompt_tokens: 11, completion_tokens: 0 } });
+    const { response } = await client(gw, 'near').embeddings.create({ model: MODEL, input: 'the first text', encoding_format: 'float' }).withResponse();
+    expect(response.headers.get('x-budget-used')).toBe('11');
+    expect(response.headers.get('x-budget-threshold')).toBe('critical; percent=90');
+  });
+
   it('a bad input is a 400 naming input, with no upstream call', async () => {
     gw = await startTestGateway();
     for (const input of [undefined, '', [], [1, 'a'], [[]], { text: 'x' }, [1.5]]) {

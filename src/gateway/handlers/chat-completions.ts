@@ -1,16 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AbortScope, withCallAbort } from '../../core/abort.js';
 import type { CompletionRequest } from '../../core/types.js';
-import type { RouterResponse } from '../../router/router.js';
 import { resolveCaller, type Caller } from '../caller.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { readJsonBody } from '../read-body.js';
-import { sendJson, setBudgetHeaders } from '../respond.js';
+import { sendJson } from '../respond.js';
 import type { Exchange } from '../route-table.js';
 import { splitScopedThreadId } from '../thread-scope.js';
 import { callIdentity } from './call-identity.js';
 import type { ChatHandlerContext } from './chat-context.js';
-import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
+import { chargedAnswer } from './charged-answer.js';
 import { streamCompletion } from './chat-stream.js';
 import { parseChatRequest, type ChatRequestBody } from './chat-request.js';
 import { completionJson } from './openai-format.js';
@@ -70,27 +69,8 @@ async function handleChatCompletions(
   // A non-streaming call is not aborted when its client leaves: the provider is already working (and
   // billing) on it, so it is read to its end, bounded by the call's timeouts, and charged what the
   // provider reports. Only the answer is dropped.
-  let result: RouterResponse;
-  try {
-    result = await ctx.router.complete(request);
-  } catch (err) {
-    budgetHeadersFromRefusal(res, err);
-    throw err;
-  }
-  try {
-    await ctx.durable(result.event);
-  } catch (err) {
-    throw storeFailed(err);
-  }
-  if (res.destroyed) return;
-  const usage = result.budget?.usage;
-  if (usage) setBudgetHeaders(res, usage);
-  const crossed = result.budget?.crossed;
-  if (crossed && crossed.length > 0) {
-    // The highest threshold this call crossed, e.g. "critical; percent=90".
-    const top = crossed.reduce((a, b) => (b.percent > a.percent ? b : a));
-    res.setHeader('x-budget-threshold', `${top.severity}; percent=${top.percent}`);
-  }
+  const result = await chargedAnswer(ctx, res, () => ctx.router.complete(request));
+  if (result === undefined) return;
   sendJson(res, 200, completionJson(`chatcmpl-${result.event.id}`, Math.floor(result.event.timestamp / 1000), result));
 }
 

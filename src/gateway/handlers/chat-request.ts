@@ -1,7 +1,6 @@
 import { isPlainObject } from '../../core/objects.js';
 import type { ChatMessage, CompletionRequest } from '../../core/types.js';
-import { textProblem } from '../../usage/event-fields.js';
-import { badRequest } from '../http-error.js';
+import { bodyModel, bodyUser, fail } from './body-fields.js';
 
 /** A validated `POST /v1/chat/completions` body, in the router's terms. */
 export interface ChatRequestBody
@@ -15,20 +14,6 @@ export interface ChatRequestBody
 
 const ROLES: ReadonlySet<string> = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
 const MAX_MESSAGES = 100_000;
-const MAX_MODEL_LENGTH = 256;
-const MAX_USER_LENGTH = 256;
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);
-  if (value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : typeof value;
-}
-
-function fail(param: string, problem: string, value: unknown): never {
-  throw badRequest(param, `${param}: ${problem} (got ${describe(value)})`);
-}
-
 /**
  * Validates a chat-completions request body. Every problem is a 400 naming the field
  * (`messages[2].role: must be one of … (got "bot")`). Fields the gateway does not use are ignored;
@@ -42,11 +27,7 @@ function fail(param: string, problem: string, value: unknown): never {
 export function parseChatRequest(body: unknown): ChatRequestBody {
   if (!isPlainObject(body)) fail('body', 'must be a JSON object', body);
 
-  const model = body.model;
-  if (typeof model !== 'string') fail('model', `must be a non-empty string of at most ${MAX_MODEL_LENGTH} characters`, model);
-  // model and user reach the usage store and the logs: refuse here what a store would refuse later.
-  const modelProblem = textProblem(model, MAX_MODEL_LENGTH);
-  if (modelProblem) fail('model', modelProblem, model);
+  const model = bodyModel(body);
 
   const rawMessages = body.messages;
   if (!Array.isArray(rawMessages) || rawMessages.length === 0) fail('messages', 'must be a non-empty array', rawMessages);
@@ -57,15 +38,8 @@ export function parseChatRequest(body: unknown): ChatRequestBody {
   parseStreaming(body, out);
   parseSampling(body, out);
   parseTools(body, out);
-  const user = body.user;
-  if (user !== undefined && user !== null) {
-    if (typeof user !== 'string') fail('user', `must be a string of at most ${MAX_USER_LENGTH} characters`, user);
-    if (user.length > 0) {
-      const userProblem = textProblem(user, MAX_USER_LENGTH);
-      if (userProblem) fail('user', userProblem, user);
-      out.user = user;
-    }
-  }
+  const user = bodyUser(body);
+  if (user !== undefined) out.user = user;
   return out;
 }
 
