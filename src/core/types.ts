@@ -129,6 +129,65 @@ export interface Backend {
   stream?(request: BackendRequest): AsyncIterable<StreamChunk>;
   /** Embeddings (OpenAI's `POST /embeddings`); backends without it cannot serve `router.embed()`. */
   embed?(request: EmbeddingBackendRequest): Promise<EmbeddingResponse>;
+  /**
+   * The wire APIs this backend speaks natively: a request in one of them is passed through with its body
+   * unchanged by {@link forward} / {@link forwardStream} (`router.forward()`, the gateway). Absent or empty:
+   * the backend is reached only through `complete`/`stream` (the gateway translates where it can).
+   */
+  readonly apis?: readonly WireApi[];
+  /** Sends one request of a native API with its body unchanged; the answer's body as sent and its usage. */
+  forward?(request: ForwardRequest): Promise<ForwardResponse>;
+  /** Streams one request of a native API with its body unchanged: every SSE event as sent, read for metering. */
+  forwardStream?(request: ForwardRequest): AsyncIterable<ForwardEvent>;
+}
+
+/**
+ * A wire API: the request and answer format of one upstream endpoint. `chat` is OpenAI's
+ * `/chat/completions`, `responses` `/responses`, `completions` the legacy `/completions`, `embeddings`
+ * `/embeddings`; `messages` is Anthropic's `/v1/messages` and `count_tokens` its `/v1/messages/count_tokens`.
+ */
+export type WireApi = 'chat' | 'responses' | 'completions' | 'embeddings' | 'messages' | 'count_tokens';
+
+/** Every {@link WireApi}, in a fixed order. */
+export const WIRE_APIS: readonly WireApi[] = ['chat', 'responses', 'completions', 'embeddings', 'messages', 'count_tokens'];
+
+/** What a pass-through backend receives: the client's body, to be sent as it is. */
+export interface ForwardRequest {
+  api: WireApi;
+  model: string;
+  /** The request body as the client sent it (every field, unknown ones included), plus what metering added. */
+  body: Record<string, unknown>;
+  /** Client headers the API passes on (Anthropic's `anthropic-version`, `anthropic-beta`), lower-case names. */
+  headers?: Record<string, string>;
+  /** Always set by the router: combines the caller's signal and the timeout. */
+  signal?: AbortSignal;
+}
+
+/** A pass-through backend's answer: its body as sent, and the usage read from it. */
+export interface ForwardResponse {
+  body: unknown;
+  /** Usage as reported, numbers as sent (the router judges them); `undefined` when it reported none. */
+  usage?: TokenUsage;
+  /** The answer's `model`, when it names one. */
+  model?: string;
+}
+
+/** One server-sent event of a pass-through stream, as the upstream sent it, with what metering reads from it. */
+export interface ForwardEvent {
+  /** The SSE `event:` field, when the upstream named its events (Anthropic, Responses). */
+  event?: string;
+  /** The SSE `data:` field as sent (`[DONE]` included). */
+  data: string;
+  /** Output text this event carries (content, refusal, tool-call arguments, reasoning): counted when a stream is cut. */
+  text?: string;
+  /** Usage this event reports: the total so far (a backend merges Anthropic's split counts). */
+  usage?: TokenUsage;
+  /** Chat and legacy completions: the event carries usage and no choices (the `include_usage` chunk). */
+  usageOnly?: boolean;
+  /** The answer is complete with this event (`[DONE]`, `message_stop`, `response.completed`, ...). */
+  done?: boolean;
+  /** The upstream reported an error in this event (its message): the event is passed on, and the stream ends. */
+  error?: string;
 }
 
 /** What an embeddings backend receives: the client's body, forwarded unchanged. */
