@@ -1,7 +1,8 @@
 /**
  * A fake Anthropic Messages server for tests: a real node:http server on 127.0.0.1 port 0, answering
- * `POST /v1/messages` (plain JSON, or SSE events when the body has `stream: true`) with programmable
- * scenarios. `srv.url` is the base URL without `/v1`, like `https://api.anthropic.com`.
+ * `POST /v1/messages` (plain JSON, or SSE events when the body has `stream: true`) and
+ * `POST /v1/messages/count_tokens` (an `ok` scenario answers `{ input_tokens }` from its usage) with
+ * programmable scenarios. `srv.url` is the base URL without `/v1`, like `https://api.anthropic.com`.
  *
  * @example
  * ```ts
@@ -84,7 +85,14 @@ export function startFakeAnthropicServer(): Promise<FakeServer<AnthropicScenario
 
 async function respond(scenario: AnthropicScenario, ctx: RespondContext): Promise<void> {
   const { res, body } = ctx;
-  if (ctx.req.method !== 'POST' || !(ctx.req.url ?? '').startsWith('/v1/messages')) {
+  const path = (ctx.req.url ?? '').split('?')[0];
+  if (ctx.req.method === 'POST' && path === '/v1/messages/count_tokens' && scenario.kind === 'ok') {
+    const inputTokens = (scenario.usage === undefined ? DEFAULT_ANTHROPIC_USAGE : scenario.usage)?.input_tokens ?? DEFAULT_ANTHROPIC_USAGE.input_tokens;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ input_tokens: inputTokens }));
+    return;
+  }
+  if (ctx.req.method !== 'POST' || path !== '/v1/messages') {
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ type: 'error', error: { type: 'not_found_error', message: `no route ${ctx.req.url}` } }));
     return;

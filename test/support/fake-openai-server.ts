@@ -1,8 +1,10 @@
 /**
- * A fake OpenAI chat-completions server for tests: a real node:http server on 127.0.0.1 port 0,
- * answering `POST /v1/chat/completions` (plain JSON, or SSE when the body has `stream: true`) and
- * `POST /v1/embeddings` (an `ok` scenario: one vector per input, `usage.prompt_tokens` from the
- * scenario's usage) with programmable scenarios.
+ * A fake OpenAI server for tests: a real node:http server on 127.0.0.1 port 0, answering
+ * `POST /v1/chat/completions` (plain JSON, or SSE when the body has `stream: true`; `n` choices),
+ * `POST /v1/responses` and `POST /v1/completions` (plain and SSE, formats in fake-openai-responses.ts)
+ * and `POST /v1/embeddings` (an `ok` scenario: one vector per input, `usage.prompt_tokens` from the
+ * scenario's usage) with programmable scenarios. `truncated-stream` cuts chat, responses and
+ * completions streams alike.
  *
  * @example
  * ```ts
@@ -14,6 +16,7 @@
  * ```
  */
 import type { ToolCall } from '../../src/core/types.js';
+import { respondCompletions, respondResponses, type WireAnswer } from './fake-openai-responses.js';
 import {
   splitDeltas,
   startFakeServer,
@@ -52,6 +55,12 @@ export type OpenAIScenario =
       chunkDelayMs?: number;
       /** `model` field of the answer (default: the requested model). */
       model?: string;
+      /** Chat: `system_fingerprint` of the answer (and of every chunk). */
+      systemFingerprint?: string;
+      /** Chat and responses: `service_tier` of the answer. */
+      serviceTier?: string;
+      /** Chat and completions: the `logprobs` object of every choice. */
+      logprobs?: unknown;
     }
   /**
    * Stream: sends `word` (default "spam ") as a delta every `chunkDelayMs` (default 0: as fast as the
@@ -92,11 +101,17 @@ export function startFakeOpenAIServer(): Promise<FakeServer<OpenAIScenario>> {
 
 async function respond(scenario: OpenAIScenario, ctx: RespondContext): Promise<void> {
   const { res, body } = ctx;
-  if (ctx.req.method === 'POST' && (ctx.req.url ?? '').startsWith('/v1/embeddings') && scenario.kind === 'ok') {
+  const path = (ctx.req.url ?? '').split('?')[0];
+  const post = ctx.req.method === 'POST';
+  if (post && path === '/v1/embeddings' && scenario.kind === 'ok') {
     embeddingsAnswer(scenario, ctx);
     return;
   }
-  if (ctx.req.method !== 'POST' || !(ctx.req.url ?? '').startsWith('/v1/chat/completions')) {
+  if (post && (path === '/v1/responses' || path === '/v1/completions')) {
+    await otherWire(path, scenario, ctx);
+    return;
+  }
+  if (!post || path !== '/v1/chat/completions') {
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { message: `no route ${ctx.req.method} ${ctx.req.url}`, type: 'not_found' } }));
     return;
@@ -131,7 +146,15 @@ async function respond(scenario: OpenAIScenario, ctx: RespondContext): Promise<v
   const usage = scenario.usage === undefined ? DEFAULT_OPENAI_USAGE : scenario.usage;
   const finishReason = scenario.finishReason ?? (scenario.toolCalls?.length ? 'tool_calls' : 'stop');
 
+  const n = typeof body.n === 'number' && body.n > 1 ? body.n : 1;
+  const top = chatExtras(scenario);
   if (!ctx.stream) {
+    const choices = Array.from({ length: n }, (_, index) => ({
+      index,
+      message: { role: 'assistant', content, ...(scenario.toolCalls ? { tool_calls: scenario.toolCalls } : {}) },
+      ...(scenario.logprobs !== undefined ? { logprobs: scenario.logprobs } : {}),
+      finish_reason: finishReason,
+    }));
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(
       JSON.stringify({
@@ -139,14 +162,9 @@ async function respond(scenario: OpenAIScenario, ctx: RespondContext): Promise<v
         object: 'chat.completion',
         created: 1_700_000_000,
         model,
-        choices: [
-          {
-            index: 0,
-            message: { role: 'assistant', content, ...(scenario.toolCalls ? { tool_calls: scenario.toolCalls } : {}) },
-            finish_reason: finishReason,
-          },
-        ],
+        choices,
         ...(usage ? { usage: withTotal(usage) } : {}),
+        ...top,
       }),
     );
     return;
@@ -154,13 +172,17 @@ async function respond(scenario: OpenAIScenario, ctx: RespondContext): Promise<v
 
   const opts = body.stream_options as { include_usage?: unknown } | undefined;
   const includeUsage = opts?.include_usage === true && usage !== null;
-  const extra = includeUsage ? { usage: null } : {};
+  const extra = { ...(includeUsage ? { usage: null } : {}), ...top };
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   res.write(': fake openai stream\n\n');
-  writeSse(res, JSON.stringify({ ...chunk(model, { role: 'assistant', content: '' }, null), ...extra }));
+  for (let index = 0; index < n; index++) {
+    writeSse(res, JSON.stringify({ ...chunk(model, { role: 'assistant', content: '' }, null, index), ...extra }));
+  }
   for (const [i, piece] of splitDeltas(content ?? '').entries()) {
     if (i > 0 && scenario.chunkDelayMs && !(await ctx.sleep(scenario.chunkDelayMs))) return;
-    writeSse(res, JSON.stringify({ ...chunk(model, { content: piece }, null), ...extra }));
+    for (let index = 0; index < n; index++) {
+      writeSse(res, JSON.stringify({ ...chunk(model, { content: piece }, null, index), ...extra }));
+    }
   }
   (scenario.toolCalls ?? []).forEach((call, index) => {
     const args = call.function.arguments;
@@ -172,9 +194,11 @@ async function respond(scenario: OpenAIScenario, ctx: RespondContext): Promise<v
       writeSse(res, JSON.stringify({ ...chunk(model, delta, null), ...extra }));
     }
   });
-  writeSse(res, JSON.stringify({ ...chunk(model, {}, finishReason), ...extra }));
+  for (let index = 0; index < n; index++) {
+    writeSse(res, JSON.stringify({ ...chunk(model, {}, finishReason, index), ...extra }));
+  }
   if (includeUsage && usage) {
-    writeSse(res, JSON.stringify({ ...chunk(model, null, null), choices: [], usage: withTotal(usage) }));
+    writeSse(res, JSON.stringify({ ...chunk(model, null, null), ...top, choices: [], usage: withTotal(usage) }));
   }
   writeSse(res, '[DONE]');
   res.end();
@@ -214,14 +238,49 @@ async function endlessStream(
   res.end();
 }
 
-function chunk(model: string, delta: Record<string, unknown> | null, finishReason: string | null): Record<string, unknown> {
+function chunk(model: string, delta: Record<string, unknown> | null, finishReason: string | null, index = 0): Record<string, unknown> {
   return {
     id: 'chatcmpl-fake',
     object: 'chat.completion.chunk',
     created: 1_700_000_000,
     model,
-    choices: delta ? [{ index: 0, delta, finish_reason: finishReason }] : [],
+    choices: delta ? [{ index, delta, finish_reason: finishReason }] : [],
   };
+}
+
+/** Top-level fields a chat scenario asks to echo (`system_fingerprint`, `service_tier`). */
+function chatExtras(scenario: Extract<OpenAIScenario, { kind: 'ok' }>): Record<string, unknown> {
+  return {
+    ...(scenario.systemFingerprint !== undefined ? { system_fingerprint: scenario.systemFingerprint } : {}),
+    ...(scenario.serviceTier !== undefined ? { service_tier: scenario.serviceTier } : {}),
+  };
+}
+
+/** `/v1/responses` and `/v1/completions`: `ok` and `truncated-stream` answers (other kinds are generic faults). */
+async function otherWire(path: string, scenario: OpenAIScenario, ctx: RespondContext): Promise<void> {
+  const { res, body } = ctx;
+  const requested = typeof body.model === 'string' ? body.model : 'gpt-fake';
+  if (scenario.kind === 'truncated-stream' && !ctx.stream) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"id":"cut","object":"response","output":[{"type":"mess');
+    await ctx.sleep(20);
+    res.destroy();
+    return;
+  }
+  if (scenario.kind !== 'ok' && scenario.kind !== 'truncated-stream') return;
+  const ok = scenario.kind === 'ok' ? scenario : undefined;
+  if (ok?.delayMs && !(await ctx.sleep(ok.delayMs))) return;
+  const answer: WireAnswer = {
+    model: ok?.model ?? requested,
+    content: ok?.content ?? (ok?.content === null ? '' : DEFAULT_CONTENT),
+    usage: ok?.usage === null ? null : (ok?.usage ?? DEFAULT_OPENAI_USAGE),
+    toolCalls: ok?.toolCalls ?? [],
+    ...(ok?.serviceTier !== undefined ? { serviceTier: ok.serviceTier } : {}),
+    ...(ok?.logprobs !== undefined ? { logprobs: ok.logprobs } : {}),
+    ...(ok?.chunkDelayMs ? { chunkDelayMs: ok.chunkDelayMs } : {}),
+    ...(scenario.kind === 'truncated-stream' ? { cutAfter: scenario.chunks } : {}),
+  };
+  await (path === '/v1/responses' ? respondResponses(answer, ctx) : respondCompletions(answer, ctx));
 }
 
 function withTotal(usage: OpenAIUsage): OpenAIUsage {

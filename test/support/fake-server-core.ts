@@ -13,6 +13,8 @@ export interface RecordedRequest {
   path: string;
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
+  /** The body exactly as it arrived (utf-8), for byte-level pass-through checks. */
+  raw: string;
   /** Client port of the connection it came on (equal ports = a reused keep-alive connection). */
   remotePort: number | undefined;
 }
@@ -106,6 +108,7 @@ export async function startFakeServer<S extends { kind: string }>(options: CoreO
         path: req.url ?? '',
         headers: { ...req.headers },
         body,
+        raw,
         remotePort: req.socket.remotePort,
       });
       const scenario = queue.length > 0 ? (queue.shift() as S) : fallback;
