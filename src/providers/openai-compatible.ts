@@ -11,6 +11,7 @@ import { postJson, postStream } from './http/post.js';
 import type { HttpTarget } from './http/target.js';
 import { isPlainObject } from '../core/objects.js';
 import { parseSse } from './sse.js';
+import { chatUsage } from './wire/chat.js';
 
 /** Options of {@link OpenAICompatibleBackend}. */
 export interface OpenAICompatibleBackendOptions extends HttpBackendOptions {
@@ -246,22 +247,10 @@ function contentText(content: unknown): string | null {
 }
 
 /**
- * Maps an OpenAI usage object; `undefined` when absent or without numeric token counts. Numbers are
- * passed on as sent (negative, fractional, beyond 2^53): the router judges them and refuses usage no
- * upstream could honestly report, rather than this adapter quietly dropping it to an estimate.
+ * Maps an OpenAI usage object; `undefined` when absent or without numeric token counts, numbers as sent.
+ * The chat wire reader's {@link chatUsage}, kept under this name for its callers.
  */
-export function mapUsage(raw: unknown): TokenUsage | undefined {
-  if (!isPlainObject(raw)) return undefined;
-  const prompt = raw.prompt_tokens;
-  const completion = raw.completion_tokens;
-  if (typeof prompt !== 'number' || typeof completion !== 'number') return undefined;
-  const usage: TokenUsage = { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
-  const cached = isPlainObject(raw.prompt_tokens_details) ? raw.prompt_tokens_details.cached_tokens : undefined;
-  if (typeof cached === 'number') usage.cachedPromptTokens = cached;
-  const reasoning = isPlainObject(raw.completion_tokens_details) ? raw.completion_tokens_details.reasoning_tokens : undefined;
-  if (typeof reasoning === 'number') usage.reasoningTokens = reasoning;
-  return usage;
-}
+export const mapUsage: (raw: unknown) => TokenUsage | undefined = chatUsage;
 
 function streamError(target: HttpTarget, error: unknown): ProviderError {
   const obj = isPlainObject(error) ? error : {};
