@@ -6,10 +6,12 @@
 import { isPlainObject } from '../../core/objects.js';
 import type { ChatMessage } from '../../core/types.js';
 import { fail } from '../handlers/body-fields.js';
-import { typeDetail, type Untranslatable } from './untranslatable.js';
+import { isEmpty, typeDetail, type Untranslatable } from './untranslatable.js';
 
 const ROLES: ReadonlySet<string> = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
 const MESSAGE_KEYS: ReadonlySet<string> = new Set(['role', 'content', 'name', 'tool_calls', 'tool_call_id']);
+/** An earlier answer sent back as it came (`refusal: null, annotations: []`): nothing to carry. */
+const MESSAGE_INERT = { annotations: isEmpty };
 /** Content parts every backend's converter reads (the Anthropic one turns `image_url` into an image block). */
 const PART_TYPES: ReadonlySet<string> = new Set(['text', 'image_url']);
 
@@ -46,7 +48,7 @@ export function parseChatMessage(m: unknown, i: number, untranslatable?: Untrans
     msg.name = m.name;
   }
   readToolFields(m, at, role, msg);
-  untranslatable?.addUnknownKeys(m, at, MESSAGE_KEYS);
+  untranslatable?.addUnknownKeys(m, at, MESSAGE_KEYS, MESSAGE_INERT);
   return msg;
 }
 

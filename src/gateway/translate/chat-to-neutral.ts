@@ -25,10 +25,14 @@ export interface ChatTranslation {
 }
 
 const MAX_MESSAGES = 100_000;
-/** Body fields the neutral request carries. */
+/**
+ * Body fields the neutral request carries. `prompt_cache_key` and `prompt_cache_retention` are hints for
+ * OpenAI's prompt cache, which asks for nothing in the answer and which another backend does not have:
+ * accepted and not carried (as Anthropic's `cache_control` is on the Messages side).
+ */
 const TRANSLATED: ReadonlySet<string> = new Set([
   'model', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop', 'tools', 'tool_choice',
-  'stream', 'stream_options', 'user', 'n',
+  'stream', 'stream_options', 'user', 'n', 'prompt_cache_key', 'prompt_cache_retention',
 ]);
 /** Fields sent at the value that asks for nothing: honoured by leaving them out. */
 const INERT: Readonly<Record<string, (v: unknown) => boolean>> = {
@@ -41,6 +45,7 @@ const INERT: Readonly<Record<string, (v: unknown) => boolean>> = {
   logit_bias: isEmpty,
   metadata: isEmpty,
   modalities: (v) => Array.isArray(v) && v.length === 1 && v[0] === 'text',
+  service_tier: (v) => v === 'auto' || v === 'default',
 };
 /**
  * `include_obfuscation` pads stream chunks against a length side channel; it changes no token of the

@@ -66,6 +66,11 @@ export function messagesBodyToRequest(body: unknown, backend: string): MessagesT
   const system = systemText(body.system, untranslatable);
   if (system !== undefined) messages.push({ role: 'system', content: system });
   rawMessages.forEach((m, i) => readAnthropicMessage(m, i, messages, untranslatable));
+  const last: unknown = rawMessages[rawMessages.length - 1];
+  if (isPlainObject(last) && last.role === 'assistant') {
+    // Anthropic continues a final assistant turn (a prefill); the chat API answers it with a new turn.
+    untranslatable.add(`messages[${rawMessages.length - 1}]`, 'a final assistant turn, which Anthropic continues');
+  }
 
   const out: MessagesTranslation = { request: { model, messages, maxTokens }, stream: false };
   readSampling(body, out);

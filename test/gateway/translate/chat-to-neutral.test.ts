@@ -74,9 +74,14 @@ describe('chatBodyToRequest', () => {
     const inert = {
       ...ok, logprobs: false, top_logprobs: 0, frequency_penalty: 0, presence_penalty: 0, parallel_tool_calls: true,
       store: false, logit_bias: {}, metadata: {}, modalities: ['text'], seed: null, response_format: null,
-      stream_options: { include_usage: false, include_obfuscation: true },
+      stream_options: { include_usage: false, include_obfuscation: true }, service_tier: 'auto',
+      prompt_cache_key: 'session-1', prompt_cache_retention: '24h',
     };
     expect(chatBodyToRequest(inert, CLAUDE).request).toEqual({ model: ok.model, messages: ok.messages });
+    // An earlier answer sent back as the openai SDK returned it.
+    const echoed = { role: 'assistant', content: 'Hello', refusal: null, annotations: [] };
+    const history = chatBodyToRequest({ ...ok, messages: [...ok.messages, echoed, { role: 'user', content: 'Again' }] }, CLAUDE);
+    expect(history.request.messages[1]).toEqual({ role: 'assistant', content: 'Hello' });
     const err = rejection(() => chatBodyToRequest({ ...ok, logprobs: true, parallel_tool_calls: false, frequency_penalty: 0.5 }, CLAUDE));
     expect(err.message).toMatch(/^logprobs, parallel_tool_calls, frequency_penalty: /);
   });

@@ -199,6 +199,7 @@ describe('messagesBodyToRequest', () => {
           ],
         },
         { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'sig' }, { type: 'text', text: 'ok' }] },
+        { role: 'user', content: 'go on' },
       ],
     };
     const err = rejection(() => messagesBodyToRequest(body, GPT));
@@ -212,6 +213,14 @@ describe('messagesBodyToRequest', () => {
         'tools[0] (type "web_search_20250305"), tools[1].input_examples, tool_choice.disable_parallel_tool_use, metadata.team: ' +
         'the model is served by backend "openai" (openai), which cannot honour these fields; send them to a model on an Anthropic backend, or leave them out',
     );
+  });
+
+  it('refuses a final assistant turn: Anthropic continues it, the chat API would answer it anew', () => {
+    const err = rejection(() =>
+      messagesBodyToRequest({ ...ok, messages: [{ role: 'user', content: 'Name a colour' }, { role: 'assistant', content: 'The colour is' }] }, GPT),
+    );
+    expect(err.param).toBe('messages[1]');
+    expect(err.message).toMatch(/^messages\[1\] \(a final assistant turn, which Anthropic continues\): the model is served by backend "openai"/);
   });
 
   it('requires max_tokens, as Anthropic does', () => {
