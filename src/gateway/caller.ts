@@ -20,8 +20,8 @@ export interface ResolvedCaller {
  * Authenticates the request's key and settles its org: a non-admin key works in its own org (an
  * `x-org-id` naming another is refused, 403); an admin key works in the org `x-org-id` names, else its own.
  */
-export function resolveCaller(keys: KeyRing, req: IncomingMessage): ResolvedCaller {
-  const principal = keys.authenticate(req.headers.authorization);
+export function resolveCaller(keys: KeyRing, req: IncomingMessage, apiKeyHeader = false): ResolvedCaller {
+  const principal = keys.authenticate(authorizationOf(req, apiKeyHeader));
   const raw = req.headers['x-org-id'];
   const headerOrg = typeof raw === 'string' ? checkClientId('x-org-id', raw) : undefined;
   if (!principal.admin) {
@@ -42,4 +42,15 @@ export function resolveCaller(keys: KeyRing, req: IncomingMessage): ResolvedCall
 /** Refuses (403) a caller without an admin key; `what` names the action, e.g. "Reading /metrics". */
 export function requireAdmin(caller: Caller, what: string): void {
   if (!caller.principal.admin) throw new HttpError(403, 'permission_error', 'admin_required', `${what} needs an admin key`);
+}
+
+/**
+ * The request's credentials as an `Authorization` value. On Anthropic's routes (`apiKeyHeader`) the key may
+ * also come as `x-api-key`, as Anthropic's SDK and Claude Code send it (`Authorization` wins when both are sent).
+ */
+function authorizationOf(req: IncomingMessage, apiKeyHeader: boolean): string | undefined {
+  const authorization = req.headers.authorization;
+  if (authorization !== undefined || !apiKeyHeader) return authorization;
+  const key = req.headers['x-api-key'];
+  return typeof key === 'string' && key !== '' ? `Bearer ${key}` : undefined;
 }

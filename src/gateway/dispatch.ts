@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { GatewayContext } from './gateway-context.js';
 import { toHttpError } from './http-error.js';
 import { sendError } from './respond.js';
+import { anthropicErrorBody } from './translate/anthropic-errors.js';
 import { methodNotAllowed, notFound, type Exchange, type RouteTable } from './route-table.js';
 import { recordedStatus } from './server-hooks.js';
 import { splitScopedThreadId } from './thread-scope.js';
@@ -38,12 +39,13 @@ async function dispatch(gw: GatewayContext, table: RouteTable, ex: Exchange): Pr
 }
 
 /** Answers a failed request: OpenAI-shaped JSON, or (headers already out) just the end of the response. */
-function answerError(gw: GatewayContext, res: ServerResponse, err: unknown): void {
+function answerError(gw: GatewayContext, ex: Exchange, err: unknown): void {
+  const { res } = ex;
   const mapped = toHttpError(err, { publicThreadId });
   gw.onError(err, mapped);
   if (res.destroyed || res.writableEnded) return;
   if (res.headersSent) res.end();
-  else sendError(res, mapped);
+  else sendError(res, mapped, ex.errorShape === 'anthropic' ? anthropicErrorBody(mapped.status, mapped.message) : mapped.body());
 }
 
 /** The server's request listener: counts the request, dispatches it and records its status and duration when it closes. */
@@ -70,7 +72,7 @@ export function createRequestListener(gw: GatewayContext, table: RouteTable): (r
       metrics.observeRequest({ route: ex.route, status: recordedStatus(res), durationMs: performance.now() - start });
       lifecycle.end();
     });
-    const work = dispatch(gw, table, ex).then(undefined, (err: unknown) => answerError(gw, res, err));
+    const work = dispatch(gw, table, ex).then(undefined, (err: unknown) => answerError(gw, ex, err));
     lifecycle.track(work);
   };
 }

@@ -11,7 +11,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** Writes an OpenAI-shaped error answer (or, once headers are out, just ends the response). */
-export function sendError(res: ServerResponse, err: HttpError): void {
+export function sendError(res: ServerResponse, err: HttpError, body: unknown = err.body()): void {
   if (res.headersSent) {
     res.end();
     return;
@@ -20,13 +20,13 @@ export function sendError(res: ServerResponse, err: HttpError): void {
   if (err.status === 413) res.setHeader('connection', 'close');
   const req = res.req as IncomingMessage | undefined;
   if (err.status !== 413 || !req || req.complete) {
-    sendJson(res, err.status, err.body(), err.headers);
+    sendJson(res, err.status, body, err.headers);
     return;
   }
   // Closing at once, with the client still sending, resets the connection and the client may never
   // read the 413 (a "broken pipe"). So send the whole answer, keep reading and dropping what the
   // client still sends for a bounded time, and only then close (nginx's "lingering close").
-  const text = JSON.stringify(err.body());
+  const text = JSON.stringify(body);
   for (const name in err.headers) res.setHeader(name, err.headers[name]!);
   res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.write(text);

@@ -16,6 +16,8 @@ export interface Exchange {
   route: string;
   /** Run when the response closes (the chat handler aborts a stream whose client left). */
   onClose: (() => void) | undefined;
+  /** The shape errors are answered in: OpenAI's (default), or Anthropic's on the Messages routes. */
+  errorShape?: 'anthropic';
 }
 
 /** Serves one matched request. Errors it throws are answered by the dispatcher (OpenAI-shaped JSON). */

@@ -2,6 +2,8 @@ import { DASHBOARD_PATHS } from './dashboard/index.js';
 import { chatCompletions } from './handlers/chat-completions.js';
 import { serveDashboard } from './handlers/dashboard.js';
 import { embeddings } from './handlers/embeddings.js';
+import { countTokens, messages } from './handlers/messages.js';
+import { completions, responses } from './handlers/responses.js';
 import { healthz, readyz } from './handlers/health.js';
 import { renderMetrics } from './handlers/metrics.js';
 import { getModel, listModels } from './handlers/models.js';
@@ -15,7 +17,11 @@ import type { Route } from './route-table.js';
  */
 export const API_ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/chat/completions', handler: chatCompletions },
+  { method: 'POST', path: '/v1/responses', handler: responses },
+  { method: 'POST', path: '/v1/completions', handler: completions },
   { method: 'POST', path: '/v1/embeddings', handler: embeddings },
+  { method: 'POST', path: '/v1/messages', handler: messages },
+  { method: 'POST', path: '/v1/messages/count_tokens', handler: countTokens },
   { method: 'GET', path: '/v1/models', handler: listModels },
   { method: 'GET', path: '/v1/models/:id', handler: getModel },
   { method: 'GET', path: '/v1/threads', handler: listThreads },

@@ -3,7 +3,8 @@ import { ProviderError } from '../core/errors.js';
 import { positiveIntegerOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { attemptScopeOf } from '../core/abort.js';
-import type { Backend, BackendRequest, LLMResponse, StreamChunk, ToolCall } from '../core/types.js';
+import type { Backend, BackendRequest, ForwardEvent, ForwardRequest, ForwardResponse, LLMResponse, StreamChunk, ToolCall, WireApi } from '../core/types.js';
+import { forwardJson, forwardSse } from './http/forward.js';
 import { mapStopReason, readUsage, toAnthropicBody, toTokenUsage, type AnthropicUsageCounters } from './anthropic-convert.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
 import { abortError, describeTarget, redactSecrets } from './call-errors.js';
@@ -59,6 +60,8 @@ export class AnthropicBackend implements Backend {
   readonly models: readonly string[];
   readonly defaultMaxTokens: number;
   readonly anthropicVersion: string;
+  /** Anthropic's APIs passed through unchanged: `/v1/messages` and `/v1/messages/count_tokens`. */
+  readonly apis: readonly WireApi[] = ['messages', 'count_tokens'];
   readonly #apiKey: string | undefined;
   readonly #headers: Record<string, string>;
   readonly #target: HttpTarget;
@@ -149,8 +152,36 @@ export class AnthropicBackend implements Backend {
     }
   }
 
+  /**
+   * Sends a Messages (or count_tokens) request with its body unchanged, with the backend's key and the
+   * client's `anthropic-version` (else the backend's) and `anthropic-beta`; the answer as sent, with its usage.
+   */
+  forward(request: ForwardRequest): Promise<ForwardResponse> {
+    return forwardJson(this.#target, this.#forwardUrl(request), this.#forwardHeaders(request), request);
+  }
+
+  /** Streams a Messages request with its body unchanged: every SSE event as sent, read for metering. */
+  forwardStream(request: ForwardRequest): AsyncGenerator<ForwardEvent, void, undefined> {
+    return forwardSse(this.#target, this.#forwardUrl(request), this.#forwardHeaders(request), request);
+  }
+
   #url(): string {
     return `${this.baseUrl}/v1/messages`;
+  }
+
+  #forwardUrl(request: ForwardRequest): string {
+    if (request.api === 'count_tokens') return `${this.baseUrl}/v1/messages/count_tokens`;
+    if (request.api === 'messages') return this.#url();
+    throw new ProviderError({ code: 'UNSUPPORTED_API', provider: this.provider, backend: this.name, isRetryable: false, message: `backend "${this.name}" does not speak the ${request.api} API` });
+  }
+
+  #forwardHeaders(request: ForwardRequest): Record<string, string> {
+    const headers = this.#requestHeaders();
+    const version = request.headers?.['anthropic-version'];
+    if (version !== undefined) headers['anthropic-version'] = version;
+    const beta = request.headers?.['anthropic-beta'];
+    if (beta !== undefined) headers['anthropic-beta'] = beta;
+    return headers;
   }
 
   #requestHeaders(): Record<string, string> {

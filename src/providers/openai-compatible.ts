@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
 import { attemptScopeOf } from '../core/abort.js';
-import type { Backend, BackendRequest, EmbeddingBackendRequest, EmbeddingResponse, LLMResponse, StreamChunk, TokenUsage, ToolCall } from '../core/types.js';
+import type { Backend, BackendRequest, EmbeddingBackendRequest, EmbeddingResponse, ForwardEvent, ForwardRequest, ForwardResponse, LLMResponse, StreamChunk, TokenUsage, ToolCall, WireApi } from '../core/types.js';
+import { forwardJson, forwardSse } from './http/forward.js';
 import { resolveBaseUrl, resolveHttpOptions, type HttpBackendOptions } from './backend-options.js';
 import { abortError, describeTarget, redactSecrets } from './call-errors.js';
 import { malformed, parseEventObject, streamTruncated } from './http/errors.js';
@@ -10,6 +11,7 @@ import { postJson, postStream } from './http/post.js';
 import type { HttpTarget } from './http/target.js';
 import { isPlainObject } from '../core/objects.js';
 import { parseSse } from './sse.js';
+import { chatUsage } from './wire/chat.js';
 
 /** Options of {@link OpenAICompatibleBackend}. */
 export interface OpenAICompatibleBackendOptions extends HttpBackendOptions {
@@ -20,6 +22,9 @@ export interface OpenAICompatibleBackendOptions extends HttpBackendOptions {
   /** Body field carrying the completion cap. Default `max_tokens`; OpenAI's reasoning models want `max_completion_tokens`. */
   maxTokensParam?: 'max_tokens' | 'max_completion_tokens';
 }
+
+/** Paths under the base URL of the APIs passed through. */
+const OPENAI_PATHS: Partial<Record<WireApi, string>> = { chat: 'chat/completions', responses: 'responses', completions: 'completions', embeddings: 'embeddings' };
 
 const PROVIDER_WORD = 'must be a provider word such as "openai" or "xai"';
 
@@ -64,6 +69,8 @@ export class OpenAICompatibleBackend implements Backend {
   readonly baseUrl: string;
   /** Model patterns served (exact names, prefixes ending in `*`, or `'*'`), as configured. */
   readonly models: readonly string[];
+  /** The OpenAI APIs passed through unchanged: `/chat/completions`, `/responses`, `/completions`, `/embeddings`. */
+  readonly apis: readonly WireApi[] = ['chat', 'responses', 'completions', 'embeddings'];
   readonly #apiKey: string | undefined;
   readonly #headers: Record<string, string>;
   readonly #target: HttpTarget;
@@ -161,8 +168,27 @@ export class OpenAICompatibleBackend implements Backend {
     }
   }
 
+  /**
+   * Sends a request of one of {@link apis} with its body unchanged to `{baseUrl}/{path}` (only the backend's
+   * key is added); the answer's body as sent, with its usage and model. Throws like {@link complete}.
+   */
+  forward(request: ForwardRequest): Promise<ForwardResponse> {
+    return forwardJson(this.#target, this.#apiUrl(request), this.#requestHeaders(), request);
+  }
+
+  /** Streams a request of one of {@link apis} with its body unchanged: every SSE event as sent, read for metering. */
+  forwardStream(request: ForwardRequest): AsyncGenerator<ForwardEvent, void, undefined> {
+    return forwardSse(this.#target, this.#apiUrl(request), this.#requestHeaders(), request);
+  }
+
   #url(): string {
     return `${this.baseUrl}/chat/completions`;
+  }
+
+  #apiUrl(request: ForwardRequest): string {
+    const path = OPENAI_PATHS[request.api];
+    if (path === undefined) throw new ProviderError({ code: 'UNSUPPORTED_API', provider: this.provider, backend: this.name, isRetryable: false, message: `backend "${this.name}" does not speak the ${request.api} API` });
+    return `${this.baseUrl}/${path}`;
   }
 
   #requestHeaders(): Record<string, string> {
@@ -221,22 +247,10 @@ function contentText(content: unknown): string | null {
 }
 
 /**
- * Maps an OpenAI usage object; `undefined` when absent or without numeric token counts. Numbers are
- * passed on as sent (negative, fractional, beyond 2^53): the router judges them and refuses usage no
- * upstream could honestly report, rather than this adapter quietly dropping it to an estimate.
+ * Maps an OpenAI usage object; `undefined` when absent or without numeric token counts, numbers as sent.
+ * The chat wire reader's {@link chatUsage}, kept under this name for its callers.
  */
-export function mapUsage(raw: unknown): TokenUsage | undefined {
-  if (!isPlainObject(raw)) return undefined;
-  const prompt = raw.prompt_tokens;
-  const completion = raw.completion_tokens;
-  if (typeof prompt !== 'number' || typeof completion !== 'number') return undefined;
-  const usage: TokenUsage = { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion };
-  const cached = isPlainObject(raw.prompt_tokens_details) ? raw.prompt_tokens_details.cached_tokens : undefined;
-  if (typeof cached === 'number') usage.cachedPromptTokens = cached;
-  const reasoning = isPlainObject(raw.completion_tokens_details) ? raw.completion_tokens_details.reasoning_tokens : undefined;
-  if (typeof reasoning === 'number') usage.reasoningTokens = reasoning;
-  return usage;
-}
+export const mapUsage: (raw: unknown) => TokenUsage | undefined = chatUsage;
 
 function streamError(target: HttpTarget, error: unknown): ProviderError {
   const obj = isPlainObject(error) ? error : {};

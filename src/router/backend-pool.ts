@@ -1,7 +1,7 @@
 import { NoBackendError, ValidationError } from '../core/errors.js';
 import { formatPath } from '../core/format-path.js';
 import { AbortScope } from '../core/abort.js';
-import type { Backend } from '../core/types.js';
+import type { Backend, WireApi } from '../core/types.js';
 import { assertBackend, parseBackendLimits, type BackendLimits } from './backend-limits.js';
 import { BackendHealth } from './cooldown.js';
 import { ConcurrencyLimiter, TokenRateWindow, type WindowEntry } from './limits.js';
@@ -9,8 +9,11 @@ import { orderBackends, type RoutingStrategy } from './strategy.js';
 
 const DEFAULT_MAX_QUEUE = 1_000;
 
-/** What a call asks of its backends: a completion, a stream, or embeddings. */
-export type CallKind = 'complete' | 'stream' | 'embed';
+/**
+ * What a call asks of its backends: a completion, a stream, embeddings, or a request of a wire API passed
+ * through unchanged (`forward`, `forwardStream`: only backends speaking that API natively).
+ */
+export type CallKind = 'complete' | 'stream' | 'embed' | { forward: WireApi; stream: boolean };
 
 /** What the router keeps about one backend: its limits, its health and its calls in flight. */
 export interface BackendState {
@@ -162,9 +165,9 @@ export class BackendPool {
     const names = this.backends.map((b) => b.name);
     if (serving.length === 0) throw new NoBackendError(model, names);
     if (kind === 'complete') return serving;
-    const able = serving.filter((b) => typeof b[kind] === 'function');
+    const able = serving.filter((b) => canServe(b, kind));
     if (able.length === 0) {
-      const cannot = kind === 'stream' ? 'cannot stream' : 'cannot serve embeddings';
+      const cannot = kind === 'stream' ? 'cannot stream' : kind === 'embed' ? 'cannot serve embeddings' : `do not speak the ${kind.forward} API`;
       throw new NoBackendError(model, names, `backends serving it (${serving.map((b) => b.name).join(', ')}) ${cannot}`);
     }
     return able;
@@ -184,4 +187,11 @@ export class BackendPool {
       inFlight: previous?.inFlight ?? 0,
     };
   }
+}
+
+/** Whether `backend` can serve a call of `kind` (it has the method, and for a pass-through, speaks the API). */
+export function canServe(backend: Backend, kind: Exclude<CallKind, 'complete'>): boolean {
+  if (typeof kind === 'string') return typeof backend[kind] === 'function';
+  const method = kind.stream ? backend.forwardStream : backend.forward;
+  return typeof method === 'function' && Array.isArray(backend.apis) && backend.apis.includes(kind.forward);
 }

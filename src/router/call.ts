@@ -11,6 +11,8 @@ export interface CallSettings {
   completionCeiling: number;
   maxStreamDurationMs: number;
   now: () => number;
+  /** The most prompt tokens an honest upstream could report, when known otherwise than from the messages (a forwarded body). */
+  promptCeiling?: number;
 }
 
 /**
@@ -79,7 +81,8 @@ export class RouterCall {
 
   /** What an honest provider could report for this call. */
   usageLimits(): UsageLimits {
-    return { promptTokens: promptCeiling(this.req.messages, this.req.tools), completionTokens: this.completionLimit };
+    const prompt = this.settings.promptCeiling ?? promptCeiling(this.req.messages, this.req.tools);
+    return { promptTokens: prompt, completionTokens: this.completionLimit };
   }
 
   /** The prompt estimate plus the counted tokens of the delivered text, at most the completion limit. */

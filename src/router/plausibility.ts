@@ -54,6 +54,37 @@ export function promptCeiling(messages: readonly ChatMessage[], tools: readonly 
   return total;
 }
 
+/** `type` values of request parts that carry no text to count (images, audio, files, documents). */
+const MEDIA_TYPES: ReadonlySet<string> = new Set([
+  'image', 'image_url', 'input_image', 'audio', 'input_audio', 'file', 'input_file', 'document', 'video', 'video_url',
+]);
+
+/**
+ * An upper bound of any tokenizer's count of the prompt of a request body of any wire API: one token per
+ * UTF-8 byte of its JSON (`bytes`, when the caller has it, else measured), plus the base allowance and the
+ * media allowance per part whose `type` names an image, audio, file or document. Like {@link promptCeiling},
+ * far above the real count: it only tells honest usage from impossible usage.
+ */
+export function bodyPromptCeiling(body: unknown, bytes?: number): number {
+  return PROMPT_BASE_ALLOWANCE + (bytes ?? jsonBytes(body)) + PER_MEDIA_PART_ALLOWANCE * mediaParts(body, 0);
+}
+
+function mediaParts(value: unknown, depth: number): number {
+  if (value === null || typeof value !== 'object' || depth > 64) return 0;
+  let n = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) n += mediaParts(item, depth + 1);
+    return n;
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record.type === 'string' && MEDIA_TYPES.has(record.type)) n++;
+  for (const key in record) {
+    const v = record[key];
+    if (v !== null && typeof v === 'object') n += mediaParts(v, depth + 1);
+  }
+  return n;
+}
+
 /**
  * The most tokens any tokenizer could count for an embeddings `input` (a string, strings, token ids or lists
  * of token ids): one per UTF-8 byte of text, the ids as given, plus allowances; `Infinity` for an input of

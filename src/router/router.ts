@@ -1,7 +1,7 @@
 import { getBudgetRegistry, type ThreadBudgetRegistry } from '../budget/registry.js';
 import { MemoryBudgetLedger } from '../budget/memory-ledger.js';
 import type { BudgetLedger } from '../budget/types.js';
-import type { Backend, CompletionRequest, EmbeddingBackendRequest, LLMResponse, StreamChunk, TokenUsage } from '../core/types.js';
+import type { Backend, CompletionRequest, EmbeddingBackendRequest, LLMResponse, StreamChunk, TokenUsage, WireApi } from '../core/types.js';
 import { getUsageTracker, type UsageTracker } from '../usage/tracker.js';
 import { deliveredText } from './accounting.js';
 import { AttemptLoop } from './attempt-loop.js';
@@ -20,11 +20,15 @@ import { streamAttempt, StreamProgress } from './stream-attempt.js';
 import type { RoutingStrategy } from './strategy.js';
 import { validateRequest } from './validate-request.js';
 import { validateEmbeddingRequest, type EmbeddingRequest, type RouterEmbedding } from './embedding-request.js';
+import { forwardRequestOf, forwardStreamAttempt } from './forward-attempt.js';
+import { validateForwardRequest, type CheckedForward, type ForwardCallRequest, type RouterForward, type RouterForwardChunk } from './forward-request.js';
+import { bodyText } from './body-text.js';
 
 export type { BackendEntry, BackendLimits } from './backend-limits.js';
 export type { RouterBudgetInfo, RouterCharge } from './charge.js';
 export type { LLMRouterOptions } from './router-options.js';
 export type { EmbeddingRequest, RouterEmbedding } from './embedding-request.js';
+export type { ForwardCallRequest, RouterForward, RouterForwardChunk, RouterForwardEnd } from './forward-request.js';
 
 /** The answer of {@link LLMRouter.complete}. */
 export interface RouterResponse extends LLMResponse, RouterCharge {
@@ -240,11 +244,113 @@ export class LLMRouter {
   }
 
   /**
+   * Sends a request of a wire API (`chat`, `responses`, `completions`, `messages`, ...) with its body
+   * unchanged to a backend serving `request.model` that speaks that API natively (`backend.apis`), failing
+   * over as `complete()` does, and charges the thread the usage read from the answer through the same bill:
+   * `inputTokens` plus the output cap (times `choices`) reserved first (refused: `BudgetExhaustedError`, no
+   * backend called), released on failure, one usage event. None speaks the API: `NoBackendError`. For an API
+   * the provider does not charge (`count_tokens`), see {@link forwardUncharged}.
+   *
+   * @example
+   * ```ts
+   * const res = await router.forward({ api: 'chat', model: 'gpt-4o-mini', body, inputTokens: 12, maxOutputTokens: 100, threadId: 't1' });
+   * res.body; // the upstream's answer as it sent it
+   * ```
+   */
+  async forward(request: ForwardCallRequest): Promise<RouterForward> {
+    const f = validateForwardRequest(request);
+    const { call, bill } = this.startForward(f, false, true);
+    try {
+      if (bill.reserves) await bill.reserve();
+      const { response, lease } = await this.attempts.run(call, (l) => l.backend.forward!(forwardRequestOf(f, l)));
+      const model = saneModel(response.model, call.req.model);
+      const charge = await bill.chargeAnswer(lease, response.usage, () => bodyText(response.body), model);
+      return { body: response.body, model, ...charge };
+    } finally {
+      call.dispose();
+      const closing = bill.close(undefined, '');
+      if (closing) await closing;
+    }
+  }
+
+  /**
+   * Sends a request the provider does not charge for (Anthropic's `count_tokens`) with its body unchanged,
+   * routed and failed over like {@link forward}, with no reservation and no usage event.
+   */
+  async forwardUncharged(request: ForwardCallRequest): Promise<{ body: unknown; backend: string; provider: string }> {
+    const f = validateForwardRequest(request);
+    const { call } = this.startForward(f, false, false);
+    try {
+      const { response, lease } = await this.attempts.run(call, (l) => l.backend.forward!(forwardRequestOf(f, l)));
+      return { body: response.body, backend: lease.backend.name, provider: lease.backend.provider };
+    } finally {
+      call.dispose();
+    }
+  }
+
+  /**
+   * Streams a request of a wire API with its body unchanged (see {@link forward}): the upstream's events as
+   * it sent them, then one {@link RouterForwardEnd} with the charge and the upstream's last events (its usage
+   * chunk, its end marker), held back so that a caller sends them only once the charge is stored. Charged the
+   * reported usage, or the prompt estimate plus the text delivered when the stream broke, was cut past its
+   * cap, or the consumer stopped reading. Failover only before the first event.
+   */
+  async *forwardStream(request: ForwardCallRequest): AsyncGenerator<RouterForwardChunk, void, undefined> {
+    const f = validateForwardRequest(request);
+    const { call, bill } = this.startForward(f, true, true);
+    const progress = new StreamProgress(call.completionLimit);
+    try {
+      if (bill.reserves) await bill.reserve();
+      for (;;) {
+        const lease = await this.attempts.pickAndLease(call);
+        const end = yield* forwardStreamAttempt(call, lease, progress, this.attempts, f);
+        if (end.kind === 'retry') continue;
+        if (end.kind === 'cut') {
+          await bill.chargeReservation(lease.backend, call.req.model, progress.meter.text);
+          throw end.error;
+        }
+        lease.state.health.recordSuccess();
+        const charge = await bill.chargeAnswer(lease, end.reported, progress.meter.text, call.req.model);
+        yield { type: 'usage', ...charge, tail: end.tail };
+        return;
+      }
+    } finally {
+      call.dispose();
+      const closing = bill.close(progress.servedBy, progress.meter.text);
+      if (closing) await closing;
+    }
+  }
+
+  /**
+   * Whether a backend serving `model` speaks `api` natively (then the gateway forwards a request of that
+   * API unchanged; else it translates through `complete()`/`stream()`). False when no backend serves it.
+   */
+  speaks(model: string, api: WireApi): boolean {
+    return this.backends.some((b) => b.servesModel(model) && Array.isArray(b.apis) && b.apis.includes(api));
+  }
+
+  /**
    * Resolves once every settle the router is retrying in the background (after a ledger failed to take
    * a charge) has landed or been given up. Await it before closing the ledger at shutdown.
    */
   async drainSettles(): Promise<void> {
     await this.settleRetries.idle();
+  }
+
+  /** A checked forward request as a call (the backends speaking its API) and its bill. */
+  private startForward(f: CheckedForward, streaming: boolean, metered: boolean): { call: RouterCall; bill: CallBill } {
+    const { req, inputTokens, choices, promptCeiling } = f;
+    const s = this.callSettings;
+    const settings = {
+      ...s,
+      estimatePrompt: () => inputTokens,
+      defaultCompletionReserve: s.defaultCompletionReserve * choices,
+      completionCeiling: s.completionCeiling * choices,
+      promptCeiling,
+    };
+    const call = new RouterCall(req, streaming, this.pool.orderFor(req.model, { forward: f.api, stream: streaming }), settings);
+    const ledger = metered && req.threadId !== undefined ? this.ledger : undefined;
+    return { call, bill: new CallBill(call, ledger, this.trackerOf, this.settleRetries) };
   }
 
   /** A checked request as a call (its backends in order) and its bill (the thread's ledger, if any). */

@@ -33,6 +33,18 @@ export class StreamProgress {
     const meter = this.meter;
     meter.add(typeof chunk.content === 'string' ? chunk.content : '');
     if (chunk.toolCalls) for (const tc of chunk.toolCalls) meter.add(toolCallText(tc));
+    return this.capError(backend);
+  }
+
+  /** Counts text `backend` sent (a forwarded event's); the error that cuts the stream when past its cap. */
+  deliveredText(backend: Backend, text: string): ProviderError | undefined {
+    this.servedBy = backend;
+    this.meter.add(text);
+    return this.capError(backend);
+  }
+
+  private capError(backend: Backend): ProviderError | undefined {
+    const meter = this.meter;
     if (!meter.pastCap) return undefined;
     const problem = `went on past the output cap of ${meter.cap} tokens (at least ${meter.minimumTokens} delivered)`;
     return streamCutError(backend, 'OUTPUT_CAP_EXCEEDED', problem);

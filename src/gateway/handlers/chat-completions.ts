@@ -13,6 +13,8 @@ import { chargedAnswer } from './charged-answer.js';
 import { streamCompletion } from './chat-stream.js';
 import { parseChatRequest, type ChatRequestBody } from './chat-request.js';
 import { completionJson } from './openai-format.js';
+import { readChat } from './api-bodies.js';
+import { forwardCall } from './forward-call.js';
 
 /**
  * Builds the router request from a validated body and the tokenwarden headers (`x-thread-id`,
@@ -35,9 +37,12 @@ function routerRequest(
 }
 
 /**
- * `POST /v1/chat/completions`: validates the body, calls the router (which reserves the thread's budget
- * before any provider is contacted and settles it afterwards), and answers in OpenAI's format — JSON, or
- * SSE `chat.completion.chunk`s ending in `data: [DONE]` when `stream: true`.
+ * `POST /v1/chat/completions`. For a model whose backend speaks chat natively (OpenAI-compatible, mock),
+ * the body is forwarded unchanged and the answer sent back as the upstream sent it (see forwardCall).
+ * Otherwise (an Anthropic backend, a library backend with only `complete`/`stream`) it is translated: the
+ * body becomes a router request (a 400 names every field that cannot be translated), and the answer is
+ * written in OpenAI's format — JSON, or SSE `chat.completion.chunk`s ending in `data: [DONE]`. Either way
+ * the thread's budget is reserved before any provider is contacted and settled afterwards.
  */
 async function handleChatCompletions(
   ctx: ChatHandlerContext,
@@ -46,7 +51,13 @@ async function handleChatCompletions(
   caller: Caller,
   closeHook: { onClose: (() => void) | undefined },
 ): Promise<void> {
-  const body = parseChatRequest(await readJsonBody(req, ctx.bodyLimit));
+  const raw = await readJsonBody(req, ctx.bodyLimit);
+  const call = readChat(raw);
+  if (ctx.router.speaks(call.model, 'chat')) {
+    await forwardCall(ctx, req, res, caller, closeHook, call);
+    return;
+  }
+  const body = parseChatRequest(raw);
   const request = routerRequest(req, body, caller, ctx.requireThread);
   const threadId = request.threadId;
   if (threadId !== undefined) {

@@ -4,27 +4,14 @@ import type { AbortScope } from '../../core/abort.js';
 import type { CompletionRequest } from '../../core/types.js';
 import type { RouterStreamChunk } from '../../router/router.js';
 import { toHttpError } from '../http-error.js';
-import { setBudgetHeaders } from '../respond.js';
 import { splitScopedThreadId } from '../thread-scope.js';
 import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
 import type { ChatHandlerContext } from './chat-context.js';
 import type { ChatRequestBody } from './chat-request.js';
 import { chunkJson, openAIUsage } from './openai-format.js';
+import { drained, writeStreamHead } from './sse-out.js';
 
 type Step = IteratorResult<RouterStreamChunk, void>;
-
-/** Resolves when the response can take more data, or when the client is gone. */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
 
 /** The SSE side of one streamed answer: its ids, and whether the assistant role was sent yet. */
 class ChunkWriter {
@@ -57,19 +44,6 @@ class ChunkWriter {
     }
     await this.write([{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason ?? 'stop' }]);
   }
-}
-
-/** Sends the SSE headers, with the thread's budget headers as they stand before the first token. */
-async function writeStreamHead(ctx: ChatHandlerContext, res: ServerResponse, request: CompletionRequest): Promise<void> {
-  if (request.threadId !== undefined) {
-    const usage = await ctx.router.ledger.usage(request.threadId).catch(() => undefined);
-    if (usage) setBudgetHeaders(res, usage);
-  }
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    'x-accel-buffering': 'no',
-  });
 }
 
 /**
@@ -127,7 +101,7 @@ export async function streamCompletion(ctx: ChatHandlerContext, res: ServerRespo
   }
   let finished = false;
   try {
-    await writeStreamHead(ctx, res, request);
+    await writeStreamHead(ctx, res, request.threadId);
     const sse = new ChunkWriter(res, body.model);
     while (!step.done) {
       if (signal.aborted || res.destroyed) break;

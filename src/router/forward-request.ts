@@ -1,0 +1,92 @@
+import { ValidationError } from '../core/errors.js';
+import { isPlainObject } from '../core/objects.js';
+import { WIRE_APIS, type CompletionRequest, type ForwardEvent, type WireApi } from '../core/types.js';
+import type { RouterCharge } from './charge.js';
+import { bodyPromptCeiling } from './plausibility.js';
+import { validateRequest } from './validate-request.js';
+
+/**
+ * What a caller asks {@link LLMRouter.forward} / `forwardStream` for: a request of one wire API whose body
+ * goes to a backend speaking that API natively, unchanged, with the figures its budget is made of.
+ */
+export interface ForwardCallRequest
+  extends Omit<CompletionRequest, 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'stop' | 'tools' | 'toolChoice'> {
+  api: WireApi;
+  /** The request body, sent as it is (OpenAI's or Anthropic's request of `api`). */
+  body: Record<string, unknown>;
+  /** Client headers the API passes on (`anthropic-version`, `anthropic-beta`), lower-case names. */
+  headers?: Record<string, string>;
+  /** The prompt's token estimate: the input part of the reservation. */
+  inputTokens: number;
+  /** The request's output cap per choice (`max_tokens`, `max_output_tokens`, ...), when it sets one. */
+  maxOutputTokens?: number;
+  /** Choices asked for (`n`); the reservation and the output limit cover all of them. Default 1. */
+  choices?: number;
+  /**
+   * The most prompt tokens an honest upstream could report for this body. Default: from the body (one
+   * token per byte of its JSON, plus allowances per media part): see `bodyPromptCeiling`.
+   */
+  promptCeiling?: number;
+}
+
+/** The answer of {@link LLMRouter.forward}: the backend's body as it sent it, its model, and what was charged. */
+export interface RouterForward extends RouterCharge {
+  body: unknown;
+  model: string;
+}
+
+/**
+ * The end of {@link LLMRouter.forwardStream}: what was charged, and the events held back until then (the
+ * upstream's last events: its usage chunk, its end marker), for the caller to send once the charge is stored.
+ */
+export interface RouterForwardEnd extends RouterCharge {
+  type: 'usage';
+  tail: ForwardEvent[];
+}
+
+/** One item of {@link LLMRouter.forwardStream}: an upstream event as sent, or the end. */
+export type RouterForwardChunk = ForwardEvent | RouterForwardEnd;
+
+/** A checked forward request: the completion request its budget and event are made from, and its figures. */
+export interface CheckedForward {
+  req: CompletionRequest;
+  api: WireApi;
+  body: Record<string, unknown>;
+  headers: Record<string, string> | undefined;
+  inputTokens: number;
+  choices: number;
+  promptCeiling: number;
+}
+
+const APIS: ReadonlySet<string> = new Set(WIRE_APIS);
+
+function wholeNumber(field: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) throw new ValidationError(field, value, `must be an integer >= ${min}`);
+  return value;
+}
+
+/**
+ * Checks a forward request (hand-written like validateRequest: a per-call path). The completion request
+ * it returns has no messages; its `maxTokens` is the cap of all choices together.
+ */
+export function validateForwardRequest(request: ForwardCallRequest): CheckedForward {
+  if (!isPlainObject(request)) throw new ValidationError('request', request, 'must be an object like { api, model, body, inputTokens }');
+  const { api, body, headers, inputTokens, maxOutputTokens, choices, promptCeiling, ...rest } = request;
+  if (typeof api !== 'string' || !APIS.has(api)) throw new ValidationError('api', api, `must be one of ${WIRE_APIS.join(', ')}`);
+  if (!isPlainObject(body)) throw new ValidationError('body', body, 'must be an object (the request body)');
+  if (headers !== undefined && (!isPlainObject(headers) || Object.values(headers).some((v) => typeof v !== 'string'))) {
+    throw new ValidationError('headers', headers, 'must be an object of strings');
+  }
+  const n = choices === undefined ? 1 : wholeNumber('choices', choices, 1);
+  const out: CompletionRequest = { ...rest, messages: [] };
+  if (maxOutputTokens !== undefined) out.maxTokens = wholeNumber('maxOutputTokens', maxOutputTokens, 1) * n;
+  return {
+    req: validateRequest(out),
+    api,
+    body,
+    headers: headers as Record<string, string> | undefined,
+    inputTokens: wholeNumber('inputTokens', inputTokens, 0),
+    choices: n,
+    promptCeiling: promptCeiling === undefined ? bodyPromptCeiling(body) : wholeNumber('promptCeiling', promptCeiling, 0),
+  };
+}
