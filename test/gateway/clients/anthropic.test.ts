@@ -5,7 +5,7 @@
  * default) and as `x-api-key`; refusals come in Anthropic's error shape, so the SDK raises its own
  * AuthenticationError / RateLimitError; a cut stream is charged for what it delivered.
  */
-import Anthropic, { AuthenticationError, RateLimitError } from '@anthropic-ai/sdk';
+import Anthropic, { APIError, AuthenticationError, BadRequestError, RateLimitError } from '@anthropic-ai/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ANTHROPIC_UPSTREAM_KEY,
@@ -150,5 +150,24 @@ describe('@anthropic-ai/sdk -> gateway -> Anthropic upstream', () => {
     expect(err).toBeInstanceOf(Error);
     expect(text).toMatch(/^part0 /);
     await expectCutStreamCharged(cg, 'msg-cut');
+  });
+
+  it('an upstream 400 is a BadRequestError in Anthropic shape; an error event mid-stream reaches the SDK as sent and the delivered part is charged', async () => {
+    cg = await startClientGateway();
+    cg.anthropic.enqueue({ kind: 'status', status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: too large' } } });
+    const bad = await client(cg, { thread: 'msg-err' }).messages.create({ model: MODEL, max_tokens: 10, messages: HI }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(BadRequestError);
+    expect((bad as BadRequestError).error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('max_tokens: too large') } });
+    expect((await threadOf(cg, 'msg-err')).total_tokens).toBe(0);
+
+    cg.anthropic.enqueue({ kind: 'stream-error', chunks: 4, errorType: 'overloaded_error', message: 'Overloaded' });
+    let text = '';
+    const stream = client(cg, { thread: 'msg-overloaded' }).messages.stream({ model: MODEL, max_tokens: 256, messages: HI });
+    stream.on('text', (t) => (text += t));
+    const err = await stream.finalMessage().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIError);
+    expect((err as APIError).error).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
+    expect(text).toBe('part0 part1 part2 part3 ');
+    await expectCutStreamCharged(cg, 'msg-overloaded');
   });
 });

@@ -56,6 +56,8 @@ export interface SentRequest {
   url: string;
   headers: Headers;
   body: unknown;
+  /** The body text as sent. */
+  raw: string | undefined;
 }
 
 /** A `fetch` for a client library's `fetch` option that records each request's URL, headers and JSON body. */
@@ -63,7 +65,7 @@ export function recordingFetch(sent: SentRequest[]): typeof fetch {
   return async (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const raw = typeof init?.body === 'string' ? init.body : undefined;
-    sent.push({ url, headers: new Headers(init?.headers), body: raw === undefined ? undefined : JSON.parse(raw) });
+    sent.push({ url, headers: new Headers(init?.headers), body: raw === undefined ? undefined : JSON.parse(raw), raw });
     return fetch(input, init);
   };
 }
@@ -75,7 +77,8 @@ export function callsTo<S>(srv: FakeServer<S>, path: string): RecordedRequest[] 
 
 /**
  * The upstream got exactly what the client sent. A stream may gain `stream_options.include_usage: true`
- * (the gateway asks for usage to charge it); nothing else may differ.
+ * (the gateway asks for usage to charge it); nothing else may differ, and a body the gateway had no
+ * reason to touch arrives byte for byte.
  */
 export function expectForwardedUnchanged(upstream: RecordedRequest, client: SentRequest): void {
   const clientBody = client.body as Record<string, unknown>;
@@ -86,6 +89,8 @@ export function expectForwardedUnchanged(upstream: RecordedRequest, client: Sent
     expected.stream_options = { ...(clientBody.stream_options as Record<string, unknown> | undefined), include_usage: true };
   }
   expect(got).toEqual(expected);
+  const added = JSON.stringify(expected) !== JSON.stringify(clientBody);
+  if (!added) expect(upstream.raw).toBe(client.raw);
 }
 
 /** `GET /v1/threads/{id}` on the gateway, as its JSON. */

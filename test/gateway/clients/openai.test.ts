@@ -4,7 +4,7 @@
  * comes back as the upstream sent it, the thread pays the upstream's usage, an exhausted thread gets a
  * RateLimitError without any upstream call, and a cut stream is charged for what it delivered.
  */
-import OpenAI, { RateLimitError } from 'openai';
+import OpenAI, { BadRequestError, RateLimitError } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   callsTo,
@@ -131,6 +131,25 @@ describe('openai SDK -> gateway -> OpenAI-compatible upstream: chat completions'
     expect(text).toMatch(/^part0 /);
     expect(err).toBeDefined();
     await expectCutStreamCharged(cg, 'chat-cut');
+  });
+});
+
+describe('openai SDK -> gateway: upstream refusals', () => {
+  it('an upstream 400 reaches the SDK as BadRequestError naming the upstream message; the thread pays nothing', async () => {
+    cg = await startClientGateway();
+    const upstreamError = { error: { message: 'Unsupported value: n', type: 'invalid_request_error', param: 'n', code: 'unsupported_value' } };
+    cg.openai.enqueue({ kind: 'status', status: 400, body: upstreamError }, { kind: 'status', status: 400, body: upstreamError });
+    const c = client(cg, 'refused');
+    const errors = [
+      await c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], n: 9 }).catch((e: unknown) => e),
+      await c.responses.create({ model: 'gpt-4o-mini', input: 'hi' }).catch((e: unknown) => e),
+    ];
+    for (const err of errors) {
+      expect(err).toBeInstanceOf(BadRequestError);
+      expect((err as BadRequestError).message).toContain('Unsupported value: n');
+      expect((err as BadRequestError).type).toBe('invalid_request_error');
+    }
+    await expectCharged(cg, 'refused', 0, 0, 0);
   });
 });
 
