@@ -80,6 +80,20 @@ describe('@anthropic-ai/sdk -> gateway -> Anthropic upstream', () => {
     await expectCharged(cg, 'msg', 23, 4);
   });
 
+  it('the beta API (betas -> anthropic-beta, and ?beta=true as Claude Code adds it) passes through', async () => {
+    cg = await startClientGateway();
+    cg.anthropic.enqueue({ kind: 'ok', content: 'beta ok', usage: { input_tokens: 8, output_tokens: 2 } });
+    const sent: SentRequest[] = [];
+    const message = await client(cg, { thread: 'msg-beta', sent }).beta.messages.create({ model: MODEL, max_tokens: 32, messages: HI, betas: ['context-management-2025-06-27'] }, { query: { beta: 'true' } });
+    expect(message.content).toEqual([{ type: 'text', text: 'beta ok' }]);
+    expect(new URL(sent[0]!.url).search).toBe('?beta=true');
+    const upstream = callsTo(cg.anthropic, '/v1/messages');
+    expect(upstream).toHaveLength(1);
+    expectForwardedUnchanged(upstream[0]!, sent[0]!);
+    expect(upstream[0]!.headers['anthropic-beta']).toBe('context-management-2025-06-27');
+    await expectCharged(cg, 'msg-beta', 8, 2);
+  });
+
   it('messages.stream passes through; the thread pays message_start input + message_delta output', async () => {
     cg = await startClientGateway();
     cg.anthropic.enqueue({ kind: 'ok', content: 'one two three', usage: { input_tokens: 19, output_tokens: 7 }, toolUses: [{ id: 'toolu_1', name: 'get_weather', input: { city: 'Rome' } }] });
