@@ -76,8 +76,9 @@ export function callsTo<S>(srv: FakeServer<S>, path: string): RecordedRequest[] 
 }
 
 /**
- * The upstream got exactly what the client sent. A stream may gain `stream_options.include_usage: true`
- * (the gateway asks for usage to charge it); nothing else may differ, and a body the gateway had no
+ * The upstream got exactly what the client sent. A chat or completions stream may gain
+ * `stream_options.include_usage: true` (the gateway asks for usage to charge it; the Responses and
+ * Messages APIs have no such option and report usage anyway); nothing else may differ, and a body the gateway had no
  * reason to touch arrives byte for byte.
  */
 export function expectForwardedUnchanged(upstream: RecordedRequest, client: SentRequest): void {
@@ -85,7 +86,9 @@ export function expectForwardedUnchanged(upstream: RecordedRequest, client: Sent
   const expected: Record<string, unknown> = { ...clientBody };
   const got = upstream.body as Record<string, unknown>;
   const options = got.stream_options as Record<string, unknown> | undefined;
-  if (clientBody.stream === true && options?.include_usage === true) {
+  const path = upstream.path.split('?')[0];
+  const hasUsageOption = path === '/v1/chat/completions' || path === '/v1/completions';
+  if (hasUsageOption && clientBody.stream === true && options?.include_usage === true) {
     expected.stream_options = { ...(clientBody.stream_options as Record<string, unknown> | undefined), include_usage: true };
   }
   expect(got).toEqual(expected);

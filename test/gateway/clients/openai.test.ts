@@ -92,6 +92,32 @@ describe('openai SDK -> gateway -> OpenAI-compatible upstream: chat completions'
     await expectCharged(cg, 'chat-stream', 14, 4);
   });
 
+  it('a stream with n: 2 delivers both choices and is charged once, the upstream usage', async () => {
+    cg = await startClientGateway();
+    cg.openai.enqueue({ kind: 'ok', content: 'red green blue', usage: { prompt_tokens: 10, completion_tokens: 6 }, systemFingerprint: 'fp_n2' });
+    const sent: SentRequest[] = [];
+    const stream = await client(cg, 'chat-n2', sent).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'three colours' }],
+      stream: true,
+      stream_options: { include_usage: true },
+      n: 2,
+    });
+    const texts = ['', ''];
+    const fingerprints = new Set<string | undefined>();
+    let usage: unknown;
+    for await (const chunk of stream) {
+      for (const choice of chunk.choices) texts[choice.index] += choice.delta.content ?? '';
+      fingerprints.add(chunk.system_fingerprint);
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(texts).toEqual(['red green blue', 'red green blue']);
+    expect([...fingerprints]).toEqual(['fp_n2']);
+    expect(usage).toEqual({ prompt_tokens: 10, completion_tokens: 6, total_tokens: 16 });
+    expectForwardedUnchanged(callsTo(cg.openai, '/v1/chat/completions')[0]!, sent[0]!);
+    await expectCharged(cg, 'chat-n2', 10, 6);
+  });
+
   it('tool calls come back as the upstream sent them, plain and streamed', async () => {
     cg = await startClientGateway();
     cg.openai.enqueue({ kind: 'ok', content: null, toolCalls: [CALL], usage: { prompt_tokens: 20, completion_tokens: 7 } });
