@@ -91,6 +91,12 @@ const MockOptionsSchema = z.object(
  * request and the seed; prompt tokens come from `estimateTokens`; failures are drawn from a seeded
  * PRNG (no `Math.random`). With `latencyMs: 0` it uses no timers.
  *
+ * It speaks every wire API natively (`apis`): `forward` / `forwardStream` answer OpenAI chat completions,
+ * Responses, legacy completions and embeddings and Anthropic Messages and count_tokens in each API's own
+ * format, well enough for the official clients (`openai`, `@anthropic-ai/sdk`, the Vercel AI SDK, LangChain)
+ * to parse: `n` choices, logprobs, forced tool calls and JSON-schema answers with schema-valid values,
+ * output caps (finish reasons `length` / `max_tokens` / `incomplete`) and the streams' real event sequences.
+ *
  * @example
  * ```ts
  * const mock = new MockBackend({ seed: 7, latencyMs: 20, failureRate: 0.1, failWith: '429' });

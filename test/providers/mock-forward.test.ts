@@ -4,7 +4,7 @@ import type { ForwardEvent, ForwardRequest } from '../../src/core/types.js';
 import { WIRE_APIS } from '../../src/core/types.js';
 import { MockBackend } from '../../src/providers/mock.js';
 import { mockSchemaValue } from '../../src/providers/mock-schema.js';
-import { estimateTokens } from '../../src/tokens/estimate.js';
+import { estimateTextTokens, estimateTokens } from '../../src/tokens/estimate.js';
 
 // forward/forwardStream called directly: options, failures and prompt reading (the wire formats as the
 // official clients read them are in mock-wire.test.ts).
@@ -68,6 +68,14 @@ describe('MockBackend.forward / forwardStream', () => {
     );
     expect(res.usage?.promptTokens).toBe(expected);
     expect((res.body as { output: Array<{ content: Array<{ text: string }> }> }).output[0]?.content[0]?.text).toMatch(/^Re: Find the weather\./);
+  });
+
+  it('answers n choices per prompt of a legacy completions prompt list, counting each prompt as plain text', async () => {
+    const res = await new MockBackend().forward({ api: 'completions', model: 'm', body: { model: 'm', prompt: ['first prompt', 'second'], n: 2 } });
+    const body = res.body as { choices: Array<{ index: number; text: string }> };
+    expect(body.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
+    expect(new Set(body.choices.map((c) => c.text)).size).toBe(4);
+    expect(res.usage?.promptTokens).toBe(estimateTextTokens('first prompt') + estimateTextTokens('second'));
   });
 
   it('counts tokens without billing them', async () => {
