@@ -138,11 +138,14 @@ describe('openai SDK -> gateway -> OpenAI-compatible upstream: chat completions'
   it('a thread out of budget gets RateLimitError (429) and the upstream is not called', async () => {
     cg = await startClientGateway();
     await setBudget(cg, 'chat-poor', 1);
-    const err = await client(cg, 'chat-poor')
-      .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello there, how are you?' }] })
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RateLimitError);
-    expect((err as RateLimitError).status).toBe(429);
+    for (const stream of [false, true]) {
+      const err = await client(cg, 'chat-poor')
+        .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello there, how are you?' }], stream })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RateLimitError);
+      expect((err as RateLimitError).status).toBe(429);
+      expect((err as RateLimitError).code).toBe('thread_budget_exhausted');
+    }
     expect(cg.openai.requests).toHaveLength(0);
   });
 
@@ -226,8 +229,10 @@ describe('openai SDK -> gateway: the Responses API', () => {
   it('out of budget: RateLimitError, no upstream call; a cut stream is charged for what it delivered', async () => {
     cg = await startClientGateway();
     await setBudget(cg, 'resp-poor', 1);
-    const err = await client(cg, 'resp-poor').responses.create({ model: 'gpt-4o-mini', input: 'Hello there, how are you?' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RateLimitError);
+    for (const stream of [false, true]) {
+      const err = await client(cg, 'resp-poor').responses.create({ model: 'gpt-4o-mini', input: 'Hello there, how are you?', stream }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RateLimitError);
+    }
     expect(cg.openai.requests).toHaveLength(0);
 
     // A Responses stream reports its failure as an `error` event (which the SDK yields, not throws), as OpenAI does.
