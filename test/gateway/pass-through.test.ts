@@ -3,6 +3,7 @@
  * byte for byte, what is reserved and charged, and what is refused before any upstream call.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatMessage } from '../../src/core/types.js';
 import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { hashGatewayKey } from '../../src/gateway/key-ring.js';
 import { AnthropicBackend } from '../../src/providers/anthropic.js';
@@ -51,7 +52,7 @@ function dataLines(text: string): string[] {
 }
 
 async function used(thread: string): Promise<number> {
-  return (await tg.ledger.usage(`acme/${thread}`)).totalTokens;
+  return (await tg.ledger.usage(`acme/${thread}`))?.totalTokens ?? 0;
 }
 
 describe('chat streams', () => {
@@ -95,7 +96,7 @@ describe('chat streams', () => {
 
 describe('n > 1', () => {
   it('reserves the output cap once per choice: refused with no upstream call when n choices do not fit', async () => {
-    const prompt = estimateTokens(HELLO, { model: 'gpt-4o-mini' });
+    const prompt = estimateTokens(HELLO as ChatMessage[], { model: 'gpt-4o-mini' });
     await tg.ledger.setBudget('acme/n1', prompt + 150);
     const before = openai.requests.length;
     const two = await post('/v1/chat/completions', { model: 'gpt-4o-mini', messages: HELLO, n: 2, max_tokens: 100 }, { ...auth, 'x-thread-id': 'n1' });
