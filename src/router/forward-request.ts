@@ -55,10 +55,13 @@ export interface CheckedForward {
   headers: Record<string, string> | undefined;
   inputTokens: number;
   choices: number;
-  promptCeiling: number;
+  /** The prompt ceiling, worked out only when usage is judged (once per call, after the answer). */
+  promptCeiling: () => number;
 }
 
 const APIS: ReadonlySet<string> = new Set(WIRE_APIS);
+
+const constant = (n: number) => (): number => n;
 
 function wholeNumber(field: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) throw new ValidationError(field, value, `must be an integer >= ${min}`);
@@ -87,6 +90,6 @@ export function validateForwardRequest(request: ForwardCallRequest): CheckedForw
     headers: headers as Record<string, string> | undefined,
     inputTokens: wholeNumber('inputTokens', inputTokens, 0),
     choices: n,
-    promptCeiling: promptCeiling === undefined ? bodyPromptCeiling(body) : wholeNumber('promptCeiling', promptCeiling, 0),
+    promptCeiling: promptCeiling === undefined ? () => bodyPromptCeiling(body) : constant(wholeNumber('promptCeiling', promptCeiling, 0)),
   };
 }
