@@ -24,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { URL, fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { Pool, fetch } from 'undici';
 import { APIS, API_NAMES, apiForPath } from './gateway-apis.js';
 import { closedLoop, requestBytes } from './http-load.js';
@@ -411,7 +412,8 @@ async function measureRounds(targetsByApi, { connections, ms, warmupMs, firstWar
  * Calls each API through tokenwarden `VERIFY_CALLS` times, one at a time, and right after each answer has
  * been read counts that agent's events in the gateway's SQLite store (a separate reader): an answer sent
  * before its event was committed shows up as a count one short. Also reconciles the load windows' 200s
- * with the events stored for their agents. Returns `{ [api]: { verified, calls, answered, stored } }`.
+ * with the events stored for their agents, and compares each answer with the upstream's (as JSON, and
+ * byte for byte). Returns `{ [api]: { verified, same, identical, calls, answered, stored } }`.
  */
 async function checkStoredBeforeAnswer(servers, targetsByApi) {
   const { default: Database } = await import('better-sqlite3');
@@ -422,17 +424,22 @@ async function checkStoredBeforeAnswer(servers, targetsByApi) {
     for (const [api, targets] of Object.entries(targetsByApi)) {
       const agent = `verify-${api}`;
       let verified = 0;
+      let same = 0;
+      let identical = 0;
+      const expected = JSON.parse(APIS[api].answer.toString('utf8'));
       for (let i = 0; i < VERIFY_CALLS; i++) {
         const res = await fetch(`${servers.tokenwarden.url}${APIS[api].path}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'x-thread-id': `verify-${api}`, 'x-agent-id': agent },
           body: APIS[api].body,
         });
-        await res.arrayBuffer();
+        const answer = Buffer.from(await res.arrayBuffer());
         if (res.status === 200 && count.get(agent) === i + 1) verified++;
+        if (answer.equals(APIS[api].answer)) identical++;
+        if (res.status === 200 && isDeepStrictEqual(JSON.parse(answer.toString('utf8')), expected)) same++;
       }
       const tw = targets.find((t) => t.key === 'tokenwarden');
-      out[api] = { verified, calls: VERIFY_CALLS, answered: tw.answered, stored: count.get(`bench-${api}`) };
+      out[api] = { verified, same, identical, calls: VERIFY_CALLS, answered: tw.answered, stored: count.get(`bench-${api}`) };
     }
     return out;
   } finally {
@@ -480,6 +487,13 @@ function printApi(api, targets, many, seq) {
   for (const t of targets) printRow(t.name, merge(seq[t.key]));
 }
 
+/** The CPU share (of one core) that processes other than the measured ones took during a window. */
+function otherJobsShare(cpu) {
+  if (cpu['whole machine'] === undefined) return NaN;
+  const ours = Object.entries(cpu).reduce((a, [k, v]) => (k === 'whole machine' ? a : a + v), 0);
+  return Math.max(0, cpu['whole machine'] - ours);
+}
+
 /** One API's headline figures: req/s shares of the floor (median of per-round ratios) and added p50s. */
 function summarize(many, seq) {
   const ratios = (key) => many[key].map((r, i) => r.rps / many.floor[i].rps);
@@ -495,6 +509,7 @@ function summarize(many, seq) {
     seqP50: s.direct.p50,
     twAdded: s.tokenwarden.p50 - s.direct.p50,
     floorAdded: s.floor.p50 - s.direct.p50,
+    otherJobs: median(Object.values(many).flat().map((r) => otherJobsShare(r.cpu))),
     errors: Object.values(m).reduce((a, r) => a + r.errors, 0) + Object.values(s).reduce((a, r) => a + r.errors, 0),
   };
 }
@@ -527,6 +542,13 @@ function printSummary(summaries, stored) {
   );
   const allStored = Object.values(stored).every((s) => s.verified === s.calls && s.stored >= s.answered);
   console.log(`  usage event stored before the answer: ${verdict(allStored)} (${storedParts.join('; ')})`);
+  const unchanged = Object.entries(stored).map(([api, s]) => `${api} ${s.same}/${s.calls} (byte-identical ${s.identical})`);
+  console.log(`  answers through tokenwarden equal to the upstream's (JSON): ${unchanged.join('; ')}`);
+  const others = Object.values(summaries).map((x) => x.otherJobs);
+  console.log(
+    `  other jobs on the machine (whole machine minus the processes above) took ${fmt(Math.min(...others) * 100)}-${fmt(Math.max(...others) * 100)}% ` +
+      `of a core on average per API during the ${CONNECTIONS}-connection windows (${availableParallelism()} cores); figures are noisier the higher that is`,
+  );
   const errors = apis.filter((a) => summaries[a].errors > 0);
   if (errors.length) console.log(`  WARNING: errors in ${errors.join(', ')} (see the rows above); their figures are not comparable`);
 }
