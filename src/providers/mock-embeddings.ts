@@ -25,16 +25,28 @@ function vector(seed: number, dimensions: number): number[] {
   return out.map((v) => Math.round((v / norm) * 1e6) / 1e6);
 }
 
+/** `values` as OpenAI's `encoding_format: 'base64'` sends them: little-endian float32, base64. */
+function toBase64(values: number[]): string {
+  const bytes = Buffer.alloc(values.length * 4);
+  values.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
+  return bytes.toString('base64');
+}
+
 /**
  * The mock's embeddings answer, in OpenAI's shape: one deterministic vector per input (of `dimensions`
- * entries, default 8), usage counted as the gateway estimates it.
+ * entries, default 8; base64 float32 when `encoding_format` is `'base64'`, as the `openai` client asks by
+ * default), usage counted as the gateway estimates it.
  */
 export function mockEmbeddingAnswer(body: Record<string, unknown>, model: string, seed: number): EmbeddingResponse {
   const input = body.input;
   const items: unknown[] = Array.isArray(input) && (typeof input[0] !== 'number') ? input : [input];
   const asked = body.dimensions;
   const dimensions = typeof asked === 'number' && Number.isSafeInteger(asked) && asked > 0 && asked <= MAX_DIMENSIONS ? asked : DEFAULT_DIMENSIONS;
-  const data = items.map((item, index) => ({ object: 'embedding', index, embedding: vector(hash(JSON.stringify(item)) ^ seed, dimensions) }));
+  const base64 = body.encoding_format === 'base64';
+  const data = items.map((item, index) => {
+    const values = vector(hash(JSON.stringify(item)) ^ seed, dimensions);
+    return { object: 'embedding', index, embedding: base64 ? toBase64(values) : values };
+  });
   const promptTokens = embeddingInputTokens(input, model) ?? 0;
   return {
     body: { object: 'list', data, model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } },

@@ -2,12 +2,30 @@ import { z } from 'zod';
 import { ProviderError } from '../core/errors.js';
 import { abortableSleep } from '../core/abort.js';
 import { parseOptions } from '../core/options.js';
-import { estimateTextTokens, estimateTokens, estimateToolsTokens, tokenProfileForModel } from '../tokens/estimate.js';
-import type { Backend, BackendRequest, ChatMessage, EmbeddingBackendRequest, EmbeddingResponse, LLMResponse, StreamChunk, TokenUsage } from '../core/types.js';
+import { estimateTokens, estimateToolsTokens } from '../tokens/estimate.js';
+import type {
+  Backend,
+  BackendRequest,
+  EmbeddingBackendRequest,
+  EmbeddingResponse,
+  ForwardEvent,
+  ForwardRequest,
+  ForwardResponse,
+  LLMResponse,
+  StreamChunk,
+  TokenUsage,
+  WireApi,
+} from '../core/types.js';
+import { WIRE_APIS } from '../core/types.js';
 import { abortError, describeTarget, type CallTarget } from './call-errors.js';
 import { positiveIntegerOption } from '../core/option-schemas.js';
 import { createModelMatcher, modelList } from './model-match.js';
 import { mockEmbeddingAnswer } from './mock-embeddings.js';
+import { readPrompt, type MockOutput } from './mock-prompt.js';
+import { countText, defaultReply, hashRequest, mulberry32 } from './mock-reply.js';
+import { mockSchemaValue } from './mock-schema.js';
+import type { MockChoice, MockTurn } from './mock-turn.js';
+import { MOCK_STREAM_APIS, mockWireBody, mockWireEvents } from './mock-wire.js';
 
 /** How a failing mock call fails. `truncated` streams half the reply, then breaks. */
 export type MockFailure = '429' | '500' | 'timeout' | 'malformed' | 'truncated';
@@ -43,6 +61,9 @@ export interface MockBackendOptions {
 const NON_NEGATIVE = 'must be a finite number >= 0';
 const nonNegative = (): z.ZodNumber => z.number({ error: NON_NEGATIVE }).min(0, { error: NON_NEGATIVE });
 const NON_EMPTY_NAME = 'must be a non-empty string';
+/** OpenAI's limit on `n`. */
+const MAX_CHOICES = 128;
+const TEXT: MockOutput = { kind: 'text' };
 const FAILURES = ['429', '500', 'timeout', 'malformed', 'truncated'] as const satisfies readonly MockFailure[];
 
 const MockOptionsSchema = z.object(
@@ -64,16 +85,17 @@ const MockOptionsSchema = z.object(
   { error: 'must be an object' },
 );
 
-const WORDS = (
-  'the a of to and in that it is for on with as this was be at by an are from or have not but all ' +
-  'budget token thread agent model call usage limit cost router reply message system value result ' +
-  'data request answer check plan step next first then more each time work good new small large'
-).split(' ');
 
 /**
  * An offline, deterministic backend for demos, tests and benchmarks. Replies are derived from the
  * request and the seed; prompt tokens come from `estimateTokens`; failures are drawn from a seeded
  * PRNG (no `Math.random`). With `latencyMs: 0` it uses no timers.
+ *
+ * It speaks every wire API natively (`apis`): `forward` / `forwardStream` answer OpenAI chat completions,
+ * Responses, legacy completions and embeddings and Anthropic Messages and count_tokens in each API's own
+ * format, well enough for the official clients (`openai`, `@anthropic-ai/sdk`, the Vercel AI SDK, LangChain)
+ * to parse: `n` choices, logprobs, forced tool calls and JSON-schema answers with schema-valid values,
+ * output caps (finish reasons `length` / `max_tokens` / `incomplete`) and the streams' real event sequences.
  *
  * @example
  * ```ts
@@ -120,7 +142,10 @@ export class MockBackend implements Backend {
     this.#failureRng = mulberry32(o.seed);
   }
 
-  /** Calls received so far (complete and stream). */
+  /** Every wire API: the mock answers each in its own format through `forward` / `forwardStream`. */
+  readonly apis: readonly WireApi[] = WIRE_APIS;
+
+  /** Calls received so far (complete, stream, embed, forward and forwardStream). */
   get calls(): number {
     return this.#calls;
   }
@@ -169,6 +194,54 @@ export class MockBackend implements Backend {
     return mockEmbeddingAnswer(request.body, request.model, this.#seed);
   }
 
+  /**
+   * Answers a request of any wire API in that API's own format (see {@link apis}): the body as the API's
+   * official clients parse it, and its usage. Fails and waits like `complete`.
+   *
+   * @example
+   * ```ts
+   * const res = await new MockBackend().forward({ api: 'messages', model: 'claude-x', body: { model: 'claude-x', max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] } });
+   * (res.body as { type: string }).type; // 'message'
+   * ```
+   */
+  async forward(request: ForwardRequest): Promise<ForwardResponse> {
+    const call = this.#begin(request);
+    if (this.#latencyMs > 0) await sleep(this.#latencyMs, request.signal, this.#who());
+    if (call.failure) throw this.#failure(call.failure, 'complete');
+    if (request.api === 'embeddings') {
+      const answer = mockEmbeddingAnswer(request.body, request.model, this.#seed);
+      const promptTokens = answer.usage?.promptTokens ?? 0;
+      return { body: answer.body, usage: { promptTokens, completionTokens: 0, totalTokens: promptTokens }, model: request.model };
+    }
+    const turn = this.#turn(request, call.number);
+    // Counting tokens bills nothing: its usage is zero, the count is in the body.
+    const usage = request.api === 'count_tokens' ? { promptTokens: 0, completionTokens: 0, totalTokens: 0 } : turn.usage;
+    return { body: mockWireBody(request.api, turn, request.body), usage, model: request.model };
+  }
+
+  /**
+   * Streams a request of `chat`, `responses`, `completions` or `messages` as that API's SSE events, each
+   * with what metering reads from it. Fails, waits and breaks off (`truncated`) like `stream`.
+   */
+  async *forwardStream(request: ForwardRequest): AsyncGenerator<ForwardEvent, void, undefined> {
+    const call = this.#begin(request);
+    if (this.#latencyMs > 0) await sleep(this.#latencyMs, request.signal, this.#who());
+    if (call.failure && call.failure !== 'truncated') throw this.#failure(call.failure, 'stream');
+    if (!MOCK_STREAM_APIS.has(request.api)) {
+      const who = describeTarget(this.#who());
+      throw new ProviderError({ ...this.#who(), code: 'INVALID_REQUEST', status: 400, isRetryable: false, message: `${who} does not stream ${request.api}` });
+    }
+    const events = mockWireEvents(request.api, this.#turn(request, call.number), request.body);
+    const limit = call.failure === 'truncated' ? Math.floor(events.length / 2) : events.length;
+    for (let i = 0; i < limit; i++) {
+      const event = events[i] as ForwardEvent;
+      if (i > 0 && event.text !== undefined && this.#chunkDelayMs > 0) await sleep(this.#chunkDelayMs, request.signal, this.#who());
+      if (request.signal?.aborted) throw abortError(request.signal, this.#who());
+      yield event;
+    }
+    if (call.failure === 'truncated') throw this.#failure('truncated', 'stream');
+  }
+
   #who(): CallTarget {
     return { provider: this.provider, backend: this.name };
   }
@@ -181,28 +254,50 @@ export class MockBackend implements Backend {
   }
 
   #answer(request: BackendRequest): { text: string; finishReason: string; usage: TokenUsage } {
-    const cap = request.maxTokens;
-    let text: string;
-    let completionTokens: number;
-    if (this.#reply) {
-      text = this.#reply(request);
-      completionTokens = this.#completionTokens ?? countText(text, request.model);
-    } else {
-      const rng = mulberry32(this.#seed ^ hashRequest(request));
-      const wanted = this.#completionTokens ?? 12 + Math.floor(rng() * 36);
-      text = defaultReply(request.messages, wanted, rng);
-      completionTokens = this.#completionTokens ?? countText(text, request.model);
-    }
-    let finishReason = 'stop';
-    if (cap !== undefined && completionTokens > cap) {
-      finishReason = 'length';
-      const words = text.match(/\s*\S+/g) ?? [];
-      text = words.slice(0, Math.max(0, Math.floor((words.length * cap) / completionTokens))).join('');
-      completionTokens = cap;
-    }
+    const choice = this.#choice(request, 0, TEXT);
     const options = { model: request.model };
     const promptTokens = estimateTokens(request.messages, options) + estimateToolsTokens(request.tools, options);
-    return { text, finishReason, usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens } };
+    const { completionTokens } = choice;
+    return { text: choice.text, finishReason: choice.finish, usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens } };
+  }
+
+  /** The mock's answer to one wire request: its choices and usage, before any format is applied. */
+  #turn(request: ForwardRequest, number: number): MockTurn {
+    const prompt = readPrompt(request.api, request.body, request.model);
+    const base: BackendRequest = { model: request.model, messages: prompt.messages, maxTokens: prompt.cap, tools: prompt.tools };
+    const choices = Array.from({ length: Math.min(prompt.n, MAX_CHOICES) }, (_, i) => this.#choice(base, i, prompt.output));
+    const completionTokens = choices.reduce((sum, c) => sum + c.completionTokens, 0);
+    const turn: MockTurn = { number, model: request.model, created: Math.floor(Date.now() / 1000), choices, promptTokens: prompt.promptTokens };
+    if (this.#reportUsage) turn.usage = { promptTokens: prompt.promptTokens, completionTokens, totalTokens: prompt.promptTokens + completionTokens };
+    return turn;
+  }
+
+  /**
+   * Choice `variant` of a request (variant 0 is what `complete` answers): text from the `reply` option or the
+   * seeded default, JSON of the asked schema, or a tool call's arguments; cut at `request.maxTokens`.
+   */
+  #choice(request: BackendRequest, variant: number, output: MockOutput): MockChoice {
+    const rng = mulberry32(this.#seed ^ hashRequest(request) ^ Math.imul(variant, 0x9e3779b9));
+    let text: string;
+    if (output.kind === 'text' && this.#reply) text = this.#reply(request);
+    else {
+      const words = this.#completionTokens ?? 12 + Math.floor(rng() * 36);
+      const reply = defaultReply(request.messages, words, rng);
+      if (output.kind === 'text') text = reply;
+      else {
+        const value = output.schema === undefined ? undefined : mockSchemaValue(output.schema, rng);
+        const object = typeof value === 'object' && value !== null ? value : output.kind === 'json' ? { answer: reply } : {};
+        text = JSON.stringify(object);
+      }
+    }
+    const tool = output.kind === 'tool' ? { name: output.name } : undefined;
+    const tokens = this.#completionTokens ?? countText(text, request.model);
+    const cap = request.maxTokens;
+    if (cap === undefined || tokens <= cap) return { text, finish: tool ? 'tool' : 'stop', completionTokens: tokens, ...(tool && { tool }) };
+    // Text is cut at a word, JSON (no spaces to speak of) at a character: in proportion to the cap.
+    const pieces = output.kind === 'text' ? (text.match(/\s*\S+/g) ?? []) : [...text];
+    const cut = pieces.slice(0, Math.max(0, Math.floor((pieces.length * cap) / tokens))).join('');
+    return { text: cut, finish: 'length', completionTokens: cap, ...(tool && { tool }) };
   }
 
   #failure(kind: MockFailure, phase: 'complete' | 'stream'): ProviderError {
@@ -248,57 +343,6 @@ export class MockBackend implements Backend {
         });
     }
   }
-}
-
-function countText(text: string, model: string): number {
-  return text ? Math.max(1, estimateTextTokens(text, tokenProfileForModel(model))) : 0;
-}
-
-function defaultReply(messages: ChatMessage[], words: number, rng: () => number): string {
-  const last = [...messages].reverse().find((m) => m.role === 'user');
-  const topic = textOf(last?.content)
-    .replace(/[^\w\s'-]/g, '')
-    .split(/\s+/)
-    .filter(Boolean)
-    .slice(0, 6);
-  const out: string[] = topic.length ? ['Re:', ...topic.slice(0, -1), `${topic[topic.length - 1]}.`] : ['Mock', 'reply.'];
-  while (out.length < words) out.push(WORDS[Math.floor(rng() * WORDS.length)] as string);
-  return out.slice(0, Math.max(1, words)).join(' ');
-}
-
-function textOf(content: ChatMessage['content'] | undefined): string {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((p) => (typeof p.text === 'string' ? p.text : '')).join(' ');
-  return '';
-}
-
-/** FNV-1a over the model and messages: the same request always gets the same reply. */
-function hashRequest(request: BackendRequest): number {
-  let h = 0x811c9dc5;
-  const feed = (s: string): void => {
-    for (let i = 0; i < s.length; i++) {
-      h ^= s.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-  };
-  feed(request.model);
-  for (const m of request.messages) {
-    feed(m.role);
-    feed(textOf(m.content));
-  }
-  return h >>> 0;
-}
-
-/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Sleeps `ms`; an abort rejects with the CallAbortedError a provider call gives. */

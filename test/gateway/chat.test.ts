@@ -39,7 +39,7 @@ describe('POST /v1/chat/completions (openai SDK)', () => {
 
     // The upstream got the request as sent (model, messages, cap).
     const sent = tg.upstream!.requests.at(-1)!.body as Record<string, unknown>;
-    expect(sent).toMatchObject({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 50 });
+    expect(sent).toEqual({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 50, user: 'body-user' });
 
     // The event was stored before the response was acknowledged, with org/user/agent.
     const page = await tg.store.query({ threadId: 'acme/chat-1' });
@@ -51,7 +51,9 @@ describe('POST /v1/chat/completions (openai SDK)', () => {
       completionTokens: 8,
       metadata: { org_id: 'acme', user_id: 'body-user' },
     });
-    expect(data.id).toBe(`chatcmpl-${page.events[0]!.id}`);
+    // The answer is the upstream's (its id); the header ties it to its usage event.
+    expect(data.id).toBe('chatcmpl-fake');
+    expect(response.headers.get('x-usage-event-id')).toBe(page.events[0]!.id);
   });
 
   it('x-user-id overrides the body user', async () => {
@@ -177,7 +179,7 @@ describe('POST /v1/chat/completions (openai SDK)', () => {
     expect(r.status).toBe(200);
     expect(r.headers.get('x-budget-remaining')).toBeNull();
     expect(r.headers.get('x-thread-id')).toBeNull();
-    const id = (r.body.id as string).slice('chatcmpl-'.length);
+    const id = r.headers.get('x-usage-event-id');
     const events = (await tg.store.query({ limit: 1000 })).events;
     expect(events.find((e) => e.id === id)).toMatchObject({ threadId: null, totalTokens: DEFAULT_OPENAI_USAGE.prompt_tokens + DEFAULT_OPENAI_USAGE.completion_tokens });
   });

@@ -91,12 +91,12 @@ describe('a hostile upstream through the gateway', () => {
     expect(metric(metrics, 'tokenwarden_overspend_tokens_total')).toBe(1);
   });
 
-  it('(e) a model echoed with a NUL is answered and stored as the requested model', async () => {
+  it('(e) a model echoed with a NUL is stored as the requested model (the answer goes back as sent)', async () => {
     const g = await start();
     g.upstream!.enqueue({ kind: 'ok', model: 'gpt-4o\u0000evil' });
     const res = await chat(g, 'e');
     expect(res.status).toBe(200);
-    expect(res.body.model).toBe(MODEL);
+    expect(res.body.model).toBe('gpt-4o\u0000evil');
     expect((await storedEvents(g, 1)).map((e) => e.model)).toEqual([MODEL]);
   });
 });

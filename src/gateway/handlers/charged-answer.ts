@@ -7,7 +7,7 @@ import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
 /**
  * The part every metered, non-streaming API shares: runs the router call (a budget refusal gets the
  * budget headers on its 429), waits until the usage event is stored (else 503: an answer is never sent
- * unbilled), then sets the budget headers (`x-budget-*`, and `x-budget-threshold` for the highest
+ * unbilled), then sets `x-usage-event-id` and the budget headers (`x-budget-*`, and `x-budget-threshold` for the highest
  * threshold the call crossed). `undefined` when the client has gone meanwhile: only the answer is dropped.
  */
 export async function chargedAnswer<T extends RouterCharge>(
@@ -28,6 +28,8 @@ export async function chargedAnswer<T extends RouterCharge>(
     throw storeFailed(err);
   }
   if (res.destroyed) return undefined;
+  // The answer's id is the upstream's: this header ties it to its usage event (GET /v1/usage/events).
+  res.setHeader('x-usage-event-id', result.event.id);
   const usage = result.budget?.usage;
   if (usage) setBudgetHeaders(res, usage);
   const crossed = result.budget?.crossed;

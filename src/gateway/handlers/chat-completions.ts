@@ -11,30 +11,11 @@ import { callIdentity } from './call-identity.js';
 import type { ChatHandlerContext } from './chat-context.js';
 import { chargedAnswer } from './charged-answer.js';
 import { streamCompletion } from './chat-stream.js';
-import { parseChatRequest, type ChatRequestBody } from './chat-request.js';
+import { chatBodyToRequest } from '../translate/chat-to-neutral.js';
+import { backendLabel } from '../translate/untranslatable.js';
 import { completionJson } from './openai-format.js';
 import { readChat } from './api-bodies.js';
 import { forwardCall } from './forward-call.js';
-
-/**
- * Builds the router request from a validated body and the tokenwarden headers (`x-thread-id`,
- * `x-agent-id`, `x-user-id`; the org comes from the caller's scope).
- */
-function routerRequest(
-  req: IncomingMessage,
-  body: ChatRequestBody,
-  caller: Caller,
-  requireThread: boolean,
-): CompletionRequest {
-  const out: CompletionRequest = { model: body.model, messages: body.messages, ...callIdentity(req, caller, requireThread, body.user) };
-  if (body.maxTokens !== undefined) out.maxTokens = body.maxTokens;
-  if (body.temperature !== undefined) out.temperature = body.temperature;
-  if (body.topP !== undefined) out.topP = body.topP;
-  if (body.stop !== undefined) out.stop = body.stop;
-  if (body.tools !== undefined) out.tools = body.tools;
-  if (body.toolChoice !== undefined) out.toolChoice = body.toolChoice;
-  return out;
-}
 
 /**
  * `POST /v1/chat/completions`. For a model whose backend speaks chat natively (OpenAI-compatible, mock),
@@ -57,14 +38,16 @@ async function handleChatCompletions(
     await forwardCall(ctx, req, res, caller, closeHook, call);
     return;
   }
-  const body = parseChatRequest(raw);
-  const request = routerRequest(req, body, caller, ctx.requireThread);
+  const serving = ctx.router.backends.find((b) => b.servesModel(call.model));
+  // No backend serves the model: translated all the same, and the router answers its 404.
+  const translated = chatBodyToRequest(raw, serving ? backendLabel(serving) : 'none');
+  const request: CompletionRequest = { ...translated.request, ...callIdentity(req, caller, ctx.requireThread, translated.user) };
   const threadId = request.threadId;
   if (threadId !== undefined) {
     ctx.live.touch(threadId);
     res.setHeader('x-thread-id', splitScopedThreadId(threadId).threadId);
   }
-  if (body.stream) {
+  if (translated.stream) {
     // A stream stops when its client goes away (it is charged what was delivered). A scope rather than an
     // AbortController, which the router (and the provider's transport) only needs for the attempt itself.
     const abort = new AbortScope(undefined);
@@ -74,7 +57,7 @@ async function handleChatCompletions(
     // The gateway's own 'close' listener calls the hook, saving a second listener per request.
     closeHook.onClose = onClose;
     withCallAbort(request, abort);
-    await streamCompletion(ctx, res, body, request, abort);
+    await streamCompletion(ctx, res, translated.includeUsage, request, abort);
     return;
   }
   // A non-streaming call is not aborted when its client leaves: the provider is already working (and

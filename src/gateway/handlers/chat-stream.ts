@@ -7,7 +7,6 @@ import { toHttpError } from '../http-error.js';
 import { splitScopedThreadId } from '../thread-scope.js';
 import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
 import type { ChatHandlerContext } from './chat-context.js';
-import type { ChatRequestBody } from './chat-request.js';
 import { chunkJson, openAIUsage } from './openai-format.js';
 import { drained, writeStreamHead } from './sse-out.js';
 
@@ -50,7 +49,7 @@ class ChunkWriter {
  * Writes one router chunk. Returns false when the answer was ended here (the usage event could not be
  * stored: the call is reported as failed in an SSE error event).
  */
-async function writeChunk(ctx: ChatHandlerContext, res: ServerResponse, body: ChatRequestBody, sse: ChunkWriter, chunk: RouterStreamChunk): Promise<boolean> {
+async function writeChunk(ctx: ChatHandlerContext, res: ServerResponse, includeUsage: boolean, sse: ChunkWriter, chunk: RouterStreamChunk): Promise<boolean> {
   if (chunk.type === 'delta') await sse.delta(chunk);
   else if (chunk.type === 'finish') await sse.finish(chunk.finishReason);
   else if (chunk.type === 'usage') {
@@ -62,7 +61,7 @@ async function writeChunk(ctx: ChatHandlerContext, res: ServerResponse, body: Ch
       res.end(`data: ${JSON.stringify(mapped.body())}\n\n`);
       return false;
     }
-    if (body.includeUsage) await sse.write([], openAIUsage(chunk.usage));
+    if (includeUsage) await sse.write([], openAIUsage(chunk.usage));
   }
   return true;
 }
@@ -86,7 +85,7 @@ async function nextStep(ctx: ChatHandlerContext, res: ServerResponse, iterator: 
  * before any header goes out, so that a refusal (429), an unknown model or a provider that fails before
  * its first token still gets a proper status and JSON error body.
  */
-export async function streamCompletion(ctx: ChatHandlerContext, res: ServerResponse, body: ChatRequestBody, request: CompletionRequest, signal: AbortScope): Promise<void> {
+export async function streamCompletion(ctx: ChatHandlerContext, res: ServerResponse, includeUsage: boolean, request: CompletionRequest, signal: AbortScope): Promise<void> {
   const iterator = ctx.router.stream(request)[Symbol.asyncIterator]();
   let step: Step;
   try {
@@ -102,10 +101,10 @@ export async function streamCompletion(ctx: ChatHandlerContext, res: ServerRespo
   let finished = false;
   try {
     await writeStreamHead(ctx, res, request.threadId);
-    const sse = new ChunkWriter(res, body.model);
+    const sse = new ChunkWriter(res, request.model);
     while (!step.done) {
       if (signal.aborted || res.destroyed) break;
-      if (!(await writeChunk(ctx, res, body, sse, step.value))) {
+      if (!(await writeChunk(ctx, res, includeUsage, sse, step.value))) {
         finished = true;
         await iterator.return?.(undefined).catch(() => undefined);
         return;

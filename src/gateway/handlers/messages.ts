@@ -9,6 +9,7 @@ import type { Exchange } from '../route-table.js';
 import { splitScopedThreadId } from '../thread-scope.js';
 import { messagesBodyToRequest } from '../translate/messages-to-neutral.js';
 import { messageJson } from '../translate/neutral-to-messages.js';
+import { backendLabel } from '../translate/untranslatable.js';
 import { readMessages } from './api-bodies.js';
 import { callIdentity } from './call-identity.js';
 import type { ChatHandlerContext } from './chat-context.js';
@@ -62,7 +63,7 @@ export async function messages(gw: GatewayContext, ex: Exchange): Promise<void> 
   if (gw.router.speaks(call.model, 'messages')) return forwardCall(gw, ex.req, ex.res, caller, ex, call);
   const serving = gw.router.backends.find((b) => b.servesModel(call.model));
   if (serving === undefined) return forwardCall(gw, ex.req, ex.res, caller, ex, call); // the router's 404
-  return translatedMessages(gw, ex.req, ex.res, caller, ex, raw, `"${serving.name}" (${serving.provider})`);
+  return translatedMessages(gw, ex.req, ex.res, caller, ex, raw, backendLabel(serving));
 }
 
 /**
