@@ -129,6 +129,12 @@ describe('Responses and legacy completions', () => {
     expect(await used('r2')).toBe(completed.response.usage.total_tokens);
   });
 
+  it('refuses a background response, which it could neither budget nor meter, with no upstream call', async () => {
+    const r = await post('/v1/responses', { model: 'gpt-4o-mini', input: 'hi', background: true });
+    expect(r.status).toBe(400);
+    expect(errorOf(JSON.parse(r.text))).toMatchObject({ param: 'background' });
+  });
+
   it('charges legacy completions for every prompt and choice', async () => {
     const r = await post('/v1/completions', { model: 'mock-1', prompt: ['a', 'b'], n: 2, max_tokens: 5 }, { ...auth, 'x-thread-id': 'c1' });
     const body = JSON.parse(r.text) as { object: string; choices: unknown[]; usage: { total_tokens: number } };

@@ -116,6 +116,11 @@ export function readResponses(raw: unknown): ApiCall {
   const input = body.input;
   if (input !== undefined && input !== null && typeof input !== 'string' && !Array.isArray(input)) fail('input', 'must be a string or an array of input items', input);
   toolList(body);
+  // A background response is generated after this call has answered, and its usage read by later calls
+  // (GET /v1/responses/{id}) the gateway does not meter: it cannot be budgeted, so it is refused.
+  if (body.background !== undefined && body.background !== null && body.background !== false) {
+    fail('background', 'is not supported by the tokenwarden gateway: a background response cannot be budgeted or metered (send the call without it)', body.background);
+  }
   const hiddenContext = body.previous_response_id != null || body.conversation != null || body.prompt != null;
   const call: ApiCall = { api: 'responses', body, model, inputTokens: responsesPromptTokens(body, model), choices: 1, stream: streamFlag(body), includeUsage: false, hiddenContext };
   const user = bodyUser(body);
