@@ -1,19 +1,29 @@
 // Helper (not part of `npm run bench`): compares the gateway's CPU per request between two builds on
 // the same machine at the same time, interleaving short rounds so background load hits both alike.
-//   node bench/gateway-ab.js <other-checkout> [rounds=4] [seconds=3] [connections=32]
+//   node bench/gateway-ab.js <other-checkout> [rounds=4] [seconds=3] [connections=32] [chat|responses|embeddings]
+// The API (default chat) may be given anywhere after the checkout, also as --api=<name>.
 // <other-checkout> is a built copy of the repository (e.g. `git archive HEAD | tar -x -C /tmp/base`,
-// linked node_modules, `npx tsc -p tsconfig.build.json`). Each build runs its own bench/gateway.js.
+// linked node_modules, `npx tsc -p tsconfig.build.json`). Each build runs its own bench/gateway.js; the
+// mock upstream (which answers every API by path) is this build's.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { APIS, API_NAMES } from './gateway-apis.js';
 import { load, spawnReady, stop, waitServing, writeGatewayConfig } from './gateway.js';
 
+const USAGE = `usage: node bench/gateway-ab.js <other-checkout> [rounds] [seconds] [connections] [${API_NAMES.join('|')}]`;
 const other = process.argv[2];
-if (!other) throw new Error('usage: node bench/gateway-ab.js <other-checkout> [rounds] [seconds] [connections]');
-const rounds = Number(process.argv[3] ?? 4);
-const seconds = Number(process.argv[4] ?? 3);
-const connections = Number(process.argv[5] ?? 32);
+if (!other) throw new Error(USAGE);
+const rest = process.argv.slice(3).map((a) => a.replace(/^--api=/, ''));
+const apiNames = rest.filter((a) => Object.hasOwn(APIS, a));
+const numbers = rest.filter((a) => !Object.hasOwn(APIS, a));
+if (apiNames.length > 1 || numbers.some((a) => !Number.isFinite(Number(a)))) throw new Error(USAGE);
+const apiName = apiNames[0] ?? 'chat';
+const api = APIS[apiName];
+const rounds = Number(numbers[0] ?? 4);
+const seconds = Number(numbers[1] ?? 3);
+const connections = Number(numbers[2] ?? 32);
 const builds = [
   { name: 'other', script: join(resolve(other), 'bench', 'gateway.js') },
   { name: 'this', script: fileURLToPath(new URL('./gateway.js', import.meta.url)) },
@@ -21,6 +31,7 @@ const builds = [
 
 const dir = await mkdtemp(join(tmpdir(), 'tw-bench-ab-'));
 const children = [];
+console.log(`gateway A/B: ${apiName} (POST ${api.path}), ${rounds} rounds of ${seconds} s per build, ${connections} connections`);
 try {
   const upstream = spawnReady([builds[1].script, '--role=upstream']);
   children.push(upstream.child);
@@ -30,13 +41,14 @@ try {
     const tw = spawnReady([b.script, '--role=tokenwarden', configFile]);
     children.push(tw.child);
     b.pid = tw.child.pid;
-    b.url = `${await tw.ready}/v1/chat/completions`;
-    await waitServing(b.url, { 'x-thread-id': 'warm' });
+    b.url = `${await tw.ready}${api.path}`;
+    await waitServing(b.url, { 'x-thread-id': 'warm' }, 20_000, api.body);
     b.results = [];
   }
   for (let r = 0; r < rounds; r++) {
     for (const b of r % 2 ? [...builds].reverse() : builds) {
       const res = await load(b.url, (i) => ({ 'x-thread-id': `bench-${i}`, 'x-agent-id': 'bench' }), {
+        body: api.body,
         connections,
         ms: seconds * 1000,
         warmupMs: 500,

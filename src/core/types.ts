@@ -157,6 +157,8 @@ export interface ForwardRequest {
   model: string;
   /** The request body as the client sent it (every field, unknown ones included), plus what metering added. */
   body: Record<string, unknown>;
+  /** `body` as the client's JSON text, when nothing was added to it: sent byte for byte instead of re-serialised. */
+  rawBody?: string;
   /** Client headers the API passes on (Anthropic's `anthropic-version`, `anthropic-beta`), lower-case names. */
   headers?: Record<string, string>;
   /** Always set by the router: combines the caller's signal and the timeout. */
@@ -166,6 +168,8 @@ export interface ForwardRequest {
 /** A pass-through backend's answer: its body as sent, and the usage read from it. */
 export interface ForwardResponse {
   body: unknown;
+  /** `body` as the upstream's JSON text, when the backend has it: what a caller passes on byte for byte. */
+  rawBody?: string;
   /** Usage as reported, numbers as sent (the router judges them); `undefined` when it reported none. */
   usage?: TokenUsage;
   /** The answer's `model`, when it names one. */

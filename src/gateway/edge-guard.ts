@@ -58,7 +58,7 @@ export function normalizeOrigins(field: string, origins: readonly unknown[]): st
 }
 
 /** Headers a browser page may read from answers (budget headers, retry hints). */
-const EXPOSED = 'x-budget-limit, x-budget-used, x-budget-remaining, x-budget-reserved, x-budget-threshold, x-thread-id, retry-after';
+const EXPOSED = 'x-budget-limit, x-budget-used, x-budget-remaining, x-budget-reserved, x-budget-threshold, x-thread-id, x-usage-event-id, retry-after';
 const METHODS = 'GET, POST, PUT, DELETE';
 /** Request-header lists a preflight may ask for: comma-separated header names. */
 const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;

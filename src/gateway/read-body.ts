@@ -70,10 +70,16 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
  * an empty body → 400 `missing_body`.
  */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  return (await readJsonText(req, limit)).json;
+}
+
+/** {@link readJsonBody}, also returning the body's text as received (what a pass-through sends on as it is). */
+export async function readJsonText(req: IncomingMessage, limit: number): Promise<{ json: unknown; text: string }> {
   const buf = await readBody(req, limit);
   if (buf.length === 0) throw badRequest(null, 'Request body is empty: expected a JSON object', 'missing_body');
+  const text = buf.toString('utf8');
   try {
-    return JSON.parse(buf.toString('utf8'));
+    return { json: JSON.parse(text) as unknown, text };
   } catch (err) {
     throw badRequest(null, `Request body is not valid JSON: ${(err as Error).message}`, 'invalid_json');
   }

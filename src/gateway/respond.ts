@@ -10,6 +10,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/** Writes JSON text as it is (an upstream's answer passed through) with `Content-Length`. */
+export function sendJsonText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
 /** Writes an OpenAI-shaped error answer (or, once headers are out, just ends the response). */
 export function sendError(res: ServerResponse, err: HttpError, body: unknown = err.body()): void {
   if (res.headersSent) {

@@ -12,7 +12,7 @@ export interface CallSettings {
   maxStreamDurationMs: number;
   now: () => number;
   /** The most prompt tokens an honest upstream could report, when known otherwise than from the messages (a forwarded body). */
-  promptCeiling?: number;
+  promptCeiling?: () => number;
 }
 
 /**
@@ -81,7 +81,7 @@ export class RouterCall {
 
   /** What an honest provider could report for this call. */
   usageLimits(): UsageLimits {
-    const prompt = this.settings.promptCeiling ?? promptCeiling(this.req.messages, this.req.tools);
+    const prompt = this.settings.promptCeiling ? this.settings.promptCeiling() : promptCeiling(this.req.messages, this.req.tools);
     return { promptTokens: prompt, completionTokens: this.completionLimit };
   }
 

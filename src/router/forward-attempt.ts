@@ -17,6 +17,7 @@ export type ForwardAttemptEnd =
 /** The request one attempt of a forwarded call sends (the body as it is; the signal made only when read). */
 export function forwardRequestOf(f: CheckedForward, lease: Lease): ForwardRequest {
   const out: ForwardRequest = { api: f.api, model: f.req.model, body: f.body };
+  if (f.rawBody !== undefined) out.rawBody = f.rawBody;
   if (f.headers !== undefined) out.headers = f.headers;
   return withAttemptScope(out, lease.attempt);
 }

@@ -61,13 +61,18 @@ const MEDIA_TYPES: ReadonlySet<string> = new Set([
 
 /**
  * An upper bound of any tokenizer's count of the prompt of a request body of any wire API: one token per
- * UTF-8 byte of its JSON (`bytes`, when the caller has it, else measured), plus the base allowance and the
+ * UTF-8 byte of its JSON (`text`, the body's JSON text when the caller has it, else measured), plus the base allowance and the
  * media allowance per part whose `type` names an image, audio, file or document. Like {@link promptCeiling},
  * far above the real count: it only tells honest usage from impossible usage.
  */
-export function bodyPromptCeiling(body: unknown, bytes?: number): number {
-  return PROMPT_BASE_ALLOWANCE + (bytes ?? jsonBytes(body)) + PER_MEDIA_PART_ALLOWANCE * mediaParts(body, 0);
+export function bodyPromptCeiling(body: unknown, text?: string): number {
+  const bytes = text === undefined ? jsonBytes(body) : Buffer.byteLength(text);
+  // The body's text names no media type at all: no part to look for.
+  const media = text !== undefined && !MEDIA_WORD.test(text) ? 0 : mediaParts(body, 0);
+  return PROMPT_BASE_ALLOWANCE + bytes + PER_MEDIA_PART_ALLOWANCE * media;
 }
+
+const MEDIA_WORD = /image|audio|file|document|video/;
 
 function mediaParts(value: unknown, depth: number): number {
   if (value === null || typeof value !== 'object' || depth > 64) return 0;

@@ -265,7 +265,9 @@ export class LLMRouter {
       const { response, lease } = await this.attempts.run(call, (l) => l.backend.forward!(forwardRequestOf(f, l)));
       const model = saneModel(response.model, call.req.model);
       const charge = await bill.chargeAnswer(lease, response.usage, () => bodyText(response.body), model);
-      return { body: response.body, model, ...charge };
+      const result: RouterForward = { body: response.body, model, ...charge };
+      if (typeof response.rawBody === 'string') result.rawBody = response.rawBody;
+      return result;
     } finally {
       call.dispose();
       const closing = bill.close(undefined, '');

@@ -1,7 +1,7 @@
 import { isPlainObject } from '../../core/objects.js';
 import type { ChatMessage, WireApi } from '../../core/types.js';
-import { estimateTokens, estimateToolsTokens } from '../../tokens/estimate.js';
-import { bodyModel, bodyUser, fail } from './body-fields.js';
+import { estimateTextTokens, estimateTokens, estimateToolsTokens, tokenProfileForModel } from '../../tokens/estimate.js';
+import { bodyModel, bodyUser, fail } from '../body-fields.js';
 import { completionsPromptTokens, messagesPromptTokens, responsesPromptTokens } from './prompt-estimate.js';
 
 /**
@@ -79,6 +79,20 @@ function withCap(call: ApiCall, cap: number | undefined): ApiCall {
   return call;
 }
 
+/**
+ * The prompt estimate of chat messages. Messages the estimator cannot read (content of a shape it does not
+ * know) are the upstream's to judge, not a 400 here: then the estimate of their JSON, which is above it.
+ */
+function chatPromptTokens(messages: ChatMessage[], tools: unknown[] | undefined, model: string): number {
+  let total: number;
+  try {
+    total = estimateTokens(messages, { model });
+  } catch {
+    total = estimateTextTokens(JSON.stringify(messages), tokenProfileForModel(model)) + 4 * messages.length;
+  }
+  return total + (tools ? estimateToolsTokens(tools, { model }) : 0);
+}
+
 /** `POST /v1/chat/completions`: `messages`, `max_completion_tokens` (else `max_tokens`), `n`, `stream`. */
 export function readChat(raw: unknown): ApiCall {
   const body = objectBody(raw);
@@ -87,8 +101,9 @@ export function readChat(raw: unknown): ApiCall {
   const tools = toolList(body);
   const cap = optionalInteger(body, 'max_completion_tokens', 1) ?? optionalInteger(body, 'max_tokens', 1);
   const stream = streamFlag(body);
-  const inputTokens = estimateTokens(messages, { model }) + (tools ? estimateToolsTokens(tools, { model }) : 0);
-  const call: ApiCall = { api: 'chat', body, model, inputTokens, choices: optionalInteger(body, 'n', 1, MAX_CHOICES) ?? 1, stream, includeUsage: stream && includeUsage(body), hiddenContext: false };
+  const inputTokens = chatPromptTokens(messages, tools, model);
+  const usage = includeUsage(body);
+  const call: ApiCall = { api: 'chat', body, model, inputTokens, choices: optionalInteger(body, 'n', 1, MAX_CHOICES) ?? 1, stream, includeUsage: stream && usage, hiddenContext: false };
   const user = bodyUser(body);
   if (user !== undefined) call.user = user;
   return withCap(call, cap);
@@ -101,6 +116,11 @@ export function readResponses(raw: unknown): ApiCall {
   const input = body.input;
   if (input !== undefined && input !== null && typeof input !== 'string' && !Array.isArray(input)) fail('input', 'must be a string or an array of input items', input);
   toolList(body);
+  // A background response is generated after this call has answered, and its usage read by later calls
+  // (GET /v1/responses/{id}) the gateway does not meter: it cannot be budgeted, so it is refused.
+  if (body.background !== undefined && body.background !== null && body.background !== false) {
+    fail('background', 'is not supported by the tokenwarden gateway: a background response cannot be budgeted or metered (send the call without it)', body.background);
+  }
   const hiddenContext = body.previous_response_id != null || body.conversation != null || body.prompt != null;
   const call: ApiCall = { api: 'responses', body, model, inputTokens: responsesPromptTokens(body, model), choices: 1, stream: streamFlag(body), includeUsage: false, hiddenContext };
   const user = bodyUser(body);
@@ -117,7 +137,8 @@ export function readCompletions(raw: unknown): ApiCall {
   const n = optionalInteger(body, 'n', 1, MAX_CHOICES) ?? 1;
   const bestOf = optionalInteger(body, 'best_of', 1, MAX_CHOICES) ?? 1;
   const stream = streamFlag(body);
-  const call: ApiCall = { api: 'completions', body, model, inputTokens: completionsPromptTokens(body, model), choices: prompts * Math.max(n, bestOf), stream, includeUsage: stream && includeUsage(body), hiddenContext: false };
+  const usage = includeUsage(body);
+  const call: ApiCall = { api: 'completions', body, model, inputTokens: completionsPromptTokens(body, model), choices: prompts * Math.max(n, bestOf), stream, includeUsage: stream && usage, hiddenContext: false };
   const user = bodyUser(body);
   if (user !== undefined) call.user = user;
   return withCap(call, optionalInteger(body, 'max_tokens', 1));

@@ -3,7 +3,7 @@ import { AbortScope, withCallAbort } from '../../core/abort.js';
 import type { CompletionRequest } from '../../core/types.js';
 import { resolveCaller, type Caller } from '../caller.js';
 import type { GatewayContext } from '../gateway-context.js';
-import { readJsonBody } from '../read-body.js';
+import { readJsonText } from '../read-body.js';
 import { sendJson } from '../respond.js';
 import type { Exchange } from '../route-table.js';
 import { splitScopedThreadId } from '../thread-scope.js';
@@ -32,10 +32,10 @@ async function handleChatCompletions(
   caller: Caller,
   closeHook: { onClose: (() => void) | undefined },
 ): Promise<void> {
-  const raw = await readJsonBody(req, ctx.bodyLimit);
+  const { json: raw, text } = await readJsonText(req, ctx.bodyLimit);
   const call = readChat(raw);
   if (ctx.router.speaks(call.model, 'chat')) {
-    await forwardCall(ctx, req, res, caller, closeHook, call);
+    await forwardCall(ctx, req, res, caller, closeHook, call, text);
     return;
   }
   const serving = ctx.router.backends.find((b) => b.servesModel(call.model));

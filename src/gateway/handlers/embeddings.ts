@@ -10,7 +10,7 @@ import type { Exchange } from '../route-table.js';
 import { splitScopedThreadId } from '../thread-scope.js';
 import { callIdentity } from './call-identity.js';
 import type { ChatHandlerContext } from './chat-context.js';
-import { bodyModel, bodyUser, fail } from './body-fields.js';
+import { bodyModel, bodyUser, fail } from '../body-fields.js';
 import { chargedAnswer } from './charged-answer.js';
 
 const INPUT_SHAPES = 'must be a non-empty string, or a non-empty array of non-empty strings, of token ids, or of non-empty arrays of token ids';

@@ -3,7 +3,7 @@ import { AbortScope, withCallAbort } from '../../core/abort.js';
 import { bodyPromptCeiling } from '../../router/plausibility.js';
 import type { ForwardCallRequest } from '../../router/router.js';
 import type { Caller } from '../caller.js';
-import { sendJson } from '../respond.js';
+import { sendJson, sendJsonText } from '../respond.js';
 import { splitScopedThreadId } from '../thread-scope.js';
 import type { ApiCall } from './api-bodies.js';
 import { callIdentity } from './call-identity.js';
@@ -27,7 +27,7 @@ function sentBody(call: ApiCall): { body: Record<string, unknown>; usageAdded: b
   return { body: { ...call.body, stream_options: streamOptions }, usageAdded: true };
 }
 
-function forwardRequest(req: IncomingMessage, call: ApiCall, body: Record<string, unknown>, caller: Caller, requireThread: boolean): ForwardCallRequest {
+function forwardRequest(req: IncomingMessage, call: ApiCall, body: Record<string, unknown>, rawBody: string | undefined, caller: Caller, requireThread: boolean): ForwardCallRequest {
   const request: ForwardCallRequest = {
     api: call.api,
     model: call.model,
@@ -36,8 +36,9 @@ function forwardRequest(req: IncomingMessage, call: ApiCall, body: Record<string
     choices: call.choices,
     ...callIdentity(req, caller, requireThread, call.user),
   };
+  if (rawBody !== undefined) request.rawBody = rawBody;
   if (call.maxOutputTokens !== undefined) request.maxOutputTokens = call.maxOutputTokens;
-  if (call.hiddenContext) request.promptCeiling = bodyPromptCeiling(call.body) + HIDDEN_CONTEXT_TOKENS;
+  if (call.hiddenContext) request.promptCeiling = bodyPromptCeiling(call.body, rawBody) + HIDDEN_CONTEXT_TOKENS;
   if (call.api === 'messages' || call.api === 'count_tokens') {
     const headers: Record<string, string> = {};
     for (const name of ANTHROPIC_HEADERS) {
@@ -55,9 +56,18 @@ function forwardRequest(req: IncomingMessage, call: ApiCall, body: Record<string
  * it, once its usage event is stored — JSON, or the upstream's SSE events with the last ones held back
  * until then. A stream whose client leaves is stopped and charged what was delivered.
  */
-export async function forwardCall(ctx: ChatHandlerContext, req: IncomingMessage, res: ServerResponse, caller: Caller, closeHook: { onClose: (() => void) | undefined }, call: ApiCall): Promise<void> {
+export async function forwardCall(
+  ctx: ChatHandlerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  caller: Caller,
+  closeHook: { onClose: (() => void) | undefined },
+  call: ApiCall,
+  text: string,
+): Promise<void> {
   const { body, usageAdded } = sentBody(call);
-  const request = forwardRequest(req, call, body, caller, ctx.requireThread);
+  // The client's own bytes go upstream unless the gateway added to the body.
+  const request = forwardRequest(req, call, body, usageAdded ? undefined : text, caller, ctx.requireThread);
   if (request.threadId !== undefined) {
     ctx.live.touch(request.threadId);
     res.setHeader('x-thread-id', splitScopedThreadId(request.threadId).threadId);
@@ -70,7 +80,9 @@ export async function forwardCall(ctx: ChatHandlerContext, req: IncomingMessage,
   if (!call.stream) {
     // Not aborted when the client leaves: the provider is already working (and billing) on it.
     const result = await chargedAnswer(ctx, res, () => ctx.router.forward(request));
-    if (result !== undefined) sendJson(res, 200, result.body);
+    if (result === undefined) return;
+    if (result.rawBody !== undefined) sendJsonText(res, 200, result.rawBody);
+    else sendJson(res, 200, result.body);
     return;
   }
   const abort = new AbortScope(undefined);

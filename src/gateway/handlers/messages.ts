@@ -3,7 +3,7 @@ import { AbortScope, withCallAbort } from '../../core/abort.js';
 import type { CompletionRequest } from '../../core/types.js';
 import { resolveCaller, type Caller } from '../caller.js';
 import type { GatewayContext } from '../gateway-context.js';
-import { readJsonBody } from '../read-body.js';
+import { readJsonText } from '../read-body.js';
 import { sendJson } from '../respond.js';
 import type { Exchange } from '../route-table.js';
 import { splitScopedThreadId } from '../thread-scope.js';
@@ -58,11 +58,11 @@ async function translatedMessages(ctx: ChatHandlerContext, req: IncomingMessage,
  */
 export async function messages(gw: GatewayContext, ex: Exchange): Promise<void> {
   const caller = anthropicCaller(gw, ex);
-  const raw = await readJsonBody(ex.req, gw.bodyLimit);
+  const { json: raw, text } = await readJsonText(ex.req, gw.bodyLimit);
   const call = readMessages(raw);
-  if (gw.router.speaks(call.model, 'messages')) return forwardCall(gw, ex.req, ex.res, caller, ex, call);
+  if (gw.router.speaks(call.model, 'messages')) return forwardCall(gw, ex.req, ex.res, caller, ex, call, text);
   const serving = gw.router.backends.find((b) => b.servesModel(call.model));
-  if (serving === undefined) return forwardCall(gw, ex.req, ex.res, caller, ex, call); // the router's 404
+  if (serving === undefined) return forwardCall(gw, ex.req, ex.res, caller, ex, call, text); // the router's 404
   return translatedMessages(gw, ex.req, ex.res, caller, ex, raw, backendLabel(serving));
 }
 
@@ -72,9 +72,10 @@ export async function messages(gw: GatewayContext, ex: Exchange): Promise<void> 
  */
 export async function countTokens(gw: GatewayContext, ex: Exchange): Promise<void> {
   const caller = anthropicCaller(gw, ex);
-  const call = readMessages(await readJsonBody(ex.req, gw.bodyLimit), 'count_tokens');
+  const { json, text } = await readJsonText(ex.req, gw.bodyLimit);
+  const call = readMessages(json, 'count_tokens');
   if (gw.router.speaks(call.model, 'count_tokens') || apiNotSpoken(gw, 'count_tokens', call.model, '') === undefined) {
-    return forwardCall(gw, ex.req, ex.res, caller, ex, call);
+    return forwardCall(gw, ex.req, ex.res, caller, ex, call, text);
   }
   sendJson(ex.res, 200, { input_tokens: call.inputTokens });
 }

@@ -2,7 +2,7 @@ import type { WireApi } from '../../core/types.js';
 import { resolveCaller } from '../caller.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { badRequest } from '../http-error.js';
-import { readJsonBody } from '../read-body.js';
+import { readJsonText } from '../read-body.js';
 import type { Exchange, RouteHandler } from '../route-table.js';
 import type { ApiCall } from './api-bodies.js';
 import type { ChatHandlerContext } from './chat-context.js';
@@ -37,11 +37,12 @@ export function nativeRoute(read: (body: unknown) => ApiCall, hint: string): Rou
   return async (gw: GatewayContext, ex: Exchange): Promise<void> => {
     const { caller } = resolveCaller(gw.keys, ex.req);
     if (!gw.readiness.state.ready) throw gw.readiness.notReadyError();
-    const call = read(await readJsonBody(ex.req, gw.bodyLimit));
+    const { json, text } = await readJsonText(ex.req, gw.bodyLimit);
+    const call = read(json);
     if (!gw.router.speaks(call.model, call.api)) {
       const refusal = apiNotSpoken(gw, call.api, call.model, hint);
       if (refusal) throw refusal;
     }
-    await forwardCall(gw, ex.req, ex.res, caller, ex, call);
+    await forwardCall(gw, ex.req, ex.res, caller, ex, call, text);
   };
 }

@@ -5,7 +5,7 @@
  */
 import { isPlainObject } from '../../core/objects.js';
 import type { ChatMessage } from '../../core/types.js';
-import { fail } from '../handlers/body-fields.js';
+import { fail } from '../body-fields.js';
 import { isEmpty, typeDetail, type Untranslatable } from './untranslatable.js';
 
 const ROLES: ReadonlySet<string> = new Set(['system', 'developer', 'user', 'assistant', 'tool']);

@@ -4,7 +4,7 @@
  */
 import { isPlainObject } from '../../core/objects.js';
 import type { CompletionRequest } from '../../core/types.js';
-import { bodyModel, bodyUser, fail } from '../handlers/body-fields.js';
+import { bodyModel, bodyUser, fail } from '../body-fields.js';
 import { parseChatMessage } from './chat-messages.js';
 import { Untranslatable, isEmpty, typeDetail } from './untranslatable.js';
 

@@ -7,7 +7,7 @@
  */
 import { isPlainObject } from '../../core/objects.js';
 import type { ChatMessage, ContentPart, ToolCall } from '../../core/types.js';
-import { fail } from '../handlers/body-fields.js';
+import { fail } from '../body-fields.js';
 import { isEmpty, typeDetail, type Untranslatable } from './untranslatable.js';
 
 type Block = Record<string, unknown>;

@@ -5,7 +5,7 @@
 import { isPlainObject } from '../../core/objects.js';
 import type { ChatMessage } from '../../core/types.js';
 import { textProblem } from '../../usage/event-fields.js';
-import { bodyModel, fail } from '../handlers/body-fields.js';
+import { bodyModel, fail } from '../body-fields.js';
 import type { NeutralRequest } from './chat-to-neutral.js';
 import { joinedText, readAnthropicMessage } from './messages-content.js';
 import { Untranslatable, typeDetail } from './untranslatable.js';

@@ -5,7 +5,7 @@ import { abortError } from '../call-errors.js';
 import { parseSse } from '../sse.js';
 import { wireReader } from '../wire/index.js';
 import { malformed, streamTruncated } from './errors.js';
-import { postJson, postStream } from './post.js';
+import { JsonText, postJson, postStream } from './post.js';
 import type { HttpTarget } from './target.js';
 
 /**
@@ -13,10 +13,11 @@ import type { HttpTarget } from './target.js';
  * usage and model the API's wire reader finds in it. Throws like `postJson` (status errors, timeouts).
  */
 export async function forwardJson(target: HttpTarget, url: string, headers: Record<string, string>, request: ForwardRequest): Promise<ForwardResponse> {
-  const { status, json } = await postJson(target, url, headers, request.body, attemptScopeOf(request) ?? request.signal);
+  const sent = request.rawBody === undefined ? request.body : new JsonText(request.rawBody);
+  const { status, json, text } = await postJson(target, url, headers, sent, attemptScopeOf(request) ?? request.signal);
   if (!isPlainObject(json)) throw malformed(target, status, 'the body is not a JSON object');
   const reader = wireReader(request.api);
-  const out: ForwardResponse = { body: json };
+  const out: ForwardResponse = { body: json, rawBody: text };
   const usage = reader.usage(json);
   if (usage) out.usage = usage;
   const model = reader.model(json);
@@ -31,7 +32,7 @@ export async function forwardJson(target: HttpTarget, url: string, headers: Reco
  */
 export async function* forwardSse(target: HttpTarget, url: string, headers: Record<string, string>, request: ForwardRequest): AsyncGenerator<ForwardEvent, void, undefined> {
   const abort = attemptScopeOf(request) ?? request.signal;
-  const answer = await postStream(target, url, headers, request.body, abort);
+  const answer = await postStream(target, url, headers, request.rawBody === undefined ? request.body : new JsonText(request.rawBody), abort);
   const reader = wireReader(request.api).stream();
   try {
     for await (const sse of parseSse(answer.body)) {

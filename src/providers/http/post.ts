@@ -18,6 +18,13 @@ const decoder = new TextDecoder();
 export interface JsonAnswer {
   status: number;
   json: unknown;
+  /** The answer's JSON text as received. */
+  text: string;
+}
+
+/** A request body that is JSON text already (a client's, passed through): sent as it is, not re-serialised. */
+export class JsonText {
+  constructor(readonly text: string) {}
 }
 
 /** An open streaming answer: its body as capped, error-mapped byte chunks. */
@@ -57,7 +64,7 @@ class HttpCall implements CallState {
     const { scope, target } = this;
     if (scope.aborted) throw this.error(undefined, 'connect');
     const allHeaders = { 'content-type': 'application/json', ...headers };
-    const text = JSON.stringify(body);
+    const text = body instanceof JsonText ? body.text : JSON.stringify(body);
     let response: Exchange;
     if (target.fetch) {
       response = await fetchExchange(target.fetch, url, allHeaders, text, scope.signal);
@@ -102,7 +109,7 @@ export async function postJson(target: HttpTarget, url: string, headers: Record<
     }
     const text = decoder.decode(await call.readAll(response, target.maxResponseBytes, true));
     try {
-      return { status: response.status, json: JSON.parse(text) as unknown };
+      return { status: response.status, json: JSON.parse(text) as unknown, text };
     } catch (err) {
       throw malformed(target, response.status, 'the body is not valid JSON', err);
     }

@@ -1,5 +1,5 @@
-import { textProblem } from '../../usage/event-fields.js';
-import { badRequest } from '../http-error.js';
+import { textProblem } from '../usage/event-fields.js';
+import { badRequest } from './http-error.js';
 
 const MAX_MODEL_LENGTH = 256;
 const MAX_USER_LENGTH = 256;
