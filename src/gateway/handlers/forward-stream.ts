@@ -17,51 +17,58 @@ const NULL_USAGE = /,\s*"usage"\s*:\s*null/;
 /**
  * How forwarded events go out: as the upstream sent them, except what the gateway itself asked for. When
  * it added `stream_options.include_usage` (the client did not ask), the usage chunk is not shown and the
- * `"usage":null` OpenAI adds to every other chunk is taken out again.
+ * `"usage":null` OpenAI adds to every other chunk is taken out again. A failure once the headers are out
+ * goes as the API's own stream error event.
  */
 export class EventWriter {
+  /** Events written: a Responses error event's `sequence_number` follows them. */
+  private written = 0;
+
   constructor(
     private readonly res: ServerResponse,
+    private readonly api: WireApi,
     private readonly usageAdded: boolean,
   ) {}
 
   async write(event: ForwardEvent): Promise<void> {
     if (this.usageAdded && event.usageOnly) return;
     const data = this.usageAdded ? event.data.replace(NULL_USAGE, '') : event.data;
+    this.written++;
     await writeSse(this.res, event.event === undefined ? `data: ${data}\n\n` : `event: ${event.event}\ndata: ${data}\n\n`);
   }
-}
 
-/** A failure once the headers are out, as the API's own stream error event. */
-export function streamErrorFrame(api: WireApi, err: HttpError): string {
-  if (api === 'messages') return `event: error\ndata: ${JSON.stringify(anthropicErrorBody(err.status, err.message))}\n\n`;
-  if (api === 'responses') {
-    return `event: error\ndata: ${JSON.stringify({ type: 'error', code: err.code, message: err.message, param: err.param })}\n\n`;
+  /** The stream error event of the API (Anthropic's `error`, the Responses `error` event, OpenAI's `{"error":…}`). */
+  errorFrame(err: HttpError): string {
+    if (this.api === 'messages') return `event: error\ndata: ${JSON.stringify(anthropicErrorBody(err.status, err.message))}\n\n`;
+    if (this.api === 'responses') {
+      const event = { type: 'error', code: err.code, message: err.message, param: err.param, sequence_number: this.written };
+      return `event: error\ndata: ${JSON.stringify(event)}\n\n`;
+    }
+    return `data: ${JSON.stringify(err.body())}\n\n`;
   }
-  return `data: ${JSON.stringify(err.body())}\n\n`;
 }
 
 /** Pulls the next chunk; a failure once headers are out is sent as the API's error event and ends the answer. */
-async function nextStep(ctx: ChatHandlerContext, res: ServerResponse, api: WireApi, iterator: AsyncIterator<RouterForwardChunk, void>, signal: AbortScope): Promise<Step | 'gone' | 'ended'> {
+async function nextStep(ctx: ChatHandlerContext, res: ServerResponse, writer: EventWriter, iterator: AsyncIterator<RouterForwardChunk, void>, signal: AbortScope): Promise<Step | 'gone' | 'ended'> {
   try {
     return await iterator.next();
   } catch (err) {
     if (signal.aborted || res.destroyed) return 'gone';
     const mapped = toHttpError(err, { publicThreadId: (id) => splitScopedThreadId(id).threadId });
     ctx.onError(err, mapped);
-    res.end(streamErrorFrame(api, mapped));
+    res.end(writer.errorFrame(mapped));
     return 'ended';
   }
 }
 
 /** The end: the charge stored (else an error event), then the held-back last events. False when ended with an error. */
-async function finish(ctx: ChatHandlerContext, res: ServerResponse, api: WireApi, writer: EventWriter, end: Extract<RouterForwardChunk, { type: 'usage' }>): Promise<void> {
+async function finish(ctx: ChatHandlerContext, res: ServerResponse, writer: EventWriter, end: Extract<RouterForwardChunk, { type: 'usage' }>): Promise<void> {
   try {
     await ctx.durable(end.event);
   } catch (err) {
     const mapped = storeFailed(err);
     ctx.onError(err, mapped);
-    res.end(streamErrorFrame(api, mapped));
+    res.end(writer.errorFrame(mapped));
     return;
   }
   for (const event of end.tail) await writer.write(event);
@@ -86,18 +93,18 @@ export async function streamForward(ctx: ChatHandlerContext, res: ServerResponse
   try {
     if (signal.aborted || res.destroyed) return;
     await writeStreamHead(ctx, res, request.threadId);
-    const writer = new EventWriter(res, usageAdded);
+    const writer = new EventWriter(res, request.api, usageAdded);
     while (!step.done) {
       if (signal.aborted || res.destroyed) return;
       const chunk = step.value;
       if ('type' in chunk && chunk.type === 'usage') {
         finished = true;
-        await finish(ctx, res, request.api, writer, chunk);
+        await finish(ctx, res, writer, chunk);
         return;
       }
       await writer.write(chunk as ForwardEvent);
       if (signal.aborted || res.destroyed) return;
-      const next = await nextStep(ctx, res, request.api, iterator, signal);
+      const next = await nextStep(ctx, res, writer, iterator, signal);
       if (typeof next === 'string') {
         finished = next === 'ended';
         return;
