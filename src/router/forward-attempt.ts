@@ -10,7 +10,7 @@ import type { StreamProgress } from './stream-attempt.js';
 
 /** How one attempt of a forwarded stream ended. */
 export type ForwardAttemptEnd =
-  | { kind: 'answered'; reported: unknown; tail: ForwardEvent[] }
+  | { kind: 'answered'; reported: unknown; tail: ForwardEvent[]; failed: boolean }
   | { kind: 'retry' }
   | { kind: 'cut'; error: ProviderError };
 
@@ -22,15 +22,25 @@ export function forwardRequestOf(f: CheckedForward, lease: Lease): ForwardReques
   return withAttemptScope(out, lease.attempt);
 }
 
-/** An error the upstream reported in its first event, before anything went out: another backend may answer. */
-function earlyError(lease: Lease, message: string): ProviderError {
+/** Words of an in-band error that says the upstream, not the request, failed (overloaded, rate limited, ...). */
+const UPSTREAM_TROUBLE = /overloaded|rate_limit|rate limit|server_error|api_error|timeout|unavailable|internal/i;
+/** Most events an upstream may send after its usage chunk or end marker (chat sends one: `[DONE]`). */
+const MAX_TAIL = 64;
+
+/**
+ * An error the upstream reported in its first event, before anything went out. Another backend may answer
+ * when it says the upstream is in trouble (then it counts against the backend's health); an error about
+ * the request itself is passed on as it is, and one client's bad request cools no backend down.
+ */
+function earlyError(lease: Lease, event: ForwardEvent): ProviderError {
   const { backend } = lease;
+  const trouble = UPSTREAM_TROUBLE.test(event.data) || UPSTREAM_TROUBLE.test(event.error!);
   return new ProviderError({
     code: 'PROVIDER_ERROR',
     provider: backend.provider,
     backend: backend.name,
-    isRetryable: true,
-    message: `${backendLabel(backend)} reported an error before its answer: ${message.slice(0, 500)}`,
+    isRetryable: trouble,
+    message: `${backendLabel(backend)} reported an error before its answer: ${event.error!.slice(0, 500)}`,
   });
 }
 
@@ -63,11 +73,12 @@ export async function* forwardStreamAttempt(
       const event = step.value;
       lease.attempt.touch();
       if (event.usage !== undefined) reported = event.usage;
-      if (event.error !== undefined && progress.servedBy === undefined) throw earlyError(lease, event.error);
+      if (event.error !== undefined && progress.servedBy === undefined) throw earlyError(lease, event);
       const cut = event.text ? progress.deliveredText(lease.backend, event.text) : undefined;
       if (cut) return { kind: 'cut', error: cut };
       progress.servedBy = lease.backend;
       if (tail.length > 0 || event.done || event.usageOnly || event.error !== undefined) {
+        if (tail.length >= MAX_TAIL) return { kind: 'cut', error: streamCutError(lease.backend, 'STREAM_PROTOCOL', `sent more than ${MAX_TAIL} events after its usage or end`) };
         tail.push(event);
         if (event.error !== undefined) break; // the upstream gave up: what it delivered is charged
         continue;
@@ -76,7 +87,7 @@ export async function* forwardStreamAttempt(
       yield event;
       lease.attempt.resume();
     }
-    return { kind: 'answered', reported, tail };
+    return { kind: 'answered', reported, tail, failed: tail.some((e) => e.error !== undefined) };
   } catch (err) {
     if (progress.servedBy && call.durationCapped && call.scope?.cause === 'timeout') {
       const problem = `was still streaming after ${call.timeoutMs} ms (maxStreamDurationMs)`;

@@ -279,12 +279,16 @@ export class LLMRouter {
    * Sends a request the provider does not charge for (Anthropic's `count_tokens`) with its body unchanged,
    * routed and failed over like {@link forward}, with no reservation and no usage event.
    */
-  async forwardUncharged(request: ForwardCallRequest): Promise<{ body: unknown; backend: string; provider: string }> {
+  async forwardUncharged(request: ForwardCallRequest): Promise<{ body: unknown; rawBody?: string; backend: string; provider: string }> {
     const f = validateForwardRequest(request);
     const { call } = this.startForward(f, false, false);
     try {
       const { response, lease } = await this.attempts.run(call, (l) => l.backend.forward!(forwardRequestOf(f, l)));
-      return { body: response.body, backend: lease.backend.name, provider: lease.backend.provider };
+      // Nothing was generated: the call takes back what its rate window counted for it.
+      if (lease.tpmEntry) lease.state.tpm?.adjust(lease.tpmEntry, 0);
+      const result: { body: unknown; rawBody?: string; backend: string; provider: string } = { body: response.body, backend: lease.backend.name, provider: lease.backend.provider };
+      if (typeof response.rawBody === 'string') result.rawBody = response.rawBody;
+      return result;
     } finally {
       call.dispose();
     }
@@ -311,7 +315,7 @@ export class LLMRouter {
           await bill.chargeReservation(lease.backend, call.req.model, progress.meter.text);
           throw end.error;
         }
-        lease.state.health.recordSuccess();
+        if (!end.failed) lease.state.health.recordSuccess();
         const charge = await bill.chargeAnswer(lease, end.reported, progress.meter.text, call.req.model);
         yield { type: 'usage', ...charge, tail: end.tail };
         return;
@@ -345,8 +349,9 @@ export class LLMRouter {
     const s = this.callSettings;
     const settings = {
       ...s,
+      // An uncharged call generates nothing: no completion is reserved, nor counted in a rate window.
       estimatePrompt: () => inputTokens,
-      defaultCompletionReserve: s.defaultCompletionReserve * choices,
+      defaultCompletionReserve: metered ? s.defaultCompletionReserve * choices : 0,
       completionCeiling: s.completionCeiling * choices,
       promptCeiling,
     };

@@ -69,6 +69,22 @@ describe('chat streams', () => {
     expect(await used('s1')).toBe(20);
   });
 
+  it('adds the usage request to the client\'s own bytes, re-serialising nothing (a seed beyond 2^53 keeps its digits)', async () => {
+    const text = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"stream":true,"seed":12345678901234567890,"temperature":1e0}';
+    const before = openai.requests.length;
+    const res = await fetch(`${tg.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: text });
+    await res.text();
+    expect(openai.requests.slice(before).map((q) => q.raw)).toEqual([`${text.slice(0, -1)},"stream_options":{"include_usage":true}}`]);
+  });
+
+  it('sends a plain body upstream byte for byte', async () => {
+    const text = '{ "model": "gpt-4o-mini",\n  "messages": [{"role":"user","content":"Hi"}], "seed": 12345678901234567890 }';
+    const before = openai.requests.length;
+    const res = await fetch(`${tg.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: text });
+    expect(res.status).toBe(200);
+    expect(openai.requests.slice(before).map((q) => q.raw)).toEqual([text]);
+  });
+
   it('forwards a body that asks for usage unchanged and passes the usage chunk on', async () => {
     const body = { model: 'gpt-4o-mini', messages: HELLO, stream: true, stream_options: { include_usage: true } };
     const before = openai.requests.length;
@@ -133,6 +149,20 @@ describe('Responses and legacy completions', () => {
     const r = await post('/v1/responses', { model: 'gpt-4o-mini', input: 'hi', background: true });
     expect(r.status).toBe(400);
     expect(errorOf(JSON.parse(r.text))).toMatchObject({ param: 'background' });
+  });
+
+  it('answers a prompt nested too deeply to read with a 400 naming the field, not a 500', async () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const res = await fetch(`${tg.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: `{"model":"mock-1","prompt":${deep}}` });
+    expect(res.status).toBe(400);
+    expect(errorOf((await res.json()) as Record<string, unknown>)).toMatchObject({ param: 'prompt' });
+  });
+
+  it('lets a prompt grow by what provider-run tools add (web search): honest usage beyond the body is charged, not refused', async () => {
+    openai.enqueue({ kind: 'ok', usage: { prompt_tokens: 30_000, completion_tokens: 10 } });
+    const r = await post('/v1/chat/completions', { model: 'gpt-4o-search-preview', messages: HELLO, web_search_options: {} }, { ...auth, 'x-thread-id': 'ws' });
+    expect(r.status).toBe(200);
+    expect(await used('ws')).toBe(30_010);
   });
 
   it('charges legacy completions for every prompt and choice', async () => {
@@ -227,5 +257,16 @@ describe('chat translated for an Anthropic backend', () => {
     expect(errorOf(r.body)).toMatchObject({ param: 'response_format', code: 'unsupported_parameter' });
     expect(errorOf(r.body).message).toContain('seed');
     expect(anthropic.requests.length).toBe(before);
+  });
+});
+
+describe('prompt estimates of inline documents', () => {
+  it('count a document\'s inline data, not only a fixed allowance', async () => {
+    const { messagesPromptTokens, responsesPromptTokens } = await import('../../src/gateway/handlers/prompt-estimate.js');
+    const data = 'x'.repeat(100_000);
+    const doc = { role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data } }] };
+    expect(messagesPromptTokens({ messages: [doc] }, 'claude-sonnet-4')).toBeGreaterThan(100_000);
+    const file = { role: 'user', content: [{ type: 'input_file', filename: 'a.pdf', file_data: `data:application/pdf;base64,${data}` }] };
+    expect(responsesPromptTokens({ input: [file] }, 'gpt-4o')).toBeGreaterThan(100_000);
   });
 });

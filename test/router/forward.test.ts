@@ -136,6 +136,13 @@ describe('router.forward', () => {
     expect(await ledger.usage('t')).toMatchObject({ totalTokens: 0, reservedTokens: 0 });
   });
 
+  it('forwardUncharged leaves nothing in the backend\'s rate window', async () => {
+    const b = new ScriptedBackend('a', ['count_tokens'], { answer: async () => ({ body: { input_tokens: 7 } }) });
+    const router = new LLMRouter({ backends: [{ backend: b, tokensPerMinute: 3_000 }], retries: { maxAttempts: 1 } });
+    for (let i = 0; i < 10; i++) await router.forwardUncharged(request({ api: 'count_tokens', threadId: undefined, inputTokens: 1_000 }));
+    expect(b.calls).toHaveLength(10);
+  });
+
   it('forwardUncharged touches no budget and records no event', async () => {
     const b = new ScriptedBackend('a', ['count_tokens'], { answer: async () => ({ body: { input_tokens: 7 } }) });
     const { router, ledger, recorded } = setup([b]);
@@ -160,7 +167,7 @@ describe('router.forwardStream', () => {
   });
 
   it('fails over when the upstream reports an error in its first event, not after an event went out', async () => {
-    const early = new ScriptedBackend('early', ['chat'], { events: () => events([{ data: '{"error":{}}', error: 'overloaded' }]) });
+    const early = new ScriptedBackend('early', ['chat'], { events: () => events([{ data: '{"error":{"type":"overloaded_error"}}', error: 'Overloaded' }]) });
     const late = new ScriptedBackend('late', ['chat'], { events: () => events(chatEvents().slice(0, 1), failing(502)) });
     const fine = new ScriptedBackend('fine', ['chat'], { events: () => events(chatEvents()) });
     const first = setup([early, fine]);
@@ -175,6 +182,30 @@ describe('router.forwardStream', () => {
     expect(charged.reservedTokens).toBe(0);
     expect(charged.totalTokens).toBeGreaterThan(10);
     expect(charged.totalTokens).toBeLessThan(30);
+  });
+
+  it('does not fail over, nor hold a backend to account, for an in-band error about the request itself', async () => {
+    const refusing = new ScriptedBackend('refusing', ['responses'], { events: () => events([{ event: 'error', data: '{"type":"error","code":"invalid_prompt"}', error: 'invalid prompt' }]) });
+    const fine = new ScriptedBackend('fine', ['responses'], { events: () => events(chatEvents()) });
+    const { router, ledger } = setup([refusing, fine]);
+    const { error } = await drain(router.forwardStream(request({ api: 'responses' })));
+    expect(error).toMatchObject({ isRetryable: false });
+    expect(fine.calls).toHaveLength(0);
+    expect(router.isCoolingDown(refusing)).toBe(false);
+    expect(await ledger.usage('t')).toMatchObject({ totalTokens: 0, reservedTokens: 0 });
+  });
+
+  it('cuts an upstream that goes on sending after its usage chunk', async () => {
+    async function* chatter(): AsyncGenerator<ForwardEvent> {
+      yield { data: '{}', text: 'Hi' };
+      yield { data: '{"choices":[]}', usage: USAGE, usageOnly: true };
+      for (;;) yield { data: '' };
+    }
+    const b = new ScriptedBackend('a', ['chat'], { events: chatter });
+    const { router, ledger } = setup([b]);
+    const { error } = await drain(router.forwardStream(request()));
+    expect(error).toMatchObject({ code: 'STREAM_PROTOCOL' });
+    expect(await ledger.usage('t')).toMatchObject({ totalTokens: 30, reservedTokens: 0 });
   });
 
   it('passes an error the upstream reports mid-answer on in the tail and charges what was delivered', async () => {

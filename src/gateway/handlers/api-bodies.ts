@@ -74,6 +74,19 @@ function toolList(body: Record<string, unknown>): unknown[] | undefined {
   return tools;
 }
 
+/**
+ * The prompt estimate; a prompt nested so deeply that reading it overflows the stack (JSON.parse takes
+ * what no recursive reader can) is the client's mistake, a 400 naming the field, not a 500.
+ */
+function estimated(field: string, estimate: () => number): number {
+  try {
+    return estimate();
+  } catch (err) {
+    if (err instanceof RangeError) fail(field, 'is nested too deeply to be read', []);
+    throw err;
+  }
+}
+
 function withCap(call: ApiCall, cap: number | undefined): ApiCall {
   if (cap !== undefined) call.maxOutputTokens = cap;
   return call;
@@ -93,6 +106,18 @@ function chatPromptTokens(messages: ChatMessage[], tools: unknown[] | undefined,
   return total + (tools ? estimateToolsTokens(tools, { model }) : 0);
 }
 
+/** Tool types a client runs itself; any other (web search, file search, MCP, code execution, ...) runs at the provider. */
+const CLIENT_TOOLS: ReadonlySet<string> = new Set(['function', 'custom']);
+
+/**
+ * Whether the provider adds to the prompt what the body does not show: tools it runs itself (their
+ * results are prompt tokens), MCP servers, containers. Then the prompt has no ceiling from the body.
+ */
+function providerTools(body: Record<string, unknown>, tools: unknown[] | undefined): boolean {
+  if (body.mcp_servers != null || body.container != null || body.web_search_options != null) return true;
+  return (tools ?? []).some((t) => isPlainObject(t) && typeof t.type === 'string' && !CLIENT_TOOLS.has(t.type));
+}
+
 /** `POST /v1/chat/completions`: `messages`, `max_completion_tokens` (else `max_tokens`), `n`, `stream`. */
 export function readChat(raw: unknown): ApiCall {
   const body = objectBody(raw);
@@ -101,9 +126,9 @@ export function readChat(raw: unknown): ApiCall {
   const tools = toolList(body);
   const cap = optionalInteger(body, 'max_completion_tokens', 1) ?? optionalInteger(body, 'max_tokens', 1);
   const stream = streamFlag(body);
-  const inputTokens = chatPromptTokens(messages, tools, model);
+  const inputTokens = estimated('messages', () => chatPromptTokens(messages, tools, model));
   const usage = includeUsage(body);
-  const call: ApiCall = { api: 'chat', body, model, inputTokens, choices: optionalInteger(body, 'n', 1, MAX_CHOICES) ?? 1, stream, includeUsage: stream && usage, hiddenContext: false };
+  const call: ApiCall = { api: 'chat', body, model, inputTokens, choices: optionalInteger(body, 'n', 1, MAX_CHOICES) ?? 1, stream, includeUsage: stream && usage, hiddenContext: providerTools(body, tools) };
   const user = bodyUser(body);
   if (user !== undefined) call.user = user;
   return withCap(call, cap);
@@ -115,14 +140,14 @@ export function readResponses(raw: unknown): ApiCall {
   const model = bodyModel(body);
   const input = body.input;
   if (input !== undefined && input !== null && typeof input !== 'string' && !Array.isArray(input)) fail('input', 'must be a string or an array of input items', input);
-  toolList(body);
+  const tools = toolList(body);
   // A background response is generated after this call has answered, and its usage read by later calls
   // (GET /v1/responses/{id}) the gateway does not meter: it cannot be budgeted, so it is refused.
   if (body.background !== undefined && body.background !== null && body.background !== false) {
     fail('background', 'is not supported by the tokenwarden gateway: a background response cannot be budgeted or metered (send the call without it)', body.background);
   }
-  const hiddenContext = body.previous_response_id != null || body.conversation != null || body.prompt != null;
-  const call: ApiCall = { api: 'responses', body, model, inputTokens: responsesPromptTokens(body, model), choices: 1, stream: streamFlag(body), includeUsage: false, hiddenContext };
+  const hiddenContext = body.previous_response_id != null || body.conversation != null || body.prompt != null || providerTools(body, tools);
+  const call: ApiCall = { api: 'responses', body, model, inputTokens: estimated('input', () => responsesPromptTokens(body, model)), choices: 1, stream: streamFlag(body), includeUsage: false, hiddenContext };
   const user = bodyUser(body);
   if (user !== undefined) call.user = user;
   return withCap(call, optionalInteger(body, 'max_output_tokens', 1));
@@ -138,7 +163,7 @@ export function readCompletions(raw: unknown): ApiCall {
   const bestOf = optionalInteger(body, 'best_of', 1, MAX_CHOICES) ?? 1;
   const stream = streamFlag(body);
   const usage = includeUsage(body);
-  const call: ApiCall = { api: 'completions', body, model, inputTokens: completionsPromptTokens(body, model), choices: prompts * Math.max(n, bestOf), stream, includeUsage: stream && usage, hiddenContext: false };
+  const call: ApiCall = { api: 'completions', body, model, inputTokens: estimated('prompt', () => completionsPromptTokens(body, model)), choices: prompts * Math.max(n, bestOf), stream, includeUsage: stream && usage, hiddenContext: false };
   const user = bodyUser(body);
   if (user !== undefined) call.user = user;
   return withCap(call, optionalInteger(body, 'max_tokens', 1));
@@ -149,8 +174,8 @@ export function readMessages(raw: unknown, api: 'messages' | 'count_tokens' = 'm
   const body = objectBody(raw);
   const model = bodyModel(body);
   messageList(body);
-  toolList(body);
+  const tools = toolList(body);
   const stream = api === 'messages' && streamFlag(body);
-  const call: ApiCall = { api, body, model, inputTokens: messagesPromptTokens(body, model), choices: 1, stream, includeUsage: false, hiddenContext: false };
+  const call: ApiCall = { api, body, model, inputTokens: estimated('messages', () => messagesPromptTokens(body, model)), choices: 1, stream, includeUsage: false, hiddenContext: providerTools(body, tools) };
   return withCap(call, api === 'messages' ? optionalInteger(body, 'max_tokens', 1) : undefined);
 }

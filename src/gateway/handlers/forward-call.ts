@@ -16,15 +16,30 @@ const HIDDEN_CONTEXT_TOKENS = 2_097_152;
 /** Client headers passed on to an Anthropic upstream. */
 const ANTHROPIC_HEADERS = ['anthropic-version', 'anthropic-beta'] as const;
 
+/** What goes upstream: the body, its JSON text when the client's bytes can go as they are, and whether usage was asked for. */
+interface SentBody {
+  body: Record<string, unknown>;
+  rawBody: string | undefined;
+  usageAdded: boolean;
+}
+
+const INCLUDE_USAGE = ',"stream_options":{"include_usage":true}';
+
 /**
- * The body sent upstream: the client's, unchanged, except that a chat or completions stream whose client
- * did not ask for usage asks for it (the gateway meters by it; the client is not shown it).
+ * The body sent upstream: the client's bytes, unchanged, except that a chat or completions stream whose
+ * client did not ask for usage asks for it (the gateway meters by it; the client is not shown it). That is
+ * one member added at the end of the client's text, so nothing else is re-serialised (a `seed` beyond 2^53
+ * keeps its digits); only a body with a `stream_options` of its own is rewritten as a whole.
  */
-function sentBody(call: ApiCall): { body: Record<string, unknown>; usageAdded: boolean } {
-  if (!call.stream || call.includeUsage || (call.api !== 'chat' && call.api !== 'completions')) return { body: call.body, usageAdded: false };
+function sentBody(call: ApiCall, text: string): SentBody {
+  if (!call.stream || call.includeUsage || (call.api !== 'chat' && call.api !== 'completions')) return { body: call.body, rawBody: text, usageAdded: false };
   const options = call.body.stream_options;
+  if (options === undefined) {
+    const end = text.lastIndexOf('}'); // a JSON object's text ends in its closing brace (then whitespace)
+    return { body: { ...call.body, stream_options: { include_usage: true } }, rawBody: text.slice(0, end) + INCLUDE_USAGE + text.slice(end), usageAdded: true };
+  }
   const streamOptions = options !== null && typeof options === 'object' ? { ...options, include_usage: true } : { include_usage: true };
-  return { body: { ...call.body, stream_options: streamOptions }, usageAdded: true };
+  return { body: { ...call.body, stream_options: streamOptions }, rawBody: undefined, usageAdded: true };
 }
 
 function forwardRequest(req: IncomingMessage, call: ApiCall, body: Record<string, unknown>, rawBody: string | undefined, caller: Caller, requireThread: boolean): ForwardCallRequest {
@@ -65,16 +80,16 @@ export async function forwardCall(
   call: ApiCall,
   text: string,
 ): Promise<void> {
-  const { body, usageAdded } = sentBody(call);
-  // The client's own bytes go upstream unless the gateway added to the body.
-  const request = forwardRequest(req, call, body, usageAdded ? undefined : text, caller, ctx.requireThread);
+  const { body, rawBody, usageAdded } = sentBody(call, text);
+  const request = forwardRequest(req, call, body, rawBody, caller, ctx.requireThread);
   if (request.threadId !== undefined) {
     ctx.live.touch(request.threadId);
     res.setHeader('x-thread-id', splitScopedThreadId(request.threadId).threadId);
   }
   if (call.api === 'count_tokens') {
-    const { body: answer } = await ctx.router.forwardUncharged(request);
-    sendJson(res, 200, answer);
+    const answer = await ctx.router.forwardUncharged(request);
+    if (answer.rawBody !== undefined) sendJsonText(res, 200, answer.rawBody);
+    else sendJson(res, 200, answer.body);
     return;
   }
   if (!call.stream) {

@@ -11,8 +11,8 @@ import { writeSse, writeStreamHead } from './sse-out.js';
 
 type Step = IteratorResult<RouterForwardChunk, void>;
 
-/** `"usage":null`, which OpenAI puts on every chunk of a stream asked for its usage. */
-const NULL_USAGE = /,\s*"usage"\s*:\s*null/;
+/** `"usage":null`, which OpenAI puts on every chunk of a stream asked for its usage (a member after others, or the first). */
+const NULL_USAGE = /,\s*"usage"\s*:\s*null(?=\s*[,}])|(?<=\{)\s*"usage"\s*:\s*null\s*,?/;
 
 /**
  * How forwarded events go out: as the upstream sent them, except what the gateway itself asked for. When
@@ -112,10 +112,10 @@ export async function streamForward(ctx: ChatHandlerContext, res: ServerResponse
       step = next;
     }
   } finally {
-    if (!finished) {
-      // The client left (or writing failed): stop reading upstream. The router charges what was delivered.
-      await iterator.return?.(undefined).catch(() => undefined);
-      if (!res.writableEnded) res.destroy();
-    }
+    // Always: a router generator paused at its last chunk runs its `finally` (frees the call's timer and
+    // scope) only when returned. When the client left, this also stops reading upstream and the router
+    // charges what was delivered.
+    await iterator.return?.(undefined).catch(() => undefined);
+    if (!finished && !res.writableEnded) res.destroy();
   }
 }

@@ -76,9 +76,8 @@ export async function streamMessages(ctx: ChatHandlerContext, res: ServerRespons
     res.end(sse.end());
     finished = true;
   } finally {
-    if (!finished) {
-      await iterator.return?.(undefined).catch(() => undefined);
-      if (!res.writableEnded) res.destroy();
-    }
+    // Always (see forward-stream.ts): returning the router's generator frees its call.
+    await iterator.return?.(undefined).catch(() => undefined);
+    if (!finished && !res.writableEnded) res.destroy();
   }
 }

@@ -9,7 +9,18 @@ import { estimateTextTokens, estimateTokens, estimateToolsTokens, tokenProfileFo
  */
 
 const IMAGE_PART: ContentPart = { type: 'image_url' };
-const FILE_PART: ContentPart = { type: 'file' };
+
+/**
+ * A document or file as the estimator's file part, with its inline data (the estimator counts a token per
+ * character of it): Anthropic's `source.data` (base64 or plain text) or `source.content`, the Responses
+ * API's `file_data`. A file sent by id or URL has no data here: the estimator's fixed allowance.
+ */
+function filePart(item: Record<string, unknown>): ContentPart {
+  const source = isPlainObject(item.source) ? item.source : undefined;
+  let data: unknown = item.file_data ?? source?.data;
+  if (data === undefined && source !== undefined && source.content !== undefined) data = JSON.stringify(source.content);
+  return typeof data === 'string' ? { type: 'file', file: { file_data: data } } : { type: 'file' };
+}
 
 /** A content item of any API as a chat content part: text stays text; media keeps its kind. */
 function part(item: unknown): ContentPart {
@@ -17,7 +28,8 @@ function part(item: unknown): ContentPart {
   if (!isPlainObject(item)) return { type: 'text', text: JSON.stringify(item) ?? '' };
   const type = typeof item.type === 'string' ? item.type : '';
   if (type === 'image' || type === 'image_url' || type === 'input_image') return IMAGE_PART;
-  if (type === 'document' || type === 'file' || type === 'input_file') return FILE_PART;
+  if (type === 'document' || type === 'input_file') return filePart(item);
+  if (type === 'file') return item as ContentPart;
   if (type === 'input_audio') return item as ContentPart;
   if (typeof item.text === 'string') return { type: 'text', text: item.text };
   if (typeof item.thinking === 'string') return { type: 'text', text: item.thinking };

@@ -32,6 +32,9 @@ const TEXT_DELTAS: ReadonlySet<string> = new Set([
   'response.custom_tool_call_input.delta',
   'response.reasoning_summary_text.delta',
   'response.reasoning_text.delta',
+  'response.code_interpreter_call_code.delta',
+  'response.mcp_call_arguments.delta',
+  'response.audio.transcript.delta',
 ]);
 
 /** Events that end the answer; each carries the final `response` (with its usage, when reported). */
