@@ -6,7 +6,7 @@ import type { Lease } from './backend-pool.js';
 import type { RouterCall } from './call.js';
 import { backendLabel, streamCutError } from './errors.js';
 import type { CheckedForward } from './forward-request.js';
-import type { StreamProgress } from './stream-attempt.js';
+import { failedAttempt, type StreamProgress } from './stream-attempt.js';
 
 /** How one attempt of a forwarded stream ended. */
 export type ForwardAttemptEnd =
@@ -89,13 +89,7 @@ export async function* forwardStreamAttempt(
     }
     return { kind: 'answered', reported, tail, failed: tail.some((e) => e.error !== undefined) };
   } catch (err) {
-    if (progress.servedBy && call.durationCapped && call.scope?.cause === 'timeout') {
-      const problem = `was still streaming after ${call.timeoutMs} ms (maxStreamDurationMs)`;
-      return { kind: 'cut', error: streamCutError(lease.backend, 'STREAM_TOO_LONG', problem) };
-    }
-    if (progress.servedBy) throw attempts.failedMidStream(call, lease, err);
-    attempts.failed(call, lease, err);
-    return { kind: 'retry' };
+    return failedAttempt(call, lease, progress, attempts, err);
   } finally {
     if (!exhausted && iterator) {
       lease.attempt.abort(new Error('stream abandoned by the router'));

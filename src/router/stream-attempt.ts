@@ -98,6 +98,21 @@ class UpstreamStream {
 }
 
 /**
+ * How a stream attempt that threw ends: cut (past the stream's duration cap, once it delivered), thrown
+ * (it broke after delivering: no failover mid-answer), or another attempt (it broke before). Shared by
+ * `streamAttempt` and the pass-through's `forwardStreamAttempt`.
+ */
+export function failedAttempt(call: RouterCall, lease: Lease, progress: StreamProgress, attempts: AttemptLoop, err: unknown): { kind: 'retry' } | { kind: 'cut'; error: ProviderError } {
+  if (progress.servedBy && call.durationCapped && call.scope?.cause === 'timeout') {
+    const problem = `was still streaming after ${call.timeoutMs} ms (maxStreamDurationMs)`;
+    return { kind: 'cut', error: streamCutError(lease.backend, 'STREAM_TOO_LONG', problem) };
+  }
+  if (progress.servedBy) throw attempts.failedMidStream(call, lease, err);
+  attempts.failed(call, lease, err);
+  return { kind: 'retry' };
+}
+
+/**
  * One attempt of a stream: yields its deltas and says how it ended. A failure before any delta asks for
  * another attempt (or throws when the call must stop); after one, it is thrown (no failover mid-answer).
  */
@@ -128,13 +143,7 @@ export async function* streamAttempt(
     upstream.ended();
     return { kind: 'answered', finish: upstream.finish, reported: upstream.reported };
   } catch (err) {
-    if (progress.servedBy && call.durationCapped && call.scope?.cause === 'timeout') {
-      const problem = `was still streaming after ${call.timeoutMs} ms (maxStreamDurationMs)`;
-      return { kind: 'cut', error: streamCutError(lease.backend, 'STREAM_TOO_LONG', problem) };
-    }
-    if (progress.servedBy) throw attempts.failedMidStream(call, lease, err);
-    attempts.failed(call, lease, err);
-    return { kind: 'retry' };
+    return failedAttempt(call, lease, progress, attempts, err);
   } finally {
     upstream.close();
   }
