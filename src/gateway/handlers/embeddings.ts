@@ -1,10 +1,12 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { isPlainObject } from '../../core/objects.js';
 import type { EmbeddingRequest } from '../../router/router.js';
 import { embeddingInputTokens } from '../../tokens/embedding-input.js';
 import { resolveCaller, type Caller } from '../caller.js';
 import type { GatewayContext } from '../gateway-context.js';
-import { readJsonBody } from '../read-body.js';
+import { readJsonText } from '../read-body.js';
+import type { ApiCall } from './api-bodies.js';
+import { forwardCall } from './forward-call.js';
 import { sendJson } from '../respond.js';
 import type { Exchange } from '../route-table.js';
 import { splitScopedThreadId } from '../thread-scope.js';
@@ -33,8 +35,18 @@ function embeddingRequest(req: IncomingMessage, body: unknown, caller: Caller, r
  * in the thread's budget before any provider is contacted, and charges the provider's `prompt_tokens`),
  * waits for the usage event to be stored, and answers the provider's body as it sent it.
  */
-async function handleEmbeddings(ctx: ChatHandlerContext, req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> {
-  const request = embeddingRequest(req, await readJsonBody(req, ctx.bodyLimit), caller, ctx.requireThread);
+async function handleEmbeddings(ctx: ChatHandlerContext, ex: Exchange, caller: Caller): Promise<void> {
+  const { req, res } = ex;
+  const { json, text } = await readJsonText(req, ctx.bodyLimit);
+  const request = embeddingRequest(req, json, caller, ctx.requireThread);
+  if (ctx.router.speaks(request.model, 'embeddings')) {
+    // Passed through like every API a backend speaks: the client's bytes up, the upstream's bytes back.
+    const call: ApiCall = { api: 'embeddings', body: request.body, model: request.model, inputTokens: request.inputTokens, choices: 1, stream: false, includeUsage: false, hiddenContext: false };
+    const user = bodyUser(request.body);
+    if (user !== undefined) call.user = user;
+    await forwardCall(ctx, req, res, caller, ex, call, text);
+    return;
+  }
   if (request.threadId !== undefined) {
     ctx.live.touch(request.threadId);
     res.setHeader('x-thread-id', splitScopedThreadId(request.threadId).threadId);
@@ -48,5 +60,5 @@ async function handleEmbeddings(ctx: ChatHandlerContext, req: IncomingMessage, r
 export function embeddings(gw: GatewayContext, ex: Exchange): Promise<void> {
   const { caller } = resolveCaller(gw.keys, ex.req);
   if (!gw.readiness.state.ready) throw gw.readiness.notReadyError();
-  return handleEmbeddings(gw, ex.req, ex.res, caller);
+  return handleEmbeddings(gw, ex, caller);
 }
