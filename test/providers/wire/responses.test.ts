@@ -79,7 +79,11 @@ describe('responses: a stream', () => {
     expect(read('response.output_text.delta', '')).toBeUndefined();
     expect(read('response.output_text.delta', 7)).toBeUndefined();
     expect(read('response.function_call_arguments.done', '{"city":"Paris"}')).toBeUndefined();
-    expect(read('response.audio.transcript.delta', 'spoken')).toBeUndefined();
+    // Output the provider generates besides text: counted, so a cut stream is charged for it too.
+    expect(read('response.audio.transcript.delta', 'spoken')).toBe('spoken');
+    expect(read('response.code_interpreter_call_code.delta', 'x = 1')).toBe('x = 1');
+    expect(read('response.mcp_call_arguments.delta', '{"q":1}')).toBe('{"q":1}');
+    expect(read('response.audio.delta', 'AAAA')).toBeUndefined(); // audio bytes: not text
   });
 
   it('ends an incomplete response with its usage and no error', () => {
