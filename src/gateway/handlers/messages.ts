@@ -16,7 +16,6 @@ import type { ChatHandlerContext } from './chat-context.js';
 import { chargedAnswer } from './charged-answer.js';
 import { forwardCall } from './forward-call.js';
 import { streamMessages } from './messages-sse.js';
-import { apiNotSpoken } from './native-api.js';
 
 /** Authenticates an Anthropic route (the key as `x-api-key` or Bearer; errors in Anthropic's shape). */
 function anthropicCaller(gw: GatewayContext, ex: Exchange): Caller {
@@ -74,8 +73,8 @@ export async function countTokens(gw: GatewayContext, ex: Exchange): Promise<voi
   const caller = anthropicCaller(gw, ex);
   const { json, text } = await readJsonText(ex.req, gw.bodyLimit);
   const call = readMessages(json, 'count_tokens');
-  if (gw.router.speaks(call.model, 'count_tokens') || apiNotSpoken(gw, 'count_tokens', call.model, '') === undefined) {
-    return forwardCall(gw, ex.req, ex.res, caller, ex, call, text);
-  }
+  const served = gw.router.backends.some((b) => b.servesModel(call.model));
+  // Natively, or (no backend serves the model) for the router's 404.
+  if (gw.router.speaks(call.model, 'count_tokens') || !served) return forwardCall(gw, ex.req, ex.res, caller, ex, call, text);
   sendJson(ex.res, 200, { input_tokens: call.inputTokens });
 }
