@@ -161,6 +161,8 @@ export interface ForwardRequest {
   rawBody?: string;
   /** Client headers the API passes on (Anthropic's `anthropic-version`, `anthropic-beta`), lower-case names. */
   headers?: Record<string, string>;
+  /** The client's query string, without `?` (`beta=true` of Anthropic's beta API), added to the upstream URL. */
+  query?: string;
   /** Always set by the router: combines the caller's signal and the timeout. */
   signal?: AbortSignal;
 }

@@ -19,6 +19,7 @@ export function forwardRequestOf(f: CheckedForward, lease: Lease): ForwardReques
   const out: ForwardRequest = { api: f.api, model: f.req.model, body: f.body };
   if (f.rawBody !== undefined) out.rawBody = f.rawBody;
   if (f.headers !== undefined) out.headers = f.headers;
+  if (f.query !== undefined) out.query = f.query;
   return withAttemptScope(out, lease.attempt);
 }
 

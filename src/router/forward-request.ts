@@ -19,6 +19,8 @@ export interface ForwardCallRequest
   rawBody?: string;
   /** Client headers the API passes on (`anthropic-version`, `anthropic-beta`), lower-case names. */
   headers?: Record<string, string>;
+  /** The client's query string (without `?`), passed on to the upstream URL. */
+  query?: string;
   /** The prompt's token estimate: the input part of the reservation. */
   inputTokens: number;
   /** The request's output cap per choice (`max_tokens`, `max_output_tokens`, ...), when it sets one. */
@@ -59,6 +61,7 @@ export interface CheckedForward {
   body: Record<string, unknown>;
   rawBody: string | undefined;
   headers: Record<string, string> | undefined;
+  query: string | undefined;
   inputTokens: number;
   choices: number;
   /** The prompt ceiling, worked out only when usage is judged (once per call, after the answer). */
@@ -76,7 +79,7 @@ function wholeNumber(field: string, value: unknown, min: number): number {
 
 /** The fields of a forward request; the completion-request ones are checked by validateRequest. */
 const FORWARD_KEYS: ReadonlySet<string> = new Set([
-  'api', 'model', 'body', 'rawBody', 'headers', 'inputTokens', 'maxOutputTokens', 'choices', 'promptCeiling',
+  'api', 'model', 'body', 'rawBody', 'headers', 'query', 'inputTokens', 'maxOutputTokens', 'choices', 'promptCeiling',
   'threadId', 'agentId', 'metadata', 'signal', 'timeoutMs',
 ]);
 const PASSED_ON = ['threadId', 'agentId', 'metadata', 'signal', 'timeoutMs'] as const;
@@ -103,6 +106,9 @@ export function validateForwardRequest(request: ForwardCallRequest): CheckedForw
   if (!isPlainObject(body)) throw new ValidationError('body', body, 'must be an object (the request body)');
   if (rawBody !== undefined && typeof rawBody !== 'string') throw new ValidationError('rawBody', rawBody, 'must be a string (the body as JSON text)');
   const headers = checkHeaders(request.headers);
+  const query = request.query;
+  // What a URL's query may hold, unencoded: anything else would change the upstream request line.
+  if (query !== undefined && (typeof query !== 'string' || !/^[\x21-\x7e]*$/.test(query))) throw new ValidationError('query', query, 'must be a query string of printable ASCII characters');
   const n = choices === undefined ? 1 : wholeNumber('choices', choices, 1);
   const req: CompletionRequest = { model: request.model, messages: [] };
   for (const key of PASSED_ON) if (request[key] !== undefined) (req as unknown as Record<string, unknown>)[key] = request[key];
@@ -115,6 +121,7 @@ export function validateForwardRequest(request: ForwardCallRequest): CheckedForw
     body,
     rawBody,
     headers,
+    query: query === '' ? undefined : query,
     inputTokens: wholeNumber('inputTokens', inputTokens, 0),
     choices: n,
     promptCeiling: promptCeiling === undefined ? () => bodyPromptCeiling(body, rawBody) : constant(wholeNumber('promptCeiling', promptCeiling, 0)),

@@ -85,6 +85,17 @@ describe('chat streams', () => {
     expect(openai.requests.slice(before).map((q) => q.raw)).toEqual([text]);
   });
 
+  it('passes the client\'s query string on to the upstream URL', async () => {
+    const before = openai.requests.length;
+    const res = await fetch(`${tg.url}/v1/chat/completions?api-version=2024-10-21&x=a%20b`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: HELLO }),
+    });
+    expect(res.status).toBe(200);
+    expect(openai.requests.slice(before).map((q) => q.path)).toEqual(['/v1/chat/completions?api-version=2024-10-21&x=a%20b']);
+  });
+
   it('forwards a body that asks for usage unchanged and passes the usage chunk on', async () => {
     const body = { model: 'gpt-4o-mini', messages: HELLO, stream: true, stream_options: { include_usage: true } };
     const before = openai.requests.length;

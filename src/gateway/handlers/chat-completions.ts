@@ -30,7 +30,7 @@ async function handleChatCompletions(
   req: IncomingMessage,
   res: ServerResponse,
   caller: Caller,
-  closeHook: { onClose: (() => void) | undefined },
+  closeHook: Pick<Exchange, 'req' | 'query' | 'onClose'>,
 ): Promise<void> {
   const { json: raw, text } = await readJsonText(req, ctx.bodyLimit);
   const call = readChat(raw);

@@ -3,6 +3,7 @@ import { AbortScope, withCallAbort } from '../../core/abort.js';
 import { bodyPromptCeiling } from '../../router/plausibility.js';
 import type { ForwardCallRequest } from '../../router/router.js';
 import type { Caller } from '../caller.js';
+import type { Exchange } from '../route-table.js';
 import { sendJson, sendJsonText } from '../respond.js';
 import { splitScopedThreadId } from '../thread-scope.js';
 import type { ApiCall } from './api-bodies.js';
@@ -42,7 +43,8 @@ function sentBody(call: ApiCall, text: string): SentBody {
   return { body: { ...call.body, stream_options: streamOptions }, rawBody: undefined, usageAdded: true };
 }
 
-function forwardRequest(req: IncomingMessage, call: ApiCall, body: Record<string, unknown>, rawBody: string | undefined, caller: Caller, requireThread: boolean): ForwardCallRequest {
+function forwardRequest(ex: Pick<Exchange, 'req' | 'query'>, call: ApiCall, body: Record<string, unknown>, rawBody: string | undefined, caller: Caller, requireThread: boolean): ForwardCallRequest {
+  const { req } = ex;
   const request: ForwardCallRequest = {
     api: call.api,
     model: call.model,
@@ -52,6 +54,7 @@ function forwardRequest(req: IncomingMessage, call: ApiCall, body: Record<string
     ...callIdentity(req, caller, requireThread, call.user),
   };
   if (rawBody !== undefined) request.rawBody = rawBody;
+  if (ex.query !== '') request.query = ex.query;
   if (call.maxOutputTokens !== undefined) request.maxOutputTokens = call.maxOutputTokens;
   if (call.hiddenContext) request.promptCeiling = bodyPromptCeiling(call.body, rawBody) + HIDDEN_CONTEXT_TOKENS;
   if (call.api === 'messages' || call.api === 'count_tokens') {
@@ -76,12 +79,12 @@ export async function forwardCall(
   req: IncomingMessage,
   res: ServerResponse,
   caller: Caller,
-  closeHook: { onClose: (() => void) | undefined },
+  ex: Pick<Exchange, 'req' | 'query' | 'onClose'>,
   call: ApiCall,
   text: string,
 ): Promise<void> {
   const { body, rawBody, usageAdded } = sentBody(call, text);
-  const request = forwardRequest(req, call, body, rawBody, caller, ctx.requireThread);
+  const request = forwardRequest(ex, call, body, rawBody, caller, ctx.requireThread);
   if (request.threadId !== undefined) {
     ctx.live.touch(request.threadId);
     res.setHeader('x-thread-id', splitScopedThreadId(request.threadId).threadId);
@@ -101,7 +104,7 @@ export async function forwardCall(
     return;
   }
   const abort = new AbortScope(undefined);
-  closeHook.onClose = (): void => {
+  ex.onClose = (): void => {
     if (!res.writableEnded) abort.abort(new Error('client disconnected'));
   };
   withCallAbort(request, abort);

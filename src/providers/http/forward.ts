@@ -8,11 +8,17 @@ import { malformed, streamTruncated } from './errors.js';
 import { JsonText, postJson, postStream } from './post.js';
 import type { HttpTarget } from './target.js';
 
+/** The upstream URL with the client's query string, when it sent one. */
+function withQuery(url: string, request: ForwardRequest): string {
+  return request.query ? `${url}?${request.query}` : url;
+}
+
 /**
  * Sends a pass-through request (its body unchanged) and reads its JSON answer: the body as sent, and the
  * usage and model the API's wire reader finds in it. Throws like `postJson` (status errors, timeouts).
  */
-export async function forwardJson(target: HttpTarget, url: string, headers: Record<string, string>, request: ForwardRequest): Promise<ForwardResponse> {
+export async function forwardJson(target: HttpTarget, base: string, headers: Record<string, string>, request: ForwardRequest): Promise<ForwardResponse> {
+  const url = withQuery(base, request);
   const sent = request.rawBody === undefined ? request.body : new JsonText(request.rawBody);
   const { status, json, text } = await postJson(target, url, headers, sent, attemptScopeOf(request) ?? request.signal);
   if (!isPlainObject(json)) throw malformed(target, status, 'the body is not a JSON object');
@@ -30,7 +36,8 @@ export async function forwardJson(target: HttpTarget, url: string, headers: Reco
  * read by the API's wire reader (text, usage, end). Stops after the event that ends the answer; a stream
  * that ends before one throws a retryable `STREAM_TRUNCATED` after yielding what arrived.
  */
-export async function* forwardSse(target: HttpTarget, url: string, headers: Record<string, string>, request: ForwardRequest): AsyncGenerator<ForwardEvent, void, undefined> {
+export async function* forwardSse(target: HttpTarget, base: string, headers: Record<string, string>, request: ForwardRequest): AsyncGenerator<ForwardEvent, void, undefined> {
+  const url = withQuery(base, request);
   const abort = attemptScopeOf(request) ?? request.signal;
   const answer = await postStream(target, url, headers, request.rawBody === undefined ? request.body : new JsonText(request.rawBody), abort);
   const reader = wireReader(request.api).stream();
