@@ -30,12 +30,12 @@ async function handleChatCompletions(
   req: IncomingMessage,
   res: ServerResponse,
   caller: Caller,
-  closeHook: Pick<Exchange, 'req' | 'query' | 'onClose'>,
+  closeHook: Pick<Exchange, 'req' | 'res' | 'query' | 'onClose'>,
 ): Promise<void> {
   const { json: raw, text } = await readJsonText(req, ctx.bodyLimit);
   const call = readChat(raw);
   if (ctx.router.speaks(call.model, 'chat')) {
-    await forwardCall(ctx, req, res, caller, closeHook, call, text);
+    await forwardCall(ctx, closeHook, caller, call, text);
     return;
   }
   const serving = ctx.router.backends.find((b) => b.servesModel(call.model));

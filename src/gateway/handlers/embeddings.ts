@@ -44,7 +44,7 @@ async function handleEmbeddings(ctx: ChatHandlerContext, ex: Exchange, caller: C
     const call: ApiCall = { api: 'embeddings', body: request.body, model: request.model, inputTokens: request.inputTokens, choices: 1, stream: false, includeUsage: false, hiddenContext: false };
     const user = bodyUser(request.body);
     if (user !== undefined) call.user = user;
-    await forwardCall(ctx, req, res, caller, ex, call, text);
+    await forwardCall(ctx, ex, caller, call, text);
     return;
   }
   if (request.threadId !== undefined) {

@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AbortScope, withCallAbort } from '../../core/abort.js';
 import { bodyPromptCeiling } from '../../router/plausibility.js';
 import type { ForwardCallRequest } from '../../router/router.js';
@@ -76,13 +75,12 @@ function forwardRequest(ex: Pick<Exchange, 'req' | 'query'>, call: ApiCall, body
  */
 export async function forwardCall(
   ctx: ChatHandlerContext,
-  req: IncomingMessage,
-  res: ServerResponse,
+  ex: Pick<Exchange, 'req' | 'res' | 'query' | 'onClose'>,
   caller: Caller,
-  ex: Pick<Exchange, 'req' | 'query' | 'onClose'>,
   call: ApiCall,
   text: string,
 ): Promise<void> {
+  const { res } = ex;
   const { body, rawBody, usageAdded } = sentBody(call, text);
   const request = forwardRequest(ex, call, body, rawBody, caller, ctx.requireThread);
   if (request.threadId !== undefined) {

@@ -59,9 +59,9 @@ export async function messages(gw: GatewayContext, ex: Exchange): Promise<void> 
   const caller = anthropicCaller(gw, ex);
   const { json: raw, text } = await readJsonText(ex.req, gw.bodyLimit);
   const call = readMessages(raw);
-  if (gw.router.speaks(call.model, 'messages')) return forwardCall(gw, ex.req, ex.res, caller, ex, call, text);
+  if (gw.router.speaks(call.model, 'messages')) return forwardCall(gw, ex, caller, call, text);
   const serving = gw.router.backends.find((b) => b.servesModel(call.model));
-  if (serving === undefined) return forwardCall(gw, ex.req, ex.res, caller, ex, call, text); // the router's 404
+  if (serving === undefined) return forwardCall(gw, ex, caller, call, text); // the router's 404
   return translatedMessages(gw, ex.req, ex.res, caller, ex, raw, backendLabel(serving));
 }
 
@@ -75,6 +75,6 @@ export async function countTokens(gw: GatewayContext, ex: Exchange): Promise<voi
   const call = readMessages(json, 'count_tokens');
   const served = gw.router.backends.some((b) => b.servesModel(call.model));
   // Natively, or (no backend serves the model) for the router's 404.
-  if (gw.router.speaks(call.model, 'count_tokens') || !served) return forwardCall(gw, ex.req, ex.res, caller, ex, call, text);
+  if (gw.router.speaks(call.model, 'count_tokens') || !served) return forwardCall(gw, ex, caller, call, text);
   sendJson(ex.res, 200, { input_tokens: call.inputTokens });
 }

@@ -43,6 +43,6 @@ export function nativeRoute(read: (body: unknown) => ApiCall, hint: string): Rou
       const refusal = apiNotSpoken(gw, call.api, call.model, hint);
       if (refusal) throw refusal;
     }
-    await forwardCall(gw, ex.req, ex.res, caller, ex, call, text);
+    await forwardCall(gw, ex, caller, call, text);
   };
 }
