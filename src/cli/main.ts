@@ -23,7 +23,7 @@ Commands:
              --since DATE --until DATE --org ID --by model|agent|day|thread
              --format table|json|csv --db PATH | --database-url URL
   prices   Show the price used for a model and where it came from
-             tokenwarden prices MODEL [--json]
+             tokenwarden prices MODEL [--config FILE] [--json]
 
 Options:
   -h, --help     Show this help

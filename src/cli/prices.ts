@@ -1,8 +1,12 @@
+import { basename } from 'node:path';
 import { TokenwardenError } from '../core/errors.js';
 import { getPriceTable } from '../pricing/global-prices.js';
 import type { PriceTable } from '../pricing/price-table.js';
 import type { PriceTier, ResolvedPrice } from '../pricing/types.js';
-import { parseCommandLine, type CommandOptions } from './argv.js';
+import { priceTableOf } from '../server/build-runtime.js';
+import { loadConfig } from '../server/load-config.js';
+import type { ConfigEnv } from '../server/validate-config.js';
+import { describeArgvProblem, parseCommandLine, type CommandOptions } from './argv.js';
 
 /** Where the command writes. */
 export interface PricesCommandIO {
@@ -10,20 +14,40 @@ export interface PricesCommandIO {
   stderr: (s: string) => void;
 }
 
-const USAGE = `Usage: tokenwarden prices MODEL [--json]
+const USAGE = `Usage: tokenwarden prices MODEL [--config FILE] [--json]
 
 Shows the price per 1M tokens tokenwarden applies to MODEL and where it came from:
-an override, the @pydantic/genai-prices catalog, or the built-in table.
+the configuration's prices: section, an override, the @pydantic/genai-prices catalog,
+or the built-in table.
 
 Options:
-  --json      print the resolved price as JSON
-  -h, --help  show this help
+  --config FILE  YAML configuration whose prices: section applies (default: ./tokenwarden.yaml
+                 when present, or $TOKENWARDEN_CONFIG), as for tokenwarden serve
+  --json         print the resolved price as JSON
+  -h, --help     show this help
 `;
 
 const PRICES_OPTIONS = {
+  config: { type: 'string', short: 'c' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies CommandOptions;
+
+/**
+ * What `--json` prints: the resolved price, with `source: 'config'` and `config: <file>` when the
+ * configuration's `prices:` section priced it (the price table calls it an override).
+ */
+export type PricesCommandOutput = Omit<ResolvedPrice, 'source'> & { source: ResolvedPrice['source'] | 'config'; config?: string };
+
+/** Options of {@link runPricesCommand}. */
+export interface PricesCommandOptions {
+  /** Price with this table and read no configuration (tests, embedding). */
+  table?: PriceTable;
+  /** Environment for finding and checking the configuration. Default `process.env`. */
+  env?: ConfigEnv;
+  /** Directory the default `tokenwarden.yaml` is looked for in. Default `process.cwd()`. */
+  cwd?: string;
+}
 
 const SOURCE_LABEL: Record<ResolvedPrice['source'], string> = {
   override: 'user override',
@@ -44,24 +68,22 @@ const SOURCE_LABEL: Record<ResolvedPrice['source'], string> = {
  * });
  * ```
  */
-export async function runPricesCommand(
-  argv: string[],
-  io: PricesCommandIO,
-  options: { table?: PriceTable } = {},
-): Promise<number> {
-  const line = parseCommandLine(argv, PRICES_OPTIONS, { positionals: true });
+export async function runPricesCommand(argv: string[], io: PricesCommandIO, options: PricesCommandOptions = {}): Promise<number> {
+  const line = parseCommandLine(argv, PRICES_OPTIONS, { positionals: true, once: true, nonEmpty: true });
   const helpAt = argv.findIndex((arg) => arg === '-h' || arg === '--help');
   if (helpAt >= 0 && (!line.problem || helpAt < line.problem.index)) {
     io.stdout(USAGE);
     return 0;
   }
   if (line.problem) {
-    // Only switches here: any problem is a word that is not one (`--yaml`, `--json=1`), named as typed.
-    io.stderr(`tokenwarden prices: unknown option ${argv[line.problem.index]}\n\n${USAGE}`);
+    // A value problem of --config in the shared words; any other is a word that is not an option, as typed.
+    const { problem } = line;
+    const valued = problem.kind === 'missing-value' || problem.kind === 'dash-value' || problem.kind === 'repeated';
+    const what = valued ? describeArgvProblem(problem, () => '') : `unknown option ${argv[problem.index]}`;
+    io.stderr(`tokenwarden prices: ${what}\n\n${USAGE}`);
     return 2;
   }
   const { values, positionals: positional } = line;
-  const json = values.json === true;
   if (positional.length !== 1) {
     io.stderr(
       (positional.length === 0
@@ -71,30 +93,55 @@ export async function runPricesCommand(
     return 2;
   }
   const model = positional[0]!;
-  const table = options.table ?? getPriceTable();
-  let price: ResolvedPrice | undefined;
   try {
-    price = table.resolvePrice(model);
+    const { table, file } = options.table ? { table: options.table, file: undefined } : await configuredTable(values.config, options);
+    const price = table.resolvePrice(model);
+    if (!price) {
+      io.stderr(
+        `tokenwarden prices: no price known for model ${JSON.stringify(model)}.\n` +
+          `Checked ${file ? `the prices: section of ${file}, ` : ''}user overrides, the @pydantic/genai-prices catalog and the built-in table; ` +
+          'cost estimates for this model will be undefined. Add it to the prices: section of the configuration to price it.\n',
+      );
+      return 1;
+    }
+    const output = describeSource(price, file);
+    io.stdout(values.json === true ? JSON.stringify(output, null, 2) + '\n' : formatPrice(output));
+    return 0;
   } catch (err) {
     if (!(err instanceof TokenwardenError)) throw err;
     io.stderr(`tokenwarden prices: ${err.message}\n`);
     return 2;
   }
-  if (!price) {
-    io.stderr(
-      `tokenwarden prices: no price known for model ${JSON.stringify(model)}.\n` +
-        'Checked user overrides, the @pydantic/genai-prices catalog and the built-in table; ' +
-        'cost estimates for this model will be undefined. Add an override to price it.\n',
-    );
-    return 1;
-  }
-  io.stdout(json ? JSON.stringify(price, null, 2) + '\n' : formatPrice(price));
-  return 0;
 }
 
-function formatPrice(price: ResolvedPrice): string {
+/**
+ * The table to price with: the configuration's `prices:` over the catalog when the configuration (the
+ * `--config` file, else the default one `serve` would read) has any, else the process-wide table.
+ * Returns the file whose prices apply, if any.
+ */
+async function configuredTable(
+  file: string | undefined,
+  options: PricesCommandOptions,
+): Promise<{ table: PriceTable; file: string | undefined }> {
+  const config = await loadConfig({
+    ...(file !== undefined ? { file } : {}),
+    env: options.env ?? process.env,
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+  });
+  if (config.prices.length === 0 || config.file === undefined) return { table: getPriceTable(), file: undefined };
+  return { table: priceTableOf(config.prices), file: config.file };
+}
+
+/** A price with its source named after the configuration file when that file's `prices:` priced it. */
+function describeSource(price: ResolvedPrice, file: string | undefined): PricesCommandOutput {
+  if (file === undefined || price.source !== 'override') return price;
+  return { ...price, source: 'config', config: file };
+}
+
+function formatPrice(price: PricesCommandOutput): string {
   const lines = [`${price.model}: USD per 1M tokens`];
-  const from = [SOURCE_LABEL[price.source], `matched ${JSON.stringify(price.matched)}`];
+  const label = price.source === 'config' ? `config (${basename(price.config!)} prices)` : SOURCE_LABEL[price.source];
+  const from = [label, `matched ${JSON.stringify(price.matched)}`];
   if (price.provider) from.push(`provider ${price.provider}`);
   lines.push(`  source        ${from.join(', ')}`);
   lines.push(...rateLines(price));

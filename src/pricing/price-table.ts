@@ -17,6 +17,14 @@ export interface PriceTableOptions {
   now?: () => number;
 }
 
+/** A user price: `prefix` false prices only the exact name. */
+interface Override {
+  key: string;
+  schedule: Schedule;
+  provider: string | undefined;
+  prefix: boolean;
+}
+
 /** A resolution cached per model name: its source, and how to price it. */
 interface Entry {
   source: PriceSource;
@@ -58,7 +66,7 @@ const REQUIRED_FIELDS = new Set<string>(['inputPerMTok', 'outputPerMTok']);
  * ```
  */
 export class PriceTable {
-  private readonly overrides = new Map<string, { key: string; schedule: Schedule; provider: string | undefined }>();
+  private readonly overrides = new Map<string, Override>();
   private readonly useCatalog: boolean;
   private readonly cacheSize: number;
   private readonly now: () => number;
@@ -87,17 +95,20 @@ export class PriceTable {
 
   /**
    * Sets (or replaces) the price of `model`: it applies to that exact name and, as a prefix, to
-   * longer names (`my-model` also prices `my-model-2025`). Validates every field and names the bad one.
+   * longer names (`my-model` also prices `my-model-2025`), unless `options.prefix` is `false` (then
+   * only the exact name). Validates every field and names the bad one.
    *
    * @example
    * ```ts
-   * table.setOverride('gpt-4o', { inputPerMTok: 2, outputPerMTok: 8 }); // negotiated rate
+   * table.setOverride('gpt-4o', { inputPerMTok: 2, outputPerMTok: 8 }, { prefix: false }); // not gpt-4o-mini
    * ```
    */
-  setOverride(model: string, price: ModelPrice): void {
+  setOverride(model: string, price: ModelPrice, options: { prefix?: boolean } = {}): void {
     const key = normalizeModel('model', model);
     validatePrice(`overrides[${JSON.stringify(model)}]`, price);
-    this.overrides.set(key, { key, schedule: compileModelPrice(price), provider: price.provider });
+    const prefix = options.prefix ?? true;
+    if (typeof prefix !== 'boolean') throw new ValidationError('prefix', prefix, 'must be a boolean');
+    this.overrides.set(key, { key, schedule: compileModelPrice(price), provider: price.provider, prefix });
     this.cache.clear();
   }
 
@@ -225,7 +236,7 @@ export class PriceTable {
 
   private resolveUncached(key: string): Entry | undefined {
     const exact = this.overrides.get(key);
-    const override = exact ?? longestPrefix(this.overrides.values(), key);
+    const override = exact ?? longestPrefix([...this.overrides.values()].filter((o) => o.prefix), key);
     if (override) return fixedEntry('override', override);
     if (this.useCatalog) {
       const found = lookupCatalog(key);

@@ -9,6 +9,8 @@ import { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from '../budget/me
 import type { RedisBudgetLedgerOptions } from '../stores/ledgers/redis/redis-ledger.js';
 import type { UsageStore } from '../usage/usage-store.js';
 import { UsageTracker } from '../usage/tracker.js';
+import { PriceTable } from '../pricing/price-table.js';
+import type { ConfiguredPrice } from './prices-schema.js';
 import { InvalidConfigError, providersProblemOf } from './config-problems.js';
 import type { TokenwardenConfig } from './config-schema.js';
 import type { ConfigEnv } from './validate-config.js';
@@ -19,6 +21,8 @@ export interface Runtime {
   ledger: BudgetLedger;
   store: UsageStore;
   tracker: UsageTracker;
+  /** The prices the tracker charges events at: the config's `prices:` over the catalog and built-in table. */
+  prices: PriceTable;
   keys: GatewayKey[];
   /** What `GET /v1/models` lists: `modelsOf(router.backends)` (exact names, and catalog models behind patterns). */
   models: GatewayModel[];
@@ -129,7 +133,8 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
-    const tracker = new UsageTracker();
+    const prices = priceTableOf(config.prices);
+    const tracker = new UsageTracker({ estimateCostNanos: (model, usage) => prices.estimateCostNanos(model, usage) });
     const store = await buildStore(config, cleanups);
     const ledger = await buildLedger(config, store.store, cleanups, warnings);
     const providers = config.providers ?? providersFromEnv(env);
@@ -140,6 +145,7 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
       ledger: ledger.ledger,
       store: store.store,
       tracker,
+      prices,
       keys: config.keys.map((k) => ({ name: k.name, sha256: k.sha256, org: k.org, admin: k.admin })),
       models: modelsOf(router.backends),
       mock,
@@ -151,6 +157,22 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * A price table with the config's `prices:` as overrides (winning over the catalog and the built-in
+ * table): a key written `name-*` is a prefix, any other key prices that exact name only.
+ *
+ * @example
+ * ```ts
+ * const table = priceTableOf(config.prices);
+ * table.resolvePrice('my-llama-3')?.source; // 'override' when the config has "my-llama-*"
+ * ```
+ */
+export function priceTableOf(prices: readonly ConfiguredPrice[]): PriceTable {
+  const table = new PriceTable();
+  for (const p of prices) table.setOverride(p.model, p.price, { prefix: p.prefix });
+  return table;
 }
 
 /** The usage store: PostgreSQL (opened now, so a bad URL fails the start) or SQLite. */

@@ -3,6 +3,7 @@ import type { Threshold } from '../budget/types.js';
 import { isPlainObject } from '../core/objects.js';
 import { ORIGIN_RULE, parseOrigin } from '../gateway/edge-guard.js';
 import { CLIENT_ID_PATTERN } from '../gateway/thread-scope.js';
+import { PricesSection, type ConfiguredPrice } from './prices-schema.js';
 import { RouterConfigSchema } from './router-schema.js';
 import { byteSize, duration, flag, integer, mapping, mustBe, text } from './schema-parts.js';
 
@@ -73,6 +74,8 @@ export interface TokenwardenConfig {
   store: StoreConfig;
   ledger: LedgerConfig;
   keys: KeyConfig[];
+  /** The `prices:` section: prices that win over the catalog (none when the file has no such section). */
+  prices: ConfiguredPrice[];
   /** Environment variables that overrode or filled a setting, e.g. `{ TOKENWARDEN_PORT: 'server.port' }`. */
   envOverrides: Record<string, string>;
 }
@@ -266,6 +269,7 @@ export const CONFIG_SECTIONS = {
   store: StoreSection,
   ledger: LedgerSection,
   keys: KeysSection,
+  prices: PricesSection,
 } as const;
 
 /** The top level of the file: a mapping whose keys are the sections (each checked by its own schema). */

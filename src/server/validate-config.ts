@@ -83,6 +83,7 @@ export function validateConfig(raw: unknown, options: ValidateConfigOptions = {}
     store: resolveStore(sections.parsed.store, values, baseDir),
     ledger: resolveLedger(sections.parsed.ledger, values),
     keys: sections.parsed.keys ?? [],
+    prices: sections.parsed.prices ?? [],
     envOverrides: envOverridesOf(values),
   };
   return { ok: true, config };

@@ -88,7 +88,7 @@ describe('tokenwarden prices', () => {
       expect(stdout).toBe('');
       expect(stderr).toMatch(/tokenwarden prices: /);
     }
-    expect((await run([])).stderr).toContain('Usage: tokenwarden prices MODEL [--json]');
+    expect((await run([])).stderr).toContain('Usage: tokenwarden prices MODEL [--config FILE] [--json]');
   });
 
   it('names the first word that is not an option as typed, before or after a --help', async () => {
@@ -100,12 +100,12 @@ describe('tokenwarden prices', () => {
     }
     const help = await run(['--help', '--bogus']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('Usage: tokenwarden prices MODEL [--json]');
+    expect(help.stdout).toContain('Usage: tokenwarden prices MODEL [--config FILE] [--json]');
   });
 
   it('prints help to stdout with --help', async () => {
     const { code, stdout } = await run(['--help']);
     expect(code).toBe(0);
-    expect(stdout).toContain('Usage: tokenwarden prices MODEL [--json]');
+    expect(stdout).toContain('Usage: tokenwarden prices MODEL [--config FILE] [--json]');
   });
 });

@@ -46,6 +46,7 @@ describe('tokenwarden serve', () => {
     expect(banner).toContain('ledger     memory');
     expect(banner).toContain('keys       none configured: open access, loopback only');
     expect(banner).toContain('env        TOKENWARDEN_DB sets store');
+    expect(banner).not.toContain('prices  ');
 
     const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 });
     const res = await client.chat.completions.create(
@@ -75,6 +76,8 @@ describe('tokenwarden serve', () => {
       `server: { port: 0 }
 store: { sqlite: ./keys.db }
 budgets: { default_max_tokens: 5000 }
+prices:
+  mock-*: { input: 1, output: 2 }
 providers:
   backends:
     - { name: local-mock, provider: mock, models: [gpt-4o-mini, mock-large] }
@@ -91,6 +94,7 @@ keys:
     expect(banner).toContain('local-mock (mock): gpt-4o-mini, mock-large');
     expect(banner).toContain('2 configured (1 admin)');
     expect(banner).toContain('5000 tokens per thread');
+    expect(banner).toContain('prices     1 from the config, over the catalog: mock-*\n');
     try {
       expect((await fetch(`${url}/v1/models`)).status).toBe(401);
       const r = await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer k-app' } });

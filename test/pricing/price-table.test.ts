@@ -87,6 +87,19 @@ describe('precedence: override > catalog > built-in', () => {
     expect(builtinOnly.resolvePrice('gpt-4.1')).toBeUndefined();
   });
 
+  it('an override set with { prefix: false } prices only its exact name', () => {
+    const table = new PriceTable();
+    table.setOverride('gpt-4o', { inputPerMTok: 1, outputPerMTok: 1 }, { prefix: false });
+    table.setOverride('house-', { inputPerMTok: 3, outputPerMTok: 3 });
+    expect(table.resolvePrice('GPT-4o')).toMatchObject({ source: 'override', matched: 'gpt-4o', inputPerMTok: 1 });
+    expect(table.resolvePrice('gpt-4o-mini')).toMatchObject({ source: 'catalog', matched: 'gpt-4o-mini' });
+    expect(table.resolvePrice('house-model')).toMatchObject({ source: 'override', matched: 'house-' });
+    // Replacing it as a prefix (the default) extends it to longer names again.
+    table.setOverride('gpt-4o', { inputPerMTok: 1, outputPerMTok: 1 });
+    expect(table.resolvePrice('gpt-4o-mini')).toMatchObject({ source: 'override', matched: 'gpt-4o' });
+    expect(validationError(() => table.setOverride('x', { inputPerMTok: 1, outputPerMTok: 1 }, { prefix: 'no' as never })).field).toBe('prefix');
+  });
+
   it('removing an override restores the catalog price', () => {
     const table = new PriceTable();
     table.setOverride('o3', { inputPerMTok: 100, outputPerMTok: 100 });

@@ -14,6 +14,7 @@ export function formatServeBanner(config: TokenwardenConfig, runtime: Runtime, u
     `  ledger     ${runtime.describe.ledger}`,
     ...runtime.describe.providers.map((p, i) => `  ${i === 0 ? 'providers ' : '          '} ${p}`),
     `  budgets    ${config.budgets.defaultMaxTokens} tokens per thread by default${config.budgets.requireThread ? '; x-thread-id required' : ''}`,
+    ...(config.prices.length > 0 ? [`  prices     ${pricesLine(config.prices.map((p) => p.key))}`] : []),
     `  keys       ${keysLine}`,
     `  browsers   ${config.server.corsOrigins.length === 0 ? 'no web origin may call this gateway (server.cors_origins)' : `CORS for ${config.server.corsOrigins.join(', ')}`}`,
     `  dashboard  ${url}/`,
@@ -21,4 +22,10 @@ export function formatServeBanner(config: TokenwardenConfig, runtime: Runtime, u
     `               -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'`,
   ];
   return lines.join('\n') + '\n';
+}
+
+/** `2 from the config, over the catalog: my-llama-*, gpt-4o` (the first five keys). */
+function pricesLine(keys: string[]): string {
+  const shown = keys.slice(0, 5).join(', ') + (keys.length > 5 ? `, and ${keys.length - 5} more` : '');
+  return `${keys.length} from the config, over the catalog: ${shown}`;
 }
