@@ -20,6 +20,7 @@ export {
   type ThreadBudgetRegistryOptions,
 } from './budget/registry.js';
 export { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from './budget/memory-ledger.js';
+export { parseWindow, windowAt, type BudgetWindow, type WindowSpan, type WindowUnit } from './budget/windows.js';
 export type * from './usage/types.js';
 export { eventOrgId, eventUserId } from './usage/types.js';
 export { newEventId, eventIdTime } from './usage/event-id.js';
