@@ -190,7 +190,7 @@ export class BackendPool {
 }
 
 /** Whether `backend` can serve a call of `kind` (it has the method, and for a pass-through, speaks the API). */
-export function canServe(backend: Backend, kind: Exclude<CallKind, 'complete'>): boolean {
+function canServe(backend: Backend, kind: Exclude<CallKind, 'complete'>): boolean {
   if (typeof kind === 'string') return typeof backend[kind] === 'function';
   const method = kind.stream ? backend.forwardStream : backend.forward;
   return typeof method === 'function' && Array.isArray(backend.apis) && backend.apis.includes(kind.forward);

@@ -21,7 +21,7 @@ const API_NAMES: Record<WireApi, string> = {
  * The 400 for a model whose backends do not speak the API asked for (a Responses call for a model only an
  * Anthropic backend serves); `undefined` when no backend serves the model (the router's 404 says so).
  */
-export function apiNotSpoken(ctx: Pick<ChatHandlerContext, 'router'>, api: WireApi, model: string, hint: string): Error | undefined {
+function apiNotSpoken(ctx: Pick<ChatHandlerContext, 'router'>, api: WireApi, model: string, hint: string): Error | undefined {
   const serving = ctx.router.backends.filter((b) => b.servesModel(model));
   if (serving.length === 0) return undefined;
   const names = serving.map((b) => `"${b.name}" (${b.provider})`).join(', ');

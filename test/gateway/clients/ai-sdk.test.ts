@@ -14,6 +14,7 @@ import {
   expectCharged,
   expectCutStreamCharged,
   expectForwardedUnchanged,
+  expectOneForwarded,
   GATEWAY_KEY,
   recordingFetch,
   setBudget,
@@ -48,9 +49,7 @@ describe('AI SDK -> gateway -> OpenAI-compatible upstream', () => {
     });
     expect(result.text).toBe('Hello from responses.');
     expect(result.usage).toMatchObject({ inputTokens: 16, outputTokens: 4, totalTokens: 20 });
-    const upstream = callsTo(cg.openai, '/v1/responses');
-    expect(upstream).toHaveLength(1);
-    expectForwardedUnchanged(upstream[0]!, sent[0]!);
+    expectOneForwarded(cg.openai, '/v1/responses', sent[0]!);
     await expectCharged(cg, 'ai-text', 16, 4);
   });
 

@@ -13,6 +13,7 @@ import {
   expectCharged,
   expectCutStreamCharged,
   expectForwardedUnchanged,
+  expectOneForwarded,
   GATEWAY_KEY,
   recordingFetch,
   setBudget,
@@ -69,10 +70,8 @@ describe('@anthropic-ai/sdk -> gateway -> Anthropic upstream', () => {
     expect(message.content).toEqual([{ type: 'text', text: 'Bonjour!' }]);
     expect(message.usage).toMatchObject({ input_tokens: 23, output_tokens: 4 });
 
-    const upstream = callsTo(cg.anthropic, '/v1/messages');
-    expect(upstream).toHaveLength(1);
-    expectForwardedUnchanged(upstream[0]!, sent[0]!);
-    const h = upstream[0]!.headers;
+    const upstream = expectOneForwarded(cg.anthropic, '/v1/messages', sent[0]!);
+    const h = upstream.headers;
     expect(h['x-api-key']).toBe(ANTHROPIC_UPSTREAM_KEY);
     expect(JSON.stringify(h)).not.toContain(GATEWAY_KEY);
     expect(h['anthropic-version']).toBe(sent[0]!.headers.get('anthropic-version'));
@@ -87,10 +86,8 @@ describe('@anthropic-ai/sdk -> gateway -> Anthropic upstream', () => {
     const message = await client(cg, { thread: 'msg-beta', sent }).beta.messages.create({ model: MODEL, max_tokens: 32, messages: HI, betas: ['context-management-2025-06-27'] }, { query: { beta: 'true' } });
     expect(message.content).toEqual([{ type: 'text', text: 'beta ok' }]);
     expect(new URL(sent[0]!.url).search).toBe('?beta=true');
-    const upstream = callsTo(cg.anthropic, '/v1/messages');
-    expect(upstream).toHaveLength(1);
-    expectForwardedUnchanged(upstream[0]!, sent[0]!);
-    expect(upstream[0]!.headers['anthropic-beta']).toBe('context-management-2025-06-27');
+    const upstream = expectOneForwarded(cg.anthropic, '/v1/messages', sent[0]!);
+    expect(upstream.headers['anthropic-beta']).toBe('context-management-2025-06-27');
     await expectCharged(cg, 'msg-beta', 8, 2);
   });
 
@@ -115,10 +112,8 @@ describe('@anthropic-ai/sdk -> gateway -> Anthropic upstream', () => {
     const sent: SentRequest[] = [];
     const counted = await client(cg, { thread: 'count', sent }).messages.countTokens({ model: MODEL, system: 'Be brief', messages: HI });
     expect(counted).toEqual({ input_tokens: 57 });
-    const upstream = callsTo(cg.anthropic, '/v1/messages/count_tokens');
-    expect(upstream).toHaveLength(1);
-    expectForwardedUnchanged(upstream[0]!, sent[0]!);
-    expect(upstream[0]!.headers['x-api-key']).toBe(ANTHROPIC_UPSTREAM_KEY);
+    const upstream = expectOneForwarded(cg.anthropic, '/v1/messages/count_tokens', sent[0]!);
+    expect(upstream.headers['x-api-key']).toBe(ANTHROPIC_UPSTREAM_KEY);
     expect((await cg.gw.store.query({ threadId: 'count' })).events).toHaveLength(0);
   });
 

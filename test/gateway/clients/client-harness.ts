@@ -76,6 +76,17 @@ export function callsTo<S>(srv: FakeServer<S>, path: string): RecordedRequest[] 
 }
 
 /**
+ * The client's one request reached `path` upstream once, as sent (see {@link expectForwardedUnchanged});
+ * returns that upstream request for further checks (headers, ...).
+ */
+export function expectOneForwarded<S>(srv: FakeServer<S>, path: string, client: SentRequest): RecordedRequest {
+  const upstream = callsTo(srv, path);
+  expect(upstream).toHaveLength(1);
+  expectForwardedUnchanged(upstream[0]!, client);
+  return upstream[0]!;
+}
+
+/**
  * The upstream got exactly what the client sent. A chat or completions stream may gain
  * `stream_options.include_usage: true` (the gateway asks for usage to charge it; the Responses and
  * Messages APIs have no such option and report usage anyway); nothing else may differ, and a body the gateway had no

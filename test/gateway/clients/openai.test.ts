@@ -11,6 +11,7 @@ import {
   expectCharged,
   expectCutStreamCharged,
   expectForwardedUnchanged,
+  expectOneForwarded,
   GATEWAY_KEY,
   OPENAI_UPSTREAM_KEY,
   recordingFetch,
@@ -61,10 +62,8 @@ describe('openai SDK -> gateway -> OpenAI-compatible upstream: chat completions'
       logit_bias: { '50256': -100 },
       stop: ['\n\n'],
     });
-    const upstream = callsTo(cg.openai, '/v1/chat/completions');
-    expect(upstream).toHaveLength(1);
-    expectForwardedUnchanged(upstream[0]!, sent[0]!);
-    expect(upstream[0]!.headers.authorization).toBe(`Bearer ${OPENAI_UPSTREAM_KEY}`);
+    const upstream = expectOneForwarded(cg.openai, '/v1/chat/completions', sent[0]!);
+    expect(upstream.headers.authorization).toBe(`Bearer ${OPENAI_UPSTREAM_KEY}`);
     expect(answer.choices).toHaveLength(2);
     expect(answer.choices.map((c) => c.message.content)).toEqual(['{"ok":true}', '{"ok":true}']);
     expect(answer.choices[1]!.logprobs).toEqual(LOGPROBS);
@@ -199,9 +198,7 @@ describe('openai SDK -> gateway: the Responses API', () => {
     });
     expect(answer.output_text).toBe('A plain response.');
     expect(answer.usage).toMatchObject({ input_tokens: 17, output_tokens: 5, total_tokens: 22, input_tokens_details: { cached_tokens: 3 } });
-    const upstream = callsTo(cg.openai, '/v1/responses');
-    expect(upstream).toHaveLength(1);
-    expectForwardedUnchanged(upstream[0]!, sent[0]!);
+    expectOneForwarded(cg.openai, '/v1/responses', sent[0]!);
     await expectCharged(cg, 'resp', 17, 5);
   });
 
