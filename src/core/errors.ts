@@ -198,3 +198,112 @@ function describeValue(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
   return Object.prototype.toString.call(value);
 }
+
+/** How a policy refusal names the limit that was hit. */
+export type PolicyLimitKind = 'usd' | 'tokens' | 'requests';
+
+/** Fields of a policy refusal. Amounts in the limit's unit: USD, tokens or requests. */
+export interface PolicyRefusalFields {
+  policy: string;
+  /** The policy's scope (`user`, `org`, `key`, `agent`, `model`, `thread`, `global`). */
+  scope: string;
+  entity: string;
+  limit: PolicyLimitKind;
+  max: number;
+  /** Already charged in the window. */
+  used: number;
+  /** Held by calls in flight. */
+  reserved: number;
+  /** What the refused call asked for. */
+  requested: number;
+  /** Epoch ms the window resets; `null` for a lifetime budget. */
+  resetsAt: number | null;
+}
+
+function refusalText(f: PolicyRefusalFields): string {
+  const amount = (n: number): string => (f.limit === 'usd' ? `$${n.toFixed(6).replace(/\.?0+$/, '')}` : `${n} ${f.limit}`);
+  const reset = f.resetsAt === null ? 'a lifetime budget' : `resets at ${new Date(f.resetsAt).toISOString()}`;
+  return `policy ${JSON.stringify(f.policy)} for ${f.scope} ${JSON.stringify(f.entity)}: requested ${amount(f.requested)}, ` +
+    `used ${amount(f.used)} of ${amount(f.max)}${f.reserved > 0 ? `, ${amount(f.reserved)} reserved by calls in flight` : ''}; ${reset}`;
+}
+
+/**
+ * A budget policy (`maxUsd`/`maxTokens`) cannot afford a call. Thrown before any provider is contacted.
+ * Code `POLICY_BUDGET_EXHAUSTED`; the gateway answers 429 with code `<scope>_budget_exhausted`. The
+ * message contains `budget exhausted`.
+ */
+export class PolicyExhaustedError extends TokenwardenError {
+  readonly policy: string;
+  readonly scope: string;
+  readonly entity: string;
+  readonly limit: PolicyLimitKind;
+  readonly max: number;
+  readonly used: number;
+  readonly reserved: number;
+  readonly requested: number;
+  readonly resetsAt: number | null;
+
+  constructor(fields: PolicyRefusalFields) {
+    super('POLICY_BUDGET_EXHAUSTED', `${fields.scope} budget exhausted: ${refusalText(fields)}`);
+    this.policy = fields.policy;
+    this.scope = fields.scope;
+    this.entity = fields.entity;
+    this.limit = fields.limit;
+    this.max = fields.max;
+    this.used = fields.used;
+    this.reserved = fields.reserved;
+    this.requested = fields.requested;
+    this.resetsAt = fields.resetsAt;
+  }
+}
+
+/**
+ * A rate limit (`rpm`/`tpm`) of a policy refuses a call. Thrown before any provider is contacted. Code
+ * `RATE_LIMITED`; the gateway answers 429 `rate_limit_exceeded` with `Retry-After`.
+ */
+export class RateLimitedError extends TokenwardenError {
+  readonly policy: string;
+  readonly scope: string;
+  readonly entity: string;
+  readonly limit: PolicyLimitKind;
+  readonly max: number;
+  readonly used: number;
+  readonly reserved: number;
+  readonly requested: number;
+  readonly resetsAt: number;
+  /** Milliseconds from the refusal until the minute resets (at least 1). */
+  readonly retryAfterMs: number;
+
+  constructor(fields: PolicyRefusalFields & { resetsAt: number; now: number }) {
+    super('RATE_LIMITED', `Rate limit exceeded: ${refusalText(fields)}`);
+    this.policy = fields.policy;
+    this.scope = fields.scope;
+    this.entity = fields.entity;
+    this.limit = fields.limit;
+    this.max = fields.max;
+    this.used = fields.used;
+    this.reserved = fields.reserved;
+    this.requested = fields.requested;
+    this.resetsAt = fields.resetsAt;
+    this.retryAfterMs = Math.max(1, fields.resetsAt - fields.now);
+  }
+}
+
+/**
+ * A call's model has no known price and a USD policy applies to it (without `unpriced: allow`). Code
+ * `UNPRICED_MODEL`; thrown before any provider is contacted. Add the model to the `prices:` section.
+ */
+export class UnpricedModelError extends TokenwardenError {
+  readonly model: string;
+  readonly policy: string;
+
+  constructor(model: string, policy: string) {
+    super(
+      'UNPRICED_MODEL',
+      `Model ${JSON.stringify(model)} has no known price, and policy ${JSON.stringify(policy)} limits USD: ` +
+        `add the model to the prices: section, or set unpriced: allow on the policy`,
+    );
+    this.model = model;
+    this.policy = policy;
+  }
+}
