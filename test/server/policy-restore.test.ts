@@ -24,7 +24,7 @@ import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.j
 import { LLMRouter } from '../../src/router/router.js';
 import { PostgresUsageStore } from '../../src/stores/usage/postgres/postgres-usage-store.js';
 import { SqliteUsageStore } from '../../src/stores/usage/sqlite/sqlite-usage-store.js';
-import { policyLineFilter, storePolicyRestorer } from '../../src/usage/policy-restore.js';
+import { policyLineFilter, storePolicyRestorer } from '../../src/server/policy-restore.js';
 import { UsageTracker, type RecordInput } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import type { UsageStore } from '../../src/usage/usage-store.js';

@@ -1,6 +1,6 @@
 import type { BudgetPolicy, PolicyLine, PolicyMatch, PolicyScope, RestorePolicySpend } from '../budget/policy-types.js';
 import { ConfigError, ValidationError } from '../core/errors.js';
-import type { UsageFilter, UsageStore } from './usage-store.js';
+import type { UsageFilter, UsageStore } from '../usage/usage-store.js';
 
 /** The usage filter field each policy attribute is stored as (see `callSubject` in the router). */
 const FIELD: Record<Exclude<PolicyScope, 'global'>, 'threadId' | 'userId' | 'orgId' | 'keyName' | 'agentId' | 'model'> = {
