@@ -1,0 +1,261 @@
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { errorMessage } from '../core/error-fields.js';
+import type { AlertEventType } from './alert-event.js';
+
+/** One delivery of one event to one endpoint, as the outbox keeps it until it is delivered or given up. */
+export interface OutboxRecord {
+  /** The delivery's id (`dlv_…`): what marks refer to. */
+  id: string;
+  /** The event's id (`msg_…`), sent as `webhook-id`: the same on every retry and for every endpoint. */
+  msg: string;
+  url: string;
+  type: AlertEventType;
+  /** The exact JSON body, kept as text so that every retry sends (and signs) the same bytes. */
+  body: string;
+  /** Epoch ms the delivery was queued. */
+  at: number;
+  /** Failed attempts so far. */
+  attempts: number;
+}
+
+/** What happened to a delivery, appended as its own line (`{ id, delivered: true }`, …). */
+export type OutboxMark = { delivered: true } | { dropped: true } | { attempts: number } | { failed: true; attempts: number; error: string };
+
+/** Something worth knowing that did not stop the outbox: a torn or corrupt line, a failed compaction. */
+export interface OutboxWarning {
+  code: 'ALERT_OUTBOX_TORN_LINE' | 'ALERT_OUTBOX_CORRUPT_LINE' | 'ALERT_OUTBOX_COMPACT_FAILED';
+  message: string;
+  path: string;
+}
+
+/** Options of {@link AlertOutbox}. */
+export interface AlertOutboxOptions {
+  /** Rewrite the file once it reaches this many bytes (and again at twice what is left after). */
+  compactBytes: number;
+  /** Given-up deliveries kept in the file through compactions (the newest). */
+  maxFailed: number;
+  warn: (warning: OutboxWarning) => void;
+}
+
+/**
+ * The durable queue of webhook deliveries: a file of JSON lines, one per delivery record and one per
+ * mark (`{ id, delivered: true }`, `{ id, attempts }`, `{ id, failed: true, … }`, `{ id, dropped: true }`).
+ * Every line is appended with one write and `fdatasync`ed before the call returns, so what `add` accepted
+ * survives a crash or a power loss. When the file grows past `compactBytes` it is rewritten with only
+ * the pending and (the newest `maxFailed`) given-up records, into a temporary file renamed over it, so a
+ * crash mid-compaction leaves either file whole. `open()` skips a corrupt line and cuts off a torn last
+ * line (an append cut short by a crash, never acknowledged), each with a warning.
+ *
+ * @example
+ * ```ts
+ * const outbox = new AlertOutbox('.tokenwarden/alerts.jsonl', { compactBytes: 1 << 20, maxFailed: 1000, warn: console.warn });
+ * const pending = outbox.open();
+ * outbox.add(record);
+ * outbox.mark(record.id, { delivered: true });
+ * ```
+ */
+export class AlertOutbox {
+  readonly path: string;
+  private readonly o: AlertOutboxOptions;
+  private fd = -1;
+  private bytes = 0;
+  private compactAt: number;
+  private readonly pending = new Map<string, OutboxRecord>();
+  private readonly failed = new Map<string, { record: OutboxRecord; error: string }>();
+
+  constructor(path: string, options: AlertOutboxOptions) {
+    this.path = resolve(path);
+    this.o = options;
+    this.compactAt = options.compactBytes;
+  }
+
+  /** Opens (or creates) the file and returns the deliveries still pending in it, oldest first. */
+  open(): OutboxRecord[] {
+    if (this.fd >= 0) return [...this.pending.values()];
+    mkdirSync(dirname(this.path), { recursive: true });
+    let file: Buffer = Buffer.alloc(0);
+    try {
+      file = readFileSync(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const whole = file.subarray(0, file.lastIndexOf(0x0a) + 1);
+    this.fd = openSync(this.path, 'a');
+    if (whole.length < file.length) this.cutTornTail(file.length - whole.length, whole.length);
+    this.bytes = whole.length;
+    let offset = 0;
+    for (const line of whole.toString('utf8').split('\n')) {
+      if (line.length > 0) this.load(line, offset);
+      offset += Buffer.byteLength(line) + 1;
+    }
+    this.compactAt = Math.max(this.o.compactBytes, this.bytes * 2);
+    return [...this.pending.values()];
+  }
+
+  /** Appends a new delivery, durably (throws when the file cannot be written: nothing was added). */
+  add(record: OutboxRecord): void {
+    this.append(JSON.stringify(record));
+    this.pending.set(record.id, record);
+  }
+
+  /** Appends what happened to a delivery, durably; compacts the file when it has grown enough. */
+  mark(id: string, mark: OutboxMark): void {
+    this.append(JSON.stringify({ id, ...mark }));
+    this.apply(id, mark);
+    if (this.bytes >= this.compactAt) this.compact();
+  }
+
+  /** Deliveries pending in the file. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+    this.pending.clear();
+    this.failed.clear();
+  }
+
+  private append(line: string): void {
+    if (this.fd < 0) throw new Error(`alert outbox ${this.path} is not open`);
+    const buf = Buffer.from(line + '\n', 'utf8');
+    try {
+      let written = 0;
+      while (written < buf.length) written += writeSync(this.fd, buf, written, buf.length - written);
+      fdatasyncSync(this.fd);
+    } catch (err) {
+      try {
+        ftruncateSync(this.fd, this.bytes);
+      } catch {
+        // The cut-back failed too; open() will treat the remains as a torn line.
+      }
+      throw new Error(`cannot write to the alert outbox ${this.path}: ${errorMessage(err)}`, { cause: err });
+    }
+    this.bytes += buf.length;
+  }
+
+  private apply(id: string, mark: OutboxMark): void {
+    const record = this.pending.get(id);
+    if (record === undefined) return;
+    if ('delivered' in mark || 'dropped' in mark) {
+      this.pending.delete(id);
+    } else if ('failed' in mark) {
+      this.pending.delete(id);
+      record.attempts = mark.attempts;
+      this.keepFailed(record, mark.error);
+    } else {
+      record.attempts = mark.attempts;
+    }
+  }
+
+  private keepFailed(record: OutboxRecord, error: string): void {
+    this.failed.set(record.id, { record, error });
+    // Oldest first (insertion order): the newest maxFailed stay.
+    for (const id of this.failed.keys()) {
+      if (this.failed.size <= this.o.maxFailed) break;
+      this.failed.delete(id);
+    }
+  }
+
+  private load(line: string, offset: number): void {
+    const value = parseLine(line);
+    if (value === undefined) {
+      this.o.warn({
+        code: 'ALERT_OUTBOX_CORRUPT_LINE',
+        path: this.path,
+        message: `alert outbox ${this.path}: skipped a line at offset ${offset} that is not an outbox record`,
+      });
+      return;
+    }
+    if ('record' in value) {
+      if (value.failed === undefined) this.pending.set(value.record.id, value.record);
+      else this.keepFailed(value.record, value.failed);
+    } else {
+      this.apply(value.id, value.mark);
+    }
+  }
+
+  private cutTornTail(torn: number, keep: number): void {
+    ftruncateSync(this.fd, keep);
+    this.o.warn({
+      code: 'ALERT_OUTBOX_TORN_LINE',
+      path: this.path,
+      message: `alert outbox ${this.path}: removed an unfinished last line (${torn} bytes) left by an interrupted write; it was never acknowledged`,
+    });
+  }
+
+  private compact(): void {
+    const tmp = `${this.path}.compact`;
+    let out = -1;
+    try {
+      const lines = [...[...this.failed.values()].map(({ record, error }) => ({ ...record, failed: true, error })), ...this.pending.values()];
+      const buf = Buffer.from(lines.map((l) => JSON.stringify(l) + '\n').join(''), 'utf8');
+      out = openSync(tmp, 'w');
+      let written = 0;
+      while (written < buf.length) written += writeSync(out, buf, written, buf.length - written);
+      fdatasyncSync(out);
+      closeSync(out);
+      out = -1;
+      renameSync(tmp, this.path);
+      syncDirectory(dirname(this.path));
+      closeSync(this.fd);
+      this.fd = openSync(this.path, 'a');
+      this.bytes = buf.length;
+      this.compactAt = Math.max(this.o.compactBytes, this.bytes * 2);
+    } catch (err) {
+      if (out >= 0) closeSync(out);
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // Nothing to clean up.
+      }
+      // Try again only after as much growth again, not on every mark.
+      this.compactAt = this.bytes * 2;
+      this.o.warn({
+        code: 'ALERT_OUTBOX_COMPACT_FAILED',
+        path: this.path,
+        message: `alert outbox ${this.path}: compaction failed, keeping the file as is: ${errorMessage(err)}`,
+      });
+    }
+  }
+}
+
+type ParsedLine = { record: OutboxRecord; failed: string | undefined } | { id: string; mark: OutboxMark };
+
+/** A record line (a delivery, possibly already given up as compaction writes it) or a mark line; `undefined` for anything else. */
+function parseLine(line: string): ParsedLine | undefined {
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || typeof v.id !== 'string') return undefined;
+  const attempts = typeof v.attempts === 'number' && Number.isInteger(v.attempts) && v.attempts >= 0 ? v.attempts : undefined;
+  if (typeof v.msg === 'string' && typeof v.url === 'string' && typeof v.body === 'string' && typeof v.at === 'number' &&
+    (v.type === 'budget.threshold' || v.type === 'budget.exhausted')) {
+    const record: OutboxRecord = { id: v.id, msg: v.msg, url: v.url, type: v.type, body: v.body, at: v.at, attempts: attempts ?? 0 };
+    return { record, failed: v.failed === true ? String(v.error ?? 'gave up') : undefined };
+  }
+  if (v.delivered === true) return { id: v.id, mark: { delivered: true } };
+  if (v.dropped === true) return { id: v.id, mark: { dropped: true } };
+  if (v.failed === true) return { id: v.id, mark: { failed: true, attempts: attempts ?? 0, error: String(v.error ?? 'gave up') } };
+  if (attempts !== undefined) return { id: v.id, mark: { attempts } };
+  return undefined;
+}
+
+/** Makes a rename durable (the directory entry); not possible on every platform, where the rename itself is what there is. */
+function syncDirectory(dir: string): void {
+  let fd = -1;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Windows cannot open a directory; the rename stays atomic, only its durability on power loss is weaker.
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
