@@ -60,14 +60,17 @@ export class AlertOutbox {
   private readonly o: AlertOutboxOptions;
   private fd = -1;
   private bytes = 0;
-  private compactAt: number;
+  /** Bytes the pending and kept failed records would take in a compacted file (what is not dead). */
+  private live = 0;
+  private readonly sizes = new Map<string, number>();
+  /** After a failed compaction, the size to reach before trying again. */
+  private retryCompactAt = 0;
   private readonly pending = new Map<string, OutboxRecord>();
   private readonly failed = new Map<string, { record: OutboxRecord; error: string }>();
 
   constructor(path: string, options: AlertOutboxOptions) {
     this.path = resolve(path);
     this.o = options;
-    this.compactAt = options.compactBytes;
   }
 
   /** Opens (or creates) the file and returns the deliveries still pending in it, oldest first. */
@@ -89,21 +92,23 @@ export class AlertOutbox {
       if (line.length > 0) this.load(line, offset);
       offset += Buffer.byteLength(line) + 1;
     }
-    this.compactAt = Math.max(this.o.compactBytes, this.bytes * 2);
     return [...this.pending.values()];
   }
 
   /** Appends a new delivery, durably (throws when the file cannot be written: nothing was added). */
   add(record: OutboxRecord): void {
-    this.append(JSON.stringify(record));
+    const line = JSON.stringify(record);
+    this.append(line);
     this.pending.set(record.id, record);
+    this.sized(record.id, Buffer.byteLength(line) + 1);
   }
 
   /** Appends what happened to a delivery, durably; compacts the file when it has grown enough. */
   mark(id: string, mark: OutboxMark): void {
     this.append(JSON.stringify({ id, ...mark }));
     this.apply(id, mark);
-    if (this.bytes >= this.compactAt) this.compact();
+    // Amortized: rewrite only once at least half the file is dead, so each byte is copied O(1) times.
+    if (this.bytes >= this.o.compactBytes && this.bytes >= 2 * this.live && this.bytes >= this.retryCompactAt) this.compact();
   }
 
   /** Deliveries pending in the file. */
@@ -117,6 +122,8 @@ export class AlertOutbox {
     this.fd = -1;
     this.pending.clear();
     this.failed.clear();
+    this.sizes.clear();
+    this.live = 0;
   }
 
   private append(line: string): void {
@@ -142,6 +149,7 @@ export class AlertOutbox {
     if (record === undefined) return;
     if ('delivered' in mark || 'dropped' in mark) {
       this.pending.delete(id);
+      this.sized(id, 0);
     } else if ('failed' in mark) {
       this.pending.delete(id);
       record.attempts = mark.attempts;
@@ -153,11 +161,20 @@ export class AlertOutbox {
 
   private keepFailed(record: OutboxRecord, error: string): void {
     this.failed.set(record.id, { record, error });
+    this.sized(record.id, Buffer.byteLength(failedLine(record, error)));
     // Oldest first (insertion order): the newest maxFailed stay.
     for (const id of this.failed.keys()) {
       if (this.failed.size <= this.o.maxFailed) break;
       this.failed.delete(id);
+      this.sized(id, 0);
     }
+  }
+
+  /** Sets the bytes a record would take in a compacted file (0: none, it is gone). */
+  private sized(id: string, bytes: number): void {
+    this.live += bytes - (this.sizes.get(id) ?? 0);
+    if (bytes > 0) this.sizes.set(id, bytes);
+    else this.sizes.delete(id);
   }
 
   private load(line: string, offset: number): void {
@@ -171,8 +188,12 @@ export class AlertOutbox {
       return;
     }
     if ('record' in value) {
-      if (value.failed === undefined) this.pending.set(value.record.id, value.record);
-      else this.keepFailed(value.record, value.failed);
+      if (value.failed !== undefined) {
+        this.keepFailed(value.record, value.failed);
+      } else {
+        this.pending.set(value.record.id, value.record);
+        this.sized(value.record.id, Buffer.byteLength(line) + 1);
+      }
     } else {
       this.apply(value.id, value.mark);
     }
@@ -191,8 +212,11 @@ export class AlertOutbox {
     const tmp = `${this.path}.compact`;
     let out = -1;
     try {
-      const lines = [...[...this.failed.values()].map(({ record, error }) => ({ ...record, failed: true, error })), ...this.pending.values()];
-      const buf = Buffer.from(lines.map((l) => JSON.stringify(l) + '\n').join(''), 'utf8');
+      const lines: Array<[string, string]> = [
+        ...[...this.failed.values()].map(({ record, error }): [string, string] => [record.id, failedLine(record, error)]),
+        ...[...this.pending.values()].map((record): [string, string] => [record.id, JSON.stringify(record) + '\n']),
+      ];
+      const buf = Buffer.from(lines.map(([, line]) => line).join(''), 'utf8');
       out = openSync(tmp, 'w');
       let written = 0;
       while (written < buf.length) written += writeSync(out, buf, written, buf.length - written);
@@ -204,7 +228,7 @@ export class AlertOutbox {
       closeSync(this.fd);
       this.fd = openSync(this.path, 'a');
       this.bytes = buf.length;
-      this.compactAt = Math.max(this.o.compactBytes, this.bytes * 2);
+      for (const [id, line] of lines) this.sized(id, Buffer.byteLength(line));
     } catch (err) {
       if (out >= 0) closeSync(out);
       try {
@@ -213,7 +237,7 @@ export class AlertOutbox {
         // Nothing to clean up.
       }
       // Try again only after as much growth again, not on every mark.
-      this.compactAt = this.bytes * 2;
+      this.retryCompactAt = this.bytes * 2;
       this.o.warn({
         code: 'ALERT_OUTBOX_COMPACT_FAILED',
         path: this.path,
@@ -221,6 +245,11 @@ export class AlertOutbox {
       });
     }
   }
+}
+
+/** A given-up record as compaction writes it: the record with `failed: true` and why. */
+function failedLine(record: OutboxRecord, error: string): string {
+  return JSON.stringify({ ...record, failed: true, error }) + '\n';
 }
 
 type ParsedLine = { record: OutboxRecord; failed: string | undefined } | { id: string; mark: OutboxMark };
