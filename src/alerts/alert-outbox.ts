@@ -1,7 +1,9 @@
 import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { TokenwardenError } from '../core/errors.js';
 import { errorMessage } from '../core/error-fields.js';
 import type { AlertEventType } from './alert-event.js';
+import { OutboxLock } from './outbox-lock.js';
 
 /** One delivery of one event to one endpoint, as the outbox keeps it until it is delivered or given up. */
 export interface OutboxRecord {
@@ -58,6 +60,7 @@ export interface AlertOutboxOptions {
 export class AlertOutbox {
   readonly path: string;
   private readonly o: AlertOutboxOptions;
+  private readonly lock: OutboxLock;
   private fd = -1;
   private bytes = 0;
   /** Bytes the pending and kept failed records would take in a compacted file (what is not dead). */
@@ -71,12 +74,33 @@ export class AlertOutbox {
   constructor(path: string, options: AlertOutboxOptions) {
     this.path = resolve(path);
     this.o = options;
+    this.lock = new OutboxLock(this.path);
   }
 
-  /** Opens (or creates) the file and returns the deliveries still pending in it, oldest first. */
+  /**
+   * Takes the outbox (`<path>.lock`; throws `ALERT_OUTBOX_LOCKED` while another sender has it), opens or
+   * creates the file and returns the deliveries still pending in it, oldest first.
+   */
   open(): OutboxRecord[] {
     if (this.fd >= 0) return [...this.pending.values()];
-    mkdirSync(dirname(this.path), { recursive: true });
+    try {
+      mkdirSync(dirname(this.path), { recursive: true });
+    } catch (err) {
+      throw new TokenwardenError('ALERT_OUTBOX_IO', `cannot create the directory of the alert outbox ${this.path}: ${errorMessage(err)}`, { cause: err });
+    }
+    this.lock.take();
+    try {
+      this.read();
+    } catch (err) {
+      if (this.fd >= 0) closeSync(this.fd);
+      this.fd = -1;
+      this.lock.release();
+      throw new TokenwardenError('ALERT_OUTBOX_IO', `cannot open the alert outbox ${this.path}: ${errorMessage(err)}`, { cause: err });
+    }
+    return [...this.pending.values()];
+  }
+
+  private read(): void {
     let file: Buffer = Buffer.alloc(0);
     try {
       file = readFileSync(this.path);
@@ -92,7 +116,6 @@ export class AlertOutbox {
       if (line.length > 0) this.load(line, offset);
       offset += Buffer.byteLength(line) + 1;
     }
-    return [...this.pending.values()];
   }
 
   /** Appends a new delivery, durably (throws when the file cannot be written: nothing was added). */
@@ -116,10 +139,12 @@ export class AlertOutbox {
     return this.pending.size;
   }
 
+  /** Closes the file and releases the lock; what is pending stays in the file for the next `open()`. */
   close(): void {
     if (this.fd < 0) return;
     closeSync(this.fd);
     this.fd = -1;
+    this.lock.release();
     this.pending.clear();
     this.failed.clear();
     this.sizes.clear();

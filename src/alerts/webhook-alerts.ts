@@ -3,6 +3,7 @@ import { TokenwardenError } from '../core/errors.js';
 import { errorMessage } from '../core/error-fields.js';
 import { alertEvent } from './alert-event.js';
 import { AlertOutbox, type OutboxMark, type OutboxRecord } from './alert-outbox.js';
+import { FifoQueue } from './fifo-queue.js';
 import { deliverWebhook, type DeliveryOutcome } from './webhook-delivery.js';
 import { resolveWebhookOptions, type ResolvedEndpoint, type ResolvedWebhookOptions, type WebhookAlertsOptions } from './webhook-options.js';
 import { randomId, webhookHeaders } from './webhook-signing.js';
@@ -18,10 +19,18 @@ export interface WebhookAlertStats {
   dropped: number;
 }
 
+/** One endpoint's deliveries: its own queue and its own `concurrency`, so a dead endpoint never holds up a live one. */
+interface Lane {
+  endpoint: ResolvedEndpoint;
+  /** Jobs due now (a dropped job stays until reached, then is skipped). */
+  ready: FifoQueue<Job>;
+  inFlight: number;
+}
+
 /** A delivery the sender is working on. */
 interface Job {
   record: OutboxRecord;
-  endpoint: ResolvedEndpoint;
+  lane: Lane;
   timer: ReturnType<typeof setTimeout> | undefined;
   inFlight: boolean;
 }
@@ -56,8 +65,9 @@ const MAX_RETRY_AFTER_MS = 3_600_000;
 export class WebhookAlerts {
   private readonly o: ResolvedWebhookOptions;
   private readonly outbox: AlertOutbox;
+  /** Pending deliveries, oldest first. */
   private readonly jobs = new Map<string, Job>();
-  private ready: Job[] = [];
+  private readonly lanes: Map<string, Lane>;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly closing = new AbortController();
   private state: 'new' | 'started' | 'closed' = 'new';
@@ -70,6 +80,7 @@ export class WebhookAlerts {
       maxFailed: this.o.maxFailed,
       warn: (w) => this.o.warn(w),
     });
+    this.lanes = new Map(this.o.endpoints.map((endpoint) => [endpoint.url, { endpoint, ready: new FifoQueue<Job>(), inFlight: 0 }]));
   }
 
   /**
@@ -81,15 +92,14 @@ export class WebhookAlerts {
     if (this.state !== 'new') throw new TokenwardenError('INVALID_STATE', `WebhookAlerts.start(): already ${this.state}`);
     const pending = this.outbox.open();
     this.state = 'started';
-    const byUrl = new Map(this.o.endpoints.map((e) => [e.url, e]));
     let resumed = 0;
     for (const record of pending) {
-      const endpoint = byUrl.get(record.url);
-      if (endpoint === undefined) {
+      const lane = this.lanes.get(record.url);
+      if (lane === undefined) {
         this.giveUp(record, `endpoint ${record.url} is no longer configured`, 'ALERT_ENDPOINT_GONE');
         continue;
       }
-      this.enqueue({ record, endpoint, timer: undefined, inFlight: false });
+      this.enqueue({ record, lane, timer: undefined, inFlight: false });
       resumed++;
     }
     this.pump();
@@ -106,19 +116,19 @@ export class WebhookAlerts {
     if (this.state !== 'started') {
       throw new TokenwardenError('INVALID_STATE', `WebhookAlerts.send(): ${this.state === 'new' ? 'call start() first' : 'closed'}`);
     }
-    const endpoints = this.o.endpoints.filter((e) => e.events.has(alert.type));
-    if (endpoints.length === 0) return undefined;
+    const lanes = [...this.lanes.values()].filter((l) => l.endpoint.events.has(alert.type));
+    if (lanes.length === 0) return undefined;
     const event = alertEvent(alert);
     const body = JSON.stringify(event);
     const msg = randomId('msg_');
-    for (const endpoint of endpoints) {
-      const record: OutboxRecord = { id: randomId('dlv_'), msg, url: endpoint.url, type: event.type, body, at: this.o.now(), attempts: 0 };
+    for (const lane of lanes) {
+      const record: OutboxRecord = { id: randomId('dlv_'), msg, url: lane.endpoint.url, type: event.type, body, at: this.o.now(), attempts: 0 };
       try {
         this.outbox.add(record);
       } catch (err) {
-        this.o.warn({ code: 'ALERT_OUTBOX_WRITE_FAILED', message: `${errorMessage(err)}; delivering ${msg} to ${endpoint.url} from memory only` });
+        this.o.warn({ code: 'ALERT_OUTBOX_WRITE_FAILED', message: `${errorMessage(err)}; delivering ${msg} to ${record.url} from memory only` });
       }
-      this.enqueue({ record, endpoint, timer: undefined, inFlight: false });
+      this.enqueue({ record, lane, timer: undefined, inFlight: false });
     }
     this.pump();
     return msg;
@@ -138,7 +148,7 @@ export class WebhookAlerts {
     const wasStarted = this.state === 'started';
     this.state = 'closed';
     for (const job of this.jobs.values()) clearTimeout(job.timer);
-    this.ready = [];
+    for (const lane of this.lanes.values()) lane.ready.clear();
     if (this.inFlight.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const bound = new Promise<void>((done) => (timer = setTimeout(done, this.o.closeTimeoutMs)));
@@ -154,7 +164,7 @@ export class WebhookAlerts {
   /** Adds a job ready to go now, dropping the oldest waiting ones beyond `maxQueued`. */
   private enqueue(job: Job): void {
     this.jobs.set(job.record.id, job);
-    this.ready.push(job);
+    job.lane.ready.push(job);
     if (this.jobs.size <= this.o.maxQueued) return;
     for (const old of this.jobs.values()) {
       if (this.jobs.size <= this.o.maxQueued) break;
@@ -162,7 +172,7 @@ export class WebhookAlerts {
       this.drop(old);
     }
     // Dropped jobs leave stale entries in `ready` (skipped when reached); sweep them so it stays bounded too.
-    if (this.ready.length > 2 * this.o.maxQueued) this.ready = this.ready.filter((j) => this.jobs.get(j.record.id) === j);
+    if (job.lane.ready.size > 2 * this.o.maxQueued) job.lane.ready.retain((j) => this.jobs.get(j.record.id) === j);
   }
 
   private drop(job: Job): void {
@@ -179,23 +189,28 @@ export class WebhookAlerts {
     }
   }
 
-  /** Starts ready jobs while fewer than `concurrency` are in flight. */
-  private pump(): void {
-    while (this.state === 'started' && this.inFlight.size < this.o.concurrency && this.ready.length > 0) {
-      const job = this.ready.shift()!;
-      if (this.jobs.get(job.record.id) !== job || job.inFlight) continue;
-      job.inFlight = true;
-      const attempt = this.attempt(job).finally(() => {
-        this.inFlight.delete(attempt);
-        job.inFlight = false;
-        this.pump();
-      });
-      this.inFlight.add(attempt);
+  /** Starts ready jobs of each lane while fewer than `concurrency` of its own are in flight. */
+  private pump(only?: Lane): void {
+    for (const lane of only === undefined ? this.lanes.values() : [only]) {
+      while (this.state === 'started' && lane.inFlight < this.o.concurrency && lane.ready.size > 0) {
+        const job = lane.ready.shift()!;
+        if (this.jobs.get(job.record.id) !== job || job.inFlight) continue;
+        job.inFlight = true;
+        lane.inFlight++;
+        const attempt = this.attempt(job).finally(() => {
+          this.inFlight.delete(attempt);
+          job.inFlight = false;
+          lane.inFlight--;
+          this.pump(lane);
+        });
+        this.inFlight.add(attempt);
+      }
     }
   }
 
   private async attempt(job: Job): Promise<void> {
-    const { record, endpoint } = job;
+    const { record } = job;
+    const { endpoint } = job.lane;
     const timestamp = Math.floor(this.o.now() / 1000);
     const outcome = await deliverWebhook(this.o.fetch, {
       url: endpoint.url,
@@ -204,7 +219,8 @@ export class WebhookAlerts {
       timeoutMs: this.o.timeoutMs,
       signal: this.closing.signal,
     });
-    if (this.jobs.get(record.id) !== job) return; // dropped or closed meanwhile
+    // Dropped meanwhile, or cut short by close(): then it stays pending as it was.
+    if (this.jobs.get(record.id) !== job || this.closing.signal.aborted) return;
     if (outcome.ok) {
       this.jobs.delete(record.id);
       this.counts.delivered++;
@@ -229,8 +245,8 @@ export class WebhookAlerts {
     if (!outcome.ok && outcome.retryAfterMs !== undefined) delay = Math.max(delay, Math.min(outcome.retryAfterMs, MAX_RETRY_AFTER_MS));
     job.timer = setTimeout(() => {
       job.timer = undefined;
-      this.ready.push(job);
-      this.pump();
+      job.lane.ready.push(job);
+      this.pump(job.lane);
     }, delay);
     // Retries must not keep a process alive that has nothing else to do; the outbox keeps them.
     job.timer.unref();

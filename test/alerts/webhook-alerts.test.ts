@@ -5,6 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { PolicyAlert, PolicyStanding } from '../../src/budget/policy-types.js';
 import { WebhookAlerts, type AlertWarning, type WebhookAlertsOptions } from '../../src/alerts/index.js';
 import { signWebhook, webhookKey } from '../../src/alerts/webhook-signing.js';
+import { parseRetryAfter } from '../../src/alerts/webhook-delivery.js';
 import { verifySignature, WebhookReceiver, type ReceiverAction } from './webhook-receiver.js';
 
 // The symmetric test vector of the Standard Webhooks reference libraries.
@@ -287,6 +288,44 @@ describe('WebhookAlerts', () => {
     expect(() => new WebhookAlerts({ endpoints: [{ url: 'http://x', secret: 's' }] } as WebhookAlertsOptions)).toThrow(/^outboxPath: must be a file path/);
     expect(() => new WebhookAlerts({ ...base, endpoints: [{ url: 'http://x', secret: 's' }], retires: [1] } as WebhookAlertsOptions)).toThrow(/^retires: unknown WebhookAlerts option/);
     expect(() => new WebhookAlerts(null as unknown as WebhookAlertsOptions)).toThrow(/^options: /);
+  });
+
+  it('gives up at once on 410 Gone (the receiver wants no more), and reads Retry-After', async () => {
+    const r = await receiver(() => 410);
+    const warnings: AlertWarning[] = [];
+    const sender = alerts({ endpoints: [{ url: r.url, secret: SECRET }], outboxPath: outboxPath() }, warnings);
+    await sender.start();
+    sender.send(exhausted());
+    await waitFor(() => sender.stats().failed === 1);
+    expect(r.received).toHaveLength(1);
+    expect(warnings[0]!.message).toContain('HTTP 410: the receiver asked for no more deliveries');
+    expect(parseRetryAfter('120', 0)).toBe(120_000);
+    expect(parseRetryAfter('Thu, 01 Jan 1970 00:01:00 GMT', 30_000)).toBe(30_000);
+    expect(parseRetryAfter('soon', 0)).toBeUndefined();
+  });
+
+  it('never lets a dead endpoint hold up a live one', async () => {
+    const dead = await receiver(() => 'hang');
+    const live = await receiver();
+    const sender = alerts({ endpoints: [{ url: dead.url, secret: SECRET }, { url: live.url, secret: SECRET }], outboxPath: outboxPath(), concurrency: 1, timeoutMs: 30_000 });
+    await sender.start();
+    const ids = [sender.send(exhausted('a'))!, sender.send(exhausted('b'))!, sender.send(exhausted('c'))!];
+    await waitFor(() => live.delivered().size === 3);
+    expect([...live.delivered().keys()]).toEqual(ids);
+    expect(dead.received).toHaveLength(1);
+    expect(sender.stats().pending).toBe(3);
+  });
+
+  it('refuses a second sender on the same outbox until the first has closed', async () => {
+    const path = outboxPath();
+    const endpoints = [{ url: 'http://127.0.0.1:9/x', secret: SECRET }];
+    const first = alerts({ endpoints, outboxPath: path });
+    await first.start();
+    const second = alerts({ endpoints, outboxPath: path });
+    await expect(second.start()).rejects.toMatchObject({ code: 'ALERT_OUTBOX_LOCKED' });
+    await first.close();
+    const third = alerts({ endpoints, outboxPath: path });
+    await expect(third.start()).resolves.toEqual({ resumed: 0 });
   });
 
   it('refuses send() before start() and after close()', async () => {
