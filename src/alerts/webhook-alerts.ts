@@ -110,11 +110,16 @@ export class WebhookAlerts {
    * Queues an alert for every endpoint whose `events` include its type and returns the event's id
    * (`msg_…`, the `webhook-id`), or `undefined` when no endpoint wants it. Synchronous: once it returns,
    * the deliveries are in the outbox file (if the file cannot be written, a warning is given and they
-   * are still attempted from memory). Never throws for a delivery problem; throws when not started.
+   * are still attempted from memory). Throws `INVALID_STATE` before `start()` (a wiring mistake); after
+   * `close()` (an alert of a call still finishing while the server shuts down) it warns
+   * `ALERT_AFTER_CLOSE` and returns `undefined`, so a ledger's listener never throws.
    */
   send(alert: PolicyAlert): string | undefined {
-    if (this.state !== 'started') {
-      throw new TokenwardenError('INVALID_STATE', `WebhookAlerts.send(): ${this.state === 'new' ? 'call start() first' : 'closed'}`);
+    if (this.state === 'new') throw new TokenwardenError('INVALID_STATE', 'WebhookAlerts.send(): call start() first');
+    if (this.state === 'closed') {
+      const s = alert.standing;
+      this.o.warn({ code: 'ALERT_AFTER_CLOSE', message: `alert webhooks closed: not sending the ${alert.type} alert of ${s.policy}/${s.entity}` });
+      return undefined;
     }
     const lanes = [...this.lanes.values()].filter((l) => l.endpoint.events.has(alert.type));
     if (lanes.length === 0) return undefined;

@@ -23,7 +23,13 @@ export interface WebhookEndpoint {
 
 /** A warning of {@link WebhookAlerts}: the outbox's, or a delivery given up, alerts dropped, an outbox write failed. */
 export interface AlertWarning {
-  code: OutboxWarning['code'] | 'ALERT_DELIVERY_FAILED' | 'ALERT_DROPPED' | 'ALERT_OUTBOX_WRITE_FAILED' | 'ALERT_ENDPOINT_GONE';
+  code:
+    | OutboxWarning['code']
+    | 'ALERT_DELIVERY_FAILED'
+    | 'ALERT_DROPPED'
+    | 'ALERT_OUTBOX_WRITE_FAILED'
+    | 'ALERT_ENDPOINT_GONE'
+    | 'ALERT_AFTER_CLOSE';
   message: string;
 }
 

@@ -328,11 +328,13 @@ describe('WebhookAlerts', () => {
     await expect(third.start()).resolves.toEqual({ resumed: 0 });
   });
 
-  it('refuses send() before start() and after close()', async () => {
-    const sender = alerts({ endpoints: [{ url: 'http://127.0.0.1:9/x', secret: SECRET }], outboxPath: outboxPath() });
+  it('refuses send() before start(), and after close() warns instead of throwing (a ledger listener must not throw)', async () => {
+    const warnings: AlertWarning[] = [];
+    const sender = alerts({ endpoints: [{ url: 'http://127.0.0.1:9/x', secret: SECRET }], outboxPath: outboxPath() }, warnings);
     expect(() => sender.send(exhausted())).toThrow(/call start\(\) first/);
     await sender.start();
     await sender.close();
-    expect(() => sender.send(exhausted())).toThrow(/closed/);
+    expect(sender.send(exhausted())).toBeUndefined();
+    expect(warnings).toEqual([{ code: 'ALERT_AFTER_CLOSE', message: 'alert webhooks closed: not sending the exhausted alert of user-daily/u-7' }]);
   });
 });
