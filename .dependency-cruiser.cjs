@@ -14,10 +14,11 @@ const layers = [
   },
   {
     name: 'server',
-    may: ['gateway', 'stores/usage', 'stores/ledgers', 'pump', 'router', 'providers', 'budget', 'usage',
+    may: ['gateway', 'alerts', 'stores/usage', 'stores/ledgers', 'pump', 'router', 'providers', 'budget', 'usage',
       'pricing', 'tokens', 'core'],
   },
   { name: 'gateway', may: ['router', 'pump', 'budget', 'usage', 'pricing', 'tokens', 'core'], typesOnly: ['providers'] },
+  { name: 'alerts', may: ['core'], typesOnly: ['budget'] },
   { name: 'stores/usage', may: ['usage', 'core'], typesOnly: ['budget'] },
   { name: 'stores/ledgers', may: ['budget', 'core'], typesOnly: ['usage'] },
   { name: 'pump', may: ['budget', 'usage', 'core'], typesOnly: ['router'] },
