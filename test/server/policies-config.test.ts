@@ -178,6 +178,7 @@ alerts:
     secret: s
     events: []
   - { url: https://b.example/h, events: [exhausted, exhausted], colour: red }
+  - { url: https://c.example/h, secret: whsec_c2hvcnQ= }
 alerts_outbox: ""
 `);
     expect(problems).toEqual(
@@ -191,10 +192,11 @@ alerts_outbox: ""
         'alerts[3].colour: unknown key; allowed: url, secret, events (line 10)',
         'alerts[3].secret: must be a non-empty string (got nothing) (line 10)',
         'alerts[3].events[1]: lists exhausted twice (line 10)',
-        'alerts_outbox: must be a non-empty string (got "") (line 11)',
+        'alerts[4].secret: a "whsec_" secret must hold a key of at least 24 bytes (got 5) (line 11)',
+        'alerts_outbox: must be a non-empty string (got "") (line 12)',
       ]),
     );
-    expect(problems).toHaveLength(10);
+    expect(problems).toHaveLength(11);
     expect(problems.join('\n')).not.toContain('not-base64');
   });
 });
