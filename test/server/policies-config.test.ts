@@ -219,3 +219,52 @@ describe('serve with a bad policy config', () => {
     expect(err).toContain('budgets.policies[1]: sets no limit: give at least one of max_usd, max_tokens, rpm, tpm (line 4)');
   });
 });
+
+describe('serve with policies', () => {
+  it('enforces and serves the configured policies (rate limit refused with Retry-After, /v1/budgets lists them)', async () => {
+    const file = await writeYaml(`store: { sqlite: ${join(dir, 'serve.db')} }
+budgets:
+  policies:
+    - { name: everyone-rate, scope: global, rpm: 1 }
+    - { name: user-daily, scope: user, max_usd: 5, window: 1d }
+`);
+    const stop = new AbortController();
+    let url = '';
+    let listening: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => (listening = resolve));
+    const done = runServeCommand(['--config', file, '--port', '0'], { stdout: () => undefined, stderr: () => undefined }, {
+      env: {},
+      signal: stop.signal,
+      handleSignals: false,
+      onListening: (info) => {
+        url = info.url;
+        listening();
+      },
+    });
+    await Promise.race([started, done]);
+    expect(url).not.toBe('');
+    try {
+      while (Date.now() % 60_000 > 58_000) await new Promise((r) => setTimeout(r, 100));
+      const ask = () =>
+        fetch(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-user-id': 'u-1' },
+          body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 10 }),
+        });
+      const ok = await ask();
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get('x-budget-policy')).toBe('user-daily');
+      expect(ok.headers.get('x-ratelimit-limit-requests')).toBe('1');
+      expect(ok.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+      const refused = await ask();
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('rate_limit_exceeded');
+      const budgets = (await (await fetch(`${url}/v1/budgets`)).json()) as { policies: Array<{ name: string }> };
+      expect(budgets.policies.map((p) => p.name)).toEqual(['everyone-rate', 'user-daily']);
+    } finally {
+      stop.abort();
+      expect(await done).toBe(0);
+    }
+  });
+});
