@@ -232,7 +232,8 @@ budgets:
     let url = '';
     let listening: () => void = () => undefined;
     const started = new Promise<void>((resolve) => (listening = resolve));
-    const done = runServeCommand(['--config', file, '--port', '0'], { stdout: () => undefined, stderr: () => undefined }, {
+    let banner = '';
+    const done = runServeCommand(['--config', file, '--port', '0'], { stdout: (t) => (banner += t), stderr: () => undefined }, {
       env: {},
       signal: stop.signal,
       handleSignals: false,
@@ -243,6 +244,7 @@ budgets:
     });
     await Promise.race([started, done]);
     expect(url).not.toBe('');
+    expect(banner).toContain('  policies   2: everyone-rate, user-daily (GET /v1/budgets)');
     try {
       while (Date.now() % 60_000 > 58_000) await new Promise((r) => setTimeout(r, 100));
       const ask = () =>
