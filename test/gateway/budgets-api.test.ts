@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetPolicy } from '../../src/budget/policy-types.js';
+import { createGateway } from '../../src/gateway/create-gateway.js';
+import { LLMRouter } from '../../src/router/router.js';
 import { call, errorOf, HELLO, startTestGateway } from './harness.js';
 import { auth, startPolicyGateway, type PolicyGateway } from './policy-gateway.js';
 
@@ -80,6 +82,10 @@ describe('GET /v1/budgets', () => {
     const data = res.body.data as Array<Record<string, unknown>>;
     expect(data.map((d) => `${d.policy}:${d.entity}`)).toEqual(['org-daily:beta', 'key-rate:beta-app']);
     expect(data[0]).toMatchObject({ used_tokens: 20 });
+  });
+
+  it('checks the policies option up front, naming it', () => {
+    expect(() => createGateway({ router: new LLMRouter({ backends: [] }), policies: { guard: {}, ledger: g.ledger } as never })).toThrow(/options\.policies: must be \{ guard, ledger \}/);
   });
 
   it('answers 404 on a gateway without policies', async () => {
