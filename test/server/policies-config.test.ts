@@ -6,7 +6,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryPolicyLedger } from '../../src/budget/memory-policy-ledger.js';
+import { BudgetPolicies } from '../../src/budget/policies.js';
 import { runServeCommand } from '../../src/cli/serve.js';
+import { PriceTable } from '../../src/pricing/price-table.js';
 import { InvalidConfigError } from '../../src/server/config-problems.js';
 import { loadConfig } from '../../src/server/load-config.js';
 import { validateConfig } from '../../src/server/validate-config.js';
@@ -57,6 +60,9 @@ describe('config: budgets.policies', () => {
       { name: 'agent-cap', scope: 'agent', maxTokens: 200_000 },
       { name: 'gpt4o', scope: 'global', match: { model: 'gpt-4o*' }, maxUsd: 0.25, unpriced: 'allow', thresholds: [50, 80] },
     ]);
+    // What the config accepts, the library takes as it is.
+    const guard = new BudgetPolicies({ policies: config.budgets.policies, ledger: new MemoryPolicyLedger(), prices: new PriceTable() });
+    expect(guard.policies.map((p) => p.name)).toEqual(['user-daily', 'acme-monthly', 'key-rate', 'agent-cap', 'gpt4o']);
   });
 
   it('has no policies, alerts or outbox setting without the sections', () => {
@@ -100,6 +106,7 @@ describe('config: budgets.policies', () => {
       thresholds: [90, 50]
       colour: red
     - { name: "bad name!", scope: user, max_usd: 1, rpm: 0, tpm: many }
+    - { name: dust, scope: user, max_usd: 0.0000000001 }
 `);
     expect(problems).toEqual(
       expect.arrayContaining([
@@ -120,9 +127,10 @@ describe('config: budgets.policies', () => {
         'budgets.policies[7].name: must be a name of letters, digits, ".", "_", "-" (at most 64) (got "bad name!") (line 31)',
         'budgets.policies[7].rpm: must be an integer >= 1 (got 0) (line 31)',
         'budgets.policies[7].tpm: must be an integer >= 1 (got "many") (line 31)',
+        'budgets.policies[8].max_usd: must be at least 0.000000001 (one nano-USD, the unit spend is counted in) (got 1e-10) (line 32)',
       ]),
     );
-    expect(problems).toHaveLength(17);
+    expect(problems).toHaveLength(18);
   });
 
   it('refuses a list that is not one, and a policy that is not a mapping', async () => {
