@@ -1,4 +1,4 @@
-import { filterConditions, type NormalizedFilter } from './usage-filter.js';
+import { filterConditions, prefixCondition, type MetadataText, type NormalizedFilter } from './usage-filter.js';
 
 const MS_PER_DAY = 86_400_000;
 
@@ -13,6 +13,8 @@ export interface AggregateSqlContext {
   rollup: string | undefined;
   /** Registers a parameter value and returns its placeholder (`?` or `$n`). */
   param: (value: unknown) => string;
+  /** The backend's SQL for a metadata key's text (`keyName`). */
+  metadataText: MetadataText;
 }
 
 /** Which whole UTC days come from the rollup and which event time ranges are scanned directly. */
@@ -26,7 +28,7 @@ export interface AggregatePlan {
 /**
  * Splits an aggregate query into whole UTC days, answered from the daily rollup (maintained by
  * triggers on every insert, update and delete), and the partial days at either end, answered from the
- * events. Filters the rollup does not key on (user, thread) go to the events entirely.
+ * events. Filters the rollup does not key on (user, thread, key name) go to the events entirely.
  *
  * @example
  * ```ts
@@ -37,7 +39,7 @@ export interface AggregatePlan {
 export function planAggregate(f: NormalizedFilter, useRollup = true): AggregatePlan {
   const since = f.since === undefined ? undefined : Math.ceil(f.since);
   const until = f.until === undefined ? undefined : Math.ceil(f.until);
-  if (!useRollup || f.userId !== undefined || f.threadId !== undefined) return { rollup: undefined, raw: [{ since, until }] };
+  if (!useRollup || f.userId !== undefined || f.threadId !== undefined || f.keyName !== undefined) return { rollup: undefined, raw: [{ since, until }] };
   const fromDay = since === undefined ? undefined : Math.ceil(since / MS_PER_DAY);
   const toDay = until === undefined ? undefined : Math.floor(until / MS_PER_DAY);
   if (fromDay !== undefined && toDay !== undefined && fromDay >= toDay) return { rollup: undefined, raw: [{ since, until }] };
@@ -61,8 +63,8 @@ const ROLLUP_SUMS =
 /** Rollup key encoding of a nullable value: `''` for null, `'=' || value` otherwise (so `''` stays distinct). */
 export const NULLABLE_KEY = (column: string): string => `COALESCE('=' || ${column}, '')`;
 
-function eventWhere(f: NormalizedFilter, range: AggregatePlan['raw'][number], param: (v: unknown) => string): string {
-  const where = filterConditions({ ...f, since: range.since, until: range.until }, param);
+function eventWhere(f: NormalizedFilter, range: AggregatePlan['raw'][number], c: AggregateSqlContext): string {
+  const where = filterConditions({ ...f, since: range.since, until: range.until }, c.param, c.metadataText);
   return where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '';
 }
 
@@ -74,6 +76,7 @@ function rollupWhere(f: NormalizedFilter, days: NonNullable<AggregatePlan['rollu
   if (f.agentId !== undefined) where.push(`agent_key = ${param('=' + f.agentId)}`);
   if (f.model !== undefined) where.push(`model = ${param(f.model)}`);
   if (f.provider !== undefined) where.push(`provider = ${param(f.provider)}`);
+  if (f.modelPrefix !== undefined) where.push(prefixCondition('model', f.modelPrefix, param));
   return where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '';
 }
 
@@ -85,7 +88,7 @@ function union(parts: string[], empty: string): string {
 export function summarySql(f: NormalizedFilter, c: AggregateSqlContext): string {
   const plan = planAggregate(f, c.rollup !== undefined);
   const parts = plan.raw.map(
-    (r) => `SELECT model, agent_id, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, r, c.param)} GROUP BY model, agent_id`,
+    (r) => `SELECT model, agent_id, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, r, c)} GROUP BY model, agent_id`,
   );
   if (plan.rollup) {
     parts.push(
@@ -100,7 +103,7 @@ export function summarySql(f: NormalizedFilter, c: AggregateSqlContext): string 
 export function dailySql(f: NormalizedFilter, c: AggregateSqlContext): string {
   const plan = planAggregate(f, c.rollup !== undefined);
   const parts = plan.raw.map(
-    (r) => `SELECT ts / ${MS_PER_DAY} AS day, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, r, c.param)} GROUP BY ts / ${MS_PER_DAY}`,
+    (r) => `SELECT ts / ${MS_PER_DAY} AS day, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, r, c)} GROUP BY ts / ${MS_PER_DAY}`,
   );
   if (plan.rollup) {
     parts.push(`SELECT day, ${ROLLUP_SUMS} FROM ${c.rollup}${rollupWhere(f, plan.rollup, c.param)} GROUP BY day HAVING SUM(request_count) > 0`);
@@ -111,7 +114,7 @@ export function dailySql(f: NormalizedFilter, c: AggregateSqlContext): string {
 /** SQL returning one `n` per part; the count is their sum. */
 export function countSql(f: NormalizedFilter, c: AggregateSqlContext): string {
   const plan = planAggregate(f, c.rollup !== undefined);
-  const parts = plan.raw.map((r) => `SELECT COUNT(*) AS n FROM ${c.events}${eventWhere(f, r, c.param)}`);
+  const parts = plan.raw.map((r) => `SELECT COUNT(*) AS n FROM ${c.events}${eventWhere(f, r, c)}`);
   if (plan.rollup) parts.push(`SELECT COALESCE(SUM(request_count), 0) AS n FROM ${c.rollup}${rollupWhere(f, plan.rollup, c.param)}`);
   return union(parts, `SELECT 0 AS n`);
 }
