@@ -11,6 +11,7 @@ import { BudgetPolicies } from '../budget/policies.js';
 import type { PolicyLedger } from '../budget/policy-types.js';
 import type { RedisBudgetLedgerOptions } from '../stores/ledgers/redis/redis-ledger.js';
 import type { UsageStore } from '../usage/usage-store.js';
+import { storePolicyRestorer } from '../usage/policy-restore.js';
 import { UsageTracker } from '../usage/tracker.js';
 import { PriceTable } from '../pricing/price-table.js';
 import type { ConfiguredPrice } from './prices-schema.js';
@@ -147,7 +148,7 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
     const tracker = new UsageTracker({ estimateCostNanos: (model, usage) => prices.estimateCostNanos(model, usage) });
     const store = await buildStore(config, cleanups);
     const ledger = await buildLedger(config, store.store, cleanups, warnings);
-    const policies = buildPolicies(config, prices, cleanups, warnings);
+    const policies = buildPolicies(config, store.store, prices, cleanups, warnings);
     const providers = config.providers ?? providersFromEnv(env);
     const mock = providers === undefined;
     const routerOptions = { env, ledger: ledger.ledger, tracker, ...(policies ? { policies: policies.guard } : {}) };
@@ -246,21 +247,28 @@ async function buildLedger(
 
 /**
  * The config's budget policies over their ledger: in memory (this process only) beside a memory thread
- * ledger. `undefined` without policies.
+ * ledger. A budget line the ledger does not hold (after a restart, or idle) is restored from the usage
+ * store, which records every call's cost and tokens. `undefined` without policies.
  */
-function buildPolicies(config: TokenwardenConfig, prices: PriceTable, cleanups: Cleanups, warnings: string[]): { guard: BudgetPolicies; ledger: PolicyLedger } | undefined {
-  if (config.budgets.policies.length === 0) return undefined;
+function buildPolicies(
+  config: TokenwardenConfig,
+  store: UsageStore,
+  prices: PriceTable,
+  cleanups: Cleanups,
+  warnings: string[],
+): { guard: BudgetPolicies; ledger: PolicyLedger } | undefined {
+  const { policies } = config.budgets;
+  if (policies.length === 0) return undefined;
   const ttl = config.ledger.reservationTtlMs !== undefined ? { reservationTtlMs: config.ledger.reservationTtlMs } : {};
-  // LEAD: restore the spend of budget lines from the usage store here (MemoryPolicyLedger option `restore`),
-  // once h-router's `storePolicyRestorer(store, policies)` (src/usage/policy-restore.ts) is merged.
+  const restore = storePolicyRestorer(store, policies);
   // LEAD: with `config.ledger.kind === 'redis'`, build h-redis's RedisPolicyLedger here instead (same url,
   // key_prefix, reservation TTL, fail-open and restore) so that policies hold across instances.
   if (config.ledger.kind === 'redis') {
     warnings.push('budget policies are counted in this process only (the Redis policy ledger is not wired yet): several instances each allow the full limit');
   }
-  const ledger: PolicyLedger = new MemoryPolicyLedger({ ...ttl });
+  const ledger: PolicyLedger = new MemoryPolicyLedger({ ...ttl, restore });
   cleanups.push(() => ledger.close());
-  const guard = new BudgetPolicies({ policies: config.budgets.policies, ledger, prices });
+  const guard = new BudgetPolicies({ policies, ledger, prices });
   return { guard, ledger };
 }
 

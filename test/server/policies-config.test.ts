@@ -228,7 +228,60 @@ describe('serve with a bad policy config', () => {
   });
 });
 
+/** Runs `serve --config file` until `stop` is aborted; resolves once it listens, with its URL and banner. */
+async function serveConfig(file: string, stop: AbortController): Promise<{ url: string; banner: string; done: Promise<number> }> {
+  let url = '';
+  let banner = '';
+  let listening: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (listening = resolve));
+  const done = runServeCommand(['--config', file, '--port', '0'], { stdout: (t) => (banner += t), stderr: () => undefined }, {
+    env: {},
+    signal: stop.signal,
+    handleSignals: false,
+    onListening: (info) => {
+      url = info.url;
+      listening();
+    },
+  });
+  await Promise.race([started, done]);
+  expect(url).not.toBe('');
+  return { url, banner, done };
+}
+
 describe('serve with policies', () => {
+  it('restores a budget\'s spend from the usage store after a restart', async () => {
+    const file = await writeYaml(`store: { sqlite: ${join(dir, 'restore.db')} }
+budgets:
+  policies:
+    - { name: user-daily, scope: user, max_usd: 5, max_tokens: 100000, window: 1d }
+`);
+    const standing = async (url: string) => (await (await fetch(`${url}/v1/budgets/user-daily/u-1`)).json()) as Record<string, unknown>;
+    const first = new AbortController();
+    const a = await serveConfig(file, first);
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${a.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-user-id': 'u-1' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 10 }),
+      });
+      expect(res.status).toBe(200);
+    }
+    const before = await standing(a.url);
+    expect(before.used_tokens).toBeGreaterThan(0);
+    expect(before.spent_usd).toBeGreaterThan(0);
+    first.abort();
+    expect(await a.done).toBe(0);
+    const second = new AbortController();
+    const b = await serveConfig(file, second);
+    try {
+      const after = await standing(b.url);
+      expect({ spent_usd: after.spent_usd, used_tokens: after.used_tokens }).toEqual({ spent_usd: before.spent_usd, used_tokens: before.used_tokens });
+    } finally {
+      second.abort();
+      expect(await b.done).toBe(0);
+    }
+  });
+
   it('enforces and serves the configured policies (rate limit refused with Retry-After, /v1/budgets lists them)', async () => {
     const file = await writeYaml(`store: { sqlite: ${join(dir, 'serve.db')} }
 budgets:
@@ -237,21 +290,7 @@ budgets:
     - { name: user-daily, scope: user, max_usd: 5, window: 1d }
 `);
     const stop = new AbortController();
-    let url = '';
-    let listening: () => void = () => undefined;
-    const started = new Promise<void>((resolve) => (listening = resolve));
-    let banner = '';
-    const done = runServeCommand(['--config', file, '--port', '0'], { stdout: (t) => (banner += t), stderr: () => undefined }, {
-      env: {},
-      signal: stop.signal,
-      handleSignals: false,
-      onListening: (info) => {
-        url = info.url;
-        listening();
-      },
-    });
-    await Promise.race([started, done]);
-    expect(url).not.toBe('');
+    const { url, banner, done } = await serveConfig(file, stop);
     expect(banner).toContain('  policies   2: everyone-rate, user-daily (GET /v1/budgets)');
     try {
       while (Date.now() % 60_000 > 58_000) await new Promise((r) => setTimeout(r, 100));
