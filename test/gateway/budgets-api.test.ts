@@ -82,6 +82,9 @@ describe('GET /v1/budgets', () => {
     const data = res.body.data as Array<Record<string, unknown>>;
     expect(data.map((d) => `${d.policy}:${d.entity}`)).toEqual(['org-daily:beta', 'key-rate:beta-app']);
     expect(data[0]).toMatchObject({ used_tokens: 20 });
+    const bad = await api('/v1/budgets', 'beta-app', { headers: { 'x-user-id': 'u'.repeat(300) } });
+    expect(bad.status).toBe(400);
+    expect(errorOf(bad.body)).toMatchObject({ param: 'x-user-id', code: 'invalid_id' });
   });
 
   it('checks the policies option up front, naming it', () => {

@@ -51,7 +51,10 @@ export async function listBudgets(gw: GatewayContext, ex: Exchange): Promise<voi
   noQuery(ex);
   const policies = policiesOf(gw);
   const raw = ex.req.headers['x-user-id'];
-  const user = typeof raw === 'string' && /^[\x20-\x7e]{1,256}$/.test(raw) ? raw : undefined;
+  const user = typeof raw === 'string' ? raw : undefined;
+  if (user !== undefined && !/^[\x20-\x7e]{1,256}$/.test(user)) {
+    throw badRequest('x-user-id', `x-user-id: must be 1-256 printable ASCII characters (got ${JSON.stringify(user.slice(0, 40))})`, 'invalid_id');
+  }
   const now = Date.now();
   const data = await Promise.all(
     policies.guard.policies.flatMap((p) => {
