@@ -134,17 +134,8 @@ export function toHttpError(err: unknown, ctx: ErrorContext = {}): HttpError {
 function policyRefusal(err: PolicyExhaustedError | RateLimitedError, ctx: ErrorContext): HttpError {
   const entity = err.scope === 'thread' && ctx.publicThreadId ? ctx.publicThreadId(err.entity) : err.entity;
   const fields = { policy: err.policy, scope: err.scope, entity, limit: err.limit, max: err.max, used: err.used, reserved: err.reserved, requested: err.requested, resetsAt: err.resetsAt };
-  const details = {
-    policy: err.policy,
-    scope: err.scope,
-    entity,
-    limit: err.limit,
-    max: err.max,
-    used: err.used,
-    reserved: err.reserved,
-    requested: err.requested,
-    resets_at: err.resetsAt === null ? null : new Date(err.resetsAt).toISOString(),
-  };
+  const { resetsAt, ...named } = fields;
+  const details = { ...named, resets_at: resetsAt === null ? null : new Date(resetsAt).toISOString() };
   if (err instanceof PolicyExhaustedError) {
     // Rebuilt so that the message names the entity as the client knows it (a thread without its org).
     const shown = entity === err.entity ? err : new PolicyExhaustedError(fields);
