@@ -66,6 +66,17 @@ describe('budget refusals per scope', () => {
     });
   }
 
+  it('names a thread as its client sent it, without the org it is namespaced by', async () => {
+    const g = await start([{ name: 'thread-cap', scope: 'thread', maxTokens: 5 }]);
+    const res = await chat(g, { ...auth('acme-app'), 'x-thread-id': 't1' });
+    expect(res.status).toBe(429);
+    expect(errorOf(res.body)).toMatchObject({ code: 'thread_budget_exhausted', entity: 't1' });
+    expect(errorOf(res.body).message).toContain('for thread "t1"');
+    expect(errorOf(res.body).message).not.toContain('acme/');
+    const standing = await call(`${g.url}/v1/budgets/thread-cap/t1`, { headers: auth('acme-app') });
+    expect(standing.body).toMatchObject({ entity: 't1', max_tokens: 5, used_tokens: 0 });
+  });
+
   it('a USD budget names its amounts in USD; a lifetime budget resets never (resets_at null)', async () => {
     const g = await start([
       { name: 'user-daily', scope: 'user', maxUsd: 0.00001, window: '1d' },
