@@ -11,7 +11,7 @@ import { BudgetPolicies } from '../budget/policies.js';
 import type { PolicyLedger } from '../budget/policy-types.js';
 import type { RedisBudgetLedgerOptions } from '../stores/ledgers/redis/redis-ledger.js';
 import type { UsageStore } from '../usage/usage-store.js';
-import { storePolicyRestorer } from '../usage/policy-restore.js';
+import { storePolicyRestorer } from './policy-restore.js';
 import { UsageTracker } from '../usage/tracker.js';
 import { PriceTable } from '../pricing/price-table.js';
 import type { ConfiguredPrice } from './prices-schema.js';
