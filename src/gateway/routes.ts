@@ -8,7 +8,7 @@ import { healthz, readyz } from './handlers/health.js';
 import { renderMetrics } from './handlers/metrics.js';
 import { getModel, listModels } from './handlers/models.js';
 import { endThread, getThread, listThreads, setThreadBudget } from './handlers/threads.js';
-import { usageDaily, usageEvents, usageSummary } from './handlers/usage.js';
+import { usageDaily, usageEvents, usageHourly, usageSummary } from './handlers/usage.js';
 import type { Route } from './route-table.js';
 
 /**
@@ -30,6 +30,7 @@ export const API_ROUTES: readonly Route[] = [
   { method: 'PUT', path: '/v1/threads/:id/budget', handler: setThreadBudget },
   { method: 'GET', path: '/v1/usage/summary', handler: usageSummary },
   { method: 'GET', path: '/v1/usage/daily', handler: usageDaily },
+  { method: 'GET', path: '/v1/usage/hourly', handler: usageHourly },
   { method: 'GET', path: '/v1/usage/events', handler: usageEvents },
   { method: 'GET', path: '/healthz', handler: healthz },
   { method: 'HEAD', path: '/healthz', handler: healthz },
