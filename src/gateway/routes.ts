@@ -7,6 +7,7 @@ import { completions, responses } from './handlers/responses.js';
 import { healthz, readyz } from './handlers/health.js';
 import { renderMetrics } from './handlers/metrics.js';
 import { getModel, listModels } from './handlers/models.js';
+import { refusalHistory } from './handlers/refusals.js';
 import { endThread, getThread, listThreads, setThreadBudget } from './handlers/threads.js';
 import { usageDaily, usageEvents, usageHourly, usageSummary } from './handlers/usage.js';
 import type { Route } from './route-table.js';
@@ -37,6 +38,7 @@ export const API_ROUTES: readonly Route[] = [
   { method: 'GET', path: '/readyz', handler: readyz },
   { method: 'HEAD', path: '/readyz', handler: readyz },
   { method: 'GET', path: '/metrics', handler: renderMetrics },
+  { method: 'GET', path: '/v1/metrics/refusals', handler: refusalHistory },
 ];
 
 /** The dashboard's page and files (option `dashboard`, default on); other methods on them answer 404. */
