@@ -3,6 +3,7 @@ import { parseOptions } from '../core/options.js';
 import { ValidationError } from '../core/errors.js';
 import type { LLMRouter } from '../router/router.js';
 import type { UsageStore } from '../usage/usage-store.js';
+import type { GatewayPolicies } from './budgets-api.js';
 import { normalizeOrigins } from './edge-guard.js';
 import type { GatewayModel } from './model-list.js';
 import type { GatewayKey } from './key-ring.js';
@@ -44,6 +45,12 @@ export interface GatewayOptions {
   requireThread?: boolean;
   /** Metrics registry. Default: a new {@link GatewayMetrics}. */
   metrics?: GatewayMetrics;
+  /**
+   * Budget policies served by `/v1/budgets` (state, per-entity overrides): the policies (a `BudgetPolicies`)
+   * and their ledger. Give the router the same `BudgetPolicies` as its `policies` option: the router
+   * enforces them, the gateway shows and adjusts them. Default none (`/v1/budgets` answers 404).
+   */
+  policies?: GatewayPolicies;
   /** Serve the dashboard at `GET /`. Default true. */
   dashboard?: boolean;
   /** Models listed by `GET /v1/models`. Default: exact model names found on the router's backends. */
@@ -52,7 +59,7 @@ export interface GatewayOptions {
   maxLiveThreads?: number;
   /** How long {@link Gateway.close} waits for in-flight requests before cutting them, ms. Default 30 000. */
   shutdownTimeoutMs?: number;
-  /** Close the store and the router's ledger in {@link Gateway.close}. Default true. */
+  /** Close the store, the router's ledger and the policies' ledger in {@link Gateway.close}. Default true. */
   closeResources?: boolean;
   /** Receives unexpected errors (answered 500) and shutdown problems. Default: `console.error`. */
   logError?: (message: string, err: unknown) => void;

@@ -1,4 +1,5 @@
 import { DASHBOARD_PATHS } from './dashboard/index.js';
+import { deleteBudget, getBudget, listBudgets, setBudget, topBudgets } from './handlers/budgets.js';
 import { chatCompletions } from './handlers/chat-completions.js';
 import { serveDashboard } from './handlers/dashboard.js';
 import { embeddings } from './handlers/embeddings.js';
@@ -29,6 +30,11 @@ export const API_ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/threads/:id', handler: getThread },
   { method: 'DELETE', path: '/v1/threads/:id', handler: endThread },
   { method: 'PUT', path: '/v1/threads/:id/budget', handler: setThreadBudget },
+  { method: 'GET', path: '/v1/budgets', handler: listBudgets },
+  { method: 'GET', path: '/v1/budgets/:policy', handler: topBudgets },
+  { method: 'GET', path: '/v1/budgets/:policy/:entity', handler: getBudget },
+  { method: 'PUT', path: '/v1/budgets/:policy/:entity', handler: setBudget },
+  { method: 'DELETE', path: '/v1/budgets/:policy/:entity', handler: deleteBudget },
   { method: 'GET', path: '/v1/usage/summary', handler: usageSummary },
   { method: 'GET', path: '/v1/usage/daily', handler: usageDaily },
   { method: 'GET', path: '/v1/usage/hourly', handler: usageHourly },

@@ -1,3 +1,4 @@
+import type { PolicyGuard } from '../budget/policy-types.js';
 import type { BudgetLedger, Reservation } from '../budget/types.js';
 import type { Backend, TokenUsage } from '../core/types.js';
 import type { UsageTracker } from '../usage/tracker.js';
@@ -5,34 +6,61 @@ import type { Lease } from './backend-pool.js';
 import type { RouterCall } from './call.js';
 import { chargeCall, type RouterCharge } from './charge.js';
 import { checkUsage, implausible } from './plausibility.js';
+import { PolicyHold } from './policy-hold.js';
 import type { SettleRetries } from './settle-retries.js';
 
 /**
- * The budget side of one call, the same for `complete()` and `stream()`: reserve before the first
- * attempt; then exactly one of charge (an answer, a cut stream, implausible usage, text delivered before a
- * break) or release (nothing was delivered). Every charge goes through {@link chargeCall}: settle the
- * reservation, record the usage event, return what the caller is told.
+ * The budget side of one call, the same for every charged call (`complete`, `stream`, `embed`, `forward`,
+ * `forwardStream`): reserve before the first attempt — the thread's tokens and the budget policies'
+ * estimate, both or neither; then exactly one of charge (an answer, a cut stream, implausible usage, text
+ * delivered before a break) or release (nothing was delivered). Every charge goes through
+ * {@link chargeCall}: settle the thread, record the usage event, settle the policies to it, return what
+ * the caller is told.
  */
 export class CallBill {
   private reservation: Reservation | undefined;
+  private readonly policyHold: PolicyHold | undefined;
   private charged = false;
 
   constructor(
     private readonly call: RouterCall,
     /** The ledger of the call's thread; none without a `threadId`. */
     private readonly ledger: BudgetLedger | undefined,
+    /** The router's budget policies, if any. */
+    policies: PolicyGuard | undefined,
     private readonly trackerOf: () => UsageTracker,
     private readonly settleRetries: SettleRetries,
-  ) {}
-
-  /** Whether the call holds budget (it has a thread): then {@link reserve} must be awaited first. */
-  get reserves(): boolean {
-    return this.ledger !== undefined;
+  ) {
+    this.policyHold = policies ? new PolicyHold(policies, settleRetries) : undefined;
   }
 
-  /** Reserves the call's budget tokens (refused: `BudgetExhaustedError`, and no backend is called). */
-  async reserve(): Promise<void> {
-    this.reservation = await this.ledger!.reserve(this.call.req.threadId!, this.call.budgetTokens);
+  /**
+   * Takes the call's holds before its first attempt: its budget tokens on its thread (with a `threadId`)
+   * and its estimate on every budget policy that applies, at once. If either is refused
+   * (`BudgetExhaustedError`, `PolicyExhaustedError`, `RateLimitedError`, `UnpricedModelError`), the other
+   * is released and the refusal thrown: no backend is called. Then the call's `onReserved` hook gets the
+   * policy standings. `undefined` (no await, the attempt starts in this tick) when there is nothing to hold.
+   */
+  reserve(): Promise<void> | undefined {
+    if (!this.ledger && !this.policyHold) {
+      this.call.req.onReserved?.([]);
+      return undefined;
+    }
+    return this.takeHolds();
+  }
+
+  private async takeHolds(): Promise<void> {
+    const { ledger, policyHold, call } = this;
+    const [thread, policies] = await Promise.allSettled([
+      (async () => (ledger ? ledger.reserve(call.req.threadId!, call.budgetTokens) : undefined))(),
+      (async () => (policyHold ? policyHold.reserve(call) : []))(),
+    ]);
+    if (thread.status === 'fulfilled') this.reservation = thread.value;
+    if (thread.status === 'rejected' || policies.status === 'rejected') {
+      await this.releaseHolds(); // the hold that was granted must not pin its budget until it lapses
+      throw thread.status === 'rejected' ? thread.reason : (policies as PromiseRejectedResult).reason;
+    }
+    call.req.onReserved?.(policies.value);
   }
 
   /**
@@ -89,20 +117,30 @@ export class CallBill {
 
   /**
    * Ends the call's hold if nothing charged it: text delivered by `servedBy` before a break, an abort or an
-   * abandoned stream is charged (its estimate, never zero); with nothing delivered the hold is released.
-   * `undefined` when there is nothing to do, so that a call without a thread pays no extra tick.
+   * abandoned stream is charged (its estimate, never zero); with nothing delivered the holds (thread and
+   * policies) are released. `undefined` when there is nothing to do, so that a call without a thread or
+   * policies pays no extra tick.
    */
   close(servedBy: Backend | undefined, delivered: string): Promise<unknown> | undefined {
     if (this.charged) return undefined;
     if (servedBy) return this.charge(servedBy, this.call.req.model, this.call.estimateDelivered(delivered), true);
-    if (this.ledger && this.reservation) return this.ledger.release(this.reservation).catch(() => undefined);
-    return undefined;
+    return this.releaseHolds();
+  }
+
+  /** Releases what the call holds (once; failures are left to the ledgers' TTLs). */
+  private releaseHolds(): Promise<unknown> | undefined {
+    const held = this.reservation;
+    this.reservation = undefined;
+    const thread = this.ledger && held ? this.ledger.release(held).catch(() => undefined) : undefined;
+    const policies = this.policyHold?.release();
+    if (!thread) return policies;
+    return policies ? Promise.all([thread, policies]) : thread;
   }
 
   private charge(backend: Backend, model: string, usage: TokenUsage, usageEstimated: boolean): Promise<RouterCharge> {
     this.charged = true;
     const { req, startedAt } = this.call;
-    const input = { req, model, backend, usage, usageEstimated, startedAt, ledger: this.ledger, reservation: this.reservation };
+    const input = { req, model, backend, usage, usageEstimated, startedAt, ledger: this.ledger, reservation: this.reservation, policies: this.policyHold };
     return chargeCall(input, this.trackerOf(), this.settleRetries);
   }
 }

@@ -2,6 +2,7 @@ import { AbortScope, callAbortOf, withAttemptScope } from '../core/abort.js';
 import { CallAbortedError, type ProviderError } from '../core/errors.js';
 import type { Backend, BackendRequest, ChatMessage, CompletionRequest, TokenUsage } from '../core/types.js';
 import { estimatedUsage } from './accounting.js';
+import type { RouterCompletionRequest } from './call-hooks.js';
 import { promptCeiling, type UsageLimits } from './plausibility.js';
 
 /** What every call of one router shares: its estimate and its token and time limits. */
@@ -41,7 +42,7 @@ export class RouterCall {
   private reserve: number | undefined;
 
   constructor(
-    readonly req: CompletionRequest,
+    readonly req: RouterCompletionRequest,
     /** Streams time attempts by silence between chunks, not by total duration. */
     readonly streaming: boolean,
     readonly order: Backend[],

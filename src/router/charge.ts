@@ -1,7 +1,9 @@
+import type { PolicyStanding } from '../budget/policy-types.js';
 import type { BudgetLedger, Reservation, ThreadUsage, ThresholdEvent, UsageCharge } from '../budget/types.js';
 import type { Backend, CompletionRequest, TokenUsage } from '../core/types.js';
 import type { UsageTracker } from '../usage/tracker.js';
 import type { UsageEvent } from '../usage/types.js';
+import type { PolicyHold } from './policy-hold.js';
 import type { SettleRetries } from './settle-retries.js';
 
 /** What the router reports about the thread's budget after a call. */
@@ -30,6 +32,12 @@ export interface RouterCharge {
    * the event is recorded all the same and the settle is retried in the background.
    */
   budget?: RouterBudgetInfo;
+  /**
+   * Where each budget-policy line of the call stands after its charge (the event's cost and tokens).
+   * Absent when no policy applied (or the router has none), or when settling failed: the settle is then
+   * retried in the background.
+   */
+  policies?: PolicyStanding[];
 }
 
 /** One charge: who answered, what to charge, and where the reservation is. */
@@ -44,6 +52,8 @@ export interface ChargeInput {
   startedAt: number;
   ledger: BudgetLedger | undefined;
   reservation: Reservation | undefined;
+  /** The call's budget-policy hold, settled to the recorded event (released if recording throws). */
+  policies: PolicyHold | undefined;
 }
 
 /**
@@ -54,9 +64,13 @@ export interface ChargeInput {
  * is handed to {@link SettleRetries}, which retries it in the background (settle is idempotent by
  * reservation id). Until it lands, the hold keeps the tokens out of the thread's budget, so the thread
  * cannot overspend meanwhile. The event is recorded exactly once, whatever the ledger does.
+ *
+ * Budget policies are settled after the event is recorded, to the event's own cost and tokens, so that
+ * a policy's spend equals the sum of its stored events (what a restart restores it from); when recording
+ * throws, their hold is released instead.
  */
 export async function chargeCall(input: ChargeInput, tracker: UsageTracker, retries: SettleRetries): Promise<RouterCharge> {
-  const { req, usage, ledger, reservation, backend } = input;
+  const { usage, ledger, reservation, backend } = input;
   let budget: RouterBudgetInfo | undefined;
   if (ledger && reservation) {
     const amount: UsageCharge = { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
@@ -69,7 +83,30 @@ export async function chargeCall(input: ChargeInput, tracker: UsageTracker, retr
   }
   const overspend = reservation && usage.totalTokens > reservation.tokens ? usage.totalTokens - reservation.tokens : undefined;
   const latencyMs = Math.round((performance.now() - input.startedAt) * 1000) / 1000;
-  const event = tracker.record({
+  let event: UsageEvent;
+  try {
+    event = recordEvent(input, tracker, latencyMs, overspend);
+  } catch (err) {
+    await input.policies?.release();
+    throw err;
+  }
+  const policies = input.policies ? await input.policies.settle(event) : undefined;
+  const out: RouterCharge = {
+    usage,
+    usageEstimated: input.usageEstimated,
+    backend: backend.name,
+    provider: backend.provider,
+    latencyMs,
+    event,
+  };
+  if (budget) out.budget = budget;
+  if (policies) out.policies = policies;
+  return out;
+}
+
+function recordEvent(input: ChargeInput, tracker: UsageTracker, latencyMs: number, overspend: number | undefined): UsageEvent {
+  const { req, usage, backend } = input;
+  return tracker.record({
     threadId: req.threadId ?? null,
     agentId: req.agentId ?? null,
     model: input.model,
@@ -83,14 +120,4 @@ export async function chargeCall(input: ChargeInput, tracker: UsageTracker, retr
     metadata: req.metadata,
     ...(overspend !== undefined ? { overspendTokens: overspend } : {}),
   });
-  const out: RouterCharge = {
-    usage,
-    usageEstimated: input.usageEstimated,
-    backend: backend.name,
-    provider: backend.provider,
-    latencyMs,
-    event,
-  };
-  if (budget) out.budget = budget;
-  return out;
 }

@@ -1,11 +1,14 @@
 import { ValidationError } from '../core/errors.js';
 import { isPlainObject } from '../core/objects.js';
 import type { CompletionRequest } from '../core/types.js';
+import type { RouterCallHooks, RouterCompletionRequest } from './call-hooks.js';
 import type { RouterCharge } from './charge.js';
 import { validateRequest } from './validate-request.js';
 
 /** What a caller asks {@link LLMRouter.embed} for. */
-export interface EmbeddingRequest extends Omit<CompletionRequest, 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'stop' | 'tools' | 'toolChoice'> {
+export interface EmbeddingRequest
+  extends Omit<CompletionRequest, 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'stop' | 'tools' | 'toolChoice'>,
+    RouterCallHooks {
   /** The body sent to the backend unchanged (OpenAI's embeddings request: `model`, `input`, ...). */
   body: Record<string, unknown>;
   /** The input's token count or estimate: what the thread's reservation holds. */
@@ -21,7 +24,7 @@ export interface RouterEmbedding extends RouterCharge {
  * Checks an embeddings request (hand-written, like validateRequest: a per-call path) and returns it as the
  * completion request the call's budget and event are made from (no messages), with its body and estimate.
  */
-export function validateEmbeddingRequest(request: EmbeddingRequest): { req: CompletionRequest; body: Record<string, unknown>; inputTokens: number } {
+export function validateEmbeddingRequest(request: EmbeddingRequest): { req: RouterCompletionRequest; body: Record<string, unknown>; inputTokens: number } {
   if (!isPlainObject(request)) throw new ValidationError('request', request, 'must be an object like { model, body, inputTokens }');
   const { body, inputTokens, ...rest } = request;
   if (!isPlainObject(body)) throw new ValidationError('body', body, 'must be an object (the embeddings request body)');

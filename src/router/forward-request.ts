@@ -2,6 +2,7 @@ import { callAbortOf, withCallAbort } from '../core/abort.js';
 import { ValidationError } from '../core/errors.js';
 import { isPlainObject } from '../core/objects.js';
 import { WIRE_APIS, type CompletionRequest, type ForwardEvent, type WireApi } from '../core/types.js';
+import type { RouterCallHooks, RouterCompletionRequest } from './call-hooks.js';
 import type { RouterCharge } from './charge.js';
 import { bodyPromptCeiling } from './plausibility.js';
 import { validateRequest } from './validate-request.js';
@@ -11,7 +12,8 @@ import { validateRequest } from './validate-request.js';
  * goes to a backend speaking that API natively, unchanged, with the figures its budget is made of.
  */
 export interface ForwardCallRequest
-  extends Omit<CompletionRequest, 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'stop' | 'tools' | 'toolChoice'> {
+  extends Omit<CompletionRequest, 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'stop' | 'tools' | 'toolChoice'>,
+    RouterCallHooks {
   api: WireApi;
   /** The request body, sent as it is (OpenAI's or Anthropic's request of `api`). */
   body: Record<string, unknown>;
@@ -56,7 +58,7 @@ export type RouterForwardChunk = ForwardEvent | RouterForwardEnd;
 
 /** A checked forward request: the completion request its budget and event are made from, and its figures. */
 export interface CheckedForward {
-  req: CompletionRequest;
+  req: RouterCompletionRequest;
   api: WireApi;
   body: Record<string, unknown>;
   rawBody: string | undefined;
@@ -80,9 +82,9 @@ function wholeNumber(field: string, value: unknown, min: number): number {
 /** The fields of a forward request; the completion-request ones are checked by validateRequest. */
 const FORWARD_KEYS: ReadonlySet<string> = new Set([
   'api', 'model', 'body', 'rawBody', 'headers', 'query', 'inputTokens', 'maxOutputTokens', 'choices', 'promptCeiling',
-  'threadId', 'agentId', 'metadata', 'signal', 'timeoutMs',
+  'threadId', 'agentId', 'metadata', 'signal', 'timeoutMs', 'onReserved',
 ]);
-const PASSED_ON = ['threadId', 'agentId', 'metadata', 'signal', 'timeoutMs'] as const;
+const PASSED_ON = ['threadId', 'agentId', 'metadata', 'signal', 'timeoutMs', 'onReserved'] as const;
 
 function checkHeaders(headers: unknown): Record<string, string> | undefined {
   if (headers === undefined) return undefined;
@@ -110,7 +112,7 @@ export function validateForwardRequest(request: ForwardCallRequest): CheckedForw
   // What a URL's query may hold, unencoded: anything else would change the upstream request line.
   if (query !== undefined && (typeof query !== 'string' || !/^[\x21-\x7e]*$/.test(query))) throw new ValidationError('query', query, 'must be a query string of printable ASCII characters');
   const n = choices === undefined ? 1 : wholeNumber('choices', choices, 1);
-  const req: CompletionRequest = { model: request.model, messages: [] };
+  const req: RouterCompletionRequest = { model: request.model, messages: [] };
   for (const key of PASSED_ON) if (request[key] !== undefined) (req as unknown as Record<string, unknown>)[key] = request[key];
   if (maxOutputTokens !== undefined) req.maxTokens = wholeNumber('maxOutputTokens', maxOutputTokens, 1) * n;
   const callAbort = callAbortOf(request); // a caller's abort scope (the gateway's, for a client that leaves)

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ThreadBudgetRegistry } from '../budget/registry.js';
+import type { PolicyGuard } from '../budget/policy-types.js';
 import type { BudgetLedger } from '../budget/types.js';
 import { abortableSleep } from '../core/abort.js';
 import { optionsPrefix, parseOptions } from '../core/options.js';
@@ -23,6 +24,13 @@ export interface LLMRouterOptions {
   ledger?: BudgetLedger;
   /** A registry to hold budgets in (wrapped in a MemoryBudgetLedger). Exclusive with `ledger`. */
   registry?: ThreadBudgetRegistry;
+  /**
+   * Budget policies (a `BudgetPolicies`, or any {@link PolicyGuard}) every charged call reserves its
+   * estimate against before the first attempt, settled to the call's usage event after it is recorded.
+   * A refusal (`PolicyExhaustedError`, `RateLimitedError`, `UnpricedModelError`) calls no backend.
+   * Default: none.
+   */
+  policies?: PolicyGuard;
   /** Receives one usage event per successful call. Default: the global tracker, looked up per call. */
   tracker?: UsageTracker;
   retries?: RetryOptions;
@@ -62,6 +70,7 @@ export interface RouterSettings {
   ledger: BudgetLedger | undefined;
   registry: ThreadBudgetRegistry | undefined;
   tracker: UsageTracker | undefined;
+  policies: PolicyGuard | undefined;
   retryPolicy: Readonly<RetryPolicy>;
   cooldownPolicy: Readonly<CooldownPolicy>;
   defaultCompletionReserve: number;
@@ -75,7 +84,7 @@ export interface RouterSettings {
 }
 
 const OPTION_KEYS = [
-  'backends', 'strategy', 'ledger', 'registry', 'tracker', 'retries', 'cooldown', 'defaultCompletionReserve',
+  'backends', 'strategy', 'ledger', 'registry', 'tracker', 'policies', 'retries', 'cooldown', 'defaultCompletionReserve',
   'completionCeiling', 'maxStreamDurationMs', 'timeoutMs', 'estimateTokens', 'now', 'sleep', 'random',
 ];
 const MAX_TOKENS = Number.MAX_SAFE_INTEGER;
@@ -105,6 +114,9 @@ const RouterOptionsSchema = z
         .optional(),
       registry: z.custom<ThreadBudgetRegistry>((v) => hasMethods(v, 'reserve'), { error: 'must be a ThreadBudgetRegistry' }).optional(),
       tracker: z.custom<UsageTracker>((v) => hasMethods(v, 'record'), { error: 'must be a UsageTracker (an object with record())' }).optional(),
+      policies: z
+        .custom<PolicyGuard>((v) => hasMethods(v, 'reserve', 'settle', 'release'), { error: 'must be a PolicyGuard (reserve, settle, release), e.g. a BudgetPolicies' })
+        .optional(),
       estimateTokens: functionOption<LLMRouterOptions['estimateTokens']>().optional(),
       now: functionOption<() => number>().optional(),
       sleep: functionOption<(ms: number, signal?: AbortSignal) => Promise<void>>().optional(),
@@ -129,6 +141,7 @@ export function resolveRouterOptions(options: LLMRouterOptions): RouterSettings 
     ledger: o.ledger,
     registry: o.registry,
     tracker: o.tracker,
+    policies: o.policies,
     retryPolicy: Object.freeze(resolveRetryPolicy(options.retries, 'retries')),
     cooldownPolicy: Object.freeze(resolveCooldownPolicy(options.cooldown, 'cooldown')),
     defaultCompletionReserve: o.defaultCompletionReserve ?? 1_024,

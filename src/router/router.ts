@@ -1,13 +1,15 @@
 import { getBudgetRegistry, type ThreadBudgetRegistry } from '../budget/registry.js';
 import { MemoryBudgetLedger } from '../budget/memory-ledger.js';
 import type { BudgetLedger } from '../budget/types.js';
-import type { Backend, CompletionRequest, EmbeddingBackendRequest, LLMResponse, StreamChunk, TokenUsage, WireApi } from '../core/types.js';
+import type { Backend, EmbeddingBackendRequest, LLMResponse, StreamChunk, TokenUsage, WireApi } from '../core/types.js';
 import { getUsageTracker, type UsageTracker } from '../usage/tracker.js';
 import { deliveredText } from './accounting.js';
 import { AttemptLoop } from './attempt-loop.js';
 import { withAttemptScope } from '../core/abort.js';
 import { splitBackendEntry, type BackendLimits } from './backend-limits.js';
 import { BackendPool } from './backend-pool.js';
+import type { PolicyGuard } from '../budget/policy-types.js';
+import type { RouterCompletionRequest } from './call-hooks.js';
 import { CallBill } from './call-bill.js';
 import { RouterCall, type CallSettings } from './call.js';
 import type { RouterCharge } from './charge.js';
@@ -27,6 +29,7 @@ import { bodyText } from './body-text.js';
 export type { BackendEntry, BackendLimits } from './backend-limits.js';
 export type { RouterBudgetInfo, RouterCharge } from './charge.js';
 export type { LLMRouterOptions } from './router-options.js';
+export type { RouterCallHooks, RouterCompletionRequest } from './call-hooks.js';
 export type { EmbeddingRequest, RouterEmbedding } from './embedding-request.js';
 export type { ForwardCallRequest, RouterForward, RouterForwardChunk, RouterForwardEnd } from './forward-request.js';
 
@@ -47,11 +50,13 @@ export type RouterStreamChunk = Exclude<StreamChunk, { type: 'usage' }> | Router
  * Routes LLM calls to backends and keeps them inside their thread's budget.
  *
  * Each call: validates the request; with a `threadId`, reserves the prompt estimate plus `maxTokens` (or
- * `defaultCompletionReserve`) in the ledger — refused means no backend is called; picks a backend by
+ * `defaultCompletionReserve`) in the ledger, and with `policies`, the same estimate on every budget policy
+ * that applies to the call (its model, thread, agent, user, org, key) — refused means no backend is called
+ * and nothing stays held; picks a backend by
  * strategy among those serving the model (skipping cooling and rate-limited ones); retries retryable
  * failures on the next backend with exponential backoff and full jitter, honouring Retry-After; settles
  * the reservation to the provider's usage (or releases it on any failure, timeout or abort); records one
- * usage event.
+ * usage event, then settles the policies to that event's cost and tokens.
  *
  * @example
  * ```ts
@@ -72,6 +77,8 @@ export class LLMRouter {
   readonly completionCeiling: number;
   readonly maxStreamDurationMs: number;
 
+  /** The budget policies every charged call reserves against (see the `policies` option), if any. */
+  readonly policies: PolicyGuard | undefined;
   private readonly fixedLedger: BudgetLedger | undefined;
   private readonly fixedTracker: UsageTracker | undefined;
   /** The ledger over the global registry, and the registry it wraps (the global one may be replaced). */
@@ -81,8 +88,11 @@ export class LLMRouter {
   private readonly callSettings: CallSettings;
   private readonly now: () => number;
   private readonly trackerOf = (): UsageTracker => this.tracker;
-  private readonly settleRetries = new SettleRetries((err, reservation) =>
-    console.error(`[tokenwarden] settling reservation ${reservation.id} of thread ${reservation.threadId} kept failing; gave up:`, err),
+  private readonly settleRetries = new SettleRetries(
+    (err, reservation) =>
+      console.error(`[tokenwarden] settling reservation ${reservation.id} of thread ${reservation.threadId} kept failing; gave up:`, err),
+    (err, reservation) =>
+      console.error(`[tokenwarden] settling budget-policy reservation ${reservation.id} kept failing; gave up (the hold lapses by itself):`, err),
   );
 
   constructor(options: LLMRouterOptions = {}) {
@@ -95,6 +105,7 @@ export class LLMRouter {
     this.maxStreamDurationMs = s.maxStreamDurationMs;
     this.fixedLedger = s.ledger ?? (s.registry ? new MemoryBudgetLedger({ registry: s.registry }) : undefined);
     this.fixedTracker = s.tracker;
+    this.policies = s.policies;
     this.now = s.now;
     this.pool = new BackendPool(s.strategy, s.timeoutMs);
     this.backends = this.pool.backends;
@@ -156,10 +167,11 @@ export class LLMRouter {
    * non-retryable answer; the message names backend and status), `AllBackendsFailedError` (every attempt
    * failed retryably), `CallAbortedError` (caller's signal or `timeoutMs`), `ValidationError`.
    */
-  async complete(request: CompletionRequest): Promise<RouterResponse> {
+  async complete(request: RouterCompletionRequest): Promise<RouterResponse> {
     const { call, bill } = this.startCall(request, false);
     try {
-      if (bill.reserves) await bill.reserve(); // no await without a thread: the attempt starts in this tick
+      const holding = bill.reserve(); // no await without a thread or policies: the attempt starts in this tick
+      if (holding) await holding;
       const { response, lease } = await this.attempts.complete(call);
       const model = saneModel(response.model, call.req.model);
       const charge = await bill.chargeAnswer(lease, response.usage, () => deliveredText(response.content, response.toolCalls), model);
@@ -188,11 +200,12 @@ export class LLMRouter {
    * }
    * ```
    */
-  async *stream(request: CompletionRequest): AsyncGenerator<RouterStreamChunk, void, undefined> {
+  async *stream(request: RouterCompletionRequest): AsyncGenerator<RouterStreamChunk, void, undefined> {
     const { call, bill } = this.startCall(request, true);
     const progress = new StreamProgress(call.completionLimit);
     try {
-      if (bill.reserves) await bill.reserve(); // no await without a thread: the attempt starts in this tick
+      const holding = bill.reserve(); // no await without a thread or policies: the attempt starts in this tick
+      if (holding) await holding;
       for (;;) {
         const lease = await this.attempts.pickAndLease(call);
         const end = yield* streamAttempt(call, lease, progress, this.attempts);
@@ -227,9 +240,10 @@ export class LLMRouter {
     const { req, body, inputTokens } = validateEmbeddingRequest(request);
     const settings = { ...this.callSettings, estimatePrompt: () => inputTokens, defaultCompletionReserve: 0 };
     const call = new RouterCall(req, false, this.pool.orderFor(req.model, 'embed'), settings);
-    const bill = new CallBill(call, req.threadId !== undefined ? this.ledger : undefined, this.trackerOf, this.settleRetries);
+    const bill = new CallBill(call, req.threadId !== undefined ? this.ledger : undefined, this.policies, this.trackerOf, this.settleRetries);
     try {
-      if (bill.reserves) await bill.reserve();
+      const holding = bill.reserve();
+      if (holding) await holding;
       const { response, lease } = await this.attempts.run(call, (l) => {
         const sent: EmbeddingBackendRequest = withAttemptScope({ model: req.model, body }, l.attempt);
         return l.backend.embed!(sent);
@@ -261,7 +275,8 @@ export class LLMRouter {
     const f = validateForwardRequest(request);
     const { call, bill } = this.startForward(f, false, true);
     try {
-      if (bill.reserves) await bill.reserve();
+      const holding = bill.reserve();
+      if (holding) await holding;
       const { response, lease } = await this.attempts.run(call, (l) => l.backend.forward!(forwardRequestOf(f, l)));
       const model = saneModel(response.model, call.req.model);
       const charge = await bill.chargeAnswer(lease, response.usage, () => bodyText(response.body), model);
@@ -306,7 +321,8 @@ export class LLMRouter {
     const { call, bill } = this.startForward(f, true, true);
     const progress = new StreamProgress(call.completionLimit);
     try {
-      if (bill.reserves) await bill.reserve();
+      const holding = bill.reserve();
+      if (holding) await holding;
       for (;;) {
         const lease = await this.attempts.pickAndLease(call);
         const end = yield* forwardStreamAttempt(call, lease, progress, this.attempts, f);
@@ -358,14 +374,14 @@ export class LLMRouter {
     };
     const call = new RouterCall(req, streaming, this.pool.orderFor(req.model, { forward: f.api, stream: streaming }), settings);
     const ledger = metered && req.threadId !== undefined ? this.ledger : undefined;
-    return { call, bill: new CallBill(call, ledger, this.trackerOf, this.settleRetries) };
+    return { call, bill: new CallBill(call, ledger, metered ? this.policies : undefined, this.trackerOf, this.settleRetries) };
   }
 
   /** A checked request as a call (its backends in order) and its bill (the thread's ledger, if any). */
-  private startCall(request: CompletionRequest, streaming: boolean): { call: RouterCall; bill: CallBill } {
+  private startCall(request: RouterCompletionRequest, streaming: boolean): { call: RouterCall; bill: CallBill } {
     const req = validateRequest(request);
     const call = new RouterCall(req, streaming, this.pool.orderFor(req.model, streaming ? 'stream' : 'complete'), this.callSettings);
     const ledger = req.threadId !== undefined ? this.ledger : undefined;
-    return { call, bill: new CallBill(call, ledger, this.trackerOf, this.settleRetries) };
+    return { call, bill: new CallBill(call, ledger, this.policies, this.trackerOf, this.settleRetries) };
   }
 }

@@ -1,0 +1,392 @@
+import { z } from 'zod';
+import { LedgerUnavailableError, TokenwardenError, ValidationError } from '../core/errors.js';
+import { errorMessage } from '../core/error-fields.js';
+import { functionOption, positiveIntegerOption } from '../core/option-schemas.js';
+import { optionsPrefix, parseOptions } from '../core/options.js';
+import { PolicyHolds, type PolicyHold } from './policy-holds.js';
+import { lineKey, PolicyMeter, zeroStanding, type MeterRefusal } from './policy-meter.js';
+import type {
+  LineLimits,
+  PolicyAlert,
+  PolicyAmount,
+  PolicyLedger,
+  PolicyLine,
+  PolicyOverride,
+  PolicyReservation,
+  PolicyReserved,
+  PolicyStanding,
+  RestorePolicySpend,
+} from './policy-types.js';
+
+/** Options of {@link MemoryPolicyLedger}. */
+export interface MemoryPolicyLedgerOptions {
+  /** Clock, epoch ms. Default `Date.now`. */
+  now?: () => number;
+  /** A hold lapses this many ms after it was taken (a crashed caller never pins a budget). Default 600 000 (10 min). */
+  reservationTtlMs?: number;
+  /**
+   * The spend of a budget line not in memory (first touch after a start, or after it idled out), e.g. from a
+   * usage store. Asked once per line (concurrent first calls share it); a failure fails the call with
+   * `LedgerUnavailableError`. Rate lines are never restored (a restart forgets at most a minute of them).
+   */
+  restore?: RestorePolicySpend;
+  /** Most lines held in memory; a call needing a new line past it is refused (`TOO_MANY_BUDGET_ENTITIES`). Default 1 000 000. */
+  maxLines?: number;
+  /** With `restore`: a budget line unused this long (and holding nothing) leaves memory, to be restored on its next use. Default 24 h. */
+  idleTtlMs?: number;
+  /** Receives what an alert listener throws (it never breaks accounting). Default: console.error. */
+  onError?: (error: unknown) => void;
+}
+
+const Options = z.object(
+  {
+    now: functionOption<() => number>().default(() => Date.now),
+    reservationTtlMs: positiveIntegerOption.default(600_000),
+    restore: functionOption<RestorePolicySpend>().optional(),
+    maxLines: positiveIntegerOption.default(1_000_000),
+    idleTtlMs: positiveIntegerOption.default(24 * 3_600_000),
+    onError: functionOption<(error: unknown) => void>().default(() => defaultOnError),
+  },
+  { error: 'must be an object' },
+);
+
+/** Lines looked at per call by the lazy sweep (ended windows, idle lines). */
+const SWEEP_PER_CALL = 2;
+/** Lines looked at before refusing a new line at `maxLines`. */
+const SWEEP_WHEN_FULL = 4_096;
+
+/**
+ * The in-process {@link PolicyLedger}: every line of every policy in a map, reserved all-or-nothing with no
+ * `await` between the check and the hold (so concurrent calls in one process can never overspend). Lines of
+ * ended windows leave memory lazily (a few looked at per call); memory is bounded by `maxLines`.
+ *
+ * A hold lapses at its `expiresAt` and frees what it held. Its settle still charges the real amount (the
+ * call was answered: the bill is the truth), once; it frees nothing a second time. Settle charges the
+ * window the hold was taken in, even after the window rolled over.
+ *
+ * @example
+ * ```ts
+ * const ledger = new MemoryPolicyLedger({ restore: (line) => spendOf(line) });
+ * const { reservation } = await ledger.reserve(lines, { nanos: 2_500_000, tokens: 1_200 });
+ * await ledger.settle(reservation, { nanos: 1_900_000, tokens: 900 });
+ * ```
+ */
+export class MemoryPolicyLedger implements PolicyLedger {
+  private readonly now: () => number;
+  private readonly ttlMs: number;
+  private readonly restore: RestorePolicySpend | undefined;
+  private readonly maxLines: number;
+  private readonly idleTtlMs: number;
+  private readonly onError: (error: unknown) => void;
+  private readonly meters = new Map<string, PolicyMeter>();
+  /** Budget meters by policy and window start, for `top`. */
+  private readonly byWindow = new Map<string, Set<PolicyMeter>>();
+  private readonly overrideMap = new Map<string, PolicyOverride>();
+  private readonly holds: PolicyHolds;
+  private readonly restoring = new Map<string, Promise<void>>();
+  private readonly listeners = new Set<(alert: PolicyAlert) => void>();
+  private cursor: Iterator<[string, PolicyMeter]> | undefined;
+
+  constructor(options: MemoryPolicyLedgerOptions = {}) {
+    const o = parseOptions(Options, options ?? {}, optionsPrefix(options ?? {}));
+    this.now = o.now;
+    this.ttlMs = o.reservationTtlMs;
+    this.restore = o.restore;
+    this.maxLines = o.maxLines;
+    this.idleTtlMs = o.idleTtlMs;
+    this.onError = o.onError;
+    this.holds = new PolicyHolds(this.ttlMs, (hold) => {
+      for (let i = 0; i < hold.meters.length; i++) hold.meters[i]!.free(hold.nanos[i]!, hold.tokens);
+    });
+  }
+
+  async reserve(lines: readonly PolicyLine[], amount: PolicyAmount): Promise<PolicyReserved> {
+    // hand-written checks: a zod parse per call would cost more than the accounting
+    if (!Array.isArray(lines)) throw new ValidationError('lines', lines, 'must be an array of policy lines');
+    checkAmount('amount', amount);
+    const keys = lines.map(lineKey);
+    if (this.restore !== undefined) await this.restoreMissing(lines, keys);
+    return this.reserveNow(lines, keys, amount);
+  }
+
+  async settle(reservation: PolicyReservation, actual: PolicyAmount): Promise<PolicyStanding[]> {
+    checkAmount('actual', actual);
+    const now = this.now();
+    this.holds.expire(now);
+    const hold = this.holds.get(reservationId(reservation));
+    if (hold === undefined || hold.state === 'done') return [];
+    const wasLive = hold.state === 'live';
+    this.holds.finish(hold);
+    const standings: PolicyStanding[] = [];
+    const alerts: PolicyAlert[] = [];
+    for (let i = 0; i < hold.meters.length; i++) {
+      const meter = hold.meters[i]!;
+      if (wasLive) meter.free(hold.nanos[i]!, hold.tokens);
+      // A line with priced:false held no nanos and is charged none.
+      meter.charge(hold.priced[i]! ? actual.nanos : 0, actual.tokens);
+      meter.lastUsed = now;
+      const limits = this.limitsOf(meter);
+      const standing = meter.standing(limits);
+      standings.push(standing);
+      for (const percent of meter.crossed(limits)) alerts.push({ type: 'threshold', percent, standing, at: now });
+    }
+    for (const alert of alerts) this.emit(alert);
+    return standings;
+  }
+
+  async release(reservation: PolicyReservation): Promise<void> {
+    this.holds.expire(this.now());
+    const hold = this.holds.get(reservationId(reservation));
+    if (hold === undefined || hold.state !== 'live') return;
+    this.holds.finish(hold);
+    for (let i = 0; i < hold.meters.length; i++) hold.meters[i]!.free(hold.nanos[i]!, hold.tokens);
+  }
+
+  async standing(line: PolicyLine): Promise<PolicyStanding> {
+    this.holds.expire(this.now());
+    const key = lineKey(line);
+    if (this.restore !== undefined && line.meter === 'budget' && !this.meters.has(key)) await this.restoreLine(line, key);
+    const meter = this.meters.get(key);
+    if (meter === undefined) return zeroStanding(line, this.limitsFor(line.policy, line.entity, line.meter, line.limits));
+    return meter.standing(this.limitsOf(meter));
+  }
+
+  async top(policy: string, windowStart: number, limit: number): Promise<PolicyStanding[]> {
+    this.holds.expire(this.now());
+    const meters = [...(this.byWindow.get(`${policy}\0${windowStart}`) ?? [])];
+    meters.sort((a, b) => b.spentNanos - a.spentNanos || b.usedTokens - a.usedTokens);
+    return meters.slice(0, Math.max(0, limit)).map((m) => m.standing(this.limitsOf(m)));
+  }
+
+  async setOverride(override: PolicyOverride): Promise<void> {
+    const checked = checkOverride(override);
+    this.overrideMap.set(`${checked.policy}\0${checked.entity}`, checked);
+  }
+
+  async deleteOverride(policy: string, entity: string): Promise<boolean> {
+    return this.overrideMap.delete(`${policy}\0${entity}`);
+  }
+
+  async overrides(): Promise<PolicyOverride[]> {
+    return [...this.overrideMap.values()].map((o) => ({ ...o }));
+  }
+
+  onAlert(listener: (alert: PolicyAlert) => void): () => void {
+    if (typeof listener !== 'function') throw new ValidationError('listener', listener, 'must be a function');
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+  }
+
+  /** Lines in memory and live holds. */
+  stats(): { lines: number; holds: number } {
+    return { lines: this.meters.size, holds: this.holds.size };
+  }
+
+  /** The check and the hold, with no `await` between them. */
+  private reserveNow(lines: readonly PolicyLine[], keys: readonly string[], amount: PolicyAmount): PolicyReserved {
+    const now = this.now();
+    this.holds.expire(now);
+    this.sweep(now, SWEEP_PER_CALL);
+    const count = lines.length;
+    const meters: PolicyMeter[] = new Array<PolicyMeter>(count);
+    const limits: LineLimits[] = new Array<LineLimits>(count);
+    const nanos: number[] = new Array<number>(count);
+    const priced: boolean[] = new Array<boolean>(count);
+    for (let i = 0; i < count; i++) {
+      const line = lines[i]!;
+      const meter = this.meters.get(keys[i]!) ?? this.create(keys[i]!, line, now);
+      meter.lineLimits = line.limits;
+      const lineNanos = line.priced ? amount.nanos : 0;
+      const lim = this.limitsOf(meter);
+      const refusal = meter.refusal(lim, lineNanos, amount.tokens);
+      if (refusal !== undefined) this.refuse(meter, lim, refusal, now);
+      meters[i] = meter;
+      limits[i] = lim;
+      nanos[i] = lineNanos;
+      priced[i] = line.priced;
+    }
+    const hold: PolicyHold = { id: this.holds.nextId(), meters, nanos, priced, tokens: amount.tokens, expiresAt: now + this.ttlMs, state: 'live' };
+    const standings: PolicyStanding[] = new Array<PolicyStanding>(count);
+    for (let i = 0; i < count; i++) {
+      const meter = meters[i]!;
+      meter.hold(nanos[i]!, amount.tokens);
+      meter.lastUsed = now;
+      standings[i] = meter.standing(limits[i]!);
+    }
+    this.holds.add(hold);
+    const reservation: PolicyReservation = { id: hold.id, lines, amount: { nanos: amount.nanos, tokens: amount.tokens }, expiresAt: hold.expiresAt };
+    return { reservation, standings };
+  }
+
+  /** Raises the line's `exhausted` alert (once per window) and throws its refusal. */
+  private refuse(meter: PolicyMeter, limits: LineLimits, refusal: MeterRefusal, now: number): never {
+    if (meter.firstExhausted()) this.emit({ type: 'exhausted', standing: meter.standing(limits), at: now });
+    throw meter.refusalError(refusal, now);
+  }
+
+  /** Throws `TOO_MANY_BUDGET_ENTITIES` when memory holds `maxLines` lines and a sweep frees none. */
+  private ensureRoom(line: PolicyLine, now: number): void {
+    if (this.meters.size < this.maxLines) return;
+    this.sweep(now, SWEEP_WHEN_FULL);
+    if (this.meters.size < this.maxLines) return;
+    throw new TokenwardenError(
+      'TOO_MANY_BUDGET_ENTITIES',
+      `the policy ledger holds its maximum of ${this.maxLines} lines (entities × windows); refusing a new line of policy ` +
+        `${JSON.stringify(line.policy)} until some leave (raise maxLines, or give it a restore so idle lines can leave)`,
+    );
+  }
+
+  private create(key: string, line: PolicyLine, now: number): PolicyMeter {
+    this.ensureRoom(line, now);
+    const meter = new PolicyMeter(line);
+    meter.lastUsed = now;
+    this.meters.set(key, meter);
+    if (line.meter === 'budget') {
+      const group = `${line.policy}\0${line.windowStart}`;
+      let set = this.byWindow.get(group);
+      if (set === undefined) this.byWindow.set(group, (set = new Set()));
+      set.add(meter);
+    }
+    return meter;
+  }
+
+  private drop(key: string, meter: PolicyMeter): void {
+    this.meters.delete(key);
+    if (meter.line.meter !== 'budget') return;
+    const group = `${meter.line.policy}\0${meter.line.windowStart}`;
+    const set = this.byWindow.get(group);
+    if (set?.delete(meter) === true && set.size === 0) this.byWindow.delete(group);
+  }
+
+  /**
+   * Looks at up to `count` lines, resuming where the last sweep stopped, and lets go of those holding
+   * nothing whose window ended, or (with `restore`) budget lines idle past `idleTtlMs`.
+   */
+  private sweep(now: number, count: number): void {
+    if (this.meters.size === 0) return;
+    for (let i = 0; i < count; i++) {
+      this.cursor ??= this.meters.entries();
+      const next = this.cursor.next();
+      if (next.done === true) {
+        this.cursor = undefined;
+        if (count <= SWEEP_PER_CALL) return;
+        continue;
+      }
+      const [key, meter] = next.value;
+      if (meter.busy) continue;
+      const ended = meter.line.resetsAt !== null && meter.line.resetsAt <= now;
+      const idle = this.restore !== undefined && meter.line.meter === 'budget' && now - meter.lastUsed >= this.idleTtlMs;
+      if (ended || idle) this.drop(key, meter);
+    }
+  }
+
+  /** Restores, once each, the budget lines of a call that are not in memory. */
+  private async restoreMissing(lines: readonly PolicyLine[], keys: readonly string[]): Promise<void> {
+    let pending: Promise<void>[] | undefined;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (line.meter !== 'budget' || this.meters.has(keys[i]!)) continue;
+      (pending ??= []).push(this.restoreLine(line, keys[i]!));
+    }
+    if (pending !== undefined) await Promise.all(pending);
+  }
+
+  /** Brings one budget line into memory with its recorded spend; concurrent callers share the restore. */
+  private restoreLine(line: PolicyLine, key: string): Promise<void> {
+    let pending = this.restoring.get(key);
+    if (pending === undefined) {
+      pending = this.load(line, key).finally(() => this.restoring.delete(key));
+      this.restoring.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async load(line: PolicyLine, key: string): Promise<void> {
+    if (this.meters.has(key)) return;
+    this.ensureRoom(line, this.now()); // a full ledger refuses before any store query
+    let spent: unknown;
+    try {
+      spent = await this.restore!(line);
+    } catch (err) {
+      throw new LedgerUnavailableError(`restoring the spend of policy ${JSON.stringify(line.policy)} from the usage record failed: ${errorMessage(err)}`, { cause: err });
+    }
+    const checked = checkSpent(spent);
+    if (checked === undefined) {
+      throw new LedgerUnavailableError(`restore() for policy ${JSON.stringify(line.policy)} must resolve to { nanos, tokens, requests } (whole numbers >= 0)`);
+    }
+    const meter = this.meters.get(key) ?? this.create(key, line, this.now());
+    meter.restore(checked);
+  }
+
+  private limitsOf(meter: PolicyMeter): LineLimits {
+    if (this.overrideMap.size === 0) return meter.lineLimits;
+    const line = meter.line;
+    return this.limitsFor(line.policy, line.entity, line.meter, meter.lineLimits);
+  }
+
+  private limitsFor(policy: string, entity: string, meter: PolicyLine['meter'], limits: LineLimits): LineLimits {
+    if (meter !== 'budget' || this.overrideMap.size === 0) return limits;
+    const override = this.overrideMap.get(`${policy}\0${entity}`);
+    if (override === undefined) return limits;
+    const out: LineLimits = { ...limits };
+    if (override.maxNanos !== undefined) out.nanos = override.maxNanos;
+    if (override.maxTokens !== undefined) out.tokens = override.maxTokens;
+    return out;
+  }
+
+  private emit(alert: PolicyAlert): void {
+    for (const listener of this.listeners) {
+      try {
+        const result: unknown = listener(alert);
+        if (result instanceof Promise) result.catch((err: unknown) => this.onError(err));
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+  }
+}
+
+function checkAmount(field: string, amount: PolicyAmount): void {
+  if (amount === null || typeof amount !== 'object') throw new ValidationError(field, amount, 'must be { nanos, tokens }');
+  if (!Number.isSafeInteger(amount.nanos) || amount.nanos < 0) throw new ValidationError(`${field}.nanos`, amount.nanos, 'must be a whole number of nano-USD >= 0');
+  if (!Number.isSafeInteger(amount.tokens) || amount.tokens < 0) throw new ValidationError(`${field}.tokens`, amount.tokens, 'must be a whole number of tokens >= 0');
+}
+
+function reservationId(reservation: PolicyReservation): string {
+  if (reservation === null || typeof reservation !== 'object' || typeof reservation.id !== 'string') {
+    throw new ValidationError('reservation', reservation, 'must be a reservation returned by reserve()');
+  }
+  return reservation.id;
+}
+
+function checkSpent(spent: unknown): { nanos: number; tokens: number; requests: number } | undefined {
+  if (spent === null || typeof spent !== 'object') return undefined;
+  const { nanos, tokens, requests } = spent as Record<string, unknown>;
+  const ok = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+  return ok(nanos) && ok(tokens) && ok(requests) ? { nanos, tokens, requests } : undefined;
+}
+
+function checkOverride(override: PolicyOverride): PolicyOverride {
+  if (override === null || typeof override !== 'object') throw new ValidationError('override', override, 'must be { policy, entity, maxNanos?, maxTokens? }');
+  const { policy, entity, maxNanos, maxTokens } = override;
+  if (typeof policy !== 'string' || policy.length === 0) throw new ValidationError('override.policy', policy, 'must be a policy name');
+  if (typeof entity !== 'string' || entity.length === 0) throw new ValidationError('override.entity', entity, 'must be a non-empty string');
+  const positive = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 1;
+  if (maxNanos !== undefined && !positive(maxNanos)) throw new ValidationError('override.maxNanos', maxNanos, 'must be a whole number of nano-USD >= 1');
+  if (maxTokens !== undefined && !positive(maxTokens)) throw new ValidationError('override.maxTokens', maxTokens, 'must be a whole number of tokens >= 1');
+  if (maxNanos === undefined && maxTokens === undefined) throw new ValidationError('override', override, 'must set maxNanos or maxTokens');
+  const out: PolicyOverride = { policy, entity };
+  if (maxNanos !== undefined) out.maxNanos = maxNanos;
+  if (maxTokens !== undefined) out.maxTokens = maxTokens;
+  return out;
+}
+
+function defaultOnError(err: unknown): void {
+  console.error('[tokenwarden] policy alert listener failed:', err);
+}
