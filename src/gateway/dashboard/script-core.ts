@@ -156,12 +156,14 @@ export const SCRIPT_CORE = String.raw`(function () {
     });
   }
 
-  // A view that a key may not see (403) or a gateway may not serve (404: an older gateway) is a state of
-  // that view, not a failure of the page: the view says why; anything else (401 included) still fails.
+  // A view that a key may not see (403) or a gateway does not have (404: no budget policies configured,
+  // or an older gateway) is a state of that view, not a failure of the page: the view says why. Anything
+  // else (401 included) still fails.
+  var ABSENT = { route_not_found: true, no_budget_policies: true };
   function optional(promise) {
     return promise.catch(function (e) {
       if (e && e.status === 403) return { forbidden: true, message: e.message };
-      if (e && e.status === 404 && e.code === 'route_not_found') return { missing: true, message: e.message };
+      if (e && e.status === 404 && ABSENT[e.code] === true) return { missing: true, message: e.message };
       throw e;
     });
   }
