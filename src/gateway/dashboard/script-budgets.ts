@@ -95,7 +95,9 @@ export const SCRIPT_BUDGETS = String.raw`  // ---- budgets ---------------------
     var resets = rateOnly ? s.rate.resets_at : s.resets_at;
     return h('tr', { 'data-entity': s.entity }, [
       h('th', { scope: 'row' }, h('code', { class: 'name', title: s.entity, text: s.entity })),
-      h('td', { class: 'budget-cell' }, meters.length ? meters.map(function (mt) { return meterNode(mt, s.entity); }) : h('span', { class: 'muted', text: 'no limit' })),
+      h('td', { class: 'budget-cell' }, meters.length
+        ? meters.reduce(function (out, mt, i) { return out.concat(i ? [' ', meterNode(mt, s.entity)] : [meterNode(mt, s.entity)]); }, [])
+        : h('span', { class: 'muted', text: 'no limit' })),
       h('td', { class: 'num', text: remaining }),
       h('td', { class: 'num muted', title: resets || null, text: resetText(resets) }),
     ]);
@@ -111,7 +113,16 @@ export const SCRIPT_BUDGETS = String.raw`  // ---- budgets ---------------------
     } else if (top && top.status === 'rejected') note = 'Could not load its entities: ' + (top.reason && top.reason.message ? top.reason.message : String(top.reason));
     var tbody = h('tbody');
     if (rows && rows.length) rows.forEach(function (s) { tbody.appendChild(standingRow(s)); });
-    else if (rows) tbody.appendChild(h('tr', null, h('td', { colspan: 4, class: 'empty', text: 'No spend in the current window yet.' })));
+    else if (rows) {
+      var rateOnly = (p.max_usd === null || p.max_usd === undefined) && (p.max_tokens === null || p.max_tokens === undefined);
+      tbody.appendChild(h('tr', null, h('td', {
+        colspan: 4,
+        class: 'empty',
+        text: rateOnly
+          ? 'Rate limits only: counted per minute, nothing to rank by spend. One entity: GET /v1/budgets/' + p.name + '/{entity}.'
+          : 'No spend in the current window yet.',
+      })));
+    }
     var reset = rows && rows.length ? rows[0].resets_at : undefined;
     return h('div', { class: 'policy', 'data-policy': p.name }, [
       h('div', { class: 'policy-head' }, [
