@@ -4,7 +4,14 @@
  * real gateway refusing real calls.
  */
 import { describe, expect, it } from 'vitest';
+import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
+import { MemoryPolicyLedger } from '../../src/budget/memory-policy-ledger.js';
+import { BudgetPolicies } from '../../src/budget/policies.js';
 import { ValidationError } from '../../src/core/errors.js';
+import { createGateway } from '../../src/gateway/create-gateway.js';
+import { PriceTable } from '../../src/pricing/price-table.js';
+import { MockBackend } from '../../src/providers/mock.js';
+import { LLMRouter } from '../../src/router/router.js';
 import { hashGatewayKey } from '../../src/gateway/key-ring.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import { RefusalHistory, refusalReason, refusalSeriesJson } from '../../src/gateway/refusal-history.js';
@@ -189,6 +196,42 @@ describe('GET /v1/metrics/refusals on a gateway', () => {
       expect(r.body.data).toHaveLength(60);
     } finally {
       await tg.close();
+    }
+  });
+
+  it('counts budget policy refusals under their codes: <scope>_budget_exhausted, rate_limit_exceeded, model_not_priced', async () => {
+    const ledger = new MemoryPolicyLedger();
+    const policies = new BudgetPolicies({
+      policies: [
+        { name: 'user-tiny', scope: 'user', maxUsd: 0.000001, window: '1d' },
+        { name: 'model-rate', scope: 'model', match: { model: 'gpt-4o' }, rpm: 1 },
+        { name: 'org-usd', scope: 'org', maxUsd: 100 },
+      ],
+      ledger,
+      prices: new PriceTable(),
+    });
+    const router = new LLMRouter({
+      backends: [new MockBackend({ name: 'mock' })],
+      ledger: new MemoryBudgetLedger({ maxTokensPerThread: 100_000 }),
+      policies,
+    });
+    const gateway = createGateway({ router, policies: { guard: policies, ledger }, logError: () => undefined });
+    const { port } = await gateway.listen(0, '127.0.0.1');
+    const url = `http://127.0.0.1:${port}`;
+    const post = (model: string, headers: Record<string, string>) =>
+      call(`${url}/v1/chat/completions`, { headers, body: { model, messages: HELLO, max_tokens: 100 } });
+    // Both gpt-4o calls must fall in one UTC minute (rpm 1): not started in a minute's last 3 seconds.
+    const left = MIN - (Date.now() % MIN);
+    if (left < 3_000) await new Promise((r) => setTimeout(r, left + 50));
+    try {
+      expect(errorOf((await post('gpt-4o-mini', { 'x-user-id': 'u-1' })).body).code).toBe('user_budget_exhausted');
+      expect((await post('gpt-4o', { 'x-org-id': 'acme' })).status).toBe(200);
+      expect(errorOf((await post('gpt-4o', { 'x-org-id': 'acme' })).body).code).toBe('rate_limit_exceeded');
+      expect(errorOf((await post('my-local-model', { 'x-org-id': 'acme' })).body).code).toBe('model_not_priced');
+      const r = await call(`${url}/v1/metrics/refusals?minutes=10`);
+      expect(r.body.totals).toEqual({ user_budget_exhausted: 1, rate_limit_exceeded: 1, model_not_priced: 1 });
+    } finally {
+      await gateway.close();
     }
   });
 });
