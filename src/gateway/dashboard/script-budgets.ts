@@ -111,6 +111,7 @@ export const SCRIPT_BUDGETS = String.raw`  // ---- budgets ---------------------
       rows = own.filter(function (s) { return s.policy === p.name; });
       note = 'Your key sees its own standing only; the top entities need an admin key.';
     } else if (top && top.status === 'rejected') note = 'Could not load its entities: ' + (top.reason && top.reason.message ? top.reason.message : String(top.reason));
+    else if (!top) note = 'Entities not loaded: the dashboard loads those of the first ' + MAX_POLICY_TOPS + ' policies (GET /v1/budgets/' + p.name + '?top=20 has them).';
     var tbody = h('tbody');
     if (rows && rows.length) rows.forEach(function (s) { tbody.appendChild(standingRow(s)); });
     else if (rows) {

@@ -168,12 +168,14 @@ export const SCRIPT_CORE = String.raw`(function () {
     });
   }
 
-  // The policies, then each policy's top entities (admin only: a tenant key falls back to its own standings).
+  // The policies, then each policy's top entities (admin only: a tenant key falls back to its own
+  // standings), for the first MAX_POLICY_TOPS policies: a refresh stays a bounded number of requests.
+  var MAX_POLICY_TOPS = 24;
   function loadBudgets() {
     return optional(api('v1/budgets')).then(function (list) {
       if (list.forbidden || list.missing) return { list: null, note: list, tops: [] };
       var policies = Array.isArray(list.policies) ? list.policies : [];
-      return Promise.allSettled(policies.map(function (p) {
+      return Promise.allSettled(policies.slice(0, MAX_POLICY_TOPS).map(function (p) {
         return api('v1/budgets/' + encodeURIComponent(p.name), { top: 20 });
       })).then(function (tops) { return { list: list, tops: tops }; });
     });
