@@ -124,6 +124,7 @@ describeBrowser('dashboard budgets view in headless Chromium', () => {
         now: Number(el.getAttribute('aria-valuenow')),
       }));
       expect(meter).toMatchObject({ level: 'ok', max: '5' });
+      expect(await page.getAttribute('.policy[data-policy="user-daily"] tr[data-entity="u-7"] .budget', 'aria-label')).toBe('USD spent of u-7');
       expect(meter.now).toBeCloseTo(u7.spent_usd, 12);
       const nextMidnight = new Date(Math.floor(Date.now() / 86_400_000 + 1) * 86_400_000).toISOString();
       expect(await page.getAttribute('.policy[data-policy="user-daily"] tr[data-entity="u-7"] td:last-child', 'title')).toBe(nextMidnight);
@@ -162,6 +163,62 @@ describeBrowser('dashboard budgets view in headless Chromium', () => {
       expect(org[0]![1]).toMatch(/^0\.0 % \$[\d.]+ \/ \$500\.00 0\.0 % [\d,]+ \/ 50,000,000 tokens$/);
       expect(await page.textContent('#chart-refusals')).toBe('Refusals are counted for the whole gateway: an admin key is needed to see them.');
       expect(await page.isHidden('#error')).toBe(true);
+      expect(errors).toEqual([]);
+      await page.context().close();
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('charts refusals of many reasons: the five most frequent by name, the rest together, all of them in the table', async () => {
+    const admin = 'tw-dash-admin';
+    const tenant = 'tw-dash-acme';
+    const gw = await startGateway([
+      { name: 'admin', sha256: hashGatewayKey(admin), org: null, admin: true },
+      { name: 'acme-app', sha256: hashGatewayKey(tenant), org: 'acme', admin: false },
+    ]);
+    const get = async (path: string, key: string, headers: Record<string, string> = {}, times = 1): Promise<number> => {
+      let status = 0;
+      for (let i = 0; i < times; i++) status = (await fetch(`${gw.origin}${path}`, { headers: { authorization: `Bearer ${key}`, ...headers } })).status;
+      return status;
+    };
+    // All refusals in one 15-minute bucket of the chart: not started in a quarter hour's last 3 seconds.
+    const left = 900_000 - (Date.now() % 900_000);
+    if (left < 3_000) await new Promise((r) => setTimeout(r, left + 50));
+    try {
+      expect(await get('/v1/models', 'wrong-key', {}, 7)).toBe(401); // invalid_api_key ×7
+      expect(await get('/metrics', tenant, {}, 6)).toBe(403); // admin_required ×6
+      expect(await get('/v1/models', tenant, { 'x-org-id': 'globex' }, 5)).toBe(403); // org_mismatch ×5
+      expect(await get('/v1/usage/daily?org_id=globex', tenant, {}, 4)).toBe(403); // forbidden ×4
+      expect(await get('/v1/usage/daily?x=1', admin, {}, 3)).toBe(400); // unknown_parameter ×3
+      expect(await get('/v1/usage/daily?since=2024-02-30', admin, {}, 2)).toBe(400); // invalid_value ×2
+      expect(await get('/v1/budgets/nope', admin)).toBe(404); // policy_not_found ×1
+      const { page, errors } = await openPage(gw.origin, admin);
+      const table = await page.$$eval('#refusals-rows tr', (trs) => trs.map((r) => [r.getAttribute('data-reason'), r.querySelector('td')?.textContent]));
+      expect(table).toEqual([
+        ['invalid_api_key', '7'],
+        ['admin_required', '6'],
+        ['org_mismatch', '5'],
+        ['forbidden', '4'],
+        ['unknown_parameter', '3'],
+        ['invalid_value', '2'],
+        ['policy_not_found', '1'],
+      ]);
+      expect(await page.$$eval('#refusals-legend .swatch', (ss) => ss.map((e) => e.getAttribute('class')))).toEqual([
+        'swatch reason-0',
+        'swatch reason-1',
+        'swatch reason-2',
+        'swatch reason-3',
+        'swatch reason-4',
+        'swatch reason-rest',
+      ]);
+      expect(await page.textContent('#refusals-legend')).toBe('invalid_api_key admin_required org_mismatch forbidden unknown_parameter other reasons');
+      // One bar, its segments stacked: 3 of the 28 refusals are "other reasons".
+      const segments = await page.$$eval('#chart-refusals g.bar rect:not(.hit)', (rs) => rs.map((r) => [r.getAttribute('class'), Number(r.getAttribute('height'))]));
+      expect(segments.map((x) => x[0])).toEqual(['reason-0', 'reason-1', 'reason-2', 'reason-3', 'reason-4', 'reason-rest']);
+      const heights = segments.map((x) => x[1] as number);
+      expect(heights[5]! / heights[0]!).toBeCloseTo(3 / 7, 2);
+      expect(await page.getAttribute('#chart-refusals svg', 'aria-label')).toMatch(/; highest 28 refusals at /);
       expect(errors).toEqual([]);
       await page.context().close();
     } finally {

@@ -44,6 +44,8 @@ export const SCRIPT_BUDGETS = String.raw`  // ---- budgets ---------------------
     return parts.join(' · ');
   }
 
+  var METER_NAMES = { usd: 'USD spent', tokens: 'Tokens used', rpm: 'Requests this minute', tpm: 'Tokens this minute' };
+
   // The meters of one standing: USD and tokens over the window, requests and tokens over the minute.
   function metersOf(s) {
     var out = [];
@@ -73,7 +75,7 @@ export const SCRIPT_BUDGETS = String.raw`  // ---- budgets ---------------------
       h('div', {
         class: 'budget level-' + lv,
         role: 'progressbar',
-        'aria-label': mt.kind + ' of ' + entity,
+        'aria-label': METER_NAMES[mt.kind] + ' of ' + entity,
         'aria-valuemin': 0,
         'aria-valuemax': mt.max,
         'aria-valuenow': Math.min(mt.used, mt.max),

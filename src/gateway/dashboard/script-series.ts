@@ -138,8 +138,8 @@ export const SCRIPT_SERIES = String.raw`  // ---- last 24 hours: usage per hour 
       unit: 'refusals',
       empty: 'no refusals in the last 24 hours',
     });
-    series.forEach(function (se) {
-      append(legend, [h('span', { class: 'swatch ' + se.cls, 'aria-hidden': 'true' }), se.name]);
+    series.forEach(function (se, i) {
+      append(legend, [i ? ' ' : null, h('span', { class: 'swatch ' + se.cls, 'aria-hidden': 'true' }), se.name]);
     });
     if (!reasons.length) {
       tbody.appendChild(h('tr', null, h('td', { colspan: 2, class: 'empty', text: 'No refusals in the last 24 hours.' })));
