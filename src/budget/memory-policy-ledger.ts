@@ -3,7 +3,8 @@ import { LedgerUnavailableError, TokenwardenError, ValidationError } from '../co
 import { errorMessage } from '../core/error-fields.js';
 import { functionOption, positiveIntegerOption } from '../core/option-schemas.js';
 import { optionsPrefix, parseOptions } from '../core/options.js';
-import { PolicyHolds, type PolicyHold } from './policy-holds.js';
+import { HeldReservation, PolicyHolds, type PolicyHold } from './policy-holds.js';
+import { PolicyMeterTable } from './policy-meter-table.js';
 import { lineKey, PolicyMeter, zeroStanding, type MeterRefusal } from './policy-meter.js';
 import type {
   LineLimits,
@@ -78,14 +79,16 @@ export class MemoryPolicyLedger implements PolicyLedger {
   private readonly maxLines: number;
   private readonly idleTtlMs: number;
   private readonly onError: (error: unknown) => void;
-  private readonly meters = new Map<string, PolicyMeter>();
-  /** Budget meters by policy and window start, for `top`. */
-  private readonly byWindow = new Map<string, Set<PolicyMeter>>();
+  private readonly table = new PolicyMeterTable();
   private readonly overrideMap = new Map<string, PolicyOverride>();
   private readonly holds: PolicyHolds;
   private readonly restoring = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(alert: PolicyAlert) => void>();
-  private cursor: Iterator<[string, PolicyMeter]> | undefined;
+  private readonly droppable: (meter: PolicyMeter) => boolean;
+  private sweepNow = 0;
+  /** Bumped when an override changes: meters recompute their limits in force. */
+  private overrideVersion = 0;
+  private calls = 0;
 
   constructor(options: MemoryPolicyLedgerOptions = {}) {
     const o = parseOptions(Options, options ?? {}, optionsPrefix(options ?? {}));
@@ -95,65 +98,53 @@ export class MemoryPolicyLedger implements PolicyLedger {
     this.maxLines = o.maxLines;
     this.idleTtlMs = o.idleTtlMs;
     this.onError = o.onError;
-    this.holds = new PolicyHolds(this.ttlMs, (hold) => {
-      for (let i = 0; i < hold.meters.length; i++) hold.meters[i]!.free(hold.nanos[i]!, hold.tokens);
-    });
+    this.holds = new PolicyHolds(this.ttlMs, (hold) => freeHold(hold));
+    // Holding nothing, and its window ended, or (restorable budget lines) idle past idleTtlMs.
+    this.droppable = (meter) =>
+      !meter.busy &&
+      ((meter.line.resetsAt !== null && meter.line.resetsAt <= this.sweepNow) ||
+        (this.restore !== undefined && meter.line.meter === 'budget' && this.sweepNow - meter.lastUsed >= this.idleTtlMs));
   }
 
-  async reserve(lines: readonly PolicyLine[], amount: PolicyAmount): Promise<PolicyReserved> {
-    // hand-written checks: a zod parse per call would cost more than the accounting
-    if (!Array.isArray(lines)) throw new ValidationError('lines', lines, 'must be an array of policy lines');
-    checkAmount('amount', amount);
-    const keys = lines.map(lineKey);
-    if (this.restore !== undefined) await this.restoreMissing(lines, keys);
-    return this.reserveNow(lines, keys, amount);
-  }
-
-  async settle(reservation: PolicyReservation, actual: PolicyAmount): Promise<PolicyStanding[]> {
-    checkAmount('actual', actual);
-    const now = this.now();
-    this.holds.expire(now);
-    const hold = this.holds.get(reservationId(reservation));
-    if (hold === undefined || hold.state === 'done') return [];
-    const wasLive = hold.state === 'live';
-    this.holds.finish(hold);
-    const standings: PolicyStanding[] = [];
-    const alerts: PolicyAlert[] = [];
-    for (let i = 0; i < hold.meters.length; i++) {
-      const meter = hold.meters[i]!;
-      if (wasLive) meter.free(hold.nanos[i]!, hold.tokens);
-      // A line with priced:false held no nanos and is charged none.
-      meter.charge(hold.priced[i]! ? actual.nanos : 0, actual.tokens);
-      meter.lastUsed = now;
-      const limits = this.limitsOf(meter);
-      const standing = meter.standing(limits);
-      standings.push(standing);
-      for (const percent of meter.crossed(limits)) alerts.push({ type: 'threshold', percent, standing, at: now });
+  reserve(lines: readonly PolicyLine[], amount: PolicyAmount): Promise<PolicyReserved> {
+    try {
+      // hand-written checks: a zod parse per call would cost more than the accounting
+      if (!Array.isArray(lines)) throw new ValidationError('lines', lines, 'must be an array of policy lines');
+      checkAmount('amount', amount);
+      if (this.restore !== undefined && this.missing(lines)) return this.restoreMissing(lines).then(() => this.reserveNow(lines, amount));
+      return Promise.resolve(this.reserveNow(lines, amount));
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
-    for (const alert of alerts) this.emit(alert);
-    return standings;
+  }
+
+  settle(reservation: PolicyReservation, actual: PolicyAmount): Promise<PolicyStanding[]> {
+    try {
+      return Promise.resolve(this.settleNow(reservation, actual));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   async release(reservation: PolicyReservation): Promise<void> {
     this.holds.expire(this.now());
-    const hold = this.holds.get(reservationId(reservation));
+    const hold = this.holds.find(reservation);
     if (hold === undefined || hold.state !== 'live') return;
     this.holds.finish(hold);
-    for (let i = 0; i < hold.meters.length; i++) hold.meters[i]!.free(hold.nanos[i]!, hold.tokens);
+    freeHold(hold);
   }
 
   async standing(line: PolicyLine): Promise<PolicyStanding> {
     this.holds.expire(this.now());
-    const key = lineKey(line);
-    if (this.restore !== undefined && line.meter === 'budget' && !this.meters.has(key)) await this.restoreLine(line, key);
-    const meter = this.meters.get(key);
+    if (this.restore !== undefined && line.meter === 'budget' && this.table.find(line) === undefined) await this.restoreLine(line);
+    const meter = this.table.find(line);
     if (meter === undefined) return zeroStanding(line, this.limitsFor(line.policy, line.entity, line.meter, line.limits));
     return meter.standing(this.limitsOf(meter));
   }
 
   async top(policy: string, windowStart: number, limit: number): Promise<PolicyStanding[]> {
     this.holds.expire(this.now());
-    const meters = [...(this.byWindow.get(`${policy}\0${windowStart}`) ?? [])];
+    const meters = [...this.table.inWindow(policy, windowStart)];
     meters.sort((a, b) => b.spentNanos - a.spentNanos || b.usedTokens - a.usedTokens);
     return meters.slice(0, Math.max(0, limit)).map((m) => m.standing(this.limitsOf(m)));
   }
@@ -161,10 +152,13 @@ export class MemoryPolicyLedger implements PolicyLedger {
   async setOverride(override: PolicyOverride): Promise<void> {
     const checked = checkOverride(override);
     this.overrideMap.set(`${checked.policy}\0${checked.entity}`, checked);
+    this.overrideVersion++;
   }
 
   async deleteOverride(policy: string, entity: string): Promise<boolean> {
-    return this.overrideMap.delete(`${policy}\0${entity}`);
+    const deleted = this.overrideMap.delete(`${policy}\0${entity}`);
+    if (deleted) this.overrideVersion++;
+    return deleted;
   }
 
   async overrides(): Promise<PolicyOverride[]> {
@@ -185,43 +179,70 @@ export class MemoryPolicyLedger implements PolicyLedger {
 
   /** Lines in memory and live holds. */
   stats(): { lines: number; holds: number } {
-    return { lines: this.meters.size, holds: this.holds.size };
+    return { lines: this.table.size, holds: this.holds.size };
   }
 
   /** The check and the hold, with no `await` between them. */
-  private reserveNow(lines: readonly PolicyLine[], keys: readonly string[], amount: PolicyAmount): PolicyReserved {
+  private reserveNow(lines: readonly PolicyLine[], amount: PolicyAmount): PolicyReserved {
     const now = this.now();
     this.holds.expire(now);
-    this.sweep(now, SWEEP_PER_CALL);
+    // Amortized: a few lines looked at per call, in batches.
+    if ((++this.calls & 15) === 0) this.sweep(now, 16 * SWEEP_PER_CALL);
     const count = lines.length;
-    const meters: PolicyMeter[] = new Array<PolicyMeter>(count);
-    const limits: LineLimits[] = new Array<LineLimits>(count);
-    const nanos: number[] = new Array<number>(count);
-    const priced: boolean[] = new Array<boolean>(count);
+    const { nanos, tokens } = amount;
+    const meters = new Array<PolicyMeter>(count);
+    const priced = new Array<boolean>(count);
     for (let i = 0; i < count; i++) {
       const line = lines[i]!;
-      const meter = this.meters.get(keys[i]!) ?? this.create(keys[i]!, line, now);
-      meter.lineLimits = line.limits;
-      const lineNanos = line.priced ? amount.nanos : 0;
+      const meter = this.table.find(line) ?? this.create(line, now);
+      if (meter.lineLimits !== line.limits) {
+        meter.lineLimits = line.limits;
+        meter.effectiveVersion = -1;
+      }
       const lim = this.limitsOf(meter);
-      const refusal = meter.refusal(lim, lineNanos, amount.tokens);
+      const refusal = meter.refusal(lim, line.priced ? nanos : 0, tokens);
       if (refusal !== undefined) this.refuse(meter, lim, refusal, now);
       meters[i] = meter;
-      limits[i] = lim;
-      nanos[i] = lineNanos;
       priced[i] = line.priced;
     }
-    const hold: PolicyHold = { id: this.holds.nextId(), meters, nanos, priced, tokens: amount.tokens, expiresAt: now + this.ttlMs, state: 'live' };
-    const standings: PolicyStanding[] = new Array<PolicyStanding>(count);
+    const standings = new Array<PolicyStanding>(count);
     for (let i = 0; i < count; i++) {
       const meter = meters[i]!;
-      meter.hold(nanos[i]!, amount.tokens);
+      meter.hold(priced[i]! ? nanos : 0, tokens);
       meter.lastUsed = now;
-      standings[i] = meter.standing(limits[i]!);
+      standings[i] = meter.standing(meter.effective);
     }
+    const hold: PolicyHold = { seq: this.holds.next(), lines, meters, priced, nanos, tokens, expiresAt: now + this.ttlMs, state: 'live' };
     this.holds.add(hold);
-    const reservation: PolicyReservation = { id: hold.id, lines, amount: { nanos: amount.nanos, tokens: amount.tokens }, expiresAt: hold.expiresAt };
-    return { reservation, standings };
+    return { reservation: new HeldReservation(hold, this.holds), standings };
+  }
+
+  private settleNow(reservation: PolicyReservation, actual: PolicyAmount): PolicyStanding[] {
+    checkAmount('actual', actual);
+    const now = this.now();
+    this.holds.expire(now);
+    const hold = this.holds.find(reservation);
+    if (hold === undefined) return [];
+    const wasLive = hold.state === 'live';
+    this.holds.finish(hold);
+    const count = hold.meters.length;
+    const standings = new Array<PolicyStanding>(count);
+    let alerts: PolicyAlert[] | undefined;
+    for (let i = 0; i < count; i++) {
+      const meter = hold.meters[i]!;
+      const priced = hold.priced[i]!;
+      if (wasLive) meter.free(priced ? hold.nanos : 0, hold.tokens);
+      // A line with priced:false held no nanos and is charged none.
+      meter.charge(priced ? actual.nanos : 0, actual.tokens);
+      meter.lastUsed = now;
+      const limits = this.limitsOf(meter);
+      const standing = meter.standing(limits);
+      standings[i] = standing;
+      const crossed = meter.crossed(limits);
+      for (let k = 0; k < crossed.length; k++) (alerts ??= []).push({ type: 'threshold', percent: crossed[k]!, standing, at: now });
+    }
+    if (alerts !== undefined) for (const alert of alerts) this.emit(alert);
+    return standings;
   }
 
   /** Raises the line's `exhausted` alert (once per window) and throws its refusal. */
@@ -232,9 +253,9 @@ export class MemoryPolicyLedger implements PolicyLedger {
 
   /** Throws `TOO_MANY_BUDGET_ENTITIES` when memory holds `maxLines` lines and a sweep frees none. */
   private ensureRoom(line: PolicyLine, now: number): void {
-    if (this.meters.size < this.maxLines) return;
+    if (this.table.size < this.maxLines) return;
     this.sweep(now, SWEEP_WHEN_FULL);
-    if (this.meters.size < this.maxLines) return;
+    if (this.table.size < this.maxLines) return;
     throw new TokenwardenError(
       'TOO_MANY_BUDGET_ENTITIES',
       `the policy ledger holds its maximum of ${this.maxLines} lines (entities × windows); refusing a new line of policy ` +
@@ -242,73 +263,44 @@ export class MemoryPolicyLedger implements PolicyLedger {
     );
   }
 
-  private create(key: string, line: PolicyLine, now: number): PolicyMeter {
+  private create(line: PolicyLine, now: number): PolicyMeter {
     this.ensureRoom(line, now);
-    const meter = new PolicyMeter(line);
-    meter.lastUsed = now;
-    this.meters.set(key, meter);
-    if (line.meter === 'budget') {
-      const group = `${line.policy}\0${line.windowStart}`;
-      let set = this.byWindow.get(group);
-      if (set === undefined) this.byWindow.set(group, (set = new Set()));
-      set.add(meter);
-    }
-    return meter;
+    return this.table.create(line, now);
   }
 
-  private drop(key: string, meter: PolicyMeter): void {
-    this.meters.delete(key);
-    if (meter.line.meter !== 'budget') return;
-    const group = `${meter.line.policy}\0${meter.line.windowStart}`;
-    const set = this.byWindow.get(group);
-    if (set?.delete(meter) === true && set.size === 0) this.byWindow.delete(group);
-  }
-
-  /**
-   * Looks at up to `count` lines, resuming where the last sweep stopped, and lets go of those holding
-   * nothing whose window ended, or (with `restore`) budget lines idle past `idleTtlMs`.
-   */
+  /** Lets go of up to `count` lines holding nothing whose window ended (or idle, restorable budget lines). */
   private sweep(now: number, count: number): void {
-    if (this.meters.size === 0) return;
-    for (let i = 0; i < count; i++) {
-      this.cursor ??= this.meters.entries();
-      const next = this.cursor.next();
-      if (next.done === true) {
-        this.cursor = undefined;
-        if (count <= SWEEP_PER_CALL) return;
-        continue;
-      }
-      const [key, meter] = next.value;
-      if (meter.busy) continue;
-      const ended = meter.line.resetsAt !== null && meter.line.resetsAt <= now;
-      const idle = this.restore !== undefined && meter.line.meter === 'budget' && now - meter.lastUsed >= this.idleTtlMs;
-      if (ended || idle) this.drop(key, meter);
-    }
+    this.sweepNow = now;
+    this.table.sweep(count, this.droppable);
+  }
+
+  private missing(lines: readonly PolicyLine[]): boolean {
+    for (const line of lines) if (line.meter === 'budget' && this.table.find(line) === undefined) return true;
+    return false;
   }
 
   /** Restores, once each, the budget lines of a call that are not in memory. */
-  private async restoreMissing(lines: readonly PolicyLine[], keys: readonly string[]): Promise<void> {
-    let pending: Promise<void>[] | undefined;
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!;
-      if (line.meter !== 'budget' || this.meters.has(keys[i]!)) continue;
-      (pending ??= []).push(this.restoreLine(line, keys[i]!));
+  private async restoreMissing(lines: readonly PolicyLine[]): Promise<void> {
+    const pending: Promise<void>[] = [];
+    for (const line of lines) {
+      if (line.meter === 'budget' && this.table.find(line) === undefined) pending.push(this.restoreLine(line));
     }
-    if (pending !== undefined) await Promise.all(pending);
+    await Promise.all(pending);
   }
 
   /** Brings one budget line into memory with its recorded spend; concurrent callers share the restore. */
-  private restoreLine(line: PolicyLine, key: string): Promise<void> {
+  private restoreLine(line: PolicyLine): Promise<void> {
+    const key = lineKey(line);
     let pending = this.restoring.get(key);
     if (pending === undefined) {
-      pending = this.load(line, key).finally(() => this.restoring.delete(key));
+      pending = this.load(line).finally(() => this.restoring.delete(key));
       this.restoring.set(key, pending);
     }
     return pending;
   }
 
-  private async load(line: PolicyLine, key: string): Promise<void> {
-    if (this.meters.has(key)) return;
+  private async load(line: PolicyLine): Promise<void> {
+    if (this.table.find(line) !== undefined) return;
     this.ensureRoom(line, this.now()); // a full ledger refuses before any store query
     let spent: unknown;
     try {
@@ -320,14 +312,18 @@ export class MemoryPolicyLedger implements PolicyLedger {
     if (checked === undefined) {
       throw new LedgerUnavailableError(`restore() for policy ${JSON.stringify(line.policy)} must resolve to { nanos, tokens, requests } (whole numbers >= 0)`);
     }
-    const meter = this.meters.get(key) ?? this.create(key, line, this.now());
+    const meter = this.table.find(line) ?? this.create(line, this.now());
     meter.restore(checked);
   }
 
+  /** The limits in force on a meter (an override applied), cached until an override or the line's limits change. */
   private limitsOf(meter: PolicyMeter): LineLimits {
-    if (this.overrideMap.size === 0) return meter.lineLimits;
-    const line = meter.line;
-    return this.limitsFor(line.policy, line.entity, line.meter, meter.lineLimits);
+    if (meter.effectiveVersion !== this.overrideVersion) {
+      const line = meter.line;
+      meter.effective = this.limitsFor(line.policy, line.entity, line.meter, meter.lineLimits);
+      meter.effectiveVersion = this.overrideVersion;
+    }
+    return meter.effective;
   }
 
   private limitsFor(policy: string, entity: string, meter: PolicyLine['meter'], limits: LineLimits): LineLimits {
@@ -352,18 +348,17 @@ export class MemoryPolicyLedger implements PolicyLedger {
   }
 }
 
+/** Frees what a hold holds on each of its lines. */
+function freeHold(hold: PolicyHold): void {
+  for (let i = 0; i < hold.meters.length; i++) hold.meters[i]!.free(hold.priced[i]! ? hold.nanos : 0, hold.tokens);
+}
+
 function checkAmount(field: string, amount: PolicyAmount): void {
   if (amount === null || typeof amount !== 'object') throw new ValidationError(field, amount, 'must be { nanos, tokens }');
   if (!Number.isSafeInteger(amount.nanos) || amount.nanos < 0) throw new ValidationError(`${field}.nanos`, amount.nanos, 'must be a whole number of nano-USD >= 0');
   if (!Number.isSafeInteger(amount.tokens) || amount.tokens < 0) throw new ValidationError(`${field}.tokens`, amount.tokens, 'must be a whole number of tokens >= 0');
 }
 
-function reservationId(reservation: PolicyReservation): string {
-  if (reservation === null || typeof reservation !== 'object' || typeof reservation.id !== 'string') {
-    throw new ValidationError('reservation', reservation, 'must be a reservation returned by reserve()');
-  }
-  return reservation.id;
-}
 
 function checkSpent(spent: unknown): { nanos: number; tokens: number; requests: number } | undefined {
   if (spent === null || typeof spent !== 'object') return undefined;

@@ -135,7 +135,16 @@ export class BudgetPolicies implements PolicyGuard {
     return matcher.line(meter ?? (matcher.has('budget') ? 'budget' : 'rate'), entity, now, true);
   }
 
-  async reserve(subject: CallSubject, estimate: CallEstimate): Promise<PolicyReserved | undefined> {
+  reserve(subject: CallSubject, estimate: CallEstimate): Promise<PolicyReserved | undefined> {
+    // Not async: the ledger's promise is handed back as is (one promise per call, not two).
+    try {
+      return this.reserveLines(subject, estimate);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  private reserveLines(subject: CallSubject, estimate: CallEstimate): Promise<PolicyReserved | undefined> {
     checkSubject(subject);
     if (estimate === null || typeof estimate !== 'object') throw new ValidationError('estimate', estimate, 'must be { promptTokens, completionTokens }');
     const { promptTokens, completionTokens } = estimate;
@@ -157,7 +166,7 @@ export class BudgetPolicies implements PolicyGuard {
       if (matcher.limitsUsd && !priced && matcher.policy.unpriced === 'refuse') throw new UnpricedModelError(subject.model, matcher.policy.name);
       matcher.lines(entity, now, priced, lines);
     }
-    if (lines.length === 0) return undefined;
+    if (lines.length === 0) return NOTHING;
     // Lines not limiting USD still record the call's cost (their standings show it); an unknown price counts 0.
     if (!pricedKnown) nanos = this.estimateNanos(subject.model, promptTokens, completionTokens);
     return this.ledger.reserve(lines, { nanos: nanos ?? 0, tokens: promptTokens + completionTokens });
@@ -182,6 +191,8 @@ export class BudgetPolicies implements PolicyGuard {
     return written !== undefined && written > plain ? written : plain;
   }
 }
+
+const NOTHING: Promise<undefined> = Promise.resolve(undefined);
 
 function checkSubject(subject: CallSubject): void {
   if (subject === null || typeof subject !== 'object') throw new ValidationError('subject', subject, 'must be { model, user?, org?, key?, agent?, thread? }');

@@ -1,18 +1,63 @@
+import { ValidationError } from '../core/errors.js';
 import type { PolicyMeter } from './policy-meter.js';
+import type { PolicyAmount, PolicyLine, PolicyReservation } from './policy-types.js';
 
 /** One call's hold in a memory policy ledger: the meters it holds on and what it holds on each. */
 export interface PolicyHold {
-  readonly id: string;
+  /** Unique within the ledger; the reservation's id is `ph<seq>`. */
+  readonly seq: number;
+  readonly lines: readonly PolicyLine[];
   readonly meters: readonly PolicyMeter[];
-  /** Nanos held per meter (0 on a line with `priced: false`). */
-  readonly nanos: readonly number[];
-  /** Per meter: false on a line with `priced: false` (charged no nanos at settle). */
+  /** Per meter: false on a line with `priced: false` (holds and is charged no nanos). */
   readonly priced: readonly boolean[];
+  readonly nanos: number;
   readonly tokens: number;
   readonly expiresAt: number;
   /** `live` holds its amounts; `lapsed` freed them at expiry but may still be settled (charged) once; `done` is final. */
   state: 'live' | 'lapsed' | 'done';
 }
+
+/**
+ * The reservation a memory policy ledger hands out: what the interface shows, read through getters over
+ * a private hold, so that nothing a caller does to the object changes what is held (a plain copy, e.g.
+ * after JSON, is found again by its id). The id string is built only if someone reads it.
+ */
+export class HeldReservation implements PolicyReservation {
+  readonly #hold: PolicyHold;
+  readonly #owner: object;
+
+  constructor(hold: PolicyHold, owner: object) {
+    this.#hold = hold;
+    this.#owner = owner;
+  }
+
+  get id(): string {
+    return `ph${this.#hold.seq}`;
+  }
+
+  get lines(): readonly PolicyLine[] {
+    return this.#hold.lines;
+  }
+
+  get amount(): PolicyAmount {
+    return { nanos: this.#hold.nanos, tokens: this.#hold.tokens };
+  }
+
+  get expiresAt(): number {
+    return this.#hold.expiresAt;
+  }
+
+  toJSON(): PolicyReservation {
+    return { id: this.id, lines: this.lines, amount: this.amount, expiresAt: this.expiresAt };
+  }
+
+  /** The hold behind `value` when it is a reservation of `owner` (a brand check), else `undefined`. */
+  static holdOf(value: unknown, owner: object): PolicyHold | undefined {
+    return typeof value === 'object' && value !== null && #hold in value && value.#owner === owner ? value.#hold : undefined;
+  }
+}
+
+const ID = /^ph([1-9]\d{0,15})$/;
 
 /**
  * A FIFO of holds in expiry order (the TTL is fixed, so creation order), consumed from `head`; holds no
@@ -30,6 +75,21 @@ class HoldFifo {
 
   push(hold: PolicyHold): void {
     this.items.push(hold);
+  }
+
+  /** The queued hold numbered `seq` still in `state` (the queue is in `seq` order: a binary search). */
+  find(seq: number): PolicyHold | undefined {
+    const items = this.items;
+    let lo = this.head;
+    let hi = items.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const hold = items[mid]!;
+      if (hold.seq === seq) return hold.state === this.state ? hold : undefined;
+      if (hold.seq < seq) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 
   /** Hands each hold in `state` whose `expiresAt + delayMs` is reached by `now` to `take`, in order; `live` = holds still queued in `state`. */
@@ -62,21 +122,21 @@ class HoldFifo {
 }
 
 /**
- * The holds of a memory policy ledger by id, with their lapse: at `expiresAt` a live hold frees its amounts
+ * The holds of a memory policy ledger, with their lapse: at `expiresAt` a live hold frees its amounts
  * (`onLapse`) and becomes a tombstone for one more TTL, so that a call answered after its hold lapsed is still
- * billed once by its settle (and a second settle, or a release, does nothing). Settled holds leave the map at
- * once and the queues as they reach the front.
+ * billed once by its settle (and a second settle, or a release, does nothing). Holds are kept in two queues
+ * in creation order (no map: a reservation leads to its hold directly, a plain copy by binary search on its
+ * number); settled holds leave the queues as they reach the front.
  *
  * @example
  * ```ts
  * const holds = new PolicyHolds(600_000, (hold) => freeAll(hold));
  * holds.add(hold);
  * holds.expire(now);
- * holds.get(id)?.state; // 'live' | 'lapsed'
+ * holds.find(reservation)?.state; // 'live' | 'lapsed'
  * ```
  */
 export class PolicyHolds {
-  private readonly byId = new Map<string, PolicyHold>();
   private readonly live: HoldFifo;
   private readonly lapsed: HoldFifo;
   private liveCount = 0;
@@ -94,19 +154,28 @@ export class PolicyHolds {
     this.lapsed = new HoldFifo('lapsed', ttlMs, (hold) => this.finish(hold));
   }
 
-  /** A new id, unique within this ledger. */
-  nextId(): string {
-    return `ph${(++this.sequence).toString(36)}`;
+  /** A new sequence number, unique within this ledger. */
+  next(): number {
+    return ++this.sequence;
   }
 
   add(hold: PolicyHold): void {
-    this.byId.set(hold.id, hold);
     this.live.push(hold);
     this.liveCount++;
   }
 
-  get(id: string): PolicyHold | undefined {
-    return this.byId.get(id);
+  /** The hold a reservation (ours, or a plain copy of one) stands for, if it is still known. */
+  find(reservation: PolicyReservation): PolicyHold | undefined {
+    const held = HeldReservation.holdOf(reservation, this);
+    if (held !== undefined) return held.state === 'done' ? undefined : held;
+    if (reservation === null || typeof reservation !== 'object' || typeof reservation.id !== 'string') {
+      throw new ValidationError('reservation', reservation, 'must be a reservation returned by reserve()');
+    }
+    // A plain copy (after JSON, say): looked up by its number among the holds still live or lapsed.
+    const match = ID.exec(reservation.id);
+    if (match === null) return undefined;
+    const seq = Number(match[1]);
+    return this.live.find(seq) ?? this.lapsed.find(seq);
   }
 
   /** Marks the hold done and forgets it (a settle or release). */
@@ -114,7 +183,6 @@ export class PolicyHolds {
     if (hold.state === 'live') this.liveCount--;
     else if (hold.state === 'lapsed') this.tombstones--;
     hold.state = 'done';
-    this.byId.delete(hold.id);
   }
 
   /** Live holds. */

@@ -100,9 +100,24 @@ const GatewayOptionsSchema = z.object(
     requestTimeoutMs: integerAtLeast(1),
     readinessIntervalMs: integerAtLeast(10),
     corsOrigins: z.array(z.unknown(), { error: 'must be an array of origins' }).optional(),
+    policies: z
+      .custom<GatewayPolicies>(isGatewayPolicies, {
+        error: 'must be { guard, ledger }: a BudgetPolicies (policies, policy(), lineFor()) and its PolicyLedger',
+      })
+      .optional(),
   },
   { error: 'must be an object' },
 );
+
+function hasMethods(v: unknown, ...names: string[]): boolean {
+  return typeof v === 'object' && v !== null && names.every((n) => typeof (v as Record<string, unknown>)[n] === 'function');
+}
+
+function isGatewayPolicies(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const { guard, ledger } = v as Partial<GatewayPolicies>;
+  return hasMethods(guard, 'policy', 'lineFor') && Array.isArray(guard!.policies) && hasMethods(ledger, 'standing', 'top', 'setOverride', 'deleteOverride', 'close');
+}
 
 /** Checks the options of {@link createGateway} (once, at construction) and fills in the defaults. */
 export function parseGatewayOptions(options: GatewayOptions): GatewaySettings {

@@ -1,7 +1,7 @@
 import type { PolicyStanding } from '../budget/policy-types.js';
 import type { CompletionRequest } from '../core/types.js';
 
-/** Per-call callbacks of the router's charged calls (`complete`, `stream`, `embed`, `forward`, `forwardStream`). */
+/** Per-call callbacks of the router's charged calls (`complete`, `stream`, `embed`, `forward`, `forwardStream`; `forwardUncharged` holds nothing and never calls them). */
 export interface RouterCallHooks {
   /**
    * Called once per call, right after its budget holds were taken and before the first backend attempt

@@ -163,7 +163,8 @@ export class LLMRouter {
   /**
    * Sends a chat completion to a backend serving `request.model` and charges its usage.
    *
-   * Throws `BudgetExhaustedError` (no backend called), `NoBackendError`, `ProviderError` (a backend gave a
+   * Throws `BudgetExhaustedError`, or with `policies` `PolicyExhaustedError`, `RateLimitedError` or
+   * `UnpricedModelError` (no backend called, nothing held), `NoBackendError`, `ProviderError` (a backend gave a
    * non-retryable answer; the message names backend and status), `AllBackendsFailedError` (every attempt
    * failed retryably), `CallAbortedError` (caller's signal or `timeoutMs`), `ValidationError`.
    */

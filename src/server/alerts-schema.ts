@@ -11,7 +11,7 @@ export interface AlertConfig {
   url: string;
   /**
    * The signing secret as written: a Standard Webhooks `whsec_<base64>` secret (the key is the decoded
-   * bytes), or any other non-empty string (the key is its UTF-8 bytes).
+   * bytes, at least 24), or any other non-empty string (the key is its UTF-8 bytes).
    */
   secret: string;
   /** The events sent to this URL; default both. */
@@ -20,7 +20,10 @@ export interface AlertConfig {
 
 const EVENTS: readonly AlertEventType[] = ['threshold', 'exhausted'];
 const URL_RULE = 'must be an http:// or https:// URL';
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/;
+/** Padded base64, as Standard Webhooks secrets are written (a typo must not decode to another key). */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** Shortest key a `whsec_` secret may hold, bytes (Standard Webhooks generates 24 to 64). */
+const MIN_KEY_BYTES = 24;
 
 function isHttpUrl(v: unknown): boolean {
   if (typeof v !== 'string') return false;
@@ -37,8 +40,10 @@ const secret = z.string({ error: (i) => `must be a non-empty string (got ${i.inp
   if (s.length === 0) ctx.addIssue({ code: 'custom', message: 'must be a non-empty string (got an empty one)' });
   else if (s.startsWith('whsec_')) {
     const b64 = s.slice(6);
-    if (b64.length === 0 || !BASE64.test(b64) || Buffer.from(b64, 'base64').length === 0) {
+    if (b64.length === 0 || !BASE64.test(b64)) {
       ctx.addIssue({ code: 'custom', message: 'a secret starting with "whsec_" must continue with the key in base64 (Standard Webhooks); the value given is not valid base64' });
+    } else if (Buffer.from(b64, 'base64').length < MIN_KEY_BYTES) {
+      ctx.addIssue({ code: 'custom', message: `a "whsec_" secret must hold a key of at least ${MIN_KEY_BYTES} bytes (got ${Buffer.from(b64, 'base64').length})` });
     }
   }
 });

@@ -6,6 +6,9 @@ import { redactUrl } from '../core/redact-url.js';
 import { configureRouter, parseRouterConfig, type RouterConfig } from './router-config.js';
 import type { LLMRouter } from '../router/router.js';
 import { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from '../budget/memory-ledger.js';
+import { MemoryPolicyLedger } from '../budget/memory-policy-ledger.js';
+import { BudgetPolicies } from '../budget/policies.js';
+import type { PolicyLedger } from '../budget/policy-types.js';
 import type { RedisBudgetLedgerOptions } from '../stores/ledgers/redis/redis-ledger.js';
 import type { UsageStore } from '../usage/usage-store.js';
 import { UsageTracker } from '../usage/tracker.js';
@@ -24,6 +27,13 @@ export interface Runtime {
   /** The prices the tracker charges events at: the config's `prices:` over the catalog and built-in table. */
   prices: PriceTable;
   keys: GatewayKey[];
+  /**
+   * The `budgets.policies` of the config bound to their ledger and the price table (`undefined` without
+   * policies): the router enforces them; give `{ guard: policies, ledger: policyLedger }` to `createGateway`.
+   */
+  policies: BudgetPolicies | undefined;
+  /** The ledger the policies' lines live in (memory, or Redis beside a Redis thread ledger). */
+  policyLedger: PolicyLedger | undefined;
   /** What `GET /v1/models` lists: `modelsOf(router.backends)` (exact names, and catalog models behind patterns). */
   models: GatewayModel[];
   /** True when no provider was configured or found in the environment and the mock serves every model. */
@@ -137,15 +147,19 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
     const tracker = new UsageTracker({ estimateCostNanos: (model, usage) => prices.estimateCostNanos(model, usage) });
     const store = await buildStore(config, cleanups);
     const ledger = await buildLedger(config, store.store, cleanups, warnings);
+    const policies = buildPolicies(config, prices, cleanups, warnings);
     const providers = config.providers ?? providersFromEnv(env);
     const mock = providers === undefined;
-    const { router, parsed } = buildRouter(config, providers ?? MOCK_PROVIDERS, { env, ledger: ledger.ledger, tracker });
+    const routerOptions = { env, ledger: ledger.ledger, tracker, ...(policies ? { policies: policies.guard } : {}) };
+    const { router, parsed } = buildRouter(config, providers ?? MOCK_PROVIDERS, routerOptions);
     return {
       router,
       ledger: ledger.ledger,
       store: store.store,
       tracker,
       prices,
+      policies: policies?.guard,
+      policyLedger: policies?.ledger,
       keys: config.keys.map((k) => ({ name: k.name, sha256: k.sha256, org: k.org, admin: k.admin })),
       models: modelsOf(router.backends),
       mock,
@@ -230,11 +244,31 @@ async function buildLedger(
   return { ledger, text: `redis ${redactUrl(l.url)}${mode}` };
 }
 
+/**
+ * The config's budget policies over their ledger: in memory (this process only) beside a memory thread
+ * ledger. `undefined` without policies.
+ */
+function buildPolicies(config: TokenwardenConfig, prices: PriceTable, cleanups: Cleanups, warnings: string[]): { guard: BudgetPolicies; ledger: PolicyLedger } | undefined {
+  if (config.budgets.policies.length === 0) return undefined;
+  const ttl = config.ledger.reservationTtlMs !== undefined ? { reservationTtlMs: config.ledger.reservationTtlMs } : {};
+  // LEAD: restore the spend of budget lines from the usage store here (MemoryPolicyLedger option `restore`),
+  // once h-router's `storePolicyRestorer(store, policies)` (src/usage/policy-restore.ts) is merged.
+  // LEAD: with `config.ledger.kind === 'redis'`, build h-redis's RedisPolicyLedger here instead (same url,
+  // key_prefix, reservation TTL, fail-open and restore) so that policies hold across instances.
+  if (config.ledger.kind === 'redis') {
+    warnings.push('budget policies are counted in this process only (the Redis policy ledger is not wired yet): several instances each allow the full limit');
+  }
+  const ledger: PolicyLedger = new MemoryPolicyLedger({ ...ttl });
+  cleanups.push(() => ledger.close());
+  const guard = new BudgetPolicies({ policies: config.budgets.policies, ledger, prices });
+  return { guard, ledger };
+}
+
 /** The router of the `providers` section; its problems (e.g. a key variable not set) are config problems. */
 function buildRouter(
   config: TokenwardenConfig,
   section: Record<string, unknown>,
-  options: { env: ConfigEnv; ledger: BudgetLedger; tracker: UsageTracker },
+  options: { env: ConfigEnv; ledger: BudgetLedger; tracker: UsageTracker; policies?: BudgetPolicies },
 ): { router: LLMRouter; parsed: RouterConfig } {
   try {
     const parsed = parseRouterConfig(section, { env: options.env });

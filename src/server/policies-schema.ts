@@ -61,7 +61,12 @@ const policy = mapping(
     }),
     scope: z.enum(POLICY_SCOPES as [PolicyScope, ...PolicyScope[]], { error: mustBe(`must be one of ${POLICY_SCOPES.join(', ')}`) }),
     match: match.optional(),
-    max_usd: z.number({ error: mustBe(USD) }).refine((n) => Number.isFinite(n) && n > 0 && n <= MAX_USD, { error: mustBe(USD) }).optional(),
+    max_usd: z
+      .number({ error: mustBe(USD) })
+      .refine((n) => Number.isFinite(n) && n > 0 && n <= MAX_USD, { error: mustBe(USD) })
+      // Not `abort`: an aborted item would hide the list's own checks (duplicate names) from the report.
+      .refine((n) => !(n > 0) || Math.round(n * 1e9) >= 1, { error: mustBe('must be at least 0.000000001 (one nano-USD, the unit spend is counted in)') })
+      .optional(),
     max_tokens: integer(1).optional(),
     rpm: integer(1).optional(),
     tpm: integer(1).optional(),

@@ -13,6 +13,10 @@ export interface UsageFilter {
   model?: string;
   provider?: string;
   threadId?: string;
+  /** The API key's name the gateway stamped on the event (`metadata.key_name`, compared as text). */
+  keyName?: string;
+  /** Events whose model starts with this text (literally: `%` and `_` are plain characters; case-sensitive). */
+  modelPrefix?: string;
 }
 
 /** A page request: filters plus `limit` (default 100, at most 1000) and an opaque `cursor`. */

@@ -58,7 +58,7 @@ describe('MemoryPolicyLedger: bounded memory', () => {
     for (let i = 0; i < 40; i++) await ledger.reserve([minuteLine('r', 'fresh', t)], { nanos: 0, tokens: 0 });
     expect(ledger.stats().lines).toBe(2); // 'fresh' and the busy line of the last minute
     await ledger.settle(busy.reservation, { nanos: 0, tokens: 1 });
-    for (let i = 0; i < 4; i++) await ledger.reserve([minuteLine('r', 'fresh', t)], { nanos: 0, tokens: 0 });
+    for (let i = 0; i < 32; i++) await ledger.reserve([minuteLine('r', 'fresh', t)], { nanos: 0, tokens: 0 });
     expect(ledger.stats().lines).toBe(1);
   });
 
@@ -77,7 +77,7 @@ describe('MemoryPolicyLedger: bounded memory', () => {
     await ledger.settle((await ledger.reserve([line], { nanos: 0, tokens: 10 })).reservation, { nanos: 0, tokens: 10 });
     expect(await ledger.standing(line)).toMatchObject({ usedTokens: 50, requests: 3 });
     t += 61_000;
-    for (let i = 0; i < 3; i++) await ledger.reserve([dayLine('p', 'other', t)], { nanos: 0, tokens: 0 });
+    for (let i = 0; i < 32; i++) await ledger.reserve([dayLine('p', 'other', t)], { nanos: 0, tokens: 0 });
     expect(ledger.stats().lines).toBe(1);
     expect(await ledger.standing(line)).toMatchObject({ usedTokens: 40, requests: 2 }); // as recorded by the store
     expect(restored).toEqual(['idle', 'other', 'idle']);

@@ -6,7 +6,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryPolicyLedger } from '../../src/budget/memory-policy-ledger.js';
+import { BudgetPolicies } from '../../src/budget/policies.js';
 import { runServeCommand } from '../../src/cli/serve.js';
+import { PriceTable } from '../../src/pricing/price-table.js';
 import { InvalidConfigError } from '../../src/server/config-problems.js';
 import { loadConfig } from '../../src/server/load-config.js';
 import { validateConfig } from '../../src/server/validate-config.js';
@@ -57,6 +60,9 @@ describe('config: budgets.policies', () => {
       { name: 'agent-cap', scope: 'agent', maxTokens: 200_000 },
       { name: 'gpt4o', scope: 'global', match: { model: 'gpt-4o*' }, maxUsd: 0.25, unpriced: 'allow', thresholds: [50, 80] },
     ]);
+    // What the config accepts, the library takes as it is.
+    const guard = new BudgetPolicies({ policies: config.budgets.policies, ledger: new MemoryPolicyLedger(), prices: new PriceTable() });
+    expect(guard.policies.map((p) => p.name)).toEqual(['user-daily', 'acme-monthly', 'key-rate', 'agent-cap', 'gpt4o']);
   });
 
   it('has no policies, alerts or outbox setting without the sections', () => {
@@ -100,6 +106,7 @@ describe('config: budgets.policies', () => {
       thresholds: [90, 50]
       colour: red
     - { name: "bad name!", scope: user, max_usd: 1, rpm: 0, tpm: many }
+    - { name: dust, scope: user, max_usd: 0.0000000001 }
 `);
     expect(problems).toEqual(
       expect.arrayContaining([
@@ -120,9 +127,10 @@ describe('config: budgets.policies', () => {
         'budgets.policies[7].name: must be a name of letters, digits, ".", "_", "-" (at most 64) (got "bad name!") (line 31)',
         'budgets.policies[7].rpm: must be an integer >= 1 (got 0) (line 31)',
         'budgets.policies[7].tpm: must be an integer >= 1 (got "many") (line 31)',
+        'budgets.policies[8].max_usd: must be at least 0.000000001 (one nano-USD, the unit spend is counted in) (got 1e-10) (line 32)',
       ]),
     );
-    expect(problems).toHaveLength(17);
+    expect(problems).toHaveLength(18);
   });
 
   it('refuses a list that is not one, and a policy that is not a mapping', async () => {
@@ -178,6 +186,7 @@ alerts:
     secret: s
     events: []
   - { url: https://b.example/h, events: [exhausted, exhausted], colour: red }
+  - { url: https://c.example/h, secret: whsec_c2hvcnQ= }
 alerts_outbox: ""
 `);
     expect(problems).toEqual(
@@ -191,10 +200,11 @@ alerts_outbox: ""
         'alerts[3].colour: unknown key; allowed: url, secret, events (line 10)',
         'alerts[3].secret: must be a non-empty string (got nothing) (line 10)',
         'alerts[3].events[1]: lists exhausted twice (line 10)',
-        'alerts_outbox: must be a non-empty string (got "") (line 11)',
+        'alerts[4].secret: a "whsec_" secret must hold a key of at least 24 bytes (got 5) (line 11)',
+        'alerts_outbox: must be a non-empty string (got "") (line 12)',
       ]),
     );
-    expect(problems).toHaveLength(10);
+    expect(problems).toHaveLength(11);
     expect(problems.join('\n')).not.toContain('not-base64');
   });
 });
@@ -215,5 +225,56 @@ describe('serve with a bad policy config', () => {
     expect(err).toContain('budgets.policies[0].max_usd: must be a positive number of USD, at most 9007199 (counted in nano-USD) (got -5) (line 3)');
     expect(err).toContain('budgets.policies[1].name: duplicates budgets.policies[0].name ("p") (line 4)');
     expect(err).toContain('budgets.policies[1]: sets no limit: give at least one of max_usd, max_tokens, rpm, tpm (line 4)');
+  });
+});
+
+describe('serve with policies', () => {
+  it('enforces and serves the configured policies (rate limit refused with Retry-After, /v1/budgets lists them)', async () => {
+    const file = await writeYaml(`store: { sqlite: ${join(dir, 'serve.db')} }
+budgets:
+  policies:
+    - { name: everyone-rate, scope: global, rpm: 1 }
+    - { name: user-daily, scope: user, max_usd: 5, window: 1d }
+`);
+    const stop = new AbortController();
+    let url = '';
+    let listening: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => (listening = resolve));
+    let banner = '';
+    const done = runServeCommand(['--config', file, '--port', '0'], { stdout: (t) => (banner += t), stderr: () => undefined }, {
+      env: {},
+      signal: stop.signal,
+      handleSignals: false,
+      onListening: (info) => {
+        url = info.url;
+        listening();
+      },
+    });
+    await Promise.race([started, done]);
+    expect(url).not.toBe('');
+    expect(banner).toContain('  policies   2: everyone-rate, user-daily (GET /v1/budgets)');
+    try {
+      while (Date.now() % 60_000 > 58_000) await new Promise((r) => setTimeout(r, 100));
+      const ask = () =>
+        fetch(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-user-id': 'u-1' },
+          body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 10 }),
+        });
+      const ok = await ask();
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get('x-budget-policy')).toBe('user-daily');
+      expect(ok.headers.get('x-ratelimit-limit-requests')).toBe('1');
+      expect(ok.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+      const refused = await ask();
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('rate_limit_exceeded');
+      const budgets = (await (await fetch(`${url}/v1/budgets`)).json()) as { policies: Array<{ name: string }> };
+      expect(budgets.policies.map((p) => p.name)).toEqual(['everyone-rate', 'user-daily']);
+    } finally {
+      stop.abort();
+      expect(await done).toBe(0);
+    }
   });
 });

@@ -177,6 +177,58 @@ export function runUsageStoreContract(name: string, makeStore: () => Promise<Con
       expect((await store.daily({ model: 'claude-3-5-sonnet' }))[0]!.requestCount).toBe(2);
     });
 
+    it('filters by key name (metadata.key_name) and model prefix (literal, case-sensitive), in queries and aggregates', async () => {
+      const store = await fresh();
+      const events = [
+        makeEvent({ timestamp: T0, model: 'gpt-4o', metadata: { key_name: 'ci' } }),
+        makeEvent({ timestamp: T0 + 1000, model: 'gpt-4o-mini', metadata: { key_name: 'ci-2', user_id: 'ann' } }),
+        makeEvent({ timestamp: T0 + 2000, model: 'GPT-4o', metadata: { key_name: 'ci' } }),
+        makeEvent({ timestamp: T0 + 3000, model: 'gpt_4o', metadata: { key_name: 7 } }),
+        makeEvent({ timestamp: T0 + DAY + 5, model: 'a%b\\c', metadata: { keyName: 'ci' } }),
+        makeEvent({ timestamp: T0 + DAY + 6, model: 'a%bxc', metadata: {} }),
+        makeEvent({ timestamp: T0 + DAY + 7, model: 'gpt-4o', metadata: { key_name: 'ci' }, costNanos: undefined }),
+      ];
+      await store.append(shuffled(events));
+      await store.flush();
+      const ids = async (f: Record<string, unknown>): Promise<string[]> =>
+        (await allPages(store, f as Parameters<UsageStore['query']>[0])).map((e) => e.id);
+      const pick = (...idx: number[]): string[] => idx.map((i) => events[i]!.id);
+
+      expect(await ids({ keyName: 'ci' })).toEqual(pick(0, 2, 6));
+      expect(await ids({ keyName: '7' })).toEqual(pick(3)); // a number is compared as its text
+      expect(await ids({ keyName: 'c' })).toEqual([]);
+      expect(await ids({ modelPrefix: 'gpt-4o' })).toEqual(pick(0, 1, 6));
+      expect(await ids({ modelPrefix: 'gpt_' })).toEqual(pick(3)); // `_` is no wildcard
+      expect(await ids({ modelPrefix: 'GPT' })).toEqual(pick(2)); // case-sensitive
+      expect(await ids({ modelPrefix: 'a%b\\' })).toEqual(pick(4)); // `%` and `\\` are literal
+      expect(await ids({ modelPrefix: 'gpt-4o', keyName: 'ci', since: T0 + 1 })).toEqual(pick(6));
+
+      // Whole days (the rollup where the store has one) and partial days agree with the events.
+      const sums = (idx: number[]) => ({
+        requestCount: idx.length,
+        totalTokens: idx.length * 150,
+        costNanos: idx.reduce((a, i) => a + (events[i]!.costNanos ?? 0), 0),
+      });
+      for (const range of [{}, { since: T0 - DAY, until: T0 + 3 * DAY }, { since: T0 + 500, until: T0 + DAY + 7 }]) {
+        const within = (i: number): boolean =>
+          (range.since === undefined || events[i]!.timestamp >= range.since) && (range.until === undefined || events[i]!.timestamp < range.until);
+        for (const [filter, idx] of [
+          [{ modelPrefix: 'gpt-4o' }, [0, 1, 6]],
+          [{ keyName: 'ci' }, [0, 2, 6]],
+          [{ modelPrefix: 'a%b' }, [4, 5]],
+        ] as const) {
+          const want = sums(idx.filter(within));
+          const s = await store.summary({ ...range, ...filter });
+          expect({ requestCount: s.totals.requestCount, totalTokens: s.totals.totalTokens, costNanos: s.totals.costNanos ?? 0 }).toEqual(want);
+          expect(await store.count({ ...range, ...filter })).toBe(want.requestCount);
+          const daily = await store.daily({ ...range, ...filter });
+          expect(daily.reduce((a, d) => a + d.requestCount, 0)).toBe(want.requestCount);
+        }
+      }
+      await expect(store.count({ keyName: '' })).rejects.toThrow(ValidationError);
+      await expect(store.count({ modelPrefix: 5 as unknown as string })).rejects.toThrow(/modelPrefix/);
+    });
+
     it('paginates in (timestamp, id) order with no duplicates or gaps, even with equal timestamps', async () => {
       const store = await fresh();
       const odd = ['A-1', 'a1', 'B', '_x', 'a-2', 'Z9', 'z', '0', '~t', 'a'];

@@ -6,7 +6,7 @@ import { countSql, dailySql, hourlySql, summarySql, type AggregateSqlContext } f
 import { UsageStoreError } from '../../../usage/store-error.js';
 import { attachInline } from '../../../usage/usage-committer.js';
 import { TrackerAttachments, type UsageEventSource } from '../../../usage/tracker-attachment.js';
-import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, whereClause, type NormalizedFilter } from '../shared/usage-filter.js';
+import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, postgresMetadataText, whereClause, type NormalizedFilter } from '../shared/usage-filter.js';
 import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS } from '../shared/usage-row.js';
 import { EventSpool, type SpoolRecovery } from '../spool/event-spool.js';
 import { ValidationError } from '../../../core/errors.js';
@@ -260,7 +260,7 @@ export class PostgresUsageStore implements UsageStore {
     await this.ensureOpen();
     const params: unknown[] = [];
     const param = (v: unknown): string => (params.push(v), `$${params.length}`);
-    const where = filterConditions(q, param);
+    const where = filterConditions(q, param, postgresMetadataText);
     if (q.after) where.push(`(ts, id) > (${param(q.after[0])}::bigint, ${param(q.after[1])}::text)`);
     const sql = `SELECT ${selectColumns(this.hasOverspend)} FROM ${this.table} ${whereClause(where)} ORDER BY ts, id LIMIT ${param(q.limit + 1)}`;
     const { rows } = await this.run(sql, params);
@@ -362,6 +362,7 @@ export class PostgresUsageStore implements UsageStore {
       events: this.table,
       rollup: this.hasRollup ? qualified(this.target, `${this.target.table}_daily`) : undefined,
       param: (v) => (params.push(v), `$${params.length}`),
+      metadataText: postgresMetadataText,
     });
     return { sql, params };
   }

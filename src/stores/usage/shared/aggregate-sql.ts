@@ -1,4 +1,4 @@
-import { filterConditions, type NormalizedFilter } from './usage-filter.js';
+import { filterConditions, prefixCondition, type MetadataText, type NormalizedFilter } from './usage-filter.js';
 
 const MS_PER_DAY = 86_400_000;
 const MS_PER_HOUR = 3_600_000;
@@ -14,6 +14,8 @@ export interface AggregateSqlContext {
   rollup: string | undefined;
   /** Registers a parameter value and returns its placeholder (`?` or `$n`). */
   param: (value: unknown) => string;
+  /** The backend's SQL for a metadata key's text (`keyName`). */
+  metadataText: MetadataText;
 }
 
 /** Which whole UTC days come from the rollup and which event time ranges are scanned directly. */
@@ -27,7 +29,7 @@ export interface AggregatePlan {
 /**
  * Splits an aggregate query into whole UTC days, answered from the daily rollup (maintained by
  * triggers on every insert, update and delete), and the partial days at either end, answered from the
- * events. Filters the rollup does not key on (user, thread) go to the events entirely.
+ * events. Filters the rollup does not key on (user, thread, key name) go to the events entirely.
  *
  * @example
  * ```ts
@@ -38,7 +40,7 @@ export interface AggregatePlan {
 export function planAggregate(f: NormalizedFilter, useRollup = true): AggregatePlan {
   const since = f.since === undefined ? undefined : Math.ceil(f.since);
   const until = f.until === undefined ? undefined : Math.ceil(f.until);
-  if (!useRollup || f.userId !== undefined || f.threadId !== undefined) return { rollup: undefined, raw: [{ since, until }] };
+  if (!useRollup || f.userId !== undefined || f.threadId !== undefined || f.keyName !== undefined) return { rollup: undefined, raw: [{ since, until }] };
   const fromDay = since === undefined ? undefined : Math.ceil(since / MS_PER_DAY);
   const toDay = until === undefined ? undefined : Math.floor(until / MS_PER_DAY);
   if (fromDay !== undefined && toDay !== undefined && fromDay >= toDay) return { rollup: undefined, raw: [{ since, until }] };
@@ -62,8 +64,8 @@ const ROLLUP_SUMS =
 /** Rollup key encoding of a nullable value: `''` for null, `'=' || value` otherwise (so `''` stays distinct). */
 export const NULLABLE_KEY = (column: string): string => `COALESCE('=' || ${column}, '')`;
 
-function eventWhere(f: NormalizedFilter, range: AggregatePlan['raw'][number], param: (v: unknown) => string): string {
-  const where = filterConditions({ ...f, since: range.since, until: range.until }, param);
+function eventWhere(f: NormalizedFilter, range: AggregatePlan['raw'][number], c: AggregateSqlContext): string {
+  const where = filterConditions({ ...f, since: range.since, until: range.until }, c.param, c.metadataText);
   return where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '';
 }
 
@@ -75,6 +77,7 @@ function rollupWhere(f: NormalizedFilter, days: NonNullable<AggregatePlan['rollu
   if (f.agentId !== undefined) where.push(`agent_key = ${param('=' + f.agentId)}`);
   if (f.model !== undefined) where.push(`model = ${param(f.model)}`);
   if (f.provider !== undefined) where.push(`provider = ${param(f.provider)}`);
+  if (f.modelPrefix !== undefined) where.push(prefixCondition('model', f.modelPrefix, param));
   return where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '';
 }
 
@@ -86,7 +89,7 @@ function union(parts: string[], empty: string): string {
 export function summarySql(f: NormalizedFilter, c: AggregateSqlContext): string {
   const plan = planAggregate(f, c.rollup !== undefined);
   const parts = plan.raw.map(
-    (r) => `SELECT model, agent_id, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, r, c.param)} GROUP BY model, agent_id`,
+    (r) => `SELECT model, agent_id, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, r, c)} GROUP BY model, agent_id`,
   );
   if (plan.rollup) {
     parts.push(
@@ -101,7 +104,7 @@ export function summarySql(f: NormalizedFilter, c: AggregateSqlContext): string 
 export function dailySql(f: NormalizedFilter, c: AggregateSqlContext): string {
   const plan = planAggregate(f, c.rollup !== undefined);
   const parts = plan.raw.map(
-    (r) => `SELECT ts / ${MS_PER_DAY} AS day, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, r, c.param)} GROUP BY ts / ${MS_PER_DAY}`,
+    (r) => `SELECT ts / ${MS_PER_DAY} AS day, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, r, c)} GROUP BY ts / ${MS_PER_DAY}`,
   );
   if (plan.rollup) {
     parts.push(`SELECT day, ${ROLLUP_SUMS} FROM ${c.rollup}${rollupWhere(f, plan.rollup, c.param)} GROUP BY day HAVING SUM(request_count) > 0`);
@@ -116,13 +119,13 @@ export function dailySql(f: NormalizedFilter, c: AggregateSqlContext): string {
  */
 export function hourlySql(f: NormalizedFilter, c: AggregateSqlContext): string {
   const range = { since: f.since === undefined ? undefined : Math.ceil(f.since), until: f.until === undefined ? undefined : Math.ceil(f.until) };
-  return `SELECT ts / ${MS_PER_HOUR} AS hour, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, range, c.param)} GROUP BY ts / ${MS_PER_HOUR}`;
+  return `SELECT ts / ${MS_PER_HOUR} AS hour, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, range, c)} GROUP BY ts / ${MS_PER_HOUR}`;
 }
 
 /** SQL returning one `n` per part; the count is their sum. */
 export function countSql(f: NormalizedFilter, c: AggregateSqlContext): string {
   const plan = planAggregate(f, c.rollup !== undefined);
-  const parts = plan.raw.map((r) => `SELECT COUNT(*) AS n FROM ${c.events}${eventWhere(f, r, c.param)}`);
+  const parts = plan.raw.map((r) => `SELECT COUNT(*) AS n FROM ${c.events}${eventWhere(f, r, c)}`);
   if (plan.rollup) parts.push(`SELECT COALESCE(SUM(request_count), 0) AS n FROM ${c.rollup}${rollupWhere(f, plan.rollup, c.param)}`);
   return union(parts, `SELECT 0 AS n`);
 }

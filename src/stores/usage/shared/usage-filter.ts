@@ -11,6 +11,8 @@ export interface NormalizedFilter {
   model: string | undefined;
   provider: string | undefined;
   threadId: string | undefined;
+  keyName: string | undefined;
+  modelPrefix: string | undefined;
 }
 
 /** A page request after validation. `after` is the decoded cursor: the last `[timestamp, id]` seen. */
@@ -24,7 +26,7 @@ export const DEFAULT_QUERY_LIMIT = 100;
 /** Largest page size of `query()`. */
 export const MAX_QUERY_LIMIT = 1000;
 
-const STRING_KEYS = ['orgId', 'userId', 'agentId', 'model', 'provider', 'threadId'] as const;
+const STRING_KEYS = ['orgId', 'userId', 'agentId', 'model', 'provider', 'threadId', 'keyName', 'modelPrefix'] as const;
 const FILTER_KEYS = new Set<string>(['since', 'until', ...STRING_KEYS]);
 const QUERY_KEYS = new Set<string>([...FILTER_KEYS, 'limit', 'cursor']);
 const CURSOR_PREFIX = 'c1.';
@@ -72,6 +74,8 @@ function normalize(input: UsageFilter | undefined, allowed: Set<string>, what: s
     model: undefined,
     provider: undefined,
     threadId: undefined,
+    keyName: undefined,
+    modelPrefix: undefined,
   };
   if (out.since !== undefined && out.until !== undefined && out.until < out.since) {
     throw new ValidationError('until', f.until, `must not be before since (${new Date(out.since).toISOString()})`);
@@ -125,11 +129,33 @@ export function decodeCursor(cursor: unknown): [number, string] {
   return [parsed[0], parsed[1]];
 }
 
+/** A backend's SQL for the text of one top-level key of an event's `metadata` (a JSON column). */
+export type MetadataText = (key: string) => string;
+
+/** SQLite: `metadata` is JSON text; numbers are compared as their text, like PostgreSQL's `->>`. */
+export const sqliteMetadataText: MetadataText = (key) => `CAST(json_extract(metadata, '$.${key}') AS TEXT)`;
+/** PostgreSQL: `metadata` is JSONB. */
+export const postgresMetadataText: MetadataText = (key) => `(metadata->>'${key}')`;
+
+/** `prefix` as a LIKE pattern matching it literally (escape character `\`), then anything. */
+export function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * `column` starts with `prefix`: a LIKE (which PostgreSQL can serve from an index) and, because SQLite's
+ * LIKE ignores ASCII case, the exact comparison of the first characters (code points in both databases).
+ */
+export function prefixCondition(column: string, prefix: string, param: (value: unknown) => string): string {
+  return `${column} LIKE ${param(likePrefix(prefix))} ESCAPE '\\' AND substr(${column}, 1, ${param([...prefix].length)}) = ${param(prefix)}`;
+}
+
 /**
  * SQL conditions for a filter, shared by the SQLite and PostgreSQL stores (their columns have the
- * same names). `param` registers a value and returns its placeholder (`?` or `$n`).
+ * same names; `metadataText` reads a metadata key in the backend's JSON dialect). `param` registers a
+ * value and returns its placeholder (`?` or `$n`).
  */
-export function filterConditions(f: NormalizedFilter, param: (value: unknown) => string): string[] {
+export function filterConditions(f: NormalizedFilter, param: (value: unknown) => string, metadataText: MetadataText): string[] {
   const where: string[] = [];
   if (f.since !== undefined) where.push(`ts >= ${param(Math.ceil(f.since))}`);
   if (f.until !== undefined) where.push(`ts < ${param(Math.ceil(f.until))}`);
@@ -145,6 +171,8 @@ export function filterConditions(f: NormalizedFilter, param: (value: unknown) =>
     const v = f[key];
     if (v !== undefined) where.push(`${column} = ${param(v)}`);
   }
+  if (f.keyName !== undefined) where.push(`${metadataText('key_name')} = ${param(f.keyName)}`);
+  if (f.modelPrefix !== undefined) where.push(prefixCondition('model', f.modelPrefix, param));
   return where;
 }
 

@@ -6,7 +6,7 @@ import { countSql, dailySql, hourlySql, summarySql, type AggregateSqlContext } f
 import { UsageStoreError } from '../../../usage/store-error.js';
 import { attachInline } from '../../../usage/usage-committer.js';
 import { TrackerAttachments, type UsageEventSource } from '../../../usage/tracker-attachment.js';
-import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, whereClause } from '../shared/usage-filter.js';
+import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, sqliteMetadataText, whereClause } from '../shared/usage-filter.js';
 import { assertUsageEvents, rowToEvent, selectColumns } from '../shared/usage-row.js';
 import type { BillingSummary, DailyPoint, HourlyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
 import { SqliteHealth } from './sqlite-health.js';
@@ -203,7 +203,7 @@ export class SqliteUsageStore implements UsageStore {
   async query(query: UsageQuery = {}): Promise<UsagePage> {
     const q = normalizeQuery(query);
     const params: unknown[] = [];
-    const where = filterConditions(q, (v) => (params.push(v), '?'));
+    const where = filterConditions(q, (v) => (params.push(v), '?'), sqliteMetadataText);
     if (q.after) {
       where.push('(ts, id) > (?, ?)');
       params.push(q.after[0], q.after[1]);
@@ -310,7 +310,7 @@ export class SqliteUsageStore implements UsageStore {
   ): { sql: string; params: unknown[] } {
     const params: unknown[] = [];
     const rollup = this.features.hasRollup ? 'usage_daily' : undefined;
-    const sql = build(f, { events: 'usage_events', rollup, param: (v) => (params.push(v), '?') });
+    const sql = build(f, { events: 'usage_events', rollup, param: (v) => (params.push(v), '?'), metadataText: sqliteMetadataText });
     return { sql, params };
   }
 
