@@ -223,6 +223,8 @@ export function runUsageStoreContract(name: string, makeStore: () => Promise<Con
           expect(await store.count({ ...range, ...filter })).toBe(want.requestCount);
           const daily = await store.daily({ ...range, ...filter });
           expect(daily.reduce((a, d) => a + d.requestCount, 0)).toBe(want.requestCount);
+          const hourly = await store.hourly({ ...range, ...filter });
+          expect({ requestCount: hourly.reduce((a, h) => a + h.requestCount, 0), totalTokens: hourly.reduce((a, h) => a + h.totalTokens, 0), costNanos: hourly.reduce((a, h) => a + (h.costNanos ?? 0), 0) }).toEqual(want);
         }
       }
       await expect(store.count({ keyName: '' })).rejects.toThrow(ValidationError);
