@@ -119,6 +119,7 @@ function observeCompletions(router: LLMRouter, metrics: GatewayMetrics): () => v
 /** What an error answered to a client tells the gateway: refusals and provider errors for metrics, a ledger outage for readiness. */
 function observeError(metrics: GatewayMetrics, readiness: ReadinessMonitor, logError: GatewayContext['logError'], err: unknown, mapped: HttpError): void {
   if (err instanceof LedgerUnavailableError) void readiness.refresh();
+  metrics.observeRefusal(mapped);
   if (err instanceof BudgetExhaustedError) metrics.budgetRefused();
   else if (err instanceof ProviderError) metrics.providerError({ provider: err.provider, code: err.status ?? err.code });
   else if (err instanceof AllBackendsFailedError) {
