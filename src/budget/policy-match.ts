@@ -53,7 +53,10 @@ export class PolicyMatcher {
     this.limitsUsd = policy.maxNanos !== undefined;
   }
 
-  /** The entity the call is counted as (`*` for `global`), or `undefined` when the policy does not apply to it. */
+  /**
+   * The entity the call is counted as (`*` for `global`; a `user` or `agent` qualified by the call's org,
+   * `acme/u-7`), or `undefined` when the policy does not apply to it. `match` compares the bare ids.
+   */
   entityOf(subject: CallSubject): string | undefined {
     const scope = this.policy.scope;
     const entity = scope === 'global' ? '*' : subject[scope];
@@ -63,6 +66,7 @@ export class PolicyMatcher {
       if (typeof value !== 'string') return undefined;
       if (test.prefix ? !value.startsWith(test.value) : value !== test.value) return undefined;
     }
+    if ((scope === 'user' || scope === 'agent') && typeof subject.org === 'string' && subject.org !== '') return `${subject.org}/${entity}`;
     return entity;
   }
 
@@ -83,21 +87,33 @@ export class PolicyMatcher {
   /** The entity's line of one meter at `now`, or `undefined` when the policy has no such meter. */
   line(meter: PolicyLine['meter'], entity: string, now: number, priced: boolean): PolicyLine | undefined {
     const { name, scope, budgetWindow, thresholds } = this.policy;
+    const org = qualifyingOrg(scope, entity);
     if (meter === 'budget') {
       if (this.budgetLimits === undefined) return undefined;
       const span = budgetWindow === undefined ? undefined : (this.budgetSpan = spanAt(budgetWindow, now, this.budgetSpan));
       return {
-        policy: name, scope, entity, meter, windowStart: span?.start ?? 0, resetsAt: span?.resetsAt ?? null,
+        policy: name, scope, entity, org, meter, windowStart: span?.start ?? 0, resetsAt: span?.resetsAt ?? null,
         window: budgetWindow, limits: this.budgetLimits, priced: priced || !this.limitsUsd, thresholds,
       };
     }
     if (this.rateLimits === undefined) return undefined;
     const span = (this.rateSpan = spanAt(MINUTE, now, this.rateSpan));
     return {
-      policy: name, scope, entity, meter, windowStart: span.start, resetsAt: span.resetsAt,
+      policy: name, scope, entity, org, meter, windowStart: span.start, resetsAt: span.resetsAt,
       window: MINUTE, limits: this.rateLimits, priced: true, thresholds: NO_THRESHOLDS,
     };
   }
+}
+
+/**
+ * The org of a qualified `user`/`agent` entity (`acme` of `acme/u-7`; org ids hold no `/`), else `undefined`.
+ * A keyless caller's bare user id containing `/` reads as qualified here: only its restore (by org and id)
+ * differs, and a gateway without keys does not separate tenants anyway.
+ */
+function qualifyingOrg(scope: PolicyLine['scope'], entity: string): string | undefined {
+  if (scope !== 'user' && scope !== 'agent') return undefined;
+  const slash = entity.indexOf('/');
+  return slash > 0 ? entity.slice(0, slash) : undefined;
 }
 
 /** The span holding `now`: `cached` when it still does (clocks may step back, so both ends are checked). */

@@ -39,6 +39,11 @@ export interface PolicyBook {
 export interface GatewayPolicies {
   guard: PolicyBook;
   ledger: PolicyLedger;
+  /**
+   * What delivers the ledger's alerts (a `WebhookAlerts`), if any: closed at shutdown after the ledger, so
+   * alerts raised by the last calls are in its outbox.
+   */
+  alerts?: { close(): Promise<void> };
 }
 
 const NANOS_PER_USD = 1e9;

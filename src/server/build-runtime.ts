@@ -12,6 +12,7 @@ import type { PolicyLedger } from '../budget/policy-types.js';
 import type { RedisBudgetLedgerOptions } from '../stores/ledgers/redis/redis-ledger.js';
 import type { UsageStore } from '../usage/usage-store.js';
 import { storePolicyRestorer } from './policy-restore.js';
+import { WebhookAlerts } from '../alerts/webhook-alerts.js';
 import { UsageTracker } from '../usage/tracker.js';
 import { PriceTable } from '../pricing/price-table.js';
 import type { ConfiguredPrice } from './prices-schema.js';
@@ -35,6 +36,8 @@ export interface Runtime {
   policies: BudgetPolicies | undefined;
   /** The ledger the policies' lines live in (memory, or Redis beside a Redis thread ledger). */
   policyLedger: PolicyLedger | undefined;
+  /** The `alerts:` webhooks, started and subscribed to the policy ledger (`undefined` without alerts or policies). */
+  alerts: WebhookAlerts | undefined;
   /** What `GET /v1/models` lists: `modelsOf(router.backends)` (exact names, and catalog models behind patterns). */
   models: GatewayModel[];
   /** True when no provider was configured or found in the environment and the mock serves every model. */
@@ -149,6 +152,7 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
     const store = await buildStore(config, cleanups);
     const ledger = await buildLedger(config, store.store, cleanups, warnings);
     const policies = buildPolicies(config, store.store, prices, cleanups, warnings);
+    const alerts = policies ? await buildAlerts(config, policies.ledger, cleanups, warnings) : undefined;
     const providers = config.providers ?? providersFromEnv(env);
     const mock = providers === undefined;
     const routerOptions = { env, ledger: ledger.ledger, tracker, ...(policies ? { policies: policies.guard } : {}) };
@@ -161,6 +165,7 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
       prices,
       policies: policies?.guard,
       policyLedger: policies?.ledger,
+      alerts,
       keys: config.keys.map((k) => ({ name: k.name, sha256: k.sha256, org: k.org, admin: k.admin })),
       models: modelsOf(router.backends),
       mock,
@@ -270,6 +275,27 @@ function buildPolicies(
   cleanups.push(() => ledger.close());
   const guard = new BudgetPolicies({ policies, ledger, prices });
   return { guard, ledger };
+}
+
+/**
+ * The `alerts:` webhooks: started (undelivered alerts of an earlier run resume) and fed every alert the
+ * policy ledger raises. Their warnings (a delivery given up, the outbox unwritable) go to stderr.
+ */
+async function buildAlerts(config: TokenwardenConfig, ledger: PolicyLedger, cleanups: Cleanups, warnings: string[]): Promise<WebhookAlerts | undefined> {
+  if (config.alerts.length === 0) return undefined;
+  const alerts = new WebhookAlerts({
+    endpoints: config.alerts,
+    outboxPath: config.alertsOutbox,
+    onWarning: (w) => process.stderr.write(`[tokenwarden] alerts: ${w.message}\n`),
+  });
+  const { resumed } = await alerts.start();
+  const off = ledger.onAlert((alert) => void alerts.send(alert));
+  cleanups.push(async () => {
+    off();
+    await alerts.close();
+  });
+  if (resumed > 0) warnings.push(`${resumed} undelivered budget alert(s) from an earlier run are being delivered again`);
+  return alerts;
 }
 
 /** The router of the `providers` section; its problems (e.g. a key variable not set) are config problems. */
