@@ -3,6 +3,7 @@ import { LedgerUnavailableError, TokenwardenError, ValidationError } from '../co
 import { errorMessage } from '../core/error-fields.js';
 import { functionOption, positiveIntegerOption } from '../core/option-schemas.js';
 import { optionsPrefix, parseOptions } from '../core/options.js';
+import { checkAmount, checkOverride, checkSpent } from './policy-checks.js';
 import { HeldReservation, nanosOn, PolicyHolds, type PolicyHold } from './policy-holds.js';
 import { PolicyMeterTable } from './policy-meter-table.js';
 import { lineKey, PolicyMeter, zeroStanding, type MeterRefusal } from './policy-meter.js';
@@ -63,7 +64,8 @@ const SWEEP_WHEN_FULL = 4_096;
  *
  * A hold lapses at its `expiresAt` and frees what it held. Its settle still charges the real amount (the
  * call was answered: the bill is the truth), once; it frees nothing a second time. Settle charges the
- * window the hold was taken in, even after the window rolled over.
+ * window the hold was taken in, even after the window rolled over, and reads no clock (holds lapse by the
+ * time the last reserve, release, standing or top read). The lines of one call must be distinct.
  *
  * @example
  * ```ts
@@ -364,35 +366,6 @@ export class MemoryPolicyLedger implements PolicyLedger {
 /** Frees what a hold holds on each of its lines. */
 function freeHold(hold: PolicyHold): void {
   for (let i = 0; i < hold.meters.length; i++) hold.meters[i]!.free(nanosOn(hold, i, hold.nanos), hold.tokens);
-}
-
-function checkAmount(field: string, amount: PolicyAmount): void {
-  if (amount === null || typeof amount !== 'object') throw new ValidationError(field, amount, 'must be { nanos, tokens }');
-  if (!Number.isSafeInteger(amount.nanos) || amount.nanos < 0) throw new ValidationError(`${field}.nanos`, amount.nanos, 'must be a whole number of nano-USD >= 0');
-  if (!Number.isSafeInteger(amount.tokens) || amount.tokens < 0) throw new ValidationError(`${field}.tokens`, amount.tokens, 'must be a whole number of tokens >= 0');
-}
-
-
-function checkSpent(spent: unknown): { nanos: number; tokens: number; requests: number } | undefined {
-  if (spent === null || typeof spent !== 'object') return undefined;
-  const { nanos, tokens, requests } = spent as Record<string, unknown>;
-  const ok = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-  return ok(nanos) && ok(tokens) && ok(requests) ? { nanos, tokens, requests } : undefined;
-}
-
-function checkOverride(override: PolicyOverride): PolicyOverride {
-  if (override === null || typeof override !== 'object') throw new ValidationError('override', override, 'must be { policy, entity, maxNanos?, maxTokens? }');
-  const { policy, entity, maxNanos, maxTokens } = override;
-  if (typeof policy !== 'string' || policy.length === 0) throw new ValidationError('override.policy', policy, 'must be a policy name');
-  if (typeof entity !== 'string' || entity.length === 0) throw new ValidationError('override.entity', entity, 'must be a non-empty string');
-  const positive = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 1;
-  if (maxNanos !== undefined && !positive(maxNanos)) throw new ValidationError('override.maxNanos', maxNanos, 'must be a whole number of nano-USD >= 1');
-  if (maxTokens !== undefined && !positive(maxTokens)) throw new ValidationError('override.maxTokens', maxTokens, 'must be a whole number of tokens >= 1');
-  if (maxNanos === undefined && maxTokens === undefined) throw new ValidationError('override', override, 'must set maxNanos or maxTokens');
-  const out: PolicyOverride = { policy, entity };
-  if (maxNanos !== undefined) out.maxNanos = maxNanos;
-  if (maxTokens !== undefined) out.maxTokens = maxTokens;
-  return out;
 }
 
 function defaultOnError(err: unknown): void {
