@@ -3,7 +3,8 @@ import { LedgerUnavailableError, TokenwardenError, ValidationError } from '../co
 import { errorMessage } from '../core/error-fields.js';
 import { functionOption, positiveIntegerOption } from '../core/option-schemas.js';
 import { optionsPrefix, parseOptions } from '../core/options.js';
-import { HeldReservation, PolicyHolds, type PolicyHold } from './policy-holds.js';
+import { checkAmount, checkOverride, checkSpent } from './policy-checks.js';
+import { HeldReservation, nanosOn, PolicyHolds, type PolicyHold } from './policy-holds.js';
 import { PolicyMeterTable } from './policy-meter-table.js';
 import { lineKey, PolicyMeter, zeroStanding, type MeterRefusal } from './policy-meter.js';
 import type {
@@ -33,7 +34,7 @@ export interface MemoryPolicyLedgerOptions {
   restore?: RestorePolicySpend;
   /** Most lines held in memory; a call needing a new line past it is refused (`TOO_MANY_BUDGET_ENTITIES`). Default 1 000 000. */
   maxLines?: number;
-  /** With `restore`: a budget line unused this long (and holding nothing) leaves memory, to be restored on its next use. Default 24 h. */
+  /** With `restore`: a budget line not reserved on this long (and holding nothing) leaves memory, to be restored on its next use. Default 24 h. */
   idleTtlMs?: number;
   /** Receives what an alert listener throws (it never breaks accounting). Default: console.error. */
   onError?: (error: unknown) => void;
@@ -63,7 +64,8 @@ const SWEEP_WHEN_FULL = 4_096;
  *
  * A hold lapses at its `expiresAt` and frees what it held. Its settle still charges the real amount (the
  * call was answered: the bill is the truth), once; it frees nothing a second time. Settle charges the
- * window the hold was taken in, even after the window rolled over.
+ * window the hold was taken in, even after the window rolled over, and reads no clock (holds lapse by the
+ * time the last reserve, release, standing or top read). The lines of one call must be distinct.
  *
  * @example
  * ```ts
@@ -89,6 +91,8 @@ export class MemoryPolicyLedger implements PolicyLedger {
   /** Bumped when an override changes: meters recompute their limits in force. */
   private overrideVersion = 0;
   private calls = 0;
+  /** The clock as last read (by a reserve, release, standing or top): what a settle lapses holds by. */
+  private lastNow = 0;
 
   constructor(options: MemoryPolicyLedgerOptions = {}) {
     const o = parseOptions(Options, options ?? {}, optionsPrefix(options ?? {}));
@@ -127,7 +131,7 @@ export class MemoryPolicyLedger implements PolicyLedger {
   }
 
   async release(reservation: PolicyReservation): Promise<void> {
-    this.holds.expire(this.now());
+    this.holds.expire(this.tick());
     const hold = this.holds.find(reservation);
     if (hold === undefined || hold.state !== 'live') return;
     this.holds.finish(hold);
@@ -135,7 +139,7 @@ export class MemoryPolicyLedger implements PolicyLedger {
   }
 
   async standing(line: PolicyLine): Promise<PolicyStanding> {
-    this.holds.expire(this.now());
+    this.holds.expire(this.tick());
     if (this.restore !== undefined && line.meter === 'budget' && this.table.find(line) === undefined) await this.restoreLine(line);
     const meter = this.table.find(line);
     if (meter === undefined) return zeroStanding(line, this.limitsFor(line.policy, line.entity, line.meter, line.limits));
@@ -143,7 +147,7 @@ export class MemoryPolicyLedger implements PolicyLedger {
   }
 
   async top(policy: string, windowStart: number, limit: number): Promise<PolicyStanding[]> {
-    this.holds.expire(this.now());
+    this.holds.expire(this.tick());
     const meters = [...this.table.inWindow(policy, windowStart)];
     meters.sort((a, b) => b.spentNanos - a.spentNanos || b.usedTokens - a.usedTokens);
     return meters.slice(0, Math.max(0, limit)).map((m) => m.standing(this.limitsOf(m)));
@@ -184,14 +188,14 @@ export class MemoryPolicyLedger implements PolicyLedger {
 
   /** The check and the hold, with no `await` between them. */
   private reserveNow(lines: readonly PolicyLine[], amount: PolicyAmount): PolicyReserved {
-    const now = this.now();
+    const now = this.tick();
     this.holds.expire(now);
     // Amortized: a few lines looked at per call, in batches.
     if ((++this.calls & 15) === 0) this.sweep(now, 16 * SWEEP_PER_CALL);
     const count = lines.length;
     const { nanos, tokens } = amount;
     const meters = new Array<PolicyMeter>(count);
-    const priced = new Array<boolean>(count);
+    let unpriced: boolean[] | undefined;
     for (let i = 0; i < count; i++) {
       const line = lines[i]!;
       const meter = this.table.find(line) ?? this.create(line, now);
@@ -203,24 +207,26 @@ export class MemoryPolicyLedger implements PolicyLedger {
       const refusal = meter.refusal(lim, line.priced ? nanos : 0, tokens);
       if (refusal !== undefined) this.refuse(meter, lim, refusal, now);
       meters[i] = meter;
-      priced[i] = line.priced;
+      if (!line.priced) (unpriced ??= new Array<boolean>(count).fill(false))[i] = true;
     }
     const standings = new Array<PolicyStanding>(count);
     for (let i = 0; i < count; i++) {
       const meter = meters[i]!;
-      meter.hold(priced[i]! ? nanos : 0, tokens);
+      meter.hold(unpriced !== undefined && unpriced[i] === true ? 0 : nanos, tokens);
       meter.lastUsed = now;
       standings[i] = meter.standing(meter.effective);
     }
-    const hold: PolicyHold = { seq: this.holds.next(), lines, meters, priced, nanos, tokens, expiresAt: now + this.ttlMs, state: 'live' };
+    const hold: PolicyHold = { seq: this.holds.next(), lines, meters, unpriced, nanos, tokens, expiresAt: now + this.ttlMs, state: 'live' };
     this.holds.add(hold);
     return { reservation: new HeldReservation(hold, this.holds), standings };
   }
 
   private settleNow(reservation: PolicyReservation, actual: PolicyAmount): PolicyStanding[] {
     checkAmount('actual', actual);
-    const now = this.now();
-    this.holds.expire(now);
+    // No clock read here (it costs as much as a line's accounting on some VMs): holds lapse by the clock
+    // as last read. A hold past its time that nothing lapsed yet is settled as live, which frees and
+    // charges exactly what a lapse followed by a late settle would.
+    this.holds.expire(this.lastNow);
     const hold = this.holds.find(reservation);
     if (hold === undefined) return [];
     const wasLive = hold.state === 'live';
@@ -230,19 +236,28 @@ export class MemoryPolicyLedger implements PolicyLedger {
     let alerts: PolicyAlert[] | undefined;
     for (let i = 0; i < count; i++) {
       const meter = hold.meters[i]!;
-      const priced = hold.priced[i]!;
-      if (wasLive) meter.free(priced ? hold.nanos : 0, hold.tokens);
+      if (wasLive) meter.free(nanosOn(hold, i, hold.nanos), hold.tokens);
       // A line with priced:false held no nanos and is charged none.
-      meter.charge(priced ? actual.nanos : 0, actual.tokens);
-      meter.lastUsed = now;
+      meter.charge(nanosOn(hold, i, actual.nanos), actual.tokens);
       const limits = this.limitsOf(meter);
       const standing = meter.standing(limits);
       standings[i] = standing;
       const crossed = meter.crossed(limits);
-      for (let k = 0; k < crossed.length; k++) (alerts ??= []).push({ type: 'threshold', percent: crossed[k]!, standing, at: now });
+      for (let k = 0; k < crossed.length; k++) (alerts ??= []).push({ type: 'threshold', percent: crossed[k]!, standing, at: 0 });
     }
-    if (alerts !== undefined) for (const alert of alerts) this.emit(alert);
+    if (alerts !== undefined) {
+      const at = this.tick();
+      for (const alert of alerts) {
+        alert.at = at;
+        this.emit(alert);
+      }
+    }
     return standings;
+  }
+
+  /** Reads the clock. */
+  private tick(): number {
+    return (this.lastNow = this.now());
   }
 
   /** Raises the line's `exhausted` alert (once per window) and throws its refusal. */
@@ -350,36 +365,7 @@ export class MemoryPolicyLedger implements PolicyLedger {
 
 /** Frees what a hold holds on each of its lines. */
 function freeHold(hold: PolicyHold): void {
-  for (let i = 0; i < hold.meters.length; i++) hold.meters[i]!.free(hold.priced[i]! ? hold.nanos : 0, hold.tokens);
-}
-
-function checkAmount(field: string, amount: PolicyAmount): void {
-  if (amount === null || typeof amount !== 'object') throw new ValidationError(field, amount, 'must be { nanos, tokens }');
-  if (!Number.isSafeInteger(amount.nanos) || amount.nanos < 0) throw new ValidationError(`${field}.nanos`, amount.nanos, 'must be a whole number of nano-USD >= 0');
-  if (!Number.isSafeInteger(amount.tokens) || amount.tokens < 0) throw new ValidationError(`${field}.tokens`, amount.tokens, 'must be a whole number of tokens >= 0');
-}
-
-
-function checkSpent(spent: unknown): { nanos: number; tokens: number; requests: number } | undefined {
-  if (spent === null || typeof spent !== 'object') return undefined;
-  const { nanos, tokens, requests } = spent as Record<string, unknown>;
-  const ok = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-  return ok(nanos) && ok(tokens) && ok(requests) ? { nanos, tokens, requests } : undefined;
-}
-
-function checkOverride(override: PolicyOverride): PolicyOverride {
-  if (override === null || typeof override !== 'object') throw new ValidationError('override', override, 'must be { policy, entity, maxNanos?, maxTokens? }');
-  const { policy, entity, maxNanos, maxTokens } = override;
-  if (typeof policy !== 'string' || policy.length === 0) throw new ValidationError('override.policy', policy, 'must be a policy name');
-  if (typeof entity !== 'string' || entity.length === 0) throw new ValidationError('override.entity', entity, 'must be a non-empty string');
-  const positive = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 1;
-  if (maxNanos !== undefined && !positive(maxNanos)) throw new ValidationError('override.maxNanos', maxNanos, 'must be a whole number of nano-USD >= 1');
-  if (maxTokens !== undefined && !positive(maxTokens)) throw new ValidationError('override.maxTokens', maxTokens, 'must be a whole number of tokens >= 1');
-  if (maxNanos === undefined && maxTokens === undefined) throw new ValidationError('override', override, 'must set maxNanos or maxTokens');
-  const out: PolicyOverride = { policy, entity };
-  if (maxNanos !== undefined) out.maxNanos = maxNanos;
-  if (maxTokens !== undefined) out.maxTokens = maxTokens;
-  return out;
+  for (let i = 0; i < hold.meters.length; i++) hold.meters[i]!.free(nanosOn(hold, i, hold.nanos), hold.tokens);
 }
 
 function defaultOnError(err: unknown): void {

@@ -8,8 +8,8 @@ export interface PolicyHold {
   readonly seq: number;
   readonly lines: readonly PolicyLine[];
   readonly meters: readonly PolicyMeter[];
-  /** Per meter: false on a line with `priced: false` (holds and is charged no nanos). */
-  readonly priced: readonly boolean[];
+  /** Set when a line has `priced: false` (it holds and is charged no nanos): true at its index. Usually absent. */
+  readonly unpriced: readonly boolean[] | undefined;
   readonly nanos: number;
   readonly tokens: number;
   readonly expiresAt: number;
@@ -55,6 +55,11 @@ export class HeldReservation implements PolicyReservation {
   static holdOf(value: unknown, owner: object): PolicyHold | undefined {
     return typeof value === 'object' && value !== null && #hold in value && value.#owner === owner ? value.#hold : undefined;
   }
+}
+
+/** The nanos a hold holds (or a settle charges) on its line `i`: none on a line with `priced: false`. */
+export function nanosOn(hold: PolicyHold, i: number, nanos: number): number {
+  return hold.unpriced !== undefined && hold.unpriced[i] === true ? 0 : nanos;
 }
 
 const ID = /^ph([1-9]\d{0,15})$/;

@@ -5,15 +5,27 @@ import { windowAt, type BudgetWindow, type WindowSpan } from './windows.js';
 /** The UTC minute: the window of every rate meter. */
 const MINUTE: BudgetWindow = Object.freeze({ count: 1, unit: 'm' });
 const NO_THRESHOLDS: readonly number[] = Object.freeze([]);
+/** Most lines cached per meter of a policy (entities seen in the current window). */
+const LINE_CACHE_SIZE = 10_000;
 
 type Attribute = keyof PolicyMatch;
 
 /** One `match` entry, compiled: the attribute, and its value (exact) or prefix (a value ending in `*`). */
 interface MatchTest {
-  attribute: Attribute;
+  read: (subject: CallSubject) => unknown;
   value: string;
   prefix: boolean;
 }
+
+/** Reads one attribute of a subject with a monomorphic property load (a `subject[name]` with a variable name is a keyed, slower one). */
+const READERS: Record<Attribute, (subject: CallSubject) => unknown> = {
+  thread: (s) => s.thread,
+  user: (s) => s.user,
+  org: (s) => s.org,
+  key: (s) => s.key,
+  agent: (s) => s.agent,
+  model: (s) => s.model,
+};
 
 /**
  * A policy compiled for the hot path: which calls it applies to (its scope attribute present, every
@@ -30,18 +42,22 @@ interface MatchTest {
  */
 export class PolicyMatcher {
   private readonly tests: readonly MatchTest[];
+  private readonly readEntity: (subject: CallSubject) => unknown;
   private readonly budgetLimits: LineLimits | undefined;
   private readonly rateLimits: LineLimits | undefined;
   /** Whether the budget meter counts USD (then an unpriced model matters). */
   readonly limitsUsd: boolean;
   private budgetSpan: WindowSpan | undefined;
   private rateSpan: WindowSpan | undefined;
+  private readonly budgetCache = new LineCache();
+  private readonly rateCache = new LineCache();
 
   constructor(readonly policy: NormalizedPolicy) {
     this.tests = Object.entries(policy.match ?? {}).map(([attribute, value]) => {
       const prefix = value.endsWith('*');
-      return { attribute: attribute as Attribute, value: prefix ? value.slice(0, -1) : value, prefix };
+      return { read: READERS[attribute as Attribute], value: prefix ? value.slice(0, -1) : value, prefix };
     });
+    this.readEntity = policy.scope === 'global' ? () => '*' : READERS[policy.scope];
     const budget: LineLimits = {};
     if (policy.maxNanos !== undefined) budget.nanos = policy.maxNanos;
     if (policy.maxTokens !== undefined) budget.tokens = policy.maxTokens;
@@ -58,14 +74,14 @@ export class PolicyMatcher {
    * `acme/u-7`), or `undefined` when the policy does not apply to it. `match` compares the bare ids.
    */
   entityOf(subject: CallSubject): string | undefined {
-    const scope = this.policy.scope;
-    const entity = scope === 'global' ? '*' : subject[scope];
+    const entity = this.readEntity(subject);
     if (typeof entity !== 'string' || entity === '') return undefined;
     for (const test of this.tests) {
-      const value = subject[test.attribute];
+      const value = test.read(subject);
       if (typeof value !== 'string') return undefined;
       if (test.prefix ? !value.startsWith(test.value) : value !== test.value) return undefined;
     }
+    const scope = this.policy.scope;
     if ((scope === 'user' || scope === 'agent') && typeof subject.org === 'string' && subject.org !== '') return `${subject.org}/${entity}`;
     return entity;
   }
@@ -84,24 +100,64 @@ export class PolicyMatcher {
     return out;
   }
 
-  /** The entity's line of one meter at `now`, or `undefined` when the policy has no such meter. */
+  /**
+   * The entity's line of one meter at `now`, or `undefined` when the policy has no such meter. Lines are
+   * frozen and cached per entity for the current window (most calls come from entities seen a moment ago):
+   * a call then allocates no line.
+   */
   line(meter: PolicyLine['meter'], entity: string, now: number, priced: boolean): PolicyLine | undefined {
-    const { name, scope, budgetWindow, thresholds } = this.policy;
-    const org = qualifyingOrg(scope, entity);
     if (meter === 'budget') {
       if (this.budgetLimits === undefined) return undefined;
-      const span = budgetWindow === undefined ? undefined : (this.budgetSpan = spanAt(budgetWindow, now, this.budgetSpan));
-      return {
-        policy: name, scope, entity, org, meter, windowStart: span?.start ?? 0, resetsAt: span?.resetsAt ?? null,
-        window: budgetWindow, limits: this.budgetLimits, priced: priced || !this.limitsUsd, thresholds,
-      };
+      const window = this.policy.budgetWindow;
+      const span = window === undefined ? undefined : (this.budgetSpan = spanAt(window, now, this.budgetSpan));
+      if (span !== this.budgetCache.span) this.budgetCache.reset(span);
+      const isPriced = priced || !this.limitsUsd;
+      const cached = isPriced ? this.budgetCache.lines.get(entity) : undefined;
+      if (cached !== undefined) return cached;
+      const line = this.build('budget', entity, span, window, this.budgetLimits, isPriced, this.policy.thresholds);
+      if (isPriced) this.budgetCache.add(entity, line);
+      return line;
     }
     if (this.rateLimits === undefined) return undefined;
     const span = (this.rateSpan = spanAt(MINUTE, now, this.rateSpan));
-    return {
-      policy: name, scope, entity, org, meter, windowStart: span.start, resetsAt: span.resetsAt,
-      window: MINUTE, limits: this.rateLimits, priced: true, thresholds: NO_THRESHOLDS,
-    };
+    if (span !== this.rateCache.span) this.rateCache.reset(span);
+    const cached = this.rateCache.lines.get(entity);
+    if (cached !== undefined) return cached;
+    const line = this.build('rate', entity, span, MINUTE, this.rateLimits, true, NO_THRESHOLDS);
+    this.rateCache.add(entity, line);
+    return line;
+  }
+
+  private build(
+    meter: PolicyLine['meter'],
+    entity: string,
+    span: WindowSpan | undefined,
+    window: BudgetWindow | undefined,
+    limits: LineLimits,
+    priced: boolean,
+    thresholds: readonly number[],
+  ): PolicyLine {
+    const { name: policy, scope } = this.policy;
+    const org = qualifyingOrg(scope, entity);
+    return Object.freeze({
+      policy, scope, entity, org, meter, windowStart: span?.start ?? 0, resetsAt: span?.resetsAt ?? null, window, limits, priced, thresholds,
+    });
+  }
+}
+
+/** Lines of one meter of a policy for one window, by entity; emptied when the window changes or it is full. */
+class LineCache {
+  readonly lines = new Map<string, PolicyLine>();
+  span: WindowSpan | undefined;
+
+  reset(span: WindowSpan | undefined): void {
+    this.lines.clear();
+    this.span = span;
+  }
+
+  add(entity: string, line: PolicyLine): void {
+    if (this.lines.size >= LINE_CACHE_SIZE) this.lines.clear();
+    this.lines.set(entity, line);
   }
 }
 

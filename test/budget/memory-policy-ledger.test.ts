@@ -125,7 +125,21 @@ describe('MemoryPolicyLedger: checks and failures', () => {
     const line = dayLine('p', 'late', t);
     const { reservation } = await ledger.reserve([line], { nanos: 0, tokens: 10 });
     t += 2_000;
-    expect(await ledger.settle(reservation, { nanos: 0, tokens: 10 })).toEqual([]);
+    // Settle reads no clock: holds lapse by the time the last reserve, release, standing or top read.
     expect(await ledger.standing(line)).toMatchObject({ usedTokens: 0, reservedTokens: 0 });
+    expect(await ledger.settle(reservation, { nanos: 0, tokens: 10 })).toEqual([]);
+    expect(await ledger.standing(line)).toMatchObject({ usedTokens: 0, reservedTokens: 0, requests: 0 });
+  });
+
+  it('a settle past the hold time that nothing lapsed yet frees and charges it as live (same totals as lapse + late settle)', async () => {
+    let t = NOON;
+    const ledger = new MemoryPolicyLedger({ now: () => t, reservationTtlMs: 1_000 });
+    const line = dayLine('p', 'quiet', t);
+    const { reservation } = await ledger.reserve([line], { nanos: 0, tokens: 10 });
+    t += 1_500;
+    const settled = await ledger.settle(reservation, { nanos: 0, tokens: 7 });
+    expect(settled[0]).toMatchObject({ usedTokens: 7, reservedTokens: 0, requests: 1, reservedRequests: 0 });
+    expect(await ledger.settle(reservation, { nanos: 0, tokens: 7 })).toEqual([]);
+    expect(await ledger.standing(line)).toMatchObject({ usedTokens: 7, reservedTokens: 0, requests: 1 });
   });
 });
