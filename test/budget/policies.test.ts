@@ -82,7 +82,7 @@ describe('BudgetPolicies: lines and windows', () => {
     const lines = guard.linesFor({ model: 'acme-gpt', user: 'u', org: 'o', agent: 'a' }, NOW);
     expect(lines).toEqual([
       {
-        policy: 'daily', scope: 'user', entity: 'u', meter: 'budget', windowStart: Date.UTC(2026, 10, 30), resetsAt: Date.UTC(2026, 11, 1),
+        policy: 'daily', scope: 'user', entity: 'o/u', org: 'o', meter: 'budget', windowStart: Date.UTC(2026, 10, 30), resetsAt: Date.UTC(2026, 11, 1),
         window: { count: 1, unit: 'd' }, limits: { nanos: 5_000_000_000 }, priced: true, thresholds: [50, 90],
       },
       {
@@ -94,7 +94,7 @@ describe('BudgetPolicies: lines and windows', () => {
         window: { count: 1, unit: 'm' }, limits: { requests: 10 }, priced: true, thresholds: [],
       },
       {
-        policy: 'forever', scope: 'agent', entity: 'a', meter: 'budget', windowStart: 0, resetsAt: null,
+        policy: 'forever', scope: 'agent', entity: 'o/a', org: 'o', meter: 'budget', windowStart: 0, resetsAt: null,
         window: undefined, limits: { tokens: 7 }, priced: true, thresholds: [75, 90, 95],
       },
     ]);
@@ -103,6 +103,21 @@ describe('BudgetPolicies: lines and windows', () => {
     expect(dec[0]).toMatchObject({ windowStart: Date.UTC(2026, 11, 1), resetsAt: Date.UTC(2027, 0, 1) });
     // And back (a clock stepping back still gets its own window).
     expect(guard.linesFor({ model: 'acme-gpt', org: 'o' }, NOW)[0]).toMatchObject({ windowStart: Date.UTC(2026, 10, 1) });
+  });
+
+  it('qualifies user and agent entities by the call\'s org, so two orgs\' users of one id never share a budget', () => {
+    const { guard } = make([
+      { name: 'daily', scope: 'user', maxTokens: 100, window: '1d' },
+      { name: 'only-u7', scope: 'user', match: { user: 'u-7' }, maxTokens: 100 },
+    ]);
+    const acme = guard.linesFor({ model: 'm', user: 'u-7', org: 'acme' }, NOW);
+    const beta = guard.linesFor({ model: 'm', user: 'u-7', org: 'beta' }, NOW);
+    const none = guard.linesFor({ model: 'm', user: 'u-7' }, NOW);
+    expect(acme.map((l) => [l.entity, l.org])).toEqual([['acme/u-7', 'acme'], ['acme/u-7', 'acme']]);
+    expect(beta.map((l) => l.entity)).toEqual(['beta/u-7', 'beta/u-7']);
+    expect(none.map((l) => [l.entity, l.org])).toEqual([['u-7', undefined], ['u-7', undefined]]);
+    // What the HTTP API asks for by the qualified name is the same line as a call's.
+    expect(guard.lineFor('daily', 'acme/u-7', NOW)).toEqual(acme[0]);
   });
 
   it('normalizes: maxUsd in integer nanos, window kept as written, default unpriced refuse', () => {
