@@ -1,9 +1,11 @@
 import type { PolicyGuard } from '../budget/policy-types.js';
 import type { BudgetLedger, Reservation } from '../budget/types.js';
 import type { Backend, TokenUsage } from '../core/types.js';
+import type { GenAiCallHandle } from '../telemetry/genai-call.js';
 import type { UsageTracker } from '../usage/tracker.js';
 import type { Lease } from './backend-pool.js';
 import type { RouterCall } from './call.js';
+import { chargeFacts } from './call-telemetry.js';
 import { chargeCall, type RouterCharge } from './charge.js';
 import { checkUsage, implausible } from './plausibility.js';
 import { PolicyHold } from './policy-hold.js';
@@ -30,6 +32,8 @@ export class CallBill {
     policies: PolicyGuard | undefined,
     private readonly trackerOf: () => UsageTracker,
     private readonly settleRetries: SettleRetries,
+    /** The call's telemetry (span and metrics), told every charge; none without an OpenTelemetry SDK. */
+    private readonly telemetry?: GenAiCallHandle,
   ) {
     this.policyHold = policies ? new PolicyHold(policies, settleRetries) : undefined;
   }
@@ -141,6 +145,12 @@ export class CallBill {
     this.charged = true;
     const { req, startedAt } = this.call;
     const input = { req, model, backend, usage, usageEstimated, startedAt, ledger: this.ledger, reservation: this.reservation, policies: this.policyHold };
-    return chargeCall(input, this.trackerOf(), this.settleRetries);
+    const charged = chargeCall(input, this.trackerOf(), this.settleRetries);
+    const telemetry = this.telemetry;
+    if (!telemetry) return charged;
+    return charged.then((c) => {
+      telemetry.charged(chargeFacts(c));
+      return c;
+    });
   }
 }
