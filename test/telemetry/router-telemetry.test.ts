@@ -10,6 +10,7 @@ import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
 import { BudgetExhaustedError, ProviderError } from '../../src/core/errors.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { LLMRouter } from '../../src/router/router.js';
+import { recordGenAiCall } from '../../src/telemetry/genai-call.js';
 import { OPERATION_DURATION_BUCKETS, TOKEN_USAGE_BUCKETS } from '../../src/telemetry/semconv.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
@@ -190,5 +191,31 @@ describe('forward and embeddings', () => {
     expect(typeof fwd!.attributes['gen_ai.usage.input_tokens']).toBe('number');
     const [emb] = sdk.spansNamed('embeddings text-embedding-3-small');
     expect(emb!.attributes).toMatchObject({ 'gen_ai.operation.name': 'embeddings', 'gen_ai.usage.input_tokens': 7, 'gen_ai.usage.output_tokens': 0 });
+  });
+});
+
+describe('recordGenAiCall (for the AI SDK middleware and the LangChain handler)', () => {
+  it('records a finished call with its own start and end times, cache-write tokens and policies', async () => {
+    const start = Date.now() - 1500;
+    recordGenAiCall(
+      { operation: 'chat', requestModel: 'claude-sonnet-4-5', provider: 'anthropic', threadId: 't-int', startTime: start },
+      {
+        charge: { usage: { inputTokens: 900, outputTokens: 120, cacheReadInputTokens: 500, cacheCreationInputTokens: 300 }, responseModel: 'claude-sonnet-4-5-20250929', costUsd: 0.01, policies: ['org-daily'] },
+        finishReasons: ['end_turn'],
+        endTime: start + 1000,
+      },
+    );
+    const [span] = sdk.spansNamed('chat claude-sonnet-4-5');
+    expect(span!.attributes).toMatchObject({
+      'gen_ai.provider.name': 'anthropic',
+      'gen_ai.usage.cache_creation.input_tokens': 300,
+      'gen_ai.usage.cache_read.input_tokens': 500,
+      'gen_ai.response.finish_reasons': ['end_turn'],
+      'tokenwarden.policy.names': ['org-daily'],
+      'tokenwarden.cost_usd': 0.01,
+    });
+    expect(span!.duration[0] * 1000 + span!.duration[1] / 1e6).toBeCloseTo(1000, 0);
+    const duration = histogramPoints((await sdk.collect()).get('gen_ai.client.operation.duration'));
+    expect(duration[0]!.sum).toBeCloseTo(1, 3);
   });
 });
