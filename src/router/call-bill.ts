@@ -123,9 +123,21 @@ export class CallBill {
    * Ends the call's hold if nothing charged it: text delivered by `servedBy` before a break, an abort or an
    * abandoned stream is charged (its estimate, never zero); with nothing delivered the holds (thread and
    * policies) are released. `undefined` when there is nothing to do, so that a call without a thread or
-   * policies pays no extra tick.
+   * policies pays no extra tick. Ends the call's telemetry (its span and duration) once that is done.
    */
   close(servedBy: Backend | undefined, delivered: string): Promise<unknown> | undefined {
+    const closing = this.closeHolds(servedBy, delivered);
+    const telemetry = this.telemetry;
+    if (!telemetry) return closing;
+    // The call's span ends here, after its last charge or release, whichever way that went.
+    if (!closing) {
+      telemetry.end();
+      return undefined;
+    }
+    return closing.finally(() => telemetry.end());
+  }
+
+  private closeHolds(servedBy: Backend | undefined, delivered: string): Promise<unknown> | undefined {
     if (this.charged) return undefined;
     if (servedBy) return this.charge(servedBy, this.call.req.model, this.call.estimateDelivered(delivered), true);
     return this.releaseHolds();

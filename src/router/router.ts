@@ -197,7 +197,6 @@ export class LLMRouter {
       call.dispose();
       const closing = bill.close(undefined, '');
       if (closing) await closing;
-      telemetry?.end();
     }
   }
 
@@ -245,7 +244,6 @@ export class LLMRouter {
       call.dispose();
       const closing = bill.close(progress.servedBy, progress.meter.text);
       if (closing) await closing;
-      telemetry?.end();
     }
   }
 
@@ -280,7 +278,6 @@ export class LLMRouter {
       call.dispose();
       const closing = bill.close(undefined, '');
       if (closing) await closing;
-      telemetry?.end();
     }
   }
 
@@ -318,7 +315,6 @@ export class LLMRouter {
       call.dispose();
       const closing = bill.close(undefined, '');
       if (closing) await closing;
-      telemetry?.end();
     }
   }
 
@@ -375,7 +371,6 @@ export class LLMRouter {
       call.dispose();
       const closing = bill.close(progress.servedBy, progress.meter.text);
       if (closing) await closing;
-      telemetry?.end();
     }
   }
 

@@ -71,14 +71,14 @@ export interface GenAiCallHandle {
 }
 
 /** The handle of a call with no SDK installed: every method does nothing. */
-export const INERT_GENAI_CALL: GenAiCallHandle = {
+export const INERT_GENAI_CALL: GenAiCallHandle = Object.freeze({
   span: undefined,
   charged: () => undefined,
   finishReasons: () => undefined,
   failed: () => undefined,
   end: () => undefined,
-  run: (fn) => fn(),
-};
+  run: <T>(fn: () => T): T => fn(),
+});
 
 class GenAiCall implements GenAiCallHandle {
   readonly span: Span | undefined;
