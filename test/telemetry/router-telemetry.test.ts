@@ -7,7 +7,10 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBudgetLedger } from '../../src/budget/memory-ledger.js';
-import { BudgetExhaustedError, ProviderError } from '../../src/core/errors.js';
+import { BudgetPolicies } from '../../src/budget/policies.js';
+import { MemoryPolicyLedger } from '../../src/budget/memory-policy-ledger.js';
+import { BudgetExhaustedError, PolicyExhaustedError, ProviderError } from '../../src/core/errors.js';
+import { PriceTable } from '../../src/pricing/price-table.js';
 import { OpenAICompatibleBackend } from '../../src/providers/openai-compatible.js';
 import { LLMRouter } from '../../src/router/router.js';
 import { recordGenAiCall } from '../../src/telemetry/genai-call.js';
@@ -217,5 +220,43 @@ describe('recordGenAiCall (for the AI SDK middleware and the LangChain handler)'
     expect(span!.duration[0] * 1000 + span!.duration[1] / 1e6).toBeCloseTo(1000, 0);
     const duration = histogramPoints((await sdk.collect()).get('gen_ai.client.operation.duration'));
     expect(duration[0]!.sum).toBeCloseTo(1, 3);
+  });
+});
+
+describe('budget policies', () => {
+  it('a charged call names its policies; a policy refusal names the policy, its scope and limit, and is counted', async () => {
+    const policies = new BudgetPolicies({
+      policies: [{ name: 'user-daily', scope: 'user', maxTokens: 2000, window: '1d' }],
+      ledger: new MemoryPolicyLedger(),
+      prices: new PriceTable(),
+    });
+    const backend = new OpenAICompatibleBackend({ name: 'fake-openai', baseUrl: upstream.url, models: '*' });
+    const guarded = new LLMRouter({ backends: [backend], ledger, tracker, policies, retries: { maxAttempts: 1 } });
+    upstream.enqueue({ kind: 'ok', usage: USAGE });
+    await guarded.complete({ model: 'gpt-4o-mini', messages: HELLO, metadata: { user_id: 'ann' }, maxTokens: 100 });
+    const err = await guarded.complete({ model: 'gpt-4o-mini', messages: HELLO, metadata: { user_id: 'ann' }, maxTokens: 1990 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PolicyExhaustedError);
+    const [ok, refused] = sdk.spansNamed('chat gpt-4o-mini');
+    expect(ok!.attributes['tokenwarden.policy.names']).toEqual(['user-daily']);
+    expect(refused!.attributes).toMatchObject({
+      'error.type': 'POLICY_BUDGET_EXHAUSTED',
+      'tokenwarden.policy.name': 'user-daily',
+      'tokenwarden.policy.scope': 'user',
+      'tokenwarden.policy.limit': 'tokens',
+    });
+    const refusals = sumPoints((await sdk.collect()).get('tokenwarden.budget.refusals'));
+    expect(refusals).toEqual([
+      {
+        attributes: {
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.provider.name': 'openai',
+          'gen_ai.request.model': 'gpt-4o-mini',
+          'error.type': 'POLICY_BUDGET_EXHAUSTED',
+          'tokenwarden.policy.name': 'user-daily',
+        },
+        value: 1,
+      },
+    ]);
+    expect(upstream.requests).toHaveLength(1);
   });
 });
