@@ -144,6 +144,22 @@ describe('a stream', () => {
   });
 });
 
+describe('a stream that breaks', () => {
+  it('after text went out: span ERROR with the provider code, and charged what was delivered', async () => {
+    upstream.enqueue({ kind: 'truncated-stream', chunks: 3 });
+    const err = await (async () => {
+      for await (const _chunk of router.stream({ model: 'gpt-4o-mini', messages: HELLO, threadId: 't-cut', maxTokens: 100 }));
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    const [span] = sdk.spansNamed('chat gpt-4o-mini');
+    expect(span!.status.code).toBe(SpanStatusCode.ERROR);
+    expect(span!.attributes['error.type']).toBe((err as ProviderError).code);
+    expect(span!.attributes['tokenwarden.usage.estimated']).toBe(true);
+    expect(span!.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
+    expect((await ledger.usage('t-cut'))!.totalTokens).toBe(span!.attributes['gen_ai.usage.input_tokens'] as number + (span!.attributes['gen_ai.usage.output_tokens'] as number));
+  });
+});
+
 describe('a budget refusal', () => {
   it('ends the span ERROR with error.type BUDGET_EXHAUSTED, counts the refusal, and calls no provider', async () => {
     await ledger.setBudget('t-poor', 5);
