@@ -39,13 +39,18 @@ export class ScriptBatcher {
     private readonly maxBatch: number,
   ) {}
 
-  /** Queues one operation on `key`; resolves to its reply (an array), or rejects with the batch's error. */
-  push(key: string, args: readonly (string | number)[]): Promise<unknown[]> {
+  /**
+   * Queues one operation on `key` (or on several keys, in order: the script then learns from the
+   * operation's arguments how many keys it takes); resolves to its reply (an array), or rejects with the
+   * batch's error.
+   */
+  push(key: string | readonly string[], args: readonly (string | number)[]): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
-      this.keys.push(key);
+      if (typeof key === 'string') this.keys.push(key);
+      else for (let i = 0; i < key.length; i++) this.keys.push(key[i]!);
       for (let i = 0; i < args.length; i++) this.args.push(args[i]!);
       this.waiters.push({ resolve, reject });
-      const n = this.keys.length;
+      const n = this.waiters.length;
       if (n >= this.maxBatch || (n >= EARLY_AT && n >= this.inFlight)) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
