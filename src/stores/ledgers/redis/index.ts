@@ -18,4 +18,4 @@ export {
 } from './redis-ledger.js';
 export { decodeLedgerState, type LedgerState } from './ledger-state.js';
 export { RedisPolicyLedger, type RedisPolicyLedgerOptions } from './policy-ledger.js';
-export { policyLineKey, policyTopKey, policyOverridesKey } from './policy-keys.js';
+export { policyLinesKey, policyTopKey, policyOverridesKey, policyHoldsKey } from './policy-keys.js';

@@ -1,21 +1,15 @@
 /**
- * The Redis keys of a {@link RedisPolicyLedger}, in one place. Policy names hold no `:` (letters, digits,
- * `.`, `_`, `-`), so the entity, which may hold anything, comes last.
+ * The Redis keys of a {@link RedisPolicyLedger}, in one place (see `policy-scripts.ts` for what they hold).
+ * Policy names hold no `:` (letters, digits, `.`, `_`, `-`).
  */
 import type { PolicyLine } from '../../../budget/policy-types.js';
 
 /**
- * The hash of one line (`<prefix>pl:<b|r>:<policy>:<windowStart>:<entity>`): field `s` (its packed state,
- * see `policy-scripts.ts`), field `m` (scope, reset and the policy's limits, for `top`), and one field per
- * live hold.
+ * The hash of a policy's lines of one meter in one window (`<prefix>pl:<b|r>:<policy>:<windowStart>`): one
+ * field per entity, valued with the line's packed state and meta. It expires a grace after the window.
  */
-export function policyLineKey(keyPrefix: string, line: Pick<PolicyLine, 'meter' | 'policy' | 'windowStart' | 'entity'>): string {
-  return `${policyLineBase(keyPrefix, line.meter, line.policy, line.windowStart)}${line.entity}`;
-}
-
-/** The key of a line without its entity (what `top` appends each entity to). */
-export function policyLineBase(keyPrefix: string, meter: 'budget' | 'rate', policy: string, windowStart: number): string {
-  return `${keyPrefix}pl:${meter === 'budget' ? 'b' : 'r'}:${policy}:${windowStart}:`;
+export function policyLinesKey(keyPrefix: string, line: Pick<PolicyLine, 'meter' | 'policy' | 'windowStart'>): string {
+  return `${keyPrefix}pl:${line.meter === 'budget' ? 'b' : 'r'}:${line.policy}:${line.windowStart}`;
 }
 
 /** The sorted set of a policy's budget lines in one window, scored by spend (`<prefix>pt:<policy>:<windowStart>`). */
@@ -31,4 +25,9 @@ export function policyOverridesKey(keyPrefix: string): string {
 /** The field of an override in {@link policyOverridesKey}. */
 export function overrideField(policy: string, entity: string): string {
   return `${policy}\0${entity}`;
+}
+
+/** The sorted set of every live hold of the ledger (`<prefix>ph`), scored by expiry. */
+export function policyHoldsKey(keyPrefix: string): string {
+  return `${keyPrefix}ph`;
 }

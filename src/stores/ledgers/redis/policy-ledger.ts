@@ -15,15 +15,15 @@ import type {
   RestorePolicySpend,
 } from '../../../budget/policy-types.js';
 import { LedgerConnection } from './ledger-connection.js';
-import { HOLD_MIN } from './ledger-state.js';
 import { delay } from './ledger-support.js';
 import type { RedisLedgerOperation } from './ledger-support.js';
 import { PendingCancels } from './pending-cancels.js';
 import { POP_RELEASE, POP_RESERVE, POP_RESERVE_CREATE, POP_SETTLE, STANDING_VALUES } from './policy-batch-script.js';
-import { overrideField, policyLineBase, policyLineKey, policyOverridesKey, policyTopKey } from './policy-keys.js';
+import { overrideField, policyHoldsKey, policyLinesKey, policyOverridesKey, policyTopKey } from './policy-keys.js';
 import { resolvePolicyLedgerOptions, type RedisPolicyLedgerOptions } from './policy-options.js';
 import {
   assertAmount,
+  holdMember,
   assertLines,
   assertPolicyReservation,
   crossedPercents,
@@ -79,7 +79,7 @@ export class RedisPolicyLedger implements PolicyLedger {
   private readonly commands: PolicyCommands;
   private readonly batcher: ScriptBatcher;
   private readonly listeners = new Set<(alert: PolicyAlert) => void>();
-  /** Restores in flight, by line key (concurrent first touches share one). */
+  /** Restores in flight, by line (concurrent first touches share one). */
   private readonly restoring = new Map<string, Promise<void>>();
   /** Releases of reserves that failed on this side (the script may still run), by reservation id. */
   private readonly cancelOps = new Map<string, { keys: string[]; args: (string | number)[] }>();
@@ -93,7 +93,7 @@ export class RedisPolicyLedger implements PolicyLedger {
     this.graceMs = o.reservationTtlMs + 60_000;
     this.restore = o.restore;
     this.onError = o.onError;
-    const scripts = buildPolicyScripts(HOLD_MIN, o.reservationTtlMs, policyOverridesKey(o.keyPrefix));
+    const scripts = buildPolicyScripts(policyHoldsKey(o.keyPrefix), policyOverridesKey(o.keyPrefix), o.reservationTtlMs);
     const supplied = o.client === undefined ? undefined : definePolicyCommands(o.client, scripts);
     this.connection = new LedgerConnection({
       client: o.client,
@@ -125,8 +125,8 @@ export class RedisPolicyLedger implements PolicyLedger {
     if (lines.length === 0) {
       return { reservation: { id, lines: [], amount: { ...amount }, expiresAt: this.clock() + this.ttlMs }, standings: [] };
     }
-    const keys = lines.map((line) => policyLineKey(this.keyPrefix, line));
-    const args = this.reserveArgs(lines, amount, id);
+    const keys = this.lineKeys(lines);
+    const args = this.reserveArgs(lines, amount, holdMember(id, amount, lines, keys));
     let reply = await this.reserveOnce(keys, args, id);
     if (reply[0] === 3) {
       await Promise.all(reply.slice(1).map((i) => this.bringBack(lines[Number(i) - 1]!, keys[Number(i) - 1]!)));
@@ -149,7 +149,9 @@ export class RedisPolicyLedger implements PolicyLedger {
     assertAmount('actual', actual);
     const { lines, amount } = reservation;
     if (lines.length === 0) return [];
-    const args: (string | number)[] = [POP_SETTLE, lines.length, reservation.id, amount.nanos, amount.tokens, actual.nanos, actual.tokens];
+    const keys = this.lineKeys(lines);
+    const member = holdMember(reservation.id, amount, lines, keys);
+    const args: (string | number)[] = [POP_SETTLE, lines.length, member, amount.nanos, amount.tokens, actual.nanos, actual.tokens];
     for (const line of lines) {
       const budget = line.meter === 'budget';
       args.push(
@@ -158,10 +160,10 @@ export class RedisPolicyLedger implements PolicyLedger {
         limitArg(line.limits.tokens),
         budget ? overrideField(line.policy, line.entity) : '',
         budget ? policyTopKey(this.keyPrefix, line.policy, line.windowStart) : '',
-        budget ? line.entity : '',
+        line.entity,
       );
     }
-    const reply = await this.batched('settle', this.lineKeys(lines), args);
+    const reply = await this.batched('settle', keys, args);
     const standings: PolicyStanding[] = [];
     const alerts: PolicyAlert[] = [];
     let charged = false;
@@ -188,7 +190,7 @@ export class RedisPolicyLedger implements PolicyLedger {
     assertPolicyReservation(reservation);
     if (reservation.lines.length === 0) return;
     const keys = this.lineKeys(reservation.lines);
-    const args = this.releaseArgs(reservation.lines, reservation.amount, reservation.id);
+    const args = this.releaseArgs(reservation.lines, reservation.amount, holdMember(reservation.id, reservation.amount, reservation.lines, keys));
     try {
       await this.batched('release', keys, args);
     } catch (err) {
@@ -201,7 +203,7 @@ export class RedisPolicyLedger implements PolicyLedger {
   /** Where a line stands now (holds counted while live); a budget line missing from Redis is restored first. */
   async standing(line: PolicyLine): Promise<PolicyStanding> {
     assertLines([line]);
-    const key = policyLineKey(this.keyPrefix, line);
+    const key = policyLinesKey(this.keyPrefix, line);
     const budget = line.meter === 'budget';
     const ask = (report: boolean): Promise<unknown[]> =>
       this.exec('standing', [key], [
@@ -211,6 +213,7 @@ export class RedisPolicyLedger implements PolicyLedger {
         limitArg(line.limits.tokens),
         limitArg(line.limits.requests),
         budget ? overrideField(line.policy, line.entity) : '',
+        line.entity,
       ]);
     let reply = await ask(budget && this.restore !== undefined);
     if (reply.length === 0) {
@@ -227,7 +230,7 @@ export class RedisPolicyLedger implements PolicyLedger {
     const reply = await this.exec('top', [], [
       this.clock(),
       policyTopKey(this.keyPrefix, policy, windowStart),
-      policyLineBase(this.keyPrefix, 'budget', policy, windowStart),
+      policyLinesKey(this.keyPrefix, { meter: 'budget', policy, windowStart }),
       limit,
       policy,
     ]);
@@ -280,8 +283,8 @@ export class RedisPolicyLedger implements PolicyLedger {
     return this.connection.readiness(false);
   }
 
-  private reserveArgs(lines: readonly PolicyLine[], amount: PolicyAmount, id: string): (string | number)[] {
-    const args: (string | number)[] = [this.restore ? POP_RESERVE : POP_RESERVE_CREATE, lines.length, id, amount.nanos, amount.tokens];
+  private reserveArgs(lines: readonly PolicyLine[], amount: PolicyAmount, member: string): (string | number)[] {
+    const args: (string | number)[] = [this.restore ? POP_RESERVE : POP_RESERVE_CREATE, lines.length, member, amount.nanos, amount.tokens];
     for (const line of lines) {
       const budget = line.meter === 'budget';
       args.push(
@@ -293,24 +296,24 @@ export class RedisPolicyLedger implements PolicyLedger {
         lineMeta(line),
         line.resetsAt === null ? '' : line.resetsAt + this.graceMs,
         budget ? policyTopKey(this.keyPrefix, line.policy, line.windowStart) : '',
-        budget ? line.entity : '',
+        line.entity,
       );
     }
     return args;
   }
 
-  private releaseArgs(lines: readonly PolicyLine[], amount: PolicyAmount, id: string): (string | number)[] {
-    const args: (string | number)[] = [POP_RELEASE, lines.length, id, amount.nanos, amount.tokens];
-    for (const line of lines) args.push(lineKind(line));
+  private releaseArgs(lines: readonly PolicyLine[], amount: PolicyAmount, member: string): (string | number)[] {
+    const args: (string | number)[] = [POP_RELEASE, lines.length, member, amount.nanos, amount.tokens];
+    for (const line of lines) args.push(lineKind(line), line.entity);
     return args;
   }
 
   /** Sends a reserve; if it fails once sent, its hold (if the script still runs) is released later. */
   private reserveOnce(keys: string[], args: (string | number)[], id: string): Promise<unknown[]> {
     return this.batched('reserve', keys, args).catch((err: unknown) => {
-      const release = this.releaseArgs([], { nanos: Number(args[3]), tokens: Number(args[4]) }, id);
+      const release = this.releaseArgs([], { nanos: Number(args[3]), tokens: Number(args[4]) }, String(args[2]));
       release[1] = keys.length;
-      for (let i = 0; i < keys.length; i++) release.push(args[5 + i * 9]!);
+      for (let i = 0; i < keys.length; i++) release.push(args[5 + i * 9]!, args[13 + i * 9]!);
       this.queueCancel(id, keys, release);
       throw err;
     });
@@ -330,10 +333,11 @@ export class RedisPolicyLedger implements PolicyLedger {
 
   /** Restores a budget line missing from Redis (shared by concurrent first touches on this instance). */
   private bringBack(line: PolicyLine, key: string): Promise<void> {
-    let pending = this.restoring.get(key);
+    const id = `${key}\0${line.entity}`;
+    let pending = this.restoring.get(id);
     if (pending === undefined) {
-      pending = this.restoreLine(line, key).finally(() => this.restoring.delete(key));
-      this.restoring.set(key, pending);
+      pending = this.restoreLine(line, key).finally(() => this.restoring.delete(id));
+      this.restoring.set(id, pending);
     }
     return pending;
   }
@@ -351,7 +355,7 @@ export class RedisPolicyLedger implements PolicyLedger {
   }
 
   private lineKeys(lines: readonly PolicyLine[]): string[] {
-    return lines.map((line) => policyLineKey(this.keyPrefix, line));
+    return lines.map((line) => policyLinesKey(this.keyPrefix, line));
   }
 
   private clock(): number {

@@ -117,3 +117,17 @@ export function assertPolicyReservation(reservation: PolicyReservation): void {
   }
   assertAmount('reservation.amount', reservation.amount);
 }
+
+/**
+ * The member of a hold in the holds' sorted set: `<id>:<nanos>:<tokens>:<kinds>`, then `\0<hash>\0<entity>` per line
+ * (what a purge of the lapsed hold gives back, and where). Settle and release rebuild it from the reservation.
+ */
+export function holdMember(id: string, amount: PolicyAmount, lines: readonly PolicyLine[], keys: readonly string[]): string {
+  let kinds = '';
+  let tail = '';
+  for (let i = 0; i < lines.length; i++) {
+    kinds += lineKind(lines[i]!);
+    tail += `\0${keys[i]!}\0${lines[i]!.entity}`;
+  }
+  return `${id}:${amount.nanos}:${amount.tokens}:${kinds}${tail}`;
+}

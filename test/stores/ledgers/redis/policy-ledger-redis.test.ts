@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { LedgerUnavailableError, PolicyExhaustedError } from '../../../../src/core/errors.js';
 import type { PolicyAmount, PolicyLine } from '../../../../src/budget/policy-types.js';
-import { RedisPolicyLedger, policyLineKey, type RedisPolicyLedgerOptions } from '../../../../src/stores/ledgers/redis/index.js';
+import { RedisPolicyLedger, policyHoldsKey, policyLinesKey, type RedisPolicyLedgerOptions } from '../../../../src/stores/ledgers/redis/index.js';
 import { describeRedis, REDIS_URL } from '../../../support/services.js';
 import { rejectionOf, waitFor } from '../../../budget/ledger-contract.js';
 import { deleteKeys } from './redis-audit.js';
@@ -18,9 +18,10 @@ import { startThrowawayRedis, type ThrowawayRedis } from './throwaway-redis.js';
 const PREFIX = `tw-test-policy2:${process.pid}:${randomUUID().slice(0, 8)}:`;
 const USD = 1_000_000_000;
 
-/** Hold fields left in a line's hash (anything but `s` and `m`). */
+/** The holds left on a line (members of the ledger's holds set naming the line's key). */
 async function holdFields(admin: Redis, line: PolicyLine): Promise<string[]> {
-  return (await admin.hkeys(policyLineKey(PREFIX, line))).filter((f) => f !== 's' && f !== 'm');
+  const tail = `\0${policyLinesKey(PREFIX, line)}\0${line.entity}`;
+  return (await admin.zrange(policyHoldsKey(PREFIX), 0, -1)).filter((m) => m.includes(tail));
 }
 
 describeRedis('RedisPolicyLedger across instances and Redis failures', () => {

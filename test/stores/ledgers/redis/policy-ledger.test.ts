@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { PolicyExhaustedError, RateLimitedError, ValidationError } from '../../../../src/core/errors.js';
 import type { PolicyAlert } from '../../../../src/budget/policy-types.js';
-import { RedisPolicyLedger, policyLineKey, policyTopKey, type RedisPolicyLedgerOptions } from '../../../../src/stores/ledgers/redis/index.js';
+import { RedisPolicyLedger, policyLinesKey, policyTopKey, type RedisPolicyLedgerOptions } from '../../../../src/stores/ledgers/redis/index.js';
 import { describeRedis, REDIS_URL } from '../../../support/services.js';
 import { rejectionOf } from '../../../budget/ledger-contract.js';
 import { deleteKeys } from './redis-audit.js';
@@ -102,7 +102,7 @@ describeRedis('RedisPolicyLedger', () => {
     now += 60_000;
     expect((await ledger.reserve([rate()], { nanos: 0, tokens: 10 })).standings[0]).toMatchObject({ requests: 0, reservedRequests: 1 });
     // Minute keys expire after their window (plus the grace of a hold's TTL).
-    const ttl = await admin.pttl(policyLineKey(PREFIX, rate()));
+    const ttl = await admin.pttl(policyLinesKey(PREFIX, rate()));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(rate().resetsAt! + 660_000 - Date.now() + 50);
   });
@@ -116,8 +116,8 @@ describeRedis('RedisPolicyLedger', () => {
     await ledger.settle(reservation, { nanos: 1_000, tokens: 60 });
     expect(await ledger.standing(unpriced)).toMatchObject({ spentNanos: 0, usedTokens: 60 });
     expect(await ledger.standing(life)).toMatchObject({ usedTokens: 60, resetsAt: null, windowStart: 0 });
-    expect(await admin.pttl(policyLineKey(PREFIX, life))).toBe(-1);
-    expect(await admin.pttl(policyLineKey(PREFIX, unpriced))).toBeGreaterThan(0);
+    expect(await admin.pttl(policyLinesKey(PREFIX, life))).toBe(-1);
+    expect(await admin.pttl(policyLinesKey(PREFIX, unpriced))).toBeGreaterThan(0);
     expect(await rejectionOf(ledger.reserve([life], { nanos: 0, tokens: 41 }))).toMatchObject({ limit: 'tokens', used: 60, max: 100, resetsAt: null });
   });
 
