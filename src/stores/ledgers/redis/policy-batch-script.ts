@@ -46,8 +46,8 @@ export const STANDING_VALUES = 9;
  * a microsecond and the script's fixed cost several, so this is what a call costs.
  */
 // eslint-disable-next-line max-lines-per-function -- one Lua program: its passes share the locals of one script
-export function buildPolicyBatchScript(holdsKey: string, overridesKey: string, holdTtlMs: number): string {
-  return `${policyCommon(holdsKey, overridesKey)}
+export function buildPolicyBatchScript(holdsKey: string, lapsedKey: string, overridesKey: string, holdTtlMs: number): string {
+  return `${policyCommon(holdsKey, lapsedKey, overridesKey)}
 local now = tonumber(ARGV[1])
 local expires = now + ${holdTtlMs}
 local expiresArg = int(expires)
@@ -91,6 +91,8 @@ end
 -- Pass 2: lapsed holds (their lines join the batch), every line (one HMGET per policy, meter and window),
 -- the holds looked up, the overrides.
 local EXP, GONE = lapsed(now)
+local PURGED, NPURGED = {}, #GONE
+for i = 1, NPURGED do PURGED[GONE[i]] = true end
 for i = 1, #EXP do
   local lines = EXP[i][4]
   for x = 1, #lines, 2 do slotOf(lines[x], lines[x + 1]) end
@@ -113,11 +115,18 @@ for i = 1, #EXP do
     return ST[j]
   end)
 end
+-- FOUND: 1 a hold in Redis (a lapsed one not purged yet, over the purge limit, still counts as held), 2 a
+-- hold added by this batch, 3 a lapsed hold (purged now or before): a settle charges it, freeing nothing.
 if #LOOK > 0 then
   local sc = redis.call('ZMSCORE', HOLDS, unpack(LOOK))
+  local gone = {}
   for i = 1, #LOOK do
-    -- A lapsed hold not purged yet (over the purge limit) is not found: a later purge gives it back.
-    if sc[i] and tonumber(sc[i]) > now then FOUND[LOOK[i]] = 1 end
+    local m = LOOK[i]
+    if PURGED[m] then FOUND[m] = 3 elseif sc[i] then FOUND[m] = 1 else gone[#gone + 1] = m end
+  end
+  if #gone > 0 then
+    local lc = redis.call('ZMSCORE', LAPSED, unpack(gone))
+    for i = 1, #gone do if lc[i] then FOUND[gone[i]] = 3 end end
   end
 end
 if #OVL > 0 then
@@ -145,14 +154,14 @@ local function create(j, b)
   if ARGV[b + 7] ~= '' then TOP[j] = {ARGV[b + 7], ARGV[b + 8]} end
   return s
 end
-local NEWH, NEWGONE = {}, {}
--- Frees hold m (found in Redis, or added by this batch); true if it was there.
+local NEWH, NEWGONE, LGONE = {}, {}, {}
+-- Forgets hold m; returns how it was found (see FOUND), or nil.
 local function drop(m)
   local f = FOUND[m]
-  if not f then return false end
+  if not f then return nil end
   FOUND[m] = nil
-  if f == 1 then GONE[#GONE + 1] = m else NEWGONE[m] = true end
-  return true
+  if f == 1 then GONE[#GONE + 1] = m elseif f == 2 then NEWGONE[m] = true else LGONE[#LGONE + 1] = m end
+  return f
 end
 local function reserve(code, a, ls, nl)
   local m, hn, ht = ARGV[a + 2], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
@@ -226,8 +235,12 @@ local function settle(a, ls, nl)
     local before, after = 0, 0
     local charged = found and s
     if charged then
-      if priced(kind) then s[4], s[1] = s[4] - hn, s[1] + an end
-      s[5], s[8], s[2], s[3] = s[5] - ht, s[8] - 1, s[2] + at, s[3] + 1
+      if found ~= 3 then
+        if priced(kind) then s[4] = s[4] - hn end
+        s[5], s[8] = s[5] - ht, s[8] - 1
+      end
+      if priced(kind) then s[1] = s[1] + an end
+      s[2], s[3] = s[2] + at, s[3] + 1
       DIRTY[j] = true
       if budget(kind) then
         before, after = s[7], percent(s, ln, lt)
@@ -245,7 +258,8 @@ end
 local function release(a, ls, nl)
   local hn, ht = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   local freed = 0
-  if drop(ARGV[a + 2]) then
+  local f = drop(ARGV[a + 2])
+  if f == 1 or f == 2 then
     for i = 0, nl - 1 do
       local j = ls[i + 1]
       local s = ST[j]
@@ -290,7 +304,7 @@ for x = 1, #HORDER do
     end
   end
   if n > 0 then redis.call('HSET', h, unpack(args)) end
-  if expiry > 0 then redis.call('PEXPIREAT', h, int(expiry)) end
+  expireAt(h, expiry, now)
 end
 if #NEWH > 0 then
   local args, n = {}, 0
@@ -301,9 +315,11 @@ if #NEWH > 0 then
   if n > 0 then redis.call('ZADD', HOLDS, unpack(args)) end
 end
 if #GONE > 0 then redis.call('ZREM', HOLDS, unpack(GONE)) end
+if NPURGED > 0 then remember({unpack(GONE, 1, NPURGED)}, now) end
+if #LGONE > 0 then redis.call('ZREM', LAPSED, unpack(LGONE)) end
 for key, z in pairs(TOPS) do
   redis.call('ZADD', key, unpack(z))
-  if TOPX[key] then redis.call('PEXPIREAT', key, int(TOPX[key])) end
+  if TOPX[key] then expireAt(key, TOPX[key], now) end
 end
 return out
 `;

@@ -31,3 +31,8 @@ export function overrideField(policy: string, entity: string): string {
 export function policyHoldsKey(keyPrefix: string): string {
   return `${keyPrefix}ph`;
 }
+
+/** The sorted set of the holds that lapsed in the last day (`<prefix>px`), scored by when: a late settle still charges once. */
+export function policyLapsedKey(keyPrefix: string): string {
+  return `${keyPrefix}px`;
+}

@@ -19,7 +19,7 @@ import { delay } from './ledger-support.js';
 import type { RedisLedgerOperation } from './ledger-support.js';
 import { PendingCancels } from './pending-cancels.js';
 import { POP_RELEASE, POP_RESERVE, POP_RESERVE_CREATE, POP_SETTLE, STANDING_VALUES } from './policy-batch-script.js';
-import { overrideField, policyHoldsKey, policyLinesKey, policyOverridesKey, policyTopKey } from './policy-keys.js';
+import { overrideField, policyHoldsKey, policyLapsedKey, policyLinesKey, policyOverridesKey, policyTopKey } from './policy-keys.js';
 import { resolvePolicyLedgerOptions, type RedisPolicyLedgerOptions } from './policy-options.js';
 import {
   assertAmount,
@@ -93,7 +93,7 @@ export class RedisPolicyLedger implements PolicyLedger {
     this.graceMs = o.reservationTtlMs + 60_000;
     this.restore = o.restore;
     this.onError = o.onError;
-    const scripts = buildPolicyScripts(policyHoldsKey(o.keyPrefix), policyOverridesKey(o.keyPrefix), o.reservationTtlMs);
+    const scripts = buildPolicyScripts(policyHoldsKey(o.keyPrefix), policyLapsedKey(o.keyPrefix), policyOverridesKey(o.keyPrefix), o.reservationTtlMs);
     const supplied = o.client === undefined ? undefined : definePolicyCommands(o.client, scripts);
     this.connection = new LedgerConnection({
       client: o.client,
@@ -351,7 +351,7 @@ export class RedisPolicyLedger implements PolicyLedger {
     }
     const expireAt = line.resetsAt === null ? '' : line.resetsAt + this.graceMs;
     const args = restoredArgs(line, spent, lineMeta(line), expireAt, policyTopKey(this.keyPrefix, line.policy, line.windowStart));
-    await this.exec('init', [key], args);
+    await this.exec('init', [key], [this.clock(), ...args]);
   }
 
   private lineKeys(lines: readonly PolicyLine[]): string[] {

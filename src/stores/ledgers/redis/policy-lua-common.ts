@@ -5,14 +5,16 @@
 
 /** Most lapsed holds one script purges (the rest go in the next calls). */
 export const PURGE_LIMIT = 256;
+/** How long a lapsed hold is remembered, so that its late settle still charges the call, once. */
+export const LAPSED_KEEP_MS = 86_400_000;
 
 /** The helpers, for the holds' sorted set `holdsKey` and the overrides' hash `overridesKey`. */
 // eslint-disable-next-line max-lines-per-function -- one Lua text: the helpers every policy script shares
-export function policyCommon(holdsKey: string, overridesKey: string): string {
+export function policyCommon(holdsKey: string, lapsedKey: string, overridesKey: string): string {
   return `
 local fmt, sub, smatch, gmatch, spack, sunpack = string.format, string.sub, string.match, string.gmatch, struct.pack, struct.unpack
 local FMT = '>dddddddI4I4'
-local HOLDS, OVERRIDES = '${holdsKey}', '${overridesKey}'
+local HOLDS, LAPSED, OVERRIDES = '${holdsKey}', '${lapsedKey}', '${overridesKey}'
 local function int(x) return fmt('%d', x) end
 local function fresh(expiry) return {0, 0, 0, 0, 0, expiry or 0, 0, 0, 0} end
 local function decode(v) return {sunpack(FMT, v)} end
@@ -58,6 +60,17 @@ local function lapsed(now)
   for i = 1, #m do e[i] = parseHold(m[i]) end
   return e, m
 end
+-- Keeps lapsed holds' members a while (a late settle charges its call once), forgetting the oldest.
+local function remember(members, now)
+  local args = {}
+  for i = 1, #members do args[2 * i - 1], args[2 * i] = int(now), members[i] end
+  redis.call('ZADD', LAPSED, unpack(args))
+  redis.call('ZREMRANGEBYSCORE', LAPSED, '-inf', '(' .. int(now - ${LAPSED_KEEP_MS}))
+end
+-- Expires a key \`at\` (epoch ms by the ledger's clock, which may differ from Redis's; 0: never).
+local function expireAt(key, at, now)
+  if at > 0 then redis.call('PEXPIRE', key, int(math.max(1, at - now))) end
+end
 -- Purges lapsed holds outside the batch script: each line read, given back and written once.
 local function purgeAll(now)
   local e, members = lapsed(now)
@@ -77,6 +90,7 @@ local function purgeAll(now)
   for i = 1, #e do unhold(e[i], state) end
   for i = 1, #order do local c = order[i]; redis.call('HSET', c[3], c[4], encode(c[1], c[2])) end
   redis.call('ZREM', HOLDS, unpack(members))
+  remember(members, now)
 end
 `;
 }

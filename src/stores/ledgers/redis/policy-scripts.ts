@@ -11,7 +11,8 @@
  *   `<scope>|<resetsAt>|<nanos limit>|<tokens limit>` (what `top` reports, overrides applied on top). One
  *   hash per policy and window, so that a batch reads and writes all the entities of a policy it touches
  *   with one HMGET and one HSET; it expires a grace after its window resets (a lifetime one never does).
- * - one sorted set of every live hold (`<prefix>ph`), scored by expiry; a hold's member is
+ * - one sorted set of every live hold (`<prefix>ph`), scored by expiry (a lapsed hold moves to `<prefix>px`
+ *   for a day, scored by when it lapsed, so that a late settle still charges its call, once); a hold's member is
  *   `<reservation id>:<nanos>:<tokens>:<kinds>` then `\0<hash>\0<entity>` per line (kinds: one letter per
  *   line, see `KIND_BUDGET`), so that a purge of lapsed holds knows what to give back where, and a batch
  *   looks up all the holds it settles with one ZMSCORE.
@@ -36,10 +37,10 @@ export interface PolicyScripts {
 export const INIT_LINE_ARGS = 10;
 
 /** Builds the scripts for one key layout and hold TTL. */
-export function buildPolicyScripts(holdsKey: string, overridesKey: string, holdTtlMs: number): PolicyScripts {
-  const common = policyCommon(holdsKey, overridesKey);
+export function buildPolicyScripts(holdsKey: string, lapsedKey: string, overridesKey: string, holdTtlMs: number): PolicyScripts {
+  const common = policyCommon(holdsKey, lapsedKey, overridesKey);
   return {
-    ops: buildPolicyBatchScript(holdsKey, overridesKey, holdTtlMs),
+    ops: buildPolicyBatchScript(holdsKey, lapsedKey, overridesKey, holdTtlMs),
     init: initScript(common),
     standing: standingScript(common),
     top: topScript(common),
@@ -47,15 +48,15 @@ export function buildPolicyScripts(holdsKey: string, overridesKey: string, holdT
 }
 
 /**
- * KEYS: budget lines to restore. ARGV: per line the {@link INIT_LINE_ARGS}. Creates each line that is
+ * KEYS: the hashes of budget lines to restore. ARGV: now, then per line the {@link INIT_LINE_ARGS}. Creates each line that is
  * still missing with its restored spend (an instance that restored it first wins); the thresholds already
  * passed by the restored spend count as alerted. Returns how many it created.
  */
 function initScript(common: string): string {
   return `${common}
-local created = 0
+local created, now = 0, tonumber(ARGV[1])
 for i = 1, #KEYS do
-  local h, b = KEYS[i], (i - 1) * ${INIT_LINE_ARGS} + 1
+  local h, b = KEYS[i], (i - 1) * ${INIT_LINE_ARGS} + 2
   local s = fresh(tonumber(ARGV[b + 7]))
   s[1], s[2], s[3] = tonumber(ARGV[b]), tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
   local ln, lt = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
@@ -63,10 +64,10 @@ for i = 1, #KEYS do
   if o then ln, lt = o[1] or ln, o[2] or lt end
   s[7] = percent(s, ln, lt)
   if redis.call('HSETNX', h, ARGV[b + 9], encode(s, ARGV[b + 6])) == 1 then
-    if s[6] > 0 then redis.call('PEXPIREAT', h, int(s[6])) end
+    expireAt(h, s[6], now)
     local top = ARGV[b + 8]
     redis.call('ZADD', top, fmt('%.17g', s[1] + s[2] / (s[2] + 1)), ARGV[b + 9])
-    if s[6] > 0 then redis.call('PEXPIREAT', top, int(s[6])) end
+    expireAt(top, s[6], now)
     created = created + 1
   end
 end

@@ -10,6 +10,7 @@ import type { PolicyAlert } from '../../../../src/budget/policy-types.js';
 import { RedisPolicyLedger, policyLinesKey, policyTopKey, type RedisPolicyLedgerOptions } from '../../../../src/stores/ledgers/redis/index.js';
 import { describeRedis, REDIS_URL } from '../../../support/services.js';
 import { rejectionOf } from '../../../budget/ledger-contract.js';
+import { runPolicyLedgerContract } from '../../../budget/policy-ledger-contract.js';
 import { deleteKeys } from './redis-audit.js';
 import { dailyLine, lifetimeLine, rateLine } from './policy-lines.js';
 
@@ -36,6 +37,14 @@ describeRedis('RedisPolicyLedger', () => {
     await deleteKeys(admin, PREFIX);
     await admin.quit();
   });
+
+  // Each ledger of the contract on its own key prefix: the suite's clocks differ from test to test.
+  const contractLedger = (options: RedisPolicyLedgerOptions) => {
+    const ledger = newLedger({ ...options, keyPrefix: `${PREFIX}${randomUUID().slice(0, 8)}:` });
+    return Promise.resolve({ ledger, cleanup: () => ledger.close() });
+  };
+  runPolicyLedgerContract('RedisPolicyLedger', (opts) => contractLedger(opts));
+  runPolicyLedgerContract('RedisPolicyLedger, unbatched', (opts) => contractLedger({ ...opts, maxBatch: 1 }));
 
   it('checks its options up front, naming the option', () => {
     expect(() => new RedisPolicyLedger({ url: 'http://x' })).toThrow(/url/);
