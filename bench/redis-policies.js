@@ -74,7 +74,7 @@ function linesOf(caller, i, now) {
 
 export async function run() {
   heading(`redis-policies: RedisPolicyLedger (3 policies) + thread ledger, reserve+settle, ${CONCURRENCY} callers (${URL})`);
-  const prefix = `tw-bench-pol:${randomUUID().slice(0, 8)}:`;
+  const prefix = `twb${randomUUID().slice(0, 4)}:`; // short, as the default `tw:` is
   const admin = new Redis(URL);
   try {
     await admin.ping();

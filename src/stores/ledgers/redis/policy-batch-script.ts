@@ -22,8 +22,8 @@ export const HEAD_ARGS = { R: 5, C: 5, S: 7, L: 5 } as const;
 /**
  * Arguments per line (whose key, in KEYS, is the hash of its policy, meter and window). Reserve: kind,
  * nanos limit, tokens limit, requests limit (`''` absent), override field (`''` for rate lines), meta, key
- * expiry (epoch ms, `''`: none), top key (`''` for rate lines), entity. Settle: kind, nanos limit, tokens
- * limit, override field, top key, entity. Release: kind, entity.
+ * expiry (epoch ms, `''`: none), `+` if the line is in its policy's top (`''` for rate lines), entity.
+ * Settle: kind, nanos limit, tokens limit, override field, `+` or `''` (top), entity. Release: kind, entity.
  */
 export const LINE_ARGS = { R: 9, C: 9, S: 6, L: 2 } as const;
 
@@ -151,7 +151,7 @@ end
 local function create(j, b)
   local s = fresh(tonumber(ARGV[b + 6]))
   ST[j], META[j], DIRTY[j], NEW[j] = s, ARGV[b + 5], true, true
-  if ARGV[b + 7] ~= '' then TOP[j] = {ARGV[b + 7], ARGV[b + 8]} end
+  if ARGV[b + 7] ~= '' then TOP[j] = {HK[j] .. ':top', ARGV[b + 8]} end
   return s
 end
 local NEWH, NEWGONE, LGONE = {}, {}, {}
@@ -245,7 +245,7 @@ local function settle(a, ls, nl)
       if budget(kind) then
         before, after = s[7], percent(s, ln, lt)
         if after > before then s[7] = after end
-        if ARGV[b + 4] ~= '' then TOP[j] = {ARGV[b + 4], ARGV[b + 5]} end
+        if ARGV[b + 4] ~= '' then TOP[j] = {HK[j] .. ':top', ARGV[b + 5]} end
       end
     end
     out[o + 1] = charged and 1 or 0

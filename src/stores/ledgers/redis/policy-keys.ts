@@ -12,9 +12,12 @@ export function policyLinesKey(keyPrefix: string, line: Pick<PolicyLine, 'meter'
   return `${keyPrefix}pl:${line.meter === 'budget' ? 'b' : 'r'}:${line.policy}:${line.windowStart}`;
 }
 
-/** The sorted set of a policy's budget lines in one window, scored by spend (`<prefix>pt:<policy>:<windowStart>`). */
+/**
+ * The sorted set of a policy's budget lines in one window, scored by spend (`<prefix>pl:b:<policy>:<windowStart>:top`,
+ * which the scripts derive from the lines' hash).
+ */
 export function policyTopKey(keyPrefix: string, policy: string, windowStart: number): string {
-  return `${keyPrefix}pt:${policy}:${windowStart}`;
+  return `${policyLinesKey(keyPrefix, { meter: 'budget', policy, windowStart })}:top`;
 }
 
 /** The hash of every override (`<prefix>po`), field `<policy>\0<entity>`, value `<maxNanos>:<maxTokens>` (empty: the policy's). */

@@ -16,7 +16,7 @@
  *   `<reservation id>:<nanos>:<tokens>:<kinds>` then `\0<hash>\0<entity>` per line (kinds: one letter per
  *   line, see `KIND_BUDGET`), so that a purge of lapsed holds knows what to give back where, and a batch
  *   looks up all the holds it settles with one ZMSCORE.
- * - the top of a policy in a window (`<prefix>pt:<policy>:<windowStart>`: entities scored by spent nanos,
+ * - the top of a policy in a window (`<its budget hash>:top`: entities scored by spent nanos,
  *   then tokens), expiring with its lines.
  * - the overrides (`<prefix>po`, field `<policy>\0<entity>`, value `<nanos>:<tokens>`).
  *
@@ -33,7 +33,7 @@ export interface PolicyScripts {
   top: string;
 }
 
-/** Per line of `init`: spent nanos, used tokens, requests, nanos limit, tokens limit, override field, meta, key expiry, top key, entity. */
+/** Per line of `init`: spent nanos, used tokens, requests, nanos limit, tokens limit, override field, meta, key expiry, (unused), entity. */
 export const INIT_LINE_ARGS = 10;
 
 /** Builds the scripts for one key layout and hold TTL. */
@@ -65,7 +65,7 @@ for i = 1, #KEYS do
   s[7] = percent(s, ln, lt)
   if redis.call('HSETNX', h, ARGV[b + 9], encode(s, ARGV[b + 6])) == 1 then
     expireAt(h, s[6], now)
-    local top = ARGV[b + 8]
+    local top = h .. ':top'
     redis.call('ZADD', top, fmt('%.17g', s[1] + s[2] / (s[2] + 1)), ARGV[b + 9])
     expireAt(top, s[6], now)
     created = created + 1

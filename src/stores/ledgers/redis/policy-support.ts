@@ -37,7 +37,7 @@ export function restoredArgs(
   spent: PolicyAmount & { requests: number },
   meta: string,
   expireAt: number | string,
-  topKey: string,
+  inTop: string,
 ): (string | number)[] {
   if (spent === null || typeof spent !== 'object') throw new ValidationError('restore()', spent, 'must resolve to { nanos, tokens, requests }');
   return [
@@ -49,7 +49,7 @@ export function restoredArgs(
     overrideField(line.policy, line.entity),
     meta,
     expireAt,
-    topKey,
+    inTop,
     line.entity,
   ];
 }

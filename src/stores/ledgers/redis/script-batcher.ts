@@ -33,10 +33,13 @@ export class ScriptBatcher {
    *   callee may modify); resolves to a flat array holding, per operation in order, the length of its
    *   reply and then the reply's values.
    * @param maxBatch most operations per call (bounds how long one script blocks Redis).
+   * @param earlyAt fewest operations sent before the end of the tick (when at least as many are in flight);
+   *   a script with a higher fixed cost per call gains from a higher one.
    */
   constructor(
     private readonly send: (keys: string[], args: (string | number)[]) => Promise<unknown>,
     private readonly maxBatch: number,
+    private readonly earlyAt: number = EARLY_AT,
   ) {}
 
   /**
@@ -51,7 +54,7 @@ export class ScriptBatcher {
       for (let i = 0; i < args.length; i++) this.args.push(args[i]!);
       this.waiters.push({ resolve, reject });
       const n = this.waiters.length;
-      if (n >= this.maxBatch || (n >= EARLY_AT && n >= this.inFlight)) this.flush();
+      if (n >= this.maxBatch || (n >= this.earlyAt && n >= this.inFlight)) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
         process.nextTick(this.onTick);
