@@ -20,8 +20,11 @@ const ORGS = 8;
 const KEYS = 32;
 const USD = 1e9;
 
-/** Runs `CONCURRENCY` callers, each awaiting `op(caller, i)` in a loop, for a warm-up then `MEASURE_MS`; ops per second. */
-async function concurrent(op) {
+/**
+ * Runs `CONCURRENCY` callers, each awaiting `op(caller, i)` in a loop, for a warm-up then `MEASURE_MS`; ops
+ * per second, and the CPU each op cost this process and Redis (µs; steadier than ops/s on a busy machine).
+ */
+async function concurrent(op, redisCpu) {
   const phase = async (ms) => {
     const end = performance.now() + ms;
     let done = 0;
@@ -36,9 +39,13 @@ async function concurrent(op) {
     return done;
   };
   await phase(WARMUP_MS);
+  const cpu0 = await redisCpu();
+  const node0 = process.cpuUsage();
   const start = performance.now();
   const done = await phase(MEASURE_MS);
-  return done / ((performance.now() - start) / 1000);
+  const ops = done / ((performance.now() - start) / 1000);
+  const node = process.cpuUsage(node0);
+  return { ops, nodeUs: (node.user + node.system) / done, redisUs: (((await redisCpu()) - cpu0) * 1e6) / done };
 }
 
 function median(values) {
@@ -83,6 +90,11 @@ export async function run() {
     admin.disconnect();
     return;
   }
+  // Redis's own CPU time (user + sys, seconds); it counts every client of that Redis, not only this run's.
+  const redisCpu = async () => {
+    const info = await admin.info('cpu');
+    return Number(/used_cpu_user:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)[1]);
+  };
   const incr = new Redis(URL, { enableAutoPipelining: true });
   const policies = new RedisPolicyLedger({ url: URL, keyPrefix: prefix, onError: () => undefined });
   // The thread ledger on its own client, as a gateway with both would have.
@@ -116,13 +128,16 @@ export async function run() {
   ];
   const results = variants.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
-    for (let v = 0; v < variants.length; v++) results[v].push(await concurrent(variants[v][1]));
+    for (let v = 0; v < variants.length; v++) results[v].push(await concurrent(variants[v][1], redisCpu));
   }
-  const medians = results.map(median);
+  const medians = results.map((rs) => median(rs.map((r) => r.ops)));
   const baseline = medians[0];
   for (let v = 0; v < variants.length; v++) {
     row(variants[v][0], medians[v], v === 0 ? undefined : baseline);
-    console.log(`    ${''.padEnd(46)} rounds: ${results[v].map((x) => fmt(x)).join(', ')}`);
+    const nodeUs = median(results[v].map((r) => r.nodeUs));
+    const redisUs = median(results[v].map((r) => r.redisUs));
+    console.log(`    ${''.padEnd(46)} rounds: ${results[v].map((r) => fmt(r.ops)).join(', ')}`);
+    console.log(`    ${''.padEnd(46)} CPU per call (medians): this process ${fmt(nodeUs, 1)} µs, Redis ${fmt(redisUs, 1)} µs`);
   }
 
   // Exactness: every settled call charged the org exactly `actual` and left nothing held.

@@ -107,6 +107,8 @@ export function assertLines(lines: readonly PolicyLine[]): void {
       throw new ValidationError(`lines[${i}]`, line, 'must be a policy line');
     }
     if (line.meter !== 'budget' && line.meter !== 'rate') throw new ValidationError(`lines[${i}].meter`, line.meter, "must be 'budget' or 'rate'");
+    // NUL separates the parts of a hold's member and of an override's field in Redis.
+    if (line.entity.includes('\0')) throw new ValidationError(`lines[${i}].entity`, line.entity, 'must not contain a NUL character');
   }
 }
 
