@@ -79,6 +79,11 @@ function linesOf(caller, i, now) {
   ];
 }
 
+/** The thread budget as a lifetime policy line (scope thread, tokens only): one script call for all four. */
+function threadLine(caller, i) {
+  return { policy: 'thread', scope: 'thread', entity: `t-${(caller * 16 + i) % USERS}`, meter: 'budget', windowStart: 0, resetsAt: null, window: undefined, limits: { tokens: 1e15 }, priced: true, thresholds: [] };
+}
+
 export async function run() {
   heading(`redis-policies: RedisPolicyLedger (3 policies) + thread ledger, reserve+settle, ${CONCURRENCY} callers (${URL})`);
   const prefix = `twb${randomUUID().slice(0, 4)}:`; // short, as the default `tw:` is
@@ -109,6 +114,13 @@ export async function run() {
       async (c, i) => {
         const [held, hold] = await Promise.all([policies.reserve(linesOf(c, i, Date.now()), estimate), threads.reserve(`t-${(c * 16 + i) % USERS}`, 1_200)]);
         await Promise.all([policies.settle(held.reservation, actual), threads.settle(hold, { promptTokens: 700, completionTokens: 310 })]);
+      },
+    ],
+    [
+      '3 policies + thread as a 4th policy line',
+      async (c, i) => {
+        const held = await policies.reserve([...linesOf(c, i, Date.now()), threadLine(c, i)], estimate);
+        await policies.settle(held.reservation, actual);
       },
     ],
     [

@@ -79,7 +79,7 @@ while a <= nargs do
   for i = 0, nl - 1 do
     local b = la + i * per
     ls[i + 1] = slotOf(KEYS[k + i], ARGV[b + ent])
-    if code ~= 'L' and budget(ARGV[b]) then
+    if code ~= 'L' and BUDGET[ARGV[b]] then
       local ov = ARGV[b + (code == 'S' and 3 or 4)]
       if not OVN[ov] then OVN[ov] = true; OVL[#OVL + 1] = ov end
     end
@@ -136,7 +136,7 @@ end
 -- The limits in force of a line (override applied to budget lines).
 local function limits(kind, b, ovAt)
   local ln, lt = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
-  if budget(kind) then
+  if BUDGET[kind] then
     local o = OV[ARGV[b + ovAt]]
     if o then ln, lt = o[1] or ln, o[2] or lt end
   end
@@ -169,7 +169,7 @@ local function reserve(code, a, ls, nl)
   if code == 'R' then
     local miss
     for i = 0, nl - 1 do
-      if budget(ARGV[la + i * 9]) and not ST[ls[i + 1]] then
+      if BUDGET[ARGV[la + i * 9]] and not ST[ls[i + 1]] then
         if not miss then miss = {} end
         miss[#miss + 1] = i + 1
       end
@@ -181,6 +181,7 @@ local function reserve(code, a, ls, nl)
       return
     end
   end
+  local LN, LT, LR = {}, {}, {}
   for i = 0, nl - 1 do
     local b = la + i * 9
     local j = ls[i + 1]
@@ -188,8 +189,9 @@ local function reserve(code, a, ls, nl)
     local s = ST[j] or fresh()
     local ln, lt = limits(kind, b, 4)
     local lr = tonumber(ARGV[b + 3])
+    LN[i], LT[i], LR[i] = ln, lt, lr
     local r
-    if ln and priced(kind) and s[1] + s[4] + hn > ln then r = {1, ln, s[1], s[4], hn}
+    if ln and PRICED[kind] and s[1] + s[4] + hn > ln then r = {1, ln, s[1], s[4], hn}
     elseif lt and s[2] + s[5] + ht > lt then r = {2, lt, s[2], s[5], ht}
     elseif lr and s[3] + s[8] + 1 > lr then r = {3, lr, s[3], s[8], 1} end
     if r then
@@ -211,11 +213,10 @@ local function reserve(code, a, ls, nl)
     local j = ls[i + 1]
     local kind = ARGV[b]
     local s = ST[j] or create(j, b)
-    if priced(kind) then s[4] = s[4] + hn end
+    if PRICED[kind] then s[4] = s[4] + hn end
     s[5], s[8] = s[5] + ht, s[8] + 1
     DIRTY[j] = true
-    local ln, lt = limits(kind, b, 4)
-    standing(s, ln, lt, tonumber(ARGV[b + 3]))
+    standing(s, LN[i], LT[i], LR[i])
   end
   FOUND[m] = 2
   NEWH[#NEWH + 1] = m
@@ -236,13 +237,13 @@ local function settle(a, ls, nl)
     local charged = found and s
     if charged then
       if found ~= 3 then
-        if priced(kind) then s[4] = s[4] - hn end
+        if PRICED[kind] then s[4] = s[4] - hn end
         s[5], s[8] = s[5] - ht, s[8] - 1
       end
-      if priced(kind) then s[1] = s[1] + an end
+      if PRICED[kind] then s[1] = s[1] + an end
       s[2], s[3] = s[2] + at, s[3] + 1
       DIRTY[j] = true
-      if budget(kind) then
+      if BUDGET[kind] then
         before, after = s[7], percent(s, ln, lt)
         if after > before then s[7] = after end
         if ARGV[b + 4] ~= '' then TOP[j] = {HK[j] .. ':top', ARGV[b + 5]} end
@@ -251,7 +252,11 @@ local function settle(a, ls, nl)
     out[o + 1] = charged and 1 or 0
     o = o + 1
     standing(s or fresh(), ln, lt, nil)
-    out[o + 1], out[o + 2] = fmt('%.17g', before), fmt('%.17g', after)
+    if after > before then
+      out[o + 1], out[o + 2] = fmt('%.17g', before), fmt('%.17g', after)
+    else
+      out[o + 1], out[o + 2] = '0', '0' -- no threshold can have been crossed
+    end
     o = o + 2
   end
 end
@@ -264,7 +269,7 @@ local function release(a, ls, nl)
       local j = ls[i + 1]
       local s = ST[j]
       if s then
-        if priced(ARGV[a + 5 + 2 * i]) then s[4] = s[4] - hn end
+        if PRICED[ARGV[a + 5 + 2 * i]] then s[4] = s[4] - hn end
         s[5], s[8] = s[5] - ht, s[8] - 1
         DIRTY[j] = true
         freed = freed + 1

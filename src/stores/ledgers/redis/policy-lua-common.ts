@@ -19,8 +19,8 @@ local function int(x) return fmt('%d', x) end
 local function fresh(expiry) return {0, 0, 0, 0, 0, expiry or 0, 0, 0, 0} end
 local function decode(v) return {sunpack(FMT, v)} end
 local function encode(s, meta) return spack(FMT, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9]) .. meta end
-local function budget(kind) return kind == 'b' or kind == 'u' end
-local function priced(kind) return kind == 'b' or kind == 'r' end
+-- Kinds (see KIND_BUDGET): budget lines, and lines that count nanos. Table lookups, not calls: they run per line.
+local BUDGET, PRICED = {b = true, u = true}, {b = true, r = true}
 -- An override value '<nanos>:<tokens>' as two numbers (nil: the policy's).
 local function parseOverride(v)
   if not v then return nil end
@@ -48,7 +48,7 @@ local function unhold(e, state)
   for x = 1, #lines / 2 do
     local s = state(lines[2 * x - 1], lines[2 * x])
     if s then
-      if priced(sub(e[3], x, x)) then s[4] = s[4] - e[1] end
+      if PRICED[sub(e[3], x, x)] then s[4] = s[4] - e[1] end
       s[5], s[8] = s[5] - e[2], s[8] - 1
     end
   end
