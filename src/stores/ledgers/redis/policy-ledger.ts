@@ -18,7 +18,8 @@ import { LedgerConnection } from './ledger-connection.js';
 import { delay } from './ledger-support.js';
 import type { RedisLedgerOperation } from './ledger-support.js';
 import { PendingCancels } from './pending-cancels.js';
-import { POP_RELEASE, POP_RESERVE, POP_RESERVE_CREATE, POP_SETTLE, STANDING_VALUES } from './policy-batch-script.js';
+import { POP_RESERVE_CREATE, STANDING_VALUES } from './policy-batch-script.js';
+import { releaseArgs, releaseOfReserve, reserveArgs, settleArgs } from './policy-args.js';
 import { overrideField, policyHoldsKey, policyLapsedKey, policyLinesKey, policyOverridesKey, policyTopKey } from './policy-keys.js';
 import { resolvePolicyLedgerOptions, type RedisPolicyLedgerOptions } from './policy-options.js';
 import {
@@ -28,7 +29,6 @@ import {
   assertPolicyReservation,
   crossedPercents,
   limitArg,
-  lineKind,
   lineMeta,
   refusalError,
   standingAt,
@@ -131,7 +131,7 @@ export class RedisPolicyLedger implements PolicyLedger {
       return { reservation: { id, lines: [], amount: { ...amount }, expiresAt: this.clock() + this.ttlMs }, standings: [] };
     }
     const keys = this.lineKeys(lines);
-    const args = this.reserveArgs(lines, amount, holdMember(id, amount, lines, keys));
+    const args = reserveArgs(lines, amount, holdMember(id, amount, lines, keys), this.restore !== undefined, this.graceMs);
     let reply = await this.reserveOnce(keys, args, id);
     if (reply[0] === 3) {
       await Promise.all(reply.slice(1).map((i) => this.bringBack(lines[Number(i) - 1]!, keys[Number(i) - 1]!)));
@@ -148,7 +148,10 @@ export class RedisPolicyLedger implements PolicyLedger {
     return { reservation, standings };
   }
 
-  /** Charges `actual` to the reservation's lines and frees its hold; `[]` if it was already settled, released or lapsed. */
+  /**
+   * Charges `actual` to the reservation's lines (in the windows it was held in) and frees its hold; `[]` if
+   * it was already settled or released. A hold that lapsed is still charged, once (the call was answered).
+   */
   async settle(reservation: PolicyReservation, actual: PolicyAmount): Promise<PolicyStanding[]> {
     assertPolicyReservation(reservation);
     assertAmount('actual', actual);
@@ -156,19 +159,7 @@ export class RedisPolicyLedger implements PolicyLedger {
     if (lines.length === 0) return [];
     const keys = this.lineKeys(lines);
     const member = holdMember(reservation.id, amount, lines, keys);
-    const args: (string | number)[] = [POP_SETTLE, lines.length, member, amount.nanos, amount.tokens, actual.nanos, actual.tokens];
-    for (const line of lines) {
-      const budget = line.meter === 'budget';
-      args.push(
-        lineKind(line),
-        limitArg(line.limits.nanos),
-        limitArg(line.limits.tokens),
-        budget ? overrideField(line.policy, line.entity) : '',
-        budget ? '+' : '',
-        line.entity,
-      );
-    }
-    const reply = await this.batched('settle', keys, args);
+    const reply = await this.batched('settle', keys, settleArgs(reservation, member, actual));
     const standings: PolicyStanding[] = [];
     const alerts: PolicyAlert[] = [];
     let charged = false;
@@ -195,7 +186,7 @@ export class RedisPolicyLedger implements PolicyLedger {
     assertPolicyReservation(reservation);
     if (reservation.lines.length === 0) return;
     const keys = this.lineKeys(reservation.lines);
-    const args = this.releaseArgs(reservation.lines, reservation.amount, holdMember(reservation.id, reservation.amount, reservation.lines, keys));
+    const args = releaseArgs(reservation.lines, reservation.amount, holdMember(reservation.id, reservation.amount, reservation.lines, keys));
     try {
       await this.batched('release', keys, args);
     } catch (err) {
@@ -288,38 +279,10 @@ export class RedisPolicyLedger implements PolicyLedger {
     return this.connection.readiness(false);
   }
 
-  private reserveArgs(lines: readonly PolicyLine[], amount: PolicyAmount, member: string): (string | number)[] {
-    const args: (string | number)[] = [this.restore ? POP_RESERVE : POP_RESERVE_CREATE, lines.length, member, amount.nanos, amount.tokens];
-    for (const line of lines) {
-      const budget = line.meter === 'budget';
-      args.push(
-        lineKind(line),
-        limitArg(line.limits.nanos),
-        limitArg(line.limits.tokens),
-        limitArg(line.limits.requests),
-        budget ? overrideField(line.policy, line.entity) : '',
-        lineMeta(line),
-        line.resetsAt === null ? '' : line.resetsAt + this.graceMs,
-        budget ? '+' : '',
-        line.entity,
-      );
-    }
-    return args;
-  }
-
-  private releaseArgs(lines: readonly PolicyLine[], amount: PolicyAmount, member: string): (string | number)[] {
-    const args: (string | number)[] = [POP_RELEASE, lines.length, member, amount.nanos, amount.tokens];
-    for (const line of lines) args.push(lineKind(line), line.entity);
-    return args;
-  }
-
   /** Sends a reserve; if it fails once sent, its hold (if the script still runs) is released later. */
   private reserveOnce(keys: string[], args: (string | number)[], id: string): Promise<unknown[]> {
     return this.batched('reserve', keys, args).catch((err: unknown) => {
-      const release = this.releaseArgs([], { nanos: Number(args[3]), tokens: Number(args[4]) }, String(args[2]));
-      release[1] = keys.length;
-      for (let i = 0; i < keys.length; i++) release.push(args[5 + i * 9]!, args[13 + i * 9]!);
-      this.queueCancel(id, keys, release);
+      this.queueCancel(id, keys, releaseOfReserve(args, keys.length));
       throw err;
     });
   }
