@@ -35,7 +35,16 @@ import {
 } from './policy-replies.js';
 import { buildPolicyScripts } from './policy-scripts.js';
 import { ScriptBatcher } from './script-batcher.js';
-import { definePolicyCommands, overridesFrom, restoredArgs, topStandings, type PolicyCommands } from './policy-support.js';
+import {
+  definePolicyCommands,
+  emitAlerts,
+  failOpenReserved,
+  isFailOpenPolicyReservation,
+  overridesFrom,
+  restoredArgs,
+  topStandings,
+  type PolicyCommands,
+} from './policy-support.js';
 
 export type { RedisPolicyLedgerOptions } from './policy-options.js';
 
@@ -78,6 +87,7 @@ export class RedisPolicyLedger implements PolicyLedger {
   /** Line keys live this long after their window resets (a settle may come up to a hold TTL later). */
   private readonly graceMs: number;
   private readonly restore: RestorePolicySpend | undefined;
+  private readonly failOpen: boolean;
   private readonly onError: (error: Error, operation: RedisLedgerOperation) => void;
   private readonly commands: PolicyCommands;
   private readonly batcher: ScriptBatcher;
@@ -95,6 +105,7 @@ export class RedisPolicyLedger implements PolicyLedger {
     this.ttlMs = o.reservationTtlMs;
     this.graceMs = o.reservationTtlMs + 60_000;
     this.restore = o.restore;
+    this.failOpen = o.failOpen;
     this.onError = o.onError;
     const scripts = buildPolicyScripts(policyHoldsKey(o.keyPrefix), policyLapsedKey(o.keyPrefix), policyOverridesKey(o.keyPrefix), o.reservationTtlMs);
     const supplied = o.client === undefined ? undefined : definePolicyCommands(o.client, scripts);
@@ -132,11 +143,17 @@ export class RedisPolicyLedger implements PolicyLedger {
     }
     const keys = this.lineKeys(lines);
     const args = reserveArgs(lines, amount, holdMember(id, amount, lines, keys), this.restore !== undefined, this.graceMs);
-    let reply = await this.reserveOnce(keys, args, id);
-    if (reply[0] === 3) {
-      await Promise.all(reply.slice(1).map((i) => this.bringBack(lines[Number(i) - 1]!, keys[Number(i) - 1]!)));
-      args[0] = POP_RESERVE_CREATE; // restored now; one missing again (evicted meanwhile) starts afresh
+    let reply: unknown[];
+    try {
       reply = await this.reserveOnce(keys, args, id);
+      if (reply[0] === 3) {
+        await Promise.all(reply.slice(1).map((i) => this.bringBack(lines[Number(i) - 1]!, keys[Number(i) - 1]!)));
+        args[0] = POP_RESERVE_CREATE; // restored now; one missing again (evicted meanwhile) starts afresh
+        reply = await this.reserveOnce(keys, args, id);
+      }
+    } catch (err) {
+      if (!this.failingOpen(err, 'reserve')) throw err;
+      return failOpenReserved(id, lines, amount, this.clock() + this.ttlMs);
     }
     if (reply[0] === 2) {
       const line = lines[Number(reply[1]) - 1]!;
@@ -156,10 +173,16 @@ export class RedisPolicyLedger implements PolicyLedger {
     assertPolicyReservation(reservation);
     assertAmount('actual', actual);
     const { lines, amount } = reservation;
-    if (lines.length === 0) return [];
+    if (lines.length === 0 || isFailOpenPolicyReservation(reservation)) return [];
     const keys = this.lineKeys(lines);
     const member = holdMember(reservation.id, amount, lines, keys);
-    const reply = await this.batched('settle', keys, settleArgs(reservation, member, actual));
+    let reply: unknown[];
+    try {
+      reply = await this.batched('settle', keys, settleArgs(reservation, member, actual));
+    } catch (err) {
+      if (!this.failingOpen(err, 'settle')) throw err;
+      return [];
+    }
     const standings: PolicyStanding[] = [];
     const alerts: PolicyAlert[] = [];
     let charged = false;
@@ -184,7 +207,7 @@ export class RedisPolicyLedger implements PolicyLedger {
   /** Frees the hold without charging. Idempotent; releasing a lapsed or unknown hold does nothing. */
   async release(reservation: PolicyReservation): Promise<void> {
     assertPolicyReservation(reservation);
-    if (reservation.lines.length === 0) return;
+    if (reservation.lines.length === 0 || isFailOpenPolicyReservation(reservation)) return;
     const keys = this.lineKeys(reservation.lines);
     const args = releaseArgs(reservation.lines, reservation.amount, holdMember(reservation.id, reservation.amount, reservation.lines, keys));
     try {
@@ -192,7 +215,7 @@ export class RedisPolicyLedger implements PolicyLedger {
     } catch (err) {
       // A release lost in a stall would leave the hold until its TTL: retried until one gets through.
       this.queueCancel(reservation.id, keys, args);
-      throw err;
+      if (!this.failingOpen(err, 'release')) throw err;
     }
   }
 
@@ -276,7 +299,7 @@ export class RedisPolicyLedger implements PolicyLedger {
 
   /** Ready when Redis answers a PING within the command timeout. */
   readiness(): Promise<Readiness> {
-    return this.connection.readiness(false);
+    return this.connection.readiness(this.failOpen);
   }
 
   /** Sends a reserve; if it fails once sent, its hold (if the script still runs) is released later. */
@@ -357,6 +380,12 @@ export class RedisPolicyLedger implements PolicyLedger {
     return new LedgerUnavailableError(`Redis policy ledger: ${name} failed: ${errorMessage(err)}`, { cause: err });
   }
 
+  private failingOpen(err: unknown, operation: RedisLedgerOperation): boolean {
+    if (!this.failOpen || this.connection.closed || !(err instanceof LedgerUnavailableError)) return false;
+    this.report(err, operation);
+    return true;
+  }
+
   private report(err: unknown, operation: RedisLedgerOperation): void {
     try {
       this.onError(err instanceof Error ? err : new Error(String(err)), operation);
@@ -366,16 +395,7 @@ export class RedisPolicyLedger implements PolicyLedger {
   }
 
   private emit(alerts: readonly PolicyAlert[]): void {
-    if (alerts.length === 0) return;
-    for (const alert of alerts) {
-      for (const listener of this.listeners) {
-        try {
-          const result: unknown = listener(alert);
-          if (result instanceof Promise) result.catch((err: unknown) => this.report(err, 'listener'));
-        } catch (err) {
-          this.report(err, 'listener');
-        }
-      }
-    }
+    emitAlerts(this.listeners, alerts, (err) => this.report(err, 'listener'));
   }
+
 }

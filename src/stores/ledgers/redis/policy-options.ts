@@ -28,6 +28,13 @@ export interface RedisPolicyLedgerOptions {
    * `LedgerUnavailableError`. Default: none (a missing line starts at zero). Rate lines are never restored.
    */
   restore?: RestorePolicySpend;
+  /**
+   * When Redis cannot be reached: `false` (default) rejects with `LedgerUnavailableError`; `true` lets calls
+   * through unmetered: `reserve` returns a reservation that holds nothing (its id starts with
+   * `FAIL_OPEN_RESERVATION_PREFIX`; standings at zero), `settle` and `release` do nothing, and the error goes
+   * to `onError`. `standing`, `top` and the overrides always reject.
+   */
+  failOpen?: boolean;
   /** A command that gets no answer within this many ms fails with `LedgerUnavailableError`. Default 1 000. */
   commandTimeoutMs?: number;
   /** Most reserve/settle/release calls of one tick sent as one script call (at most 1 000; 1 turns batching off). Default 128. */
@@ -51,6 +58,7 @@ const PolicyLedgerOptions = z
       now: functionOption<() => number>().default(() => Date.now),
       reservationTtlMs: positiveIntegerOption.default(600_000),
       restore: functionOption<RestorePolicySpend>().optional(),
+      failOpen: z.boolean({ error: 'must be a boolean' }).default(false),
       commandTimeoutMs: positiveIntegerOption.default(1_000),
       maxBatch: positiveIntegerOption.refine((n) => n <= MAX_BATCH, { error: `must be at most ${MAX_BATCH}` }).default(128),
       onError: functionOption<ErrorHook>().default(() => rateLimitedWarn()),

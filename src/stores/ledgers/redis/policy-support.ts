@@ -2,7 +2,18 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../../../core/errors.js';
-import type { LineLimits, PolicyAmount, PolicyLine, PolicyOverride, PolicyScope, PolicyStanding } from '../../../budget/policy-types.js';
+import type {
+  LineLimits,
+  PolicyAlert,
+  PolicyAmount,
+  PolicyLine,
+  PolicyOverride,
+  PolicyReservation,
+  PolicyReserved,
+  PolicyScope,
+  PolicyStanding,
+} from '../../../budget/policy-types.js';
+import { FAIL_OPEN_RESERVATION_PREFIX } from './ledger-options.js';
 import { overrideField } from './policy-keys.js';
 import { limitArg } from './policy-replies.js';
 import type { PolicyScripts } from './policy-scripts.js';
@@ -109,4 +120,44 @@ export function topStandings(policy: string, windowStart: number, reply: readonl
     });
   }
   return out;
+}
+
+/** Whether a reservation is a synthetic one of a fail-open policy ledger (it holds nothing). */
+export function isFailOpenPolicyReservation(reservation: PolicyReservation): boolean {
+  return reservation.id.startsWith(FAIL_OPEN_RESERVATION_PREFIX);
+}
+
+/** What a fail-open reserve returns while Redis is unreachable: a reservation holding nothing, lines at zero. */
+export function failOpenReserved(id: string, lines: readonly PolicyLine[], amount: PolicyAmount, expiresAt: number): PolicyReserved {
+  const standings = lines.map((line): PolicyStanding => ({
+    policy: line.policy,
+    scope: line.scope,
+    entity: line.entity,
+    meter: line.meter,
+    windowStart: line.windowStart,
+    resetsAt: line.resetsAt,
+    limits: { ...line.limits },
+    spentNanos: 0,
+    reservedNanos: 0,
+    usedTokens: 0,
+    reservedTokens: 0,
+    requests: 0,
+    reservedRequests: 0,
+  }));
+  const reservation = { id: FAIL_OPEN_RESERVATION_PREFIX + id, lines: [...lines], amount: { nanos: amount.nanos, tokens: amount.tokens }, expiresAt };
+  return { reservation, standings };
+}
+
+/** Delivers each alert to every listener; what a listener throws (or its promise rejects with) goes to `report`. */
+export function emitAlerts(listeners: ReadonlySet<(alert: PolicyAlert) => void>, alerts: readonly PolicyAlert[], report: (err: unknown) => void): void {
+  for (const alert of alerts) {
+    for (const listener of listeners) {
+      try {
+        const result: unknown = listener(alert);
+        if (result instanceof Promise) result.catch(report);
+      } catch (err) {
+        report(err);
+      }
+    }
+  }
 }

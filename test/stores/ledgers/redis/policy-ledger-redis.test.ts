@@ -159,4 +159,27 @@ describeRedis('RedisPolicyLedger across instances and Redis failures', () => {
     await waitFor(async () => (await ledger.standing(line)).reservedNanos === 0, 15_000, 'no nanos held after the stall');
     expect(await ledger.standing(line)).toMatchObject({ spentNanos: 10, requests: 1, reservedRequests: 0 });
   });
+
+  it('fail-open lets calls through unmetered while Redis is down, and says so in readiness', async () => {
+    const errors: string[] = [];
+    const ledger = newLedger({ url: server.url, commandTimeoutMs: 300, failOpen: true, onError: (_, operation) => errors.push(operation) });
+    const line = dailyLine('user-daily', `u-${randomUUID()}`, { nanos: 10 });
+    await waitFor(async () => (await ledger.readiness()).reason === undefined, 5_000, 'the ledger to connect');
+    expect(await ledger.readiness()).toEqual({ ready: true });
+    await server.kill();
+    try {
+      const { reservation, standings } = await ledger.reserve([line], { nanos: 1_000, tokens: 1 });
+      expect(reservation.id.startsWith('failopen:')).toBe(true);
+      expect(standings[0]).toMatchObject({ reservedNanos: 0, limits: { nanos: 10 } });
+      expect(await ledger.settle(reservation, { nanos: 5, tokens: 1 })).toEqual([]);
+      await ledger.release(reservation);
+      expect(errors).toContain('reserve');
+      expect(await ledger.readiness()).toMatchObject({ ready: true, reason: expect.stringContaining('fail-open') });
+      expect(await rejectionOf(ledger.standing(line))).toBeInstanceOf(LedgerUnavailableError);
+    } finally {
+      await server.start();
+    }
+    await waitFor(async () => (await ledger.readiness()).reason === undefined, 10_000, 'the ledger to reconnect');
+    expect((await ledger.reserve([line], { nanos: 10, tokens: 1 })).standings[0]!.reservedNanos).toBe(10);
+  });
 });
