@@ -55,7 +55,7 @@ local function unhold(e, state)
 end
 -- Holds lapsed by \`now\` (at most ${PURGE_LIMIT}), parsed; their members are in the second list.
 local function lapsed(now)
-  local m = redis.call('ZRANGEBYSCORE', HOLDS, '-inf', int(now), 'LIMIT', 0, ${PURGE_LIMIT})
+  local m = redis.call('ZRANGEBYSCORE', HOLDS, '-inf', int(now), 'LIMIT', '0', '${PURGE_LIMIT}')
   local e = {}
   for i = 1, #m do e[i] = parseHold(m[i]) end
   return e, m
