@@ -138,6 +138,14 @@ describe('generateText', () => {
   });
 });
 
+describe('options', () => {
+  it('names a bad option', () => {
+    expect(() => tokenwardenBudget({ thread: 't' } as never)).toThrow(/thread: unknown tokenwardenBudget option/);
+    expect(() => tokenwardenBudget({ maxOutputTokensDefault: 0 })).toThrow(/maxOutputTokensDefault: must be at least 1/);
+    expect(() => tokenwardenBudget({ threadId: '' })).toThrow(/threadId: must be a non-empty string/);
+  });
+});
+
 describe('policies', () => {
   it('reserves the policies with the thread, settles them to the event cost, and releases the thread when a policy refuses', async () => {
     const guard = new RecordingGuard();
