@@ -150,6 +150,7 @@ export class TokenwardenCallbackHandler extends BaseCallbackHandler {
   }
 
   private async open(runId: string, model: string, promptTokens: number, invocation: Loose, extraParams: Loose | undefined, metadata: Loose | undefined): Promise<void> {
+    if (this.runs.has(runId)) return; // the handler is attached twice (model and config): one hold per run
     const batch = this.batchOf(extraParams);
     if (batch.refused) return; // a sibling prompt was refused: the whole call fails before any request
     const o = this.options;
