@@ -205,6 +205,14 @@ describe('ChatOpenAI', () => {
     await expectNoHolds(budget, 'graph-1');
   });
 
+  it('holds and charges once when the handler is attached to the model and to the call (one hold per run id)', async () => {
+    const budget = handler();
+    await openai(budget).invoke('Hi', { callbacks: [budget] });
+    expect(events).toHaveLength(1);
+    expect(await ledger.usage('t1')).toMatchObject({ totalTokens: 20, requestCount: 1, reservedTokens: 0 });
+    await expectNoHolds(budget);
+  });
+
   it('fails a whole batch when one prompt is refused, holding nothing for the others', async () => {
     await ledger.setBudget('t1', 600);
     const budget = handler();
