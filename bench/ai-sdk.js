@@ -2,6 +2,7 @@
 // (ai/test's MockLanguageModelV3, no network), unwrapped (baseline) and wrapped by tokenwardenBudget over a
 // memory ledger with a thread, in the same run. The mock answers instantly, so the difference is what the
 // middleware adds (prompt estimate, reserve, usage event, settle; for streams the metering stream too).
+import { ReadableStream } from 'node:stream/web';
 import { generateText, streamText, wrapLanguageModel } from 'ai';
 import { MockLanguageModelV3 } from 'ai/test';
 import { heading, opsPerSecond, row, fmt } from './lib.js';
