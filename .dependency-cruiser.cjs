@@ -27,7 +27,7 @@ const layers = [
   { name: 'pump', may: ['budget', 'usage', 'core'], typesOnly: ['router'] },
   { name: 'router', may: ['providers', 'budget', 'usage', 'pricing', 'tokens', 'core'] },
   { name: 'providers', may: ['tokens', 'pricing', 'core'] },
-  { name: 'budget', may: ['core'], typesOnly: ['usage'] },
+  { name: 'budget', may: ['pricing', 'core'], typesOnly: ['usage'] },
   { name: 'usage', may: ['pricing', 'core'] },
   { name: 'pricing', may: ['core'] },
   { name: 'tokens', may: ['core'] },

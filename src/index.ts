@@ -111,3 +111,26 @@ export { ROUTING_STRATEGIES, type RoutingStrategy } from './router/strategy.js';
 export { DEFAULT_RETRY_POLICY, backoffDelayMs, type RetryOptions, type RetryPolicy } from './router/retry.js';
 export { DEFAULT_COOLDOWN_POLICY, type CooldownOptions } from './router/cooldown.js';
 export { UsageStoreError, type UsageStoreErrorCode } from './usage/store-error.js';
+// budget policies
+export { BudgetPolicies, type BudgetPoliciesOptions, type CallEstimate } from './budget/policies.js';
+export { MemoryPolicyLedger, type MemoryPolicyLedgerOptions } from './budget/memory-policy-ledger.js';
+export { parsePolicies, DEFAULT_POLICY_THRESHOLDS, type NormalizedPolicy } from './budget/policy-schema.js';
+export {
+  POLICY_SCOPES,
+  type BudgetPolicy,
+  type CallSubject,
+  type LineLimits,
+  type PolicyAlert,
+  type PolicyAmount,
+  type PolicyGuard,
+  type PolicyLedger,
+  type PolicyLine,
+  type PolicyMatch,
+  type PolicyOverride,
+  type PolicyReservation,
+  type PolicyReserved,
+  type PolicyScope,
+  type PolicyStanding,
+  type RestorePolicySpend,
+} from './budget/policy-types.js';
+export { PolicyExhaustedError, RateLimitedError, UnpricedModelError, type PolicyLimitKind, type PolicyRefusalFields } from './core/errors.js';

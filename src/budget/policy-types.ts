@@ -74,8 +74,13 @@ export interface LineLimits {
 export interface PolicyLine {
   policy: string;
   scope: PolicyScope;
-  /** The entity (the user id, org, key name, ...; `*` for `global`). */
+  /**
+   * The entity (the user id, org, key name, ...; `*` for `global`). A `user` or `agent` entity of a call
+   * with an org is qualified by it, `acme/u-7`, so that two orgs' users of the same id never share a budget.
+   */
   entity: string;
+  /** The org qualifying a `user` or `agent` entity (`acme` of `acme/u-7`); absent otherwise. */
+  org?: string | undefined;
   meter: 'budget' | 'rate';
   /** Epoch ms the window started (0 for a lifetime budget). */
   windowStart: number;

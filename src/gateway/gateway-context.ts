@@ -4,6 +4,7 @@ import type { LLMRouter } from '../router/router.js';
 import { UsageCommitter } from '../usage/usage-committer.js';
 import type { UsageStore } from '../usage/usage-store.js';
 import type { UsageEvent } from '../usage/types.js';
+import type { GatewayPolicies } from './budgets-api.js';
 import { EdgeGuard } from './edge-guard.js';
 import type { GatewayOptions, GatewaySettings } from './gateway-options.js';
 import { modelsOf, type GatewayModel } from './model-list.js';
@@ -24,6 +25,10 @@ export interface GatewayContext {
   readonly committer: UsageCommitter | undefined;
   readonly live: LiveThreads;
   readonly keys: KeyRing;
+  /** The org of each configured key, by name (whose key-scope budgets an org key may read). */
+  readonly keyOrgs: ReadonlyMap<string, string | null>;
+  /** Budget policies and their ledger, for `/v1/budgets` (the router enforces them). */
+  readonly policies: GatewayPolicies | undefined;
   readonly guard: EdgeGuard;
   readonly metrics: GatewayMetrics;
   readonly readiness: ReadinessMonitor;
@@ -75,6 +80,8 @@ export function createGatewayContext(options: GatewayOptions, settings: GatewayS
     committer,
     live,
     keys,
+    keyOrgs: new Map((options.keys ?? []).map((k) => [k.name, k.org ?? null])),
+    policies: options.policies,
     guard: new EdgeGuard({ keyed: keys.enabled, corsOrigins: settings.corsOrigins }),
     metrics,
     readiness,
@@ -112,6 +119,7 @@ function observeCompletions(router: LLMRouter, metrics: GatewayMetrics): () => v
 /** What an error answered to a client tells the gateway: refusals and provider errors for metrics, a ledger outage for readiness. */
 function observeError(metrics: GatewayMetrics, readiness: ReadinessMonitor, logError: GatewayContext['logError'], err: unknown, mapped: HttpError): void {
   if (err instanceof LedgerUnavailableError) void readiness.refresh();
+  metrics.observeRefusal(mapped);
   if (err instanceof BudgetExhaustedError) metrics.budgetRefused();
   else if (err instanceof ProviderError) metrics.providerError({ provider: err.provider, code: err.status ?? err.code });
   else if (err instanceof AllBackendsFailedError) {

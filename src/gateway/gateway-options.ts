@@ -3,6 +3,7 @@ import { parseOptions } from '../core/options.js';
 import { ValidationError } from '../core/errors.js';
 import type { LLMRouter } from '../router/router.js';
 import type { UsageStore } from '../usage/usage-store.js';
+import type { GatewayPolicies } from './budgets-api.js';
 import { normalizeOrigins } from './edge-guard.js';
 import type { GatewayModel } from './model-list.js';
 import type { GatewayKey } from './key-ring.js';
@@ -44,6 +45,12 @@ export interface GatewayOptions {
   requireThread?: boolean;
   /** Metrics registry. Default: a new {@link GatewayMetrics}. */
   metrics?: GatewayMetrics;
+  /**
+   * Budget policies served by `/v1/budgets` (state, per-entity overrides): the policies (a `BudgetPolicies`)
+   * and their ledger. Give the router the same `BudgetPolicies` as its `policies` option: the router
+   * enforces them, the gateway shows and adjusts them. Default none (`/v1/budgets` answers 404).
+   */
+  policies?: GatewayPolicies;
   /** Serve the dashboard at `GET /`. Default true. */
   dashboard?: boolean;
   /** Models listed by `GET /v1/models`. Default: exact model names found on the router's backends. */
@@ -52,7 +59,7 @@ export interface GatewayOptions {
   maxLiveThreads?: number;
   /** How long {@link Gateway.close} waits for in-flight requests before cutting them, ms. Default 30 000. */
   shutdownTimeoutMs?: number;
-  /** Close the store and the router's ledger in {@link Gateway.close}. Default true. */
+  /** Close the store, the router's ledger and the policies' ledger in {@link Gateway.close}. Default true. */
   closeResources?: boolean;
   /** Receives unexpected errors (answered 500) and shutdown problems. Default: `console.error`. */
   logError?: (message: string, err: unknown) => void;
@@ -93,9 +100,24 @@ const GatewayOptionsSchema = z.object(
     requestTimeoutMs: integerAtLeast(1),
     readinessIntervalMs: integerAtLeast(10),
     corsOrigins: z.array(z.unknown(), { error: 'must be an array of origins' }).optional(),
+    policies: z
+      .custom<GatewayPolicies>(isGatewayPolicies, {
+        error: 'must be { guard, ledger }: a BudgetPolicies (policies, policy(), lineFor()) and its PolicyLedger',
+      })
+      .optional(),
   },
   { error: 'must be an object' },
 );
+
+function hasMethods(v: unknown, ...names: string[]): boolean {
+  return typeof v === 'object' && v !== null && names.every((n) => typeof (v as Record<string, unknown>)[n] === 'function');
+}
+
+function isGatewayPolicies(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const { guard, ledger } = v as Partial<GatewayPolicies>;
+  return hasMethods(guard, 'policy', 'lineFor') && Array.isArray(guard!.policies) && hasMethods(ledger, 'standing', 'top', 'setOverride', 'deleteOverride', 'close');
+}
 
 /** Checks the options of {@link createGateway} (once, at construction) and fills in the defaults. */
 export function parseGatewayOptions(options: GatewayOptions): GatewaySettings {

@@ -4,10 +4,14 @@ import {
   CallAbortedError,
   LedgerUnavailableError,
   NoBackendError,
+  PolicyExhaustedError,
   ProviderError,
+  RateLimitedError,
   ThreadLimitError,
+  UnpricedModelError,
   ValidationError,
 } from '../core/errors.js';
+import { resetText } from './budget-headers.js';
 
 /** OpenAI's error `type` values used by the gateway (plus `budget_exhausted`). */
 export type HttpErrorType =
@@ -37,14 +41,16 @@ export class HttpError extends Error {
     message: string,
     readonly param: string | null = null,
     readonly headers: Record<string, string> = {},
+    /** Fields the error object carries after `param` (a policy refusal's `policy`, `entity`, amounts...). */
+    readonly details: Readonly<Record<string, unknown>> = {},
   ) {
     super(message);
     this.name = 'HttpError';
   }
 
   /** The JSON body. */
-  body(): { error: { message: string; type: string; code: string; param: string | null } } {
-    return { error: { message: this.message, type: this.type, code: this.code, param: this.param } };
+  body(): { error: { message: string; type: string; code: string; param: string | null; [field: string]: unknown } } {
+    return { error: { message: this.message, type: this.type, code: this.code, param: this.param, ...this.details } };
   }
 }
 
@@ -61,7 +67,8 @@ export interface ErrorContext {
 
 /**
  * Maps any error thrown while serving a request to the {@link HttpError} sent to the client:
- * budget refusal → 429, validation → 400, unknown model → 404, ledger down → 503, provider failures →
+ * budget refusal → 429 (a policy's: `<scope>_budget_exhausted`, or `rate_limit_exceeded` with
+ * `Retry-After`), a model without a price under a USD policy → 400 `model_not_priced`, validation → 400, unknown model → 404, ledger down → 503, provider failures →
  * 502 (upstream error), 503 (upstream rate limit) or 504 (timeout); anything unexpected → 500.
  */
 export function toHttpError(err: unknown, ctx: ErrorContext = {}): HttpError {
@@ -80,6 +87,8 @@ export function toHttpError(err: unknown, ctx: ErrorContext = {}): HttpError {
       'x-should-retry': 'false',
     });
   }
+  if (err instanceof PolicyExhaustedError || err instanceof RateLimitedError) return policyRefusal(err, ctx);
+  if (err instanceof UnpricedModelError) return unpricedModel(err);
   if (err instanceof ValidationError) return badRequest(err.field, err.message);
   if (err instanceof NoBackendError) {
     return new HttpError(404, 'not_found_error', 'model_not_found', err.message, 'model');
@@ -98,7 +107,7 @@ export function toHttpError(err: unknown, ctx: ErrorContext = {}): HttpError {
     const last = err.errors[err.errors.length - 1];
     const mapped = last ? toHttpError(last, ctx) : undefined;
     if (mapped && mapped.status !== 500) {
-      return new HttpError(mapped.status, mapped.type, mapped.code, err.message, mapped.param, mapped.headers);
+      return new HttpError(mapped.status, mapped.type, mapped.code, err.message, mapped.param, mapped.headers, mapped.details);
     }
     return new HttpError(502, 'server_error', 'provider_error', err.message);
   }
@@ -112,6 +121,41 @@ export function toHttpError(err: unknown, ctx: ErrorContext = {}): HttpError {
     return new HttpError(503, 'server_error', 'too_many_threads', `Cannot open thread ${threadId}: the gateway holds its maximum of ${err.limit} live threads (budgets.max_threads)`, null, { 'retry-after': '60' });
   }
   return new HttpError(500, 'server_error', 'internal_error', 'Internal error in the tokenwarden gateway (see its log)');
+}
+
+/**
+ * A policy refusal: 429 with the policy's fields beside `message`, `type`, `code`, `param` (amounts in the
+ * limit's unit, `resets_at` ISO 8601 or `null` for a lifetime budget). A budget: type `budget_exhausted`
+ * (as a thread's), code `<scope>_budget_exhausted`, `x-should-retry: false` (an SDK retrying in a second
+ * would be refused again). A rate limit: type `rate_limit_error`, code `rate_limit_exceeded`, and when to
+ * retry: `Retry-After` (whole seconds, rounded up, at least 1), `retry-after-ms` and the OpenAI
+ * `x-ratelimit-*` headers of the limit that refused.
+ */
+function policyRefusal(err: PolicyExhaustedError | RateLimitedError, ctx: ErrorContext): HttpError {
+  const entity = err.scope === 'thread' && ctx.publicThreadId ? ctx.publicThreadId(err.entity) : err.entity;
+  const fields = { policy: err.policy, scope: err.scope, entity, limit: err.limit, max: err.max, used: err.used, reserved: err.reserved, requested: err.requested, resetsAt: err.resetsAt };
+  const { resetsAt, ...named } = fields;
+  const details = { ...named, resets_at: resetsAt === null ? null : new Date(resetsAt).toISOString() };
+  if (err instanceof PolicyExhaustedError) {
+    // Rebuilt so that the message names the entity as the client knows it (a thread without its org).
+    const shown = entity === err.entity ? err : new PolicyExhaustedError(fields);
+    return new HttpError(429, 'budget_exhausted', `${err.scope}_budget_exhausted`, shown.message, null, { 'x-should-retry': 'false' }, details);
+  }
+  const shown = entity === err.entity ? err : new RateLimitedError({ ...fields, resetsAt: err.resetsAt, now: err.resetsAt - err.retryAfterMs });
+  const kind = err.limit === 'tokens' ? 'tokens' : 'requests';
+  const headers: Record<string, string> = {
+    'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))),
+    'retry-after-ms': String(Math.max(1, Math.ceil(err.retryAfterMs))),
+    [`x-ratelimit-limit-${kind}`]: String(err.max),
+    [`x-ratelimit-remaining-${kind}`]: String(Math.max(0, err.max - err.used - err.reserved)),
+    [`x-ratelimit-reset-${kind}`]: resetText(err.retryAfterMs),
+  };
+  return new HttpError(429, 'rate_limit_error', 'rate_limit_exceeded', shown.message, null, headers, details);
+}
+
+/** A model without a price under a USD policy: the client's request cannot be budgeted (400, naming the model and the policy). */
+function unpricedModel(err: UnpricedModelError): HttpError {
+  return new HttpError(400, 'invalid_request_error', 'model_not_priced', err.message, 'model', {}, { policy: err.policy, model: err.model });
 }
 
 function providerHttpError(err: ProviderError): HttpError {

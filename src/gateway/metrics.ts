@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
+import { RefusalHistory, refusalReason } from './refusal-history.js';
 
 /** Values of the two gauges, returned by the collector passed to {@link GatewayMetrics.setGaugeCollector}. */
 export interface GaugeValues {
@@ -253,6 +254,9 @@ function histogramFamily(name: string, help: string, label: string, buckets: num
  * - `tokenwarden_tokens_total{model,provider,kind}` — tokens metered, `kind` is `prompt` or `completion`.
  * - `tokenwarden_cost_usd_total{model,provider}` — estimated cost in USD, summed exactly from nano-USD.
  * - `tokenwarden_budget_refusals_total` — calls refused because a thread could not afford them.
+ * - `tokenwarden_refusals_total{reason}` — answers refused with a 4xx, by error code (budgets, rate
+ *   limits, unpriced models, keys, bad requests; see `refusalReason`); also kept per minute for 24 h in
+ *   {@link GatewayMetrics.refusalHistory} (`GET /v1/metrics/refusals`).
  * - `tokenwarden_overspend_tokens_total` — tokens charged beyond reservations (providers that reported
  *   more than the router held for a call).
  * - `tokenwarden_provider_errors_total{provider,code}` — failed provider calls.
@@ -285,6 +289,9 @@ export class GatewayMetrics {
   private readonly tokens: Family<CounterSeries>;
   private readonly cost: Family<MoneySeries>;
   private readonly refusals: Family<CounterSeries>;
+  private readonly refusalsByReason: Family<CounterSeries>;
+  /** Refusals by reason per minute over the last 24 hours (bounded), fed by {@link observeRefusal}. */
+  readonly refusalHistory = new RefusalHistory();
   private readonly overspend: Family<CounterSeries>;
   private readonly providerErrors: Family<CounterSeries>;
   private readonly requestDuration: Family<HistogramSeries>;
@@ -322,6 +329,7 @@ export class GatewayMetrics {
       max,
     );
     this.refusals = counterFamily('tokenwarden_budget_refusals_total', 'Calls refused because the thread budget could not afford them.', [], max);
+    this.refusalsByReason = counterFamily('tokenwarden_refusals_total', 'Answers refused with a 4xx, by reason (the error code).', ['reason'], max);
     this.overspend = counterFamily('tokenwarden_overspend_tokens_total', 'Tokens charged beyond the reservation of their call.', [], max);
     this.providerErrors = counterFamily('tokenwarden_provider_errors_total', 'Failed provider calls, by provider and error code.', ['provider', 'code'], max);
     this.requestDuration = histogramFamily(
@@ -377,6 +385,15 @@ export class GatewayMetrics {
     this.refusals.get().value++;
   }
 
+  /**
+   * Counts an error answered to a client if it is a refusal (a 4xx; see `refusalReason`), under its
+   * reason, in `tokenwarden_refusals_total` and in {@link refusalHistory}.
+   */
+  observeRefusal(answer: { status: number; code: string }): void {
+    const reason = refusalReason(answer);
+    if (reason !== undefined) this.refusalsByReason.get(this.refusalHistory.record(reason)).value++;
+  }
+
   /** Counts one failed provider call; `code` is an HTTP status or an error code such as `ETIMEDOUT`. */
   providerError(obs: { provider: string; code: string | number }): void {
     this.providerErrors.get(obs.provider, obs.code).value++;
@@ -404,6 +421,7 @@ export class GatewayMetrics {
     for (const s of this.cost.series) out.push(`${this.cost.name}{${s.labels}} ${formatMoney(s.usd, s.nanos)}`);
     this.refusals.get();
     this.renderCounter(this.refusals, out);
+    this.renderCounter(this.refusalsByReason, out);
     this.overspend.get();
     this.renderCounter(this.overspend, out);
     this.renderCounter(this.providerErrors, out);

@@ -1,4 +1,5 @@
 import { DASHBOARD_PATHS } from './dashboard/index.js';
+import { deleteBudget, getBudget, listBudgets, setBudget, topBudgets } from './handlers/budgets.js';
 import { chatCompletions } from './handlers/chat-completions.js';
 import { serveDashboard } from './handlers/dashboard.js';
 import { embeddings } from './handlers/embeddings.js';
@@ -7,8 +8,9 @@ import { completions, responses } from './handlers/responses.js';
 import { healthz, readyz } from './handlers/health.js';
 import { renderMetrics } from './handlers/metrics.js';
 import { getModel, listModels } from './handlers/models.js';
+import { refusalHistory } from './handlers/refusals.js';
 import { endThread, getThread, listThreads, setThreadBudget } from './handlers/threads.js';
-import { usageDaily, usageEvents, usageSummary } from './handlers/usage.js';
+import { usageDaily, usageEvents, usageHourly, usageSummary } from './handlers/usage.js';
 import type { Route } from './route-table.js';
 
 /**
@@ -28,14 +30,21 @@ export const API_ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/threads/:id', handler: getThread },
   { method: 'DELETE', path: '/v1/threads/:id', handler: endThread },
   { method: 'PUT', path: '/v1/threads/:id/budget', handler: setThreadBudget },
+  { method: 'GET', path: '/v1/budgets', handler: listBudgets },
+  { method: 'GET', path: '/v1/budgets/:policy', handler: topBudgets },
+  { method: 'GET', path: '/v1/budgets/:policy/:entity', handler: getBudget },
+  { method: 'PUT', path: '/v1/budgets/:policy/:entity', handler: setBudget },
+  { method: 'DELETE', path: '/v1/budgets/:policy/:entity', handler: deleteBudget },
   { method: 'GET', path: '/v1/usage/summary', handler: usageSummary },
   { method: 'GET', path: '/v1/usage/daily', handler: usageDaily },
+  { method: 'GET', path: '/v1/usage/hourly', handler: usageHourly },
   { method: 'GET', path: '/v1/usage/events', handler: usageEvents },
   { method: 'GET', path: '/healthz', handler: healthz },
   { method: 'HEAD', path: '/healthz', handler: healthz },
   { method: 'GET', path: '/readyz', handler: readyz },
   { method: 'HEAD', path: '/readyz', handler: readyz },
   { method: 'GET', path: '/metrics', handler: renderMetrics },
+  { method: 'GET', path: '/v1/metrics/refusals', handler: refusalHistory },
 ];
 
 /** The dashboard's page and files (option `dashboard`, default on); other methods on them answer 404. */

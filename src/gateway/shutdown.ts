@@ -40,4 +40,6 @@ async function closeStoreAndLedger(gw: GatewayContext, timeoutMs: number): Promi
   const settled = await withinMs(gw.router.drainSettles(), timeoutMs);
   if (!settled) logError(`shutdown: budget settles still being retried after ${timeoutMs} ms are dropped`, undefined);
   await gw.ledger.close().catch((err: unknown) => logError('shutdown: closing the budget ledger failed', err));
+  await gw.policies?.ledger.close().catch((err: unknown) => logError('shutdown: closing the budget-policy ledger failed', err));
+  await gw.policies?.alerts?.close().catch((err: unknown) => logError('shutdown: closing the budget alerts failed', err));
 }

@@ -1,4 +1,4 @@
-import type { BillingSummary, DailyPoint, UsageAggregate, UsageFilter } from '../usage/usage-store.js';
+import type { BillingSummary, DailyPoint, HourlyPoint, UsageAggregate, UsageFilter } from '../usage/usage-store.js';
 import { eventOrgId, eventUserId, type UsageEvent } from '../usage/types.js';
 import { badRequest } from './http-error.js';
 import { checkClientId, splitScopedThreadId } from './thread-scope.js';
@@ -145,6 +145,46 @@ export function summaryJson(s: BillingSummary): Record<string, unknown> {
 /** `GET /v1/usage/daily` body. */
 export function dailyJson(points: readonly DailyPoint[]): Record<string, unknown> {
   return { object: 'list', data: points.map((p) => ({ date: p.date, ...aggregateJson(p) })) };
+}
+
+const HOUR_MS = 3_600_000;
+/** Longest range `GET /v1/usage/hourly` answers: 31 days of hours (744 points). */
+export const MAX_HOURLY_RANGE_MS = 31 * 24 * HOUR_MS;
+/** Range of `GET /v1/usage/hourly` when none is given: the current UTC hour and the 23 before it. */
+export const DEFAULT_HOURLY_RANGE_MS = 24 * HOUR_MS;
+
+/**
+ * The time range of an hourly series: the caller's `since`/`until`, defaulting to the last 24 hours
+ * (from the start of the UTC hour 23 hours ago; `since` alone runs to now, `until` alone starts 24 hours
+ * earlier), and at most {@link MAX_HOURLY_RANGE_MS} long (a 400 naming the parameter otherwise), so one
+ * request never scans more than a month of events.
+ *
+ * @example
+ * ```ts
+ * hourlyRange({}, Date.UTC(2025, 0, 2, 10, 30)); // { since: Date.UTC(2025, 0, 1, 11), until: undefined }
+ * ```
+ */
+export function hourlyRange(filter: UsageParams['filter'], now: number): { since: number; until: number | undefined } {
+  const given = { since: toMs(filter.since), until: toMs(filter.until) };
+  if (given.since === undefined) {
+    const since = given.until === undefined ? Math.floor(now / HOUR_MS) * HOUR_MS - 23 * HOUR_MS : given.until - DEFAULT_HOURLY_RANGE_MS;
+    return { since, until: given.until };
+  }
+  const end = given.until ?? now;
+  if (end - given.since > MAX_HOURLY_RANGE_MS) {
+    const param = given.until === undefined ? 'since' : 'until';
+    throw badRequest(param, `${param}: an hourly series covers at most 31 days (744 hours); narrow since/until or use /v1/usage/daily`);
+  }
+  return { since: given.since, until: given.until };
+}
+
+function toMs(v: number | Date | undefined): number | undefined {
+  return v === undefined ? undefined : typeof v === 'number' ? v : v.getTime();
+}
+
+/** `GET /v1/usage/hourly` body: the range answered (epoch ms; `until` null = now) and one point per UTC hour with events. */
+export function hourlyJson(points: readonly HourlyPoint[], range: { since: number; until: number | undefined }): Record<string, unknown> {
+  return { object: 'list', since: range.since, until: range.until ?? null, data: points.map((p) => ({ hour: p.hour, ...aggregateJson(p) })) };
 }
 
 /** One usage event in snake_case; the thread id is shown as the client sent it (without the org prefix). */

@@ -6,8 +6,13 @@ import { redactUrl } from '../core/redact-url.js';
 import { configureRouter, parseRouterConfig, type RouterConfig } from './router-config.js';
 import type { LLMRouter } from '../router/router.js';
 import { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from '../budget/memory-ledger.js';
+import { MemoryPolicyLedger } from '../budget/memory-policy-ledger.js';
+import { BudgetPolicies } from '../budget/policies.js';
+import type { PolicyLedger } from '../budget/policy-types.js';
 import type { RedisBudgetLedgerOptions } from '../stores/ledgers/redis/redis-ledger.js';
 import type { UsageStore } from '../usage/usage-store.js';
+import { storePolicyRestorer } from './policy-restore.js';
+import { WebhookAlerts } from '../alerts/webhook-alerts.js';
 import { UsageTracker } from '../usage/tracker.js';
 import { PriceTable } from '../pricing/price-table.js';
 import type { ConfiguredPrice } from './prices-schema.js';
@@ -24,6 +29,15 @@ export interface Runtime {
   /** The prices the tracker charges events at: the config's `prices:` over the catalog and built-in table. */
   prices: PriceTable;
   keys: GatewayKey[];
+  /**
+   * The `budgets.policies` of the config bound to their ledger and the price table (`undefined` without
+   * policies): the router enforces them; give `{ guard: policies, ledger: policyLedger }` to `createGateway`.
+   */
+  policies: BudgetPolicies | undefined;
+  /** The ledger the policies' lines live in (memory, or Redis beside a Redis thread ledger). */
+  policyLedger: PolicyLedger | undefined;
+  /** The `alerts:` webhooks, started and subscribed to the policy ledger (`undefined` without alerts or policies). */
+  alerts: WebhookAlerts | undefined;
   /** What `GET /v1/models` lists: `modelsOf(router.backends)` (exact names, and catalog models behind patterns). */
   models: GatewayModel[];
   /** True when no provider was configured or found in the environment and the mock serves every model. */
@@ -137,15 +151,21 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
     const tracker = new UsageTracker({ estimateCostNanos: (model, usage) => prices.estimateCostNanos(model, usage) });
     const store = await buildStore(config, cleanups);
     const ledger = await buildLedger(config, store.store, cleanups, warnings);
+    const policies = buildPolicies(config, store.store, prices, cleanups, warnings);
+    const alerts = policies ? await buildAlerts(config, policies.ledger, cleanups, warnings) : undefined;
     const providers = config.providers ?? providersFromEnv(env);
     const mock = providers === undefined;
-    const { router, parsed } = buildRouter(config, providers ?? MOCK_PROVIDERS, { env, ledger: ledger.ledger, tracker });
+    const routerOptions = { env, ledger: ledger.ledger, tracker, ...(policies ? { policies: policies.guard } : {}) };
+    const { router, parsed } = buildRouter(config, providers ?? MOCK_PROVIDERS, routerOptions);
     return {
       router,
       ledger: ledger.ledger,
       store: store.store,
       tracker,
       prices,
+      policies: policies?.guard,
+      policyLedger: policies?.ledger,
+      alerts,
       keys: config.keys.map((k) => ({ name: k.name, sha256: k.sha256, org: k.org, admin: k.admin })),
       models: modelsOf(router.backends),
       mock,
@@ -230,11 +250,59 @@ async function buildLedger(
   return { ledger, text: `redis ${redactUrl(l.url)}${mode}` };
 }
 
+/**
+ * The config's budget policies over their ledger: in memory (this process only) beside a memory thread
+ * ledger. A budget line the ledger does not hold (after a restart, or idle) is restored from the usage
+ * store, which records every call's cost and tokens. `undefined` without policies.
+ */
+function buildPolicies(
+  config: TokenwardenConfig,
+  store: UsageStore,
+  prices: PriceTable,
+  cleanups: Cleanups,
+  warnings: string[],
+): { guard: BudgetPolicies; ledger: PolicyLedger } | undefined {
+  const { policies } = config.budgets;
+  if (policies.length === 0) return undefined;
+  const ttl = config.ledger.reservationTtlMs !== undefined ? { reservationTtlMs: config.ledger.reservationTtlMs } : {};
+  const restore = storePolicyRestorer(store, policies);
+  // LEAD: with `config.ledger.kind === 'redis'`, build h-redis's RedisPolicyLedger here instead (same url,
+  // key_prefix, reservation TTL, fail-open and restore) so that policies hold across instances.
+  if (config.ledger.kind === 'redis') {
+    warnings.push('budget policies are counted in this process only (the Redis policy ledger is not wired yet): several instances each allow the full limit');
+  }
+  const ledger: PolicyLedger = new MemoryPolicyLedger({ ...ttl, restore });
+  cleanups.push(() => ledger.close());
+  const guard = new BudgetPolicies({ policies, ledger, prices });
+  return { guard, ledger };
+}
+
+/**
+ * The `alerts:` webhooks: started (undelivered alerts of an earlier run resume) and fed every alert the
+ * policy ledger raises. Their warnings (a delivery given up, the outbox unwritable) go to stderr.
+ */
+async function buildAlerts(config: TokenwardenConfig, ledger: PolicyLedger, cleanups: Cleanups, warnings: string[]): Promise<WebhookAlerts | undefined> {
+  if (config.alerts.length === 0) return undefined;
+  const alerts = new WebhookAlerts({
+    endpoints: config.alerts,
+    outboxPath: config.alertsOutbox,
+    onWarning: (w) => process.stderr.write(`[tokenwarden] alerts: ${w.message}\n`),
+  });
+  const { resumed } = await alerts.start();
+  const off = ledger.onAlert((alert) => void alerts.send(alert));
+  cleanups.push(async () => {
+    off();
+    await alerts.close();
+  });
+  if (resumed > 0) warnings.push(`${resumed} undelivered budget alert(s) from an earlier run are being delivered again`);
+  return alerts;
+}
+
 /** The router of the `providers` section; its problems (e.g. a key variable not set) are config problems. */
 function buildRouter(
   config: TokenwardenConfig,
   section: Record<string, unknown>,
-  options: { env: ConfigEnv; ledger: BudgetLedger; tracker: UsageTracker },
+  options: { env: ConfigEnv; ledger: BudgetLedger; tracker: UsageTracker; policies?: BudgetPolicies },
 ): { router: LLMRouter; parsed: RouterConfig } {
   try {
     const parsed = parseRouterConfig(section, { env: options.env });

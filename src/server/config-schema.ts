@@ -3,6 +3,9 @@ import type { Threshold } from '../budget/types.js';
 import { isPlainObject } from '../core/objects.js';
 import { ORIGIN_RULE, parseOrigin } from '../gateway/edge-guard.js';
 import { CLIENT_ID_PATTERN } from '../gateway/thread-scope.js';
+import type { BudgetPolicy } from '../budget/policy-types.js';
+import { AlertsOutboxSection, AlertsSection, type AlertConfig } from './alerts-schema.js';
+import { PoliciesSection } from './policies-schema.js';
 import { PricesSection, type ConfiguredPrice } from './prices-schema.js';
 import { RouterConfigSchema } from './router-schema.js';
 import { byteSize, duration, flag, integer, mapping, mustBe, text } from './schema-parts.js';
@@ -36,6 +39,8 @@ export interface BudgetsConfig {
   maxThreads: number;
   /** A thread unused this long leaves the memory ledger (its spend is rebuilt from the store), ms. */
   threadIdleTtlMs: number;
+  /** `budgets.policies`: money, token and rate limits per user, org, key, agent, model, thread or everything (none by default). */
+  policies: BudgetPolicy[];
 }
 
 /** Where usage events are persisted. */
@@ -76,6 +81,13 @@ export interface TokenwardenConfig {
   keys: KeyConfig[];
   /** The `prices:` section: prices that win over the catalog (none when the file has no such section). */
   prices: ConfiguredPrice[];
+  /** The `alerts:` webhooks (none when the file has no such section). */
+  alerts: AlertConfig[];
+  /**
+   * The file undelivered alerts are kept in (`alerts_outbox`, absolute); default `alerts-outbox.jsonl` beside
+   * the SQLite store's file or the PostgreSQL store's spool, else `.tokenwarden/alerts-outbox.jsonl` in cwd.
+   */
+  alertsOutbox: string;
   /** Environment variables that overrode or filled a setting, e.g. `{ TOKENWARDEN_PORT: 'server.port' }`. */
   envOverrides: Record<string, string>;
 }
@@ -151,6 +163,7 @@ export const BudgetsSection = mapping({
     365 * 86_400_000,
     'must be a duration from 1s to 365d with its unit, like "24h", "30m" or "90s"',
   ).optional(),
+  policies: PoliciesSection.optional(),
 }).superRefine(
   (b, ctx) => {
     // Checked over the values that are good on their own, even when another budget key is bad.
@@ -270,6 +283,8 @@ export const CONFIG_SECTIONS = {
   ledger: LedgerSection,
   keys: KeysSection,
   prices: PricesSection,
+  alerts: AlertsSection,
+  alerts_outbox: AlertsOutboxSection,
 } as const;
 
 /** The top level of the file: a mapping whose keys are the sections (each checked by its own schema). */

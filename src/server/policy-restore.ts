@@ -43,7 +43,12 @@ function checkPolicies(policies: readonly BudgetPolicy[]): void {
 export function policyLineFilter(policy: BudgetPolicy, line: PolicyLine): UsageFilter | undefined {
   const filter: UsageFilter = { since: line.windowStart };
   if (line.resetsAt !== null) filter.until = line.resetsAt;
-  if (line.scope !== 'global') filter[FIELD[line.scope]] = line.entity;
+  if (line.scope !== 'global') {
+    // A qualified user/agent (`acme/u-7`) is stored as org_id acme, user_id u-7.
+    const org = line.org;
+    filter[FIELD[line.scope]] = org === undefined ? line.entity : line.entity.slice(org.length + 1);
+    if (org !== undefined) filter.orgId = org;
+  }
   for (const [attribute, value] of Object.entries(policy.match ?? {}) as Array<[keyof PolicyMatch, string | undefined]>) {
     if (value === undefined) continue;
     if (value.endsWith('*')) {

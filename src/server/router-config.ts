@@ -8,6 +8,7 @@ import { LLMRouter } from '../router/router.js';
 import { problemsFromIssues } from './config-problems.js';
 import { RouterConfigSchema, type RouterBackendSpec, type RouterConfig } from './router-schema.js';
 import { errorMessage } from '../core/error-fields.js';
+import type { PolicyGuard } from '../budget/policy-types.js';
 
 export type { RouterBackendSpec, RouterConfig } from './router-schema.js';
 
@@ -21,6 +22,8 @@ export interface ConfigureRouterOptions {
   ledger?: BudgetLedger;
   registry?: ThreadBudgetRegistry;
   tracker?: UsageTracker;
+  /** Budget policies every charged call reserves against (a `BudgetPolicies`). */
+  policies?: PolicyGuard;
 }
 
 /**
@@ -109,6 +112,7 @@ export function configureRouter(config: unknown, options: ConfigureRouterOptions
     ...(options.ledger ? { ledger: options.ledger } : {}),
     ...(options.registry ? { registry: options.registry } : {}),
     ...(options.tracker ? { tracker: options.tracker } : {}),
+    ...(options.policies ? { policies: options.policies } : {}),
   });
   parsed.backends.forEach((spec, i) => {
     const path = `backends[${i}]`;

@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
 import { DEFAULT_THRESHOLDS } from '../budget/types.js';
 import { isPlainObject } from '../core/objects.js';
@@ -75,15 +75,18 @@ export function validateConfig(raw: unknown, options: ValidateConfigOptions = {}
   if (timeoutsKnown) checkTimeouts(server, problems);
   if (problems.length > 0) return { ok: false, problems };
   const baseDir = options.baseDir ?? process.cwd();
+  const store = resolveStore(sections.parsed.store, values, baseDir);
   const config: TokenwardenConfig = {
     file: options.file,
     server,
     providers: isPlainObject(root.providers) ? root.providers : undefined,
     budgets: resolveBudgets(sections.parsed.budgets, values),
-    store: resolveStore(sections.parsed.store, values, baseDir),
+    store,
     ledger: resolveLedger(sections.parsed.ledger, values),
     keys: sections.parsed.keys ?? [],
     prices: sections.parsed.prices ?? [],
+    alerts: sections.parsed.alerts ?? [],
+    alertsOutbox: resolveAlertsOutbox(sections.parsed.alerts_outbox, store, baseDir),
     envOverrides: envOverridesOf(values),
   };
   return { ok: true, config };
@@ -173,6 +176,7 @@ function resolveBudgets(file: ParsedSections['budgets'], values: ConfigEnvValues
     maxThreadsPerOrg: file?.max_threads_per_org ?? CONFIG_DEFAULTS.maxThreadsPerOrg,
     maxThreads: file?.max_threads ?? CONFIG_DEFAULTS.maxThreads,
     threadIdleTtlMs: file?.thread_idle_ttl ?? CONFIG_DEFAULTS.threadIdleTtlMs,
+    policies: file?.policies ?? [],
   };
 }
 
@@ -210,4 +214,18 @@ function resolveLedger(file: ParsedSections['ledger'], values: ConfigEnvValues):
     ...(file?.key_prefix !== undefined ? { keyPrefix: file.key_prefix } : {}),
     ...ttl,
   };
+}
+
+/** Name of the alerts outbox file when `alerts_outbox` is not set. */
+const OUTBOX_FILE = 'alerts-outbox.jsonl';
+
+/**
+ * The alerts outbox: as configured, else beside the store's own local file (the SQLite database, or the
+ * PostgreSQL store's spool), so that one directory holds what the gateway keeps; else in `.tokenwarden/`.
+ */
+function resolveAlertsOutbox(file: string | undefined, store: StoreConfig, baseDir: string): string {
+  if (file !== undefined) return resolveFilePath(file, baseDir);
+  const local = store.kind === 'sqlite' ? store.path : store.spool;
+  if (local !== undefined && local !== ':memory:') return resolve(dirname(local), OUTBOX_FILE);
+  return resolve(process.cwd(), '.tokenwarden', OUTBOX_FILE);
 }

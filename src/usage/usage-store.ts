@@ -67,6 +67,12 @@ export interface DailyPoint extends UsageAggregate {
   date: string;
 }
 
+/** One UTC hour of an hourly series. */
+export interface HourlyPoint extends UsageAggregate {
+  /** Start of the UTC hour, ISO 8601 without milliseconds: `2025-03-10T13:00:00Z`. */
+  hour: string;
+}
+
 /**
  * A durable home for usage events. Appends are idempotent by event id; once `append` resolves, the
  * events survive a crash of this process.
@@ -97,6 +103,17 @@ export interface UsageStore {
   count(filter?: UsageFilter): Promise<number>;
   summary(filter?: UsageFilter): Promise<BillingSummary>;
   daily(filter?: UsageFilter): Promise<DailyPoint[]>;
+  /**
+   * Totals per UTC hour, oldest first; only hours with events appear. Read from the events (no rollup),
+   * so give a bounded `since`/`until`: the gateway's `GET /v1/usage/hourly` asks for at most 31 days.
+   * Optional so that stores written before it still type-check; both built-in stores have it.
+   *
+   * @example
+   * ```ts
+   * const last24h = await store.hourly?.({ since: Date.now() - 86_400_000, orgId: 'acme' });
+   * ```
+   */
+  hourly?(filter?: UsageFilter): Promise<HourlyPoint[]>;
   /** Waits until every event handed to the store is durably written. */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -189,7 +189,9 @@ describeBrowser('dashboard in headless Chromium', () => {
     page.on('request', (r) => requests.push(r.url()));
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(m.text());
+      // A gateway without budget policies answers GET /v1/budgets with 404 (the page shows how to add some).
+      const budgetsAbsent = /status of 404/.test(m.text()) && new URL(m.location().url || 'http://x/').pathname === '/v1/budgets';
+      if (m.type() === 'error' && !/status of 401/.test(m.text()) && !budgetsAbsent) errors.push(m.text());
     });
     await page.goto(`${origin}/${hash}`);
     return { page, requests, errors };
@@ -206,6 +208,13 @@ describeBrowser('dashboard in headless Chromium', () => {
   }
 
   it('renders the real totals, models, agents, days and live budgets, all from its own origin', async () => {
+    // One refused call: research-42 cannot afford 5,000 more tokens (8,000 used + 500 held of 10,000).
+    const refused = await fetch(`${server.origin}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-thread-id': 'research-42' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'too much' }], max_tokens: 5_000 }),
+    });
+    expect(refused.status).toBe(429);
     const { page, requests, errors } = await openPage(server.origin);
     await loaded(page);
 
@@ -278,10 +287,31 @@ describeBrowser('dashboard in headless Chromium', () => {
     expect(thread[5]).toMatch(/^\d+ s ago$/);
     expect(await page.$eval('tr[data-thread="fresh-thread"] .budget', (el) => el.getAttribute('data-level'))).toBe('ok');
 
+    // Last 24 hours: one bar per UTC hour, the current one last; only the call an hour ago is in range.
+    const hourly = await cells(page, 'hourly-rows');
+    const lastHour = new Date(Math.floor((NOW - HOUR) / HOUR) * HOUR).toISOString();
+    expect(hourly).toEqual([[`${lastHour.slice(0, 10)} ${lastHour.slice(11, 16)}`, '1', '1,200', '300', '$0.45']]);
+    const hourBars = await page.$$eval('#chart-hourly-tokens g.bar', (gs) => gs.map((g) => g.querySelectorAll('rect:not(.hit)').length));
+    expect(hourBars).toHaveLength(24);
+    expect(hourBars.filter((n) => n > 0)).toEqual([2]);
+    expect(await page.getAttribute('#chart-hourly-tokens svg', 'aria-label')).toMatch(/^Tokens per hour over 24 hours; highest 1,500 tokens at .+ UTC$/);
+    expect(await page.getAttribute('#chart-hourly-cost svg', 'aria-label')).toMatch(/^Cost per hour over 24 hours; highest \$0\.45 at /);
+
+    // Refusals: the refused call, under its reason, in the chart, its legend and the table.
+    expect(await cells(page, 'refusals-rows')).toEqual([['thread_budget_exhausted a thread spent its token budget', '1']]);
+    expect(await page.textContent('#refusals-legend')).toBe('thread_budget_exhausted');
+    expect(await page.$$('#chart-refusals g.bar rect.reason-0')).toHaveLength(1);
+    expect(await page.getAttribute('#chart-refusals svg', 'aria-label')).toMatch(/^Refusals over 9[67] buckets of 15 min; highest 1 refusals at /);
+
+    // No policies configured: the budgets view says how to configure them.
+    expect(await page.textContent('#budgets')).toContain('No budget policies configured.');
+    expect(await page.textContent('#budgets pre')).toContain('- { name: user-daily, scope: user, max_usd: 5, window: 1d }');
+
     await page.screenshot({ path: '/tmp/dashboard.png', fullPage: true });
     expect(errors).toEqual([]);
     expect(server.logged).toEqual([]);
-    expect(requests.length).toBeGreaterThanOrEqual(6);
+    expect(requests.length).toBeGreaterThanOrEqual(9);
+    for (const path of ['/v1/usage/hourly', '/v1/metrics/refusals', '/v1/budgets']) expect(requests.some((u) => new URL(u).pathname === path), path).toBe(true);
     expect(requests.filter((u) => !u.startsWith(`${server.origin}/`))).toEqual([]);
     await page.context().close();
   });
@@ -406,6 +436,11 @@ describeBrowser('dashboard in headless Chromium', () => {
       expect(await page.textContent('#threads-rows')).toContain('No live threads');
       expect(await page.textContent('#chart-tokens')).toContain('No usage yet');
       expect(await page.getAttribute('#chart-cost svg', 'aria-label')).toBe('Cost per day: no usage yet in this period');
+      expect(await page.getAttribute('#chart-hourly-tokens svg', 'aria-label')).toBe('Tokens per hour: no usage in the last 24 hours');
+      expect(await page.textContent('#hourly-rows')).toContain('No usage in the last 24 hours.');
+      expect(await page.getAttribute('#chart-refusals svg', 'aria-label')).toBe('Refusals: no refusals in the last 24 hours');
+      expect(await page.textContent('#refusals-rows')).toContain('No refusals in the last 24 hours.');
+      expect(await page.textContent('#budgets')).toContain('No budget policies configured.');
       expect(await page.isHidden('#error')).toBe(true);
       expect(errors).toEqual([]);
       await page.screenshot({ path: '/tmp/dashboard-empty.png', fullPage: true });
@@ -427,6 +462,8 @@ describeBrowser('dashboard in headless Chromium', () => {
       const text = await page.textContent('#error');
       expect(text).toContain('v1/usage/summary: ');
       expect(text).toContain('v1/usage/daily: ');
+      expect(text).toContain('v1/usage/hourly: ');
+      expect(await page.textContent('#chart-hourly-tokens')).toContain('Could not load the hourly usage.');
       expect(await page.textContent('#status')).toMatch(/^Update failed/);
       expect(await page.$('tr[data-thread="still-live"]')).not.toBeNull();
       expect(await page.textContent('#kpi-tokens')).toBe('—');

@@ -80,6 +80,7 @@ describe('GatewayMetrics', () => {
       tokenwarden_tokens_total: 'counter',
       tokenwarden_cost_usd_total: 'counter',
       tokenwarden_budget_refusals_total: 'counter',
+      tokenwarden_refusals_total: 'counter',
       tokenwarden_overspend_tokens_total: 'counter',
       tokenwarden_provider_errors_total: 'counter',
       tokenwarden_request_duration_seconds: 'histogram',

@@ -119,6 +119,7 @@ keys:
       maxThreadsPerOrg: 500,
       maxThreads: 20_000,
       threadIdleTtlMs: 30 * 60_000,
+      policies: [],
     });
     // Relative SQLite paths are relative to the file's directory.
     expect(config.store).toEqual({ kind: 'sqlite', path: join(dir, 'data/usage.db') });

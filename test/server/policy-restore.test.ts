@@ -111,6 +111,9 @@ describe('policyLineFilter', () => {
     const day = windowAt({ count: 1, unit: 'd' }, NOW);
     expect(policyLineFilter(userDaily, lineOf(userDaily, 'ann'))).toEqual({ since: day.start, until: day.resetsAt, userId: 'ann' });
     expect(policyLineFilter(keyLife, lineOf(keyLife, 'k1'))).toEqual({ since: 0, keyName: 'k1' });
+    // A user qualified by its org (acme/ann) is stored as org_id acme, user_id ann.
+    const qualified = { ...lineOf(userDaily, 'acme/ann'), org: 'acme' };
+    expect(policyLineFilter(userDaily, qualified)).toEqual({ since: day.start, until: day.resetsAt, userId: 'ann', orgId: 'acme' });
     expect(policyLineFilter(gpt4oAll, lineOf(gpt4oAll, '*'))).toMatchObject({ modelPrefix: 'gpt-4o' });
     expect(policyLineFilter(acmeWriter, lineOf(acmeWriter, 'acme'))).toMatchObject({ orgId: 'acme', agentId: 'writer' });
     const contradicted: BudgetPolicy = { name: 'x', scope: 'user', match: { user: 'bob' }, maxUsd: 1 };

@@ -14,6 +14,7 @@ export function formatServeBanner(config: TokenwardenConfig, runtime: Runtime, u
     `  ledger     ${runtime.describe.ledger}`,
     ...runtime.describe.providers.map((p, i) => `  ${i === 0 ? 'providers ' : '          '} ${p}`),
     `  budgets    ${config.budgets.defaultMaxTokens} tokens per thread by default${config.budgets.requireThread ? '; x-thread-id required' : ''}`,
+    ...(config.budgets.policies.length > 0 ? [`  policies   ${policiesLine(config.budgets.policies.map((p) => p.name))} (GET /v1/budgets)`] : []),
     ...(config.prices.length > 0 ? [`  prices     ${pricesLine(config.prices.map((p) => p.key))}`] : []),
     `  keys       ${keysLine}`,
     `  browsers   ${config.server.corsOrigins.length === 0 ? 'no web origin may call this gateway (server.cors_origins)' : `CORS for ${config.server.corsOrigins.join(', ')}`}`,
@@ -28,4 +29,9 @@ export function formatServeBanner(config: TokenwardenConfig, runtime: Runtime, u
 function pricesLine(keys: string[]): string {
   const shown = keys.slice(0, 5).join(', ') + (keys.length > 5 ? `, and ${keys.length - 5} more` : '');
   return `${keys.length} from the config, over the catalog: ${shown}`;
+}
+
+/** `3: user-daily, acme-monthly, key-rate` (the first five names). */
+function policiesLine(names: string[]): string {
+  return `${names.length}: ${names.slice(0, 5).join(', ')}${names.length > 5 ? `, and ${names.length - 5} more` : ''}`;
 }

@@ -60,6 +60,9 @@ function createServeGateway(config: TokenwardenConfig, runtime: Runtime, io: Ser
     store: runtime.store,
     keys: runtime.keys,
     models: runtime.models,
+    ...(runtime.policies && runtime.policyLedger
+      ? { policies: { guard: runtime.policies, ledger: runtime.policyLedger, ...(runtime.alerts ? { alerts: runtime.alerts } : {}) } }
+      : {}),
     bodyLimit: config.server.bodyLimit,
     requireThread: config.budgets.requireThread,
     shutdownTimeoutMs: config.server.shutdownTimeoutMs,

@@ -109,6 +109,37 @@ export const DASHBOARD_HTML = `<!doctype html>
     </details>
   </section>
 
+  <section class="card" aria-labelledby="hourly-title">
+    <div class="card-head">
+      <h2 id="hourly-title">Last 24 hours</h2>
+      <p class="card-note">UTC hours, whatever the period above</p>
+    </div>
+    <div class="charts">
+      <figure class="chart-figure">
+        <figcaption>Tokens per hour
+          <span class="legend"><span class="swatch bar-prompt" aria-hidden="true"></span>Prompt <span class="swatch bar-completion" aria-hidden="true"></span>Completion</span>
+        </figcaption>
+        <div id="chart-hourly-tokens" class="chart-box"></div>
+        <div class="tooltip" hidden></div>
+      </figure>
+      <figure class="chart-figure">
+        <figcaption>Cost per hour <span class="legend"><span class="swatch bar-cost" aria-hidden="true"></span>USD</span></figcaption>
+        <div id="chart-hourly-cost" class="chart-box"></div>
+        <div class="tooltip" hidden></div>
+      </figure>
+    </div>
+    <details class="data-table">
+      <summary>Hourly figures as a table</summary>
+      <div class="table-wrap">
+        <table>
+          <caption class="sr-only">Usage per UTC hour over the last 24 hours, newest first</caption>
+          <thead><tr><th scope="col">Hour (UTC)</th><th scope="col" class="num">Requests</th><th scope="col" class="num">Prompt tokens</th><th scope="col" class="num">Completion tokens</th><th scope="col" class="num">Cost</th></tr></thead>
+          <tbody id="hourly-rows"><tr><td colspan="5" class="empty">Loading…</td></tr></tbody>
+        </table>
+      </div>
+    </details>
+  </section>
+
   <div class="grid-2">
     <section class="card" aria-labelledby="models-title">
       <div class="card-head"><h2 id="models-title">By model</h2></div>
@@ -131,6 +162,35 @@ export const DASHBOARD_HTML = `<!doctype html>
       </div>
     </section>
   </div>
+
+  <section class="card" aria-labelledby="budgets-title">
+    <div class="card-head">
+      <h2 id="budgets-title">Budgets</h2>
+      <p class="card-note">each policy's entities with the most spend in the current window</p>
+    </div>
+    <div id="budgets"><p class="chart-note">Loading…</p></div>
+  </section>
+
+  <section class="card" aria-labelledby="refusals-title">
+    <div class="card-head">
+      <h2 id="refusals-title">Refusals</h2>
+      <p class="card-note">calls this gateway refused, by reason · last 24 hours, UTC</p>
+    </div>
+    <div class="charts">
+      <figure class="chart-figure">
+        <figcaption>Refused calls <span id="refusals-legend" class="legend"></span></figcaption>
+        <div id="chart-refusals" class="chart-box"></div>
+        <div class="tooltip" hidden></div>
+      </figure>
+      <div class="table-wrap">
+        <table id="refusals-table">
+          <caption class="sr-only">Refusals by reason over the last 24 hours</caption>
+          <thead><tr><th scope="col">Reason</th><th scope="col" class="num">Refusals</th></tr></thead>
+          <tbody id="refusals-rows"><tr><td colspan="2" class="empty">Loading…</td></tr></tbody>
+        </table>
+      </div>
+    </div>
+  </section>
 
   <section class="card" aria-labelledby="threads-title">
     <div class="card-head">

@@ -7,7 +7,8 @@
  * - `GET /dashboard/app.js` → the script, `GET /dashboard/app.css` → the styles,
  *   `GET /dashboard/favicon.svg` → the icon
  *
- * The page needs no key to load; its script calls `/v1/usage/summary`, `/v1/usage/daily` and
+ * The page needs no key to load; its script calls `/v1/usage/summary`, `/v1/usage/daily`, `/v1/usage/hourly`,
+ * `/v1/metrics/refusals`, `/v1/budgets` (and `/v1/budgets/{policy}?top=20` per policy) and
  * `/v1/threads` with the key the user pastes (kept in `sessionStorage`, sent as `Authorization: Bearer`).
  */
 import { createHash } from 'node:crypto';

@@ -27,8 +27,13 @@ export const SCRIPT_CORE = String.raw`(function () {
   var dayLabel = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
   var dayLong = new Intl.DateTimeFormat(undefined, { weekday: 'short', year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
   var clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  var hourLabel = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' });
+  var hourLong = new Intl.DateTimeFormat(undefined, { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' });
+  var HOUR = 3600000;
 
-  var state = { summary: null, daily: null, threads: null, since: undefined };
+  // hourly: GET v1/usage/hourly; refusals: GET v1/metrics/refusals (or { forbidden } for a tenant key);
+  // budgets: { list: GET v1/budgets, tops: settled GET v1/budgets/{policy}?top=20 per policy }.
+  var state = { summary: null, daily: null, threads: null, since: undefined, hourly: null, refusals: null, budgets: null };
   var seq = 0;
   var timer = null;
 
@@ -141,12 +146,38 @@ export const SCRIPT_CORE = String.raw`(function () {
           var msg = body && body.error && body.error.message ? body.error.message : 'HTTP ' + res.status + ' ' + res.statusText;
           var err = new Error(msg);
           err.status = res.status;
+          err.code = body && body.error && body.error.code ? body.error.code : null;
           err.path = path;
           throw err;
         }
         if (body === null || typeof body !== 'object') throw new Error(path + ' answered with something that is not JSON');
         return body;
       });
+    });
+  }
+
+  // A view that a key may not see (403) or a gateway does not have (404: no budget policies configured,
+  // or an older gateway) is a state of that view, not a failure of the page: the view says why. Anything
+  // else (401 included) still fails.
+  var ABSENT = { route_not_found: true, no_budget_policies: true };
+  function optional(promise) {
+    return promise.catch(function (e) {
+      if (e && e.status === 403) return { forbidden: true, message: e.message };
+      if (e && e.status === 404 && ABSENT[e.code] === true) return { missing: true, message: e.message };
+      throw e;
+    });
+  }
+
+  // The policies, then each policy's top entities (admin only: a tenant key falls back to its own
+  // standings), for the first MAX_POLICY_TOPS policies: a refresh stays a bounded number of requests.
+  var MAX_POLICY_TOPS = 24;
+  function loadBudgets() {
+    return optional(api('v1/budgets')).then(function (list) {
+      if (list.forbidden || list.missing) return { list: null, note: list, tops: [] };
+      var policies = Array.isArray(list.policies) ? list.policies : [];
+      return Promise.allSettled(policies.slice(0, MAX_POLICY_TOPS).map(function (p) {
+        return api('v1/budgets/' + encodeURIComponent(p.name), { top: 20 });
+      })).then(function (tops) { return { list: list, tops: tops }; });
     });
   }
 
@@ -166,6 +197,9 @@ export const SCRIPT_CORE = String.raw`(function () {
       api('v1/usage/summary', { since: since }),
       api('v1/usage/daily', { since: since }),
       api('v1/threads', { limit: 100 }),
+      api('v1/usage/hourly'),
+      optional(api('v1/metrics/refusals')),
+      loadBudgets(),
     ]).then(function (results) {
       if (my !== seq) return;
       document.body.removeAttribute('aria-busy');
@@ -185,6 +219,9 @@ export const SCRIPT_CORE = String.raw`(function () {
       if (results[0].status === 'fulfilled') state.summary = results[0].value;
       if (results[1].status === 'fulfilled') state.daily = results[1].value;
       if (results[2].status === 'fulfilled') state.threads = results[2].value;
+      if (results[3].status === 'fulfilled') state.hourly = results[3].value;
+      if (results[4].status === 'fulfilled') state.refusals = results[4].value;
+      if (results[5].status === 'fulfilled') state.budgets = results[5].value;
       renderAll();
       if (results[0].status === 'rejected' && !state.summary) {
         placeholder('models-rows', 4, 'Could not load usage by model.');
@@ -196,6 +233,13 @@ export const SCRIPT_CORE = String.raw`(function () {
         placeholder('daily-rows', 5, 'Could not load the daily usage.');
       }
       if (results[2].status === 'rejected' && !state.threads) placeholder('threads-rows', 6, 'Could not load the live threads.');
+      if (results[3].status === 'rejected' && !state.hourly) {
+        chartNote($('chart-hourly-tokens'), 'Could not load the hourly usage.');
+        chartNote($('chart-hourly-cost'), 'Could not load the hourly cost.');
+        placeholder('hourly-rows', 5, 'Could not load the hourly usage.');
+      }
+      if (results[4].status === 'rejected' && !state.refusals) chartNote($('chart-refusals'), 'Could not load the refusals.');
+      if (results[5].status === 'rejected' && !state.budgets) budgetsNote('Could not load the budgets.');
       if (failures.length) {
         var messages = [];
         failures.forEach(function (e) {

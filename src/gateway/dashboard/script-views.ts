@@ -10,6 +10,9 @@ export const SCRIPT_VIEWS = String.raw`  // ---- rendering ---------------------
     renderBreakdown('models', state.summary ? state.summary.by_model : null, function (r) { return r.model; });
     renderBreakdown('agents', state.summary ? state.summary.by_agent : null, function (r) { return r.agent_id; });
     renderThreads();
+    renderHourly();
+    renderRefusals();
+    renderBudgets();
   }
 
   function renderKpis() {
@@ -101,6 +104,9 @@ export const SCRIPT_VIEWS = String.raw`  // ---- rendering ---------------------
     return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * pow;
   }
 
+  // Stacked bars of opts.days (points) for opts.series. Daily by default; opts.when(point) → Date,
+  // opts.tick/opts.title(date) → axis label/tooltip heading, opts.noun ('days'), opts.peak(point) → where
+  // the highest bar is (' on 2025-03-10'), opts.extra(point) → more tooltip lines, opts.empty → empty text.
   function drawBars(container, opts) {
     container.textContent = '';
     var width = Math.max(260, Math.floor(container.clientWidth || 560));
@@ -109,19 +115,25 @@ export const SCRIPT_VIEWS = String.raw`  // ---- rendering ---------------------
     var pw = width - m.left - m.right;
     var ph = height - m.top - m.bottom;
     var days = opts.days;
+    var when = opts.when || function (d) { return new Date(d.date + 'T00:00:00Z'); };
+    var tick = opts.tick || function (date) { return dayLabel.format(date); };
+    var title = opts.title || function (date) { return dayLong.format(date); };
+    var peakAt = opts.peak || function (d) { return ' on ' + d.date; };
+    var extra = opts.extra || function (d) { return ['Requests: ' + fmtInt(d.request_count)]; };
     var totals = days.map(function (d) {
       return opts.series.reduce(function (s, se) { return s + num(d[se.key]); }, 0);
     });
     var max = totals.reduce(function (a, b) { return Math.max(a, b); }, 0);
     var peak = totals.indexOf(max);
     var summary = max > 0
-      ? opts.label + ' over ' + days.length + ' days; highest ' + opts.value(max) + (opts.unit ? ' ' + opts.unit : '') + ' on ' + days[peak].date
-      : opts.label + ': no usage yet in this period';
+      ? opts.label + ' over ' + days.length + ' ' + (opts.noun || 'days') + '; highest ' + opts.value(max) + (opts.unit ? ' ' + opts.unit : '') + peakAt(days[peak])
+      : opts.label + ': ' + (opts.empty || 'no usage yet in this period');
     var root = svg('svg', { class: 'chart', width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, role: 'img', 'aria-label': summary });
     container.appendChild(root);
     if (max === 0) {
       root.appendChild(svg('line', { class: 'axis', x1: m.left, x2: width - m.right, y1: m.top + ph, y2: m.top + ph }));
-      root.appendChild(svg('text', { class: 'chart-empty', x: m.left + pw / 2, y: m.top + ph / 2, 'text-anchor': 'middle', text: 'No usage yet' }));
+      var emptyText = opts.empty ? opts.empty.charAt(0).toUpperCase() + opts.empty.slice(1) : 'No usage yet';
+      root.appendChild(svg('text', { class: 'chart-empty', x: m.left + pw / 2, y: m.top + ph / 2, 'text-anchor': 'middle', text: emptyText }));
       return;
     }
     var step = niceStep(max / 4);
@@ -146,16 +158,15 @@ export const SCRIPT_VIEWS = String.raw`  // ---- rendering ---------------------
         y0 -= hgt;
       });
       g.appendChild(svg('rect', { class: 'hit', x: (m.left + i * slot).toFixed(2), y: m.top, width: slot.toFixed(2), height: ph }));
-      var date = new Date(d.date + 'T00:00:00Z');
-      var lines = [dayLong.format(date)].concat(opts.series.map(function (se) {
+      var date = when(d);
+      var lines = [title(date)].concat(opts.series.map(function (se) {
         return se.name + ': ' + (d[se.key] === null ? 'unpriced' : opts.value(num(d[se.key])));
-      }));
-      lines.push('Requests: ' + fmtInt(d.request_count));
+      })).concat(extra(d));
       g.addEventListener('pointerenter', function () { showTip(tip, container, lines, x + bw / 2, y0); });
       g.addEventListener('pointerleave', function () { tip.hidden = true; });
       root.appendChild(g);
       if (i % every === 0) {
-        root.appendChild(svg('text', { class: 'tick', x: m.left + i * slot + slot / 2, y: height - 8, 'text-anchor': 'middle', text: dayLabel.format(date) }));
+        root.appendChild(svg('text', { class: 'tick', x: m.left + i * slot + slot / 2, y: height - 8, 'text-anchor': 'middle', text: tick(date) }));
       }
     });
   }

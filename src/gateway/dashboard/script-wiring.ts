@@ -47,6 +47,8 @@ export const SCRIPT_WIRING = String.raw`  // ---- wiring -----------------------
         requestAnimationFrame(function () {
           pending = false;
           if (state.daily) renderDaily();
+          if (state.hourly) renderHourly();
+          if (state.refusals) renderRefusals();
         });
       });
       ro.observe($('chart-tokens'));

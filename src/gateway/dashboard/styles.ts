@@ -16,6 +16,13 @@ export const DASHBOARD_CSS = `:root {
   --final: #dc2626;
   --track: #e9ecf1;
   --reserved: #94a3b8;
+  --r0: #dc2626;
+  --r1: #d97706;
+  --r2: #7c3aed;
+  --r3: #2563eb;
+  --r4: #0d9488;
+  --r5: #db2777;
+  --r-rest: #64748b;
   --shadow: 0 1px 2px rgba(16, 24, 40, .06), 0 1px 3px rgba(16, 24, 40, .05);
   --radius: 10px;
   color-scheme: light dark;
@@ -175,6 +182,28 @@ td.empty { text-align: center; color: var(--muted); padding: 28px 10px; }
 .pct.level-warning { color: var(--warning); }
 .pct.level-critical { color: var(--critical); }
 .pct.level-final { color: var(--final); }
+
+.reason-0 { fill: var(--r0); background: var(--r0); }
+.reason-1 { fill: var(--r1); background: var(--r1); }
+.reason-2 { fill: var(--r2); background: var(--r2); }
+.reason-3 { fill: var(--r3); background: var(--r3); }
+.reason-4 { fill: var(--r4); background: var(--r4); }
+.reason-5 { fill: var(--r5); background: var(--r5); }
+.reason-rest { fill: var(--r-rest); background: var(--r-rest); }
+#refusals-rows .sub { display: block; font-size: 11.5px; font-weight: 400; color: var(--muted); }
+#refusals-rows .swatch { margin-left: 0; }
+
+.policy { border-top: 1px solid var(--border); padding-top: 12px; margin-top: 12px; }
+.policy:first-child { border-top: 0; padding-top: 0; margin-top: 0; }
+.policy-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 14px; margin-bottom: 4px; }
+.policy-head h3 { margin: 0; font-size: 14px; font-weight: 650; }
+.policy-meta, .policy-note { color: var(--muted); font-size: 12px; margin: 0; }
+.policy-reset { margin-left: auto; }
+.meter + .meter { margin-top: 8px; }
+.empty-state { color: var(--muted); }
+.empty-state p { margin: 4px 0 10px; }
+.empty-state strong { color: var(--text); }
+.empty-state pre { margin: 0; padding: 10px 12px; background: var(--bg); border: 1px solid var(--border); border-radius: 7px; overflow-x: auto; color: var(--text); }
 
 .footer { max-width: 1320px; margin: 0 auto; padding: 4px 24px 24px; color: var(--muted); font-size: 12px; }
 

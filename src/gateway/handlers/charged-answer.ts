@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { RouterCharge } from '../../router/charge.js';
+import { setPolicyHeaders } from '../budget-headers.js';
 import { setBudgetHeaders } from '../respond.js';
 import type { ChatHandlerContext } from './chat-context.js';
 import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
@@ -8,7 +9,7 @@ import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
  * The part every metered, non-streaming API shares: runs the router call (a budget refusal gets the
  * budget headers on its 429), waits until the usage event is stored (else 503: an answer is never sent
  * unbilled), then sets `x-usage-event-id` and the budget headers (`x-budget-*`, and `x-budget-threshold` for the highest
- * threshold the call crossed). `undefined` when the client has gone meanwhile: only the answer is dropped.
+ * threshold the call crossed; the tightest budget policy's `x-budget-*` and `x-ratelimit-*` after the charge). `undefined` when the client has gone meanwhile: only the answer is dropped.
  */
 export async function chargedAnswer<T extends RouterCharge>(
   ctx: Pick<ChatHandlerContext, 'durable'>,
@@ -32,6 +33,7 @@ export async function chargedAnswer<T extends RouterCharge>(
   res.setHeader('x-usage-event-id', result.event.id);
   const usage = result.budget?.usage;
   if (usage) setBudgetHeaders(res, usage);
+  setPolicyHeaders(res, result.policies);
   const crossed = result.budget?.crossed;
   if (crossed && crossed.length > 0) {
     // The highest threshold this call crossed, e.g. "critical; percent=90".

@@ -68,6 +68,5 @@ class ChunkWriter implements StreamOut<RouterStreamChunk> {
  * chunk, the headers and the client leaving).
  */
 export function streamCompletion(ctx: ChatHandlerContext, res: ServerResponse, includeUsage: boolean, request: CompletionRequest, signal: AbortScope): Promise<void> {
-  const iterator = ctx.router.stream(request)[Symbol.asyncIterator]();
-  return driveStream(ctx, res, iterator, request.threadId, signal, () => new ChunkWriter(ctx, res, request.model, includeUsage));
+  return driveStream(ctx, res, request, () => ctx.router.stream(request)[Symbol.asyncIterator](), signal, () => new ChunkWriter(ctx, res, request.model, includeUsage));
 }

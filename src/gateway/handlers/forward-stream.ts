@@ -67,6 +67,5 @@ export class EventWriter implements StreamOut<RouterForwardChunk> {
  * event is stored (see driveStream for the first event, the headers and the client leaving).
  */
 export function streamForward(ctx: ChatHandlerContext, res: ServerResponse, request: ForwardCallRequest, usageAdded: boolean, signal: AbortScope): Promise<void> {
-  const iterator = ctx.router.forwardStream(request)[Symbol.asyncIterator]();
-  return driveStream(ctx, res, iterator, request.threadId, signal, () => new EventWriter(ctx, res, request.api, usageAdded));
+  return driveStream(ctx, res, request, () => ctx.router.forwardStream(request)[Symbol.asyncIterator](), signal, () => new EventWriter(ctx, res, request.api, usageAdded));
 }

@@ -41,6 +41,5 @@ class MessagesWriter implements StreamOut<RouterStreamChunk> {
  * events; `message_stop` goes out only once the usage event is stored (see driveStream).
  */
 export function streamMessages(ctx: ChatHandlerContext, res: ServerResponse, request: CompletionRequest, signal: AbortScope): Promise<void> {
-  const iterator = ctx.router.stream(request)[Symbol.asyncIterator]();
-  return driveStream(ctx, res, iterator, request.threadId, signal, () => new MessagesWriter(ctx, res, request.model));
+  return driveStream(ctx, res, request, () => ctx.router.stream(request)[Symbol.asyncIterator](), signal, () => new MessagesWriter(ctx, res, request.model));
 }

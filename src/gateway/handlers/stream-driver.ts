@@ -1,6 +1,9 @@
 import type { ServerResponse } from 'node:http';
+import type { PolicyStanding } from '../../budget/policy-types.js';
 import type { AbortScope } from '../../core/abort.js';
+import type { RouterCallHooks } from '../../router/router.js';
 import type { UsageEvent } from '../../usage/types.js';
+import { setPolicyHeaders } from '../budget-headers.js';
 import { toHttpError, type HttpError } from '../http-error.js';
 import { splitScopedThreadId } from '../thread-scope.js';
 import { budgetHeadersFromRefusal, storeFailed } from './chat-errors.js';
@@ -39,18 +42,23 @@ export async function stored(ctx: ChatHandlerContext, res: ServerResponse, out: 
  * Streams a router call to the client: the one loop every streamed API shares. The first chunk is pulled
  * before any header goes out, so that a refusal (429), an unknown model or an upstream failing before its
  * answer still gets a proper status and JSON error; then the SSE headers (with the thread's budget), the
- * chunks as `open()`'s writer writes them, and a failure once the headers are out as the API's error event.
+ * chunks as `open()`'s writer writes them (the policies' `x-budget-*` and `x-ratelimit-*` headers are where
+ * they stood with the call's hold, from the router's `onReserved`, set on `request` here before `start()`), and a failure once the headers are out as the API's error event.
  * The router's generator is always returned at the end: when the client left, that stops the upstream and
  * charges what was delivered; when the answer is complete, it frees the call.
  */
 export async function driveStream<C>(
   ctx: ChatHandlerContext,
   res: ServerResponse,
-  iterator: AsyncIterator<C, void>,
-  threadId: string | undefined,
+  request: RouterCallHooks & { threadId?: string | undefined },
+  start: () => AsyncIterator<C, void>,
   signal: AbortScope,
   open: () => StreamOut<C>,
 ): Promise<void> {
+  let held: PolicyStanding[] | undefined;
+  request.onReserved = (standings) => (held = standings);
+  const threadId = request.threadId;
+  const iterator = start();
   let step: IteratorResult<C, void>;
   try {
     step = await iterator.next();
@@ -61,6 +69,7 @@ export async function driveStream<C>(
   let finished = false;
   try {
     if (signal.aborted || res.destroyed) return;
+    setPolicyHeaders(res, held);
     await writeStreamHead(ctx, res, threadId);
     const out = open();
     while (!step.done) {

@@ -5,15 +5,15 @@ import { HttpError, badRequest } from '../http-error.js';
 import { sendJson } from '../respond.js';
 import type { Exchange } from '../route-table.js';
 import { scopedThreadId } from '../thread-scope.js';
-import { dailyJson, eventJson, parseUsageParams, summaryJson } from '../usage-api.js';
+import { dailyJson, eventJson, hourlyJson, hourlyRange, parseUsageParams, summaryJson } from '../usage-api.js';
 
-type UsageKind = 'summary' | 'daily' | 'events';
+type UsageKind = 'summary' | 'daily' | 'hourly' | 'events';
 
 function forbidden(message: string): HttpError {
   return new HttpError(403, 'permission_error', 'forbidden', message);
 }
 
-/** `GET /v1/usage/{summary|daily|events}` over the store, org-scoped for non-admin keys. */
+/** `GET /v1/usage/{summary|daily|hourly|events}` over the store, org-scoped for non-admin keys. */
 async function usageRoute(
   gw: GatewayContext,
   res: ServerResponse,
@@ -44,6 +44,11 @@ async function usageRoute(
     sendJson(res, 200, summaryJson(await store.summary(filter)));
   } else if (kind === 'daily') {
     sendJson(res, 200, dailyJson(await store.daily(filter)));
+  } else if (kind === 'hourly') {
+    if (!store.hourly) throw new HttpError(501, 'server_error', 'usage_store_unsupported', 'This gateway\'s usage store has no hourly series');
+    const range = hourlyRange(p.filter, Date.now());
+    const points = await store.hourly({ ...filter, since: range.since, ...(range.until !== undefined ? { until: range.until } : {}) });
+    sendJson(res, 200, hourlyJson(points, range));
   } else {
     let page;
     try {
@@ -74,5 +79,7 @@ function usageHandler(kind: UsageKind): (gw: GatewayContext, ex: Exchange) => Pr
 export const usageSummary = usageHandler('summary');
 /** `GET /v1/usage/daily`: totals per UTC day. */
 export const usageDaily = usageHandler('daily');
+/** `GET /v1/usage/hourly`: totals per UTC hour, by default the last 24 hours, at most 31 days. */
+export const usageHourly = usageHandler('hourly');
 /** `GET /v1/usage/events`: the events themselves, paged by cursor. */
 export const usageEvents = usageHandler('events');

@@ -12,6 +12,7 @@ import type { UsageEvent } from '../../../src/usage/types.js';
 /** A store under contract: a UsageStore that can also be attached to a tracker. */
 export interface ContractStore extends UsageStore {
   attach(tracker: UsageEventSource): () => void;
+  hourly: NonNullable<UsageStore['hourly']>;
 }
 
 const DAY = 86_400_000;
@@ -222,6 +223,8 @@ export function runUsageStoreContract(name: string, makeStore: () => Promise<Con
           expect(await store.count({ ...range, ...filter })).toBe(want.requestCount);
           const daily = await store.daily({ ...range, ...filter });
           expect(daily.reduce((a, d) => a + d.requestCount, 0)).toBe(want.requestCount);
+          const hourly = await store.hourly({ ...range, ...filter });
+          expect({ requestCount: hourly.reduce((a, h) => a + h.requestCount, 0), totalTokens: hourly.reduce((a, h) => a + h.totalTokens, 0), costNanos: hourly.reduce((a, h) => a + (h.costNanos ?? 0), 0) }).toEqual(want);
         }
       }
       await expect(store.count({ keyName: '' })).rejects.toThrow(ValidationError);
@@ -346,6 +349,54 @@ export function runUsageStoreContract(name: string, makeStore: () => Promise<Con
       ]);
       expect((await store.daily({ orgId: 'acme' })).map((d) => d.date)).toEqual(['2025-03-12']);
       expect((await store.daily({ since: T0 })).map((d) => d.date)).toEqual(['2025-03-10', '2025-03-12']);
+    });
+
+    it('builds the hourly series on UTC hours, exactly, with filters and ragged ranges', async () => {
+      const store = await fresh();
+      const H = 3_600_000;
+      expect(await store.hourly()).toEqual([]);
+      const events = [
+        makeEvent({ timestamp: T0 - 1, costNanos: 5, promptTokens: 10, completionTokens: 1, totalTokens: 11 }), // 2025-03-09T23:59:59.999Z
+        makeEvent({ timestamp: T0, costNanos: 7, promptTokens: 20, completionTokens: 2, totalTokens: 22 }), // 2025-03-10T00:00:00.000Z
+        makeEvent({ timestamp: T0 + H - 1, costNanos: 11, promptTokens: 30, completionTokens: 3, totalTokens: 33, metadata: { org_id: 'acme' } }),
+        makeEvent({ timestamp: T0 + H, costNanos: undefined, promptTokens: 40, completionTokens: 4, totalTokens: 44, metadata: { org_id: 'acme' } }),
+        makeEvent({ timestamp: T0 + 5 * H + 30 * 60_000, costNanos: 2_000_000_001, model: 'o3', promptTokens: 50, completionTokens: 5, totalTokens: 55 }),
+        makeEvent({ timestamp: T0 + 5 * H + 59 * 60_000, costNanos: 0, model: 'o3', agentId: null, promptTokens: 60, completionTokens: 6, totalTokens: 66 }),
+        makeEvent({ timestamp: T0 + DAY + 3 * H, costNanos: 13, promptTokens: 70, completionTokens: 7, totalTokens: 77, metadata: { user_id: 'u1' } }),
+      ];
+      await store.append(shuffled(events, 5));
+      await store.flush();
+      expect(await store.hourly()).toEqual([
+        { hour: '2025-03-09T23:00:00Z', promptTokens: 10, completionTokens: 1, totalTokens: 11, requestCount: 1, costNanos: 5, cost: 5e-9, unpricedCount: 0 },
+        { hour: '2025-03-10T00:00:00Z', promptTokens: 50, completionTokens: 5, totalTokens: 55, requestCount: 2, costNanos: 18, cost: 18e-9, unpricedCount: 0 },
+        { hour: '2025-03-10T01:00:00Z', promptTokens: 40, completionTokens: 4, totalTokens: 44, requestCount: 1, costNanos: null, cost: null, unpricedCount: 1 },
+        { hour: '2025-03-10T05:00:00Z', promptTokens: 110, completionTokens: 11, totalTokens: 121, requestCount: 2, costNanos: 2_000_000_001, cost: 2.000000001, unpricedCount: 0 },
+        { hour: '2025-03-11T03:00:00Z', promptTokens: 70, completionTokens: 7, totalTokens: 77, requestCount: 1, costNanos: 13, cost: 13e-9, unpricedCount: 0 },
+      ]);
+      // A ragged range: since inside an hour, until inside another (inclusive since, exclusive until).
+      const ragged = await store.hourly({ since: T0 + H - 1, until: T0 + 5 * H + 59 * 60_000 });
+      expect(ragged.map((p) => [p.hour, p.requestCount, p.totalTokens, p.costNanos, p.unpricedCount])).toEqual([
+        ['2025-03-10T00:00:00Z', 1, 33, 11, 0],
+        ['2025-03-10T01:00:00Z', 1, 44, null, 1],
+        ['2025-03-10T05:00:00Z', 1, 55, 2_000_000_001, 0],
+      ]);
+      expect((await store.hourly({ orgId: 'acme' })).map((p) => [p.hour, p.requestCount, p.costNanos])).toEqual([
+        ['2025-03-10T00:00:00Z', 1, 11],
+        ['2025-03-10T01:00:00Z', 1, null],
+      ]);
+      expect((await store.hourly({ model: 'o3', since: T0 })).map((p) => [p.hour, p.requestCount, p.costNanos])).toEqual([['2025-03-10T05:00:00Z', 2, 2_000_000_001]]);
+      expect((await store.hourly({ userId: 'u1' })).map((p) => [p.hour, p.totalTokens])).toEqual([['2025-03-11T03:00:00Z', 77]]);
+      expect((await store.hourly({ agentId: 'agent-a', since: T0 + 5 * H })).map((p) => [p.hour, p.requestCount])).toEqual([
+        ['2025-03-10T05:00:00Z', 1],
+        ['2025-03-11T03:00:00Z', 1],
+      ]);
+      // Hours sum to the day: the hourly and daily series agree.
+      const day = (await store.daily({ since: T0, until: T0 + DAY }))[0]!;
+      const hours = await store.hourly({ since: T0, until: T0 + DAY });
+      expect(hours.reduce((a, p) => a + p.totalTokens, 0)).toBe(day.totalTokens);
+      expect(hours.reduce((a, p) => a + p.requestCount, 0)).toBe(day.requestCount);
+      expect(hours.reduce((a, p) => a + (p.costNanos ?? 0), 0)).toBe(day.costNanos);
+      expectValidation(await store.hourly({ since: T0 + 10, until: T0 }).catch((e: unknown) => e), 'until');
     });
 
     it('reports an unpriced model as unpriced (cost null, counted), never as $0, beside priced and free ones', async () => {

@@ -19,6 +19,7 @@ export type { UsageEventSource } from '../../../usage/tracker-attachment.js';
 export type {
   BillingSummary,
   DailyPoint,
+  HourlyPoint,
   UsageAggregate,
   UsageFilter,
   UsagePage,

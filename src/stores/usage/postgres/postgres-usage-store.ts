@@ -1,8 +1,8 @@
 import pg from 'pg';
 import type { Readiness } from '../../../core/types.js';
 import type { UsageEvent } from '../../../usage/types.js';
-import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
-import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
+import { buildDaily, buildHourly, buildSummary, sumsOf } from '../shared/aggregate.js';
+import { countSql, dailySql, hourlySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
 import { attachInline } from '../../../usage/usage-committer.js';
 import { TrackerAttachments, type UsageEventSource } from '../../../usage/tracker-attachment.js';
@@ -10,7 +10,7 @@ import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, postgr
 import { assertUsageEvents, eventToRow, rowToEvent, selectColumns, USAGE_COLUMNS } from '../shared/usage-row.js';
 import { EventSpool, type SpoolRecovery } from '../spool/event-spool.js';
 import { ValidationError } from '../../../core/errors.js';
-import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
+import type { BillingSummary, DailyPoint, HourlyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
 import { migratePostgres, POSTGRES_UNPRICED_ROLLUP_VERSION, qualified, verifyPostgresSchema, type PostgresTarget } from './postgres-migrations.js';
 import { translatePgError } from './postgres-errors.js';
 import { backlogProblem } from './postgres-health.js';
@@ -300,6 +300,18 @@ export class PostgresUsageStore implements UsageStore {
     const { sql, params } = this.aggregate(dailySql, f);
     const { rows } = await this.run(sql, params);
     return buildDaily(rows.map((r) => ({ day: r.day, ...sumsOf(r) })));
+  }
+
+  /**
+   * Hourly series (`hour`: start of the UTC hour, ISO 8601), oldest first; only hours with events
+   * appear. Read from the events in the range (by the `ts` index): pass a bounded `since`/`until`.
+   */
+  async hourly(filter: UsageFilter = {}): Promise<HourlyPoint[]> {
+    const f = normalizeFilter(filter);
+    await this.ensureOpen();
+    const { sql, params } = this.aggregate(hourlySql, f);
+    const { rows } = await this.run(sql, params);
+    return buildHourly(rows.map((r) => ({ hour: r.hour, ...sumsOf(r) })));
   }
 
   /**

@@ -1,6 +1,7 @@
 import { filterConditions, prefixCondition, type MetadataText, type NormalizedFilter } from './usage-filter.js';
 
 const MS_PER_DAY = 86_400_000;
+const MS_PER_HOUR = 3_600_000;
 
 /** Names and placeholder style a backend plugs into the shared aggregate SQL. */
 export interface AggregateSqlContext {
@@ -109,6 +110,16 @@ export function dailySql(f: NormalizedFilter, c: AggregateSqlContext): string {
     parts.push(`SELECT day, ${ROLLUP_SUMS} FROM ${c.rollup}${rollupWhere(f, plan.rollup, c.param)} GROUP BY day HAVING SUM(request_count) > 0`);
   }
   return union(parts, `SELECT ts / ${MS_PER_DAY} AS day, ${EVENT_SUMS} FROM ${c.events} WHERE 1 = 0 GROUP BY ts / ${MS_PER_DAY}`);
+}
+
+/**
+ * SQL returning `(hour, sums)` rows keyed by UTC hour number (`ts / 3 600 000`), one per hour. Always
+ * read from the events: the `ts` range comes first in the WHERE clause, so the `(ts, id)` index (or
+ * `(org_id, ts)` for one org) bounds the scan to the range asked for.
+ */
+export function hourlySql(f: NormalizedFilter, c: AggregateSqlContext): string {
+  const range = { since: f.since === undefined ? undefined : Math.ceil(f.since), until: f.until === undefined ? undefined : Math.ceil(f.until) };
+  return `SELECT ts / ${MS_PER_HOUR} AS hour, ${EVENT_SUMS} FROM ${c.events}${eventWhere(f, range, c)} GROUP BY ts / ${MS_PER_HOUR}`;
 }
 
 /** SQL returning one `n` per part; the count is their sum. */

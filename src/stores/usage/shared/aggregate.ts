@@ -1,4 +1,4 @@
-import type { BillingSummary, DailyPoint, UsageAggregate } from '../../../usage/usage-store.js';
+import type { BillingSummary, DailyPoint, HourlyPoint, UsageAggregate } from '../../../usage/usage-store.js';
 import type { NormalizedFilter } from './usage-filter.js';
 
 /** Sums of one group as the database returned them (number, bigint or numeric string per driver). */
@@ -23,6 +23,7 @@ interface Acc {
 }
 
 const MS_PER_DAY = 86_400_000;
+const MS_PER_HOUR = 3_600_000;
 
 function big(v: unknown): bigint {
   if (typeof v === 'bigint') return v;
@@ -127,6 +128,28 @@ export function buildDaily(rows: Iterable<GroupSums & { day: unknown }>): DailyP
   return [...days]
     .sort((a, b) => a[0] - b[0])
     .map(([day, acc]) => ({ date: utcDate(day * MS_PER_DAY), ...toAggregate(acc) }));
+}
+
+/**
+ * Builds an hourly series from per-hour sums keyed by the UTC hour number (`floor(ts / 3 600 000)`),
+ * oldest first; rows of the same hour are added together.
+ */
+export function buildHourly(rows: Iterable<GroupSums & { hour: unknown }>): HourlyPoint[] {
+  const hours = new Map<number, Acc>();
+  for (const r of rows) {
+    const hour = Number(big(r.hour));
+    let acc = hours.get(hour);
+    if (!acc) hours.set(hour, (acc = blank()));
+    add(acc, r);
+  }
+  return [...hours]
+    .sort((a, b) => a[0] - b[0])
+    .map(([hour, acc]) => ({ hour: utcHour(hour * MS_PER_HOUR), ...toAggregate(acc) }));
+}
+
+/** `YYYY-MM-DDTHH:00:00Z`: the start of the UTC hour holding an epoch-ms instant. */
+export function utcHour(ms: number): string {
+  return new Date(Math.floor(ms / MS_PER_HOUR) * MS_PER_HOUR).toISOString().slice(0, 13) + ':00:00Z';
 }
 
 /** `YYYY-MM-DD` of an epoch-ms instant, in UTC. */

@@ -1,14 +1,14 @@
 import type Database from 'better-sqlite3';
 import type { Readiness } from '../../../core/types.js';
 import type { UsageEvent } from '../../../usage/types.js';
-import { buildDaily, buildSummary, sumsOf } from '../shared/aggregate.js';
-import { countSql, dailySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
+import { buildDaily, buildHourly, buildSummary, sumsOf } from '../shared/aggregate.js';
+import { countSql, dailySql, hourlySql, summarySql, type AggregateSqlContext } from '../shared/aggregate-sql.js';
 import { UsageStoreError } from '../../../usage/store-error.js';
 import { attachInline } from '../../../usage/usage-committer.js';
 import { TrackerAttachments, type UsageEventSource } from '../../../usage/tracker-attachment.js';
 import { encodeCursor, filterConditions, normalizeFilter, normalizeQuery, sqliteMetadataText, whereClause } from '../shared/usage-filter.js';
 import { assertUsageEvents, rowToEvent, selectColumns } from '../shared/usage-row.js';
-import type { BillingSummary, DailyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
+import type { BillingSummary, DailyPoint, HourlyPoint, UsageFilter, UsagePage, UsageQuery, UsageStore } from '../../../usage/usage-store.js';
 import { SqliteHealth } from './sqlite-health.js';
 import { resolveOptions, type ResolvedSqliteOptions, type SqliteUsageStoreOptions } from './sqlite-options.js';
 import { translateSqliteError } from './sqlite-errors.js';
@@ -243,6 +243,16 @@ export class SqliteUsageStore implements UsageStore {
     const { sql, params } = this.aggregate(dailySql, normalizeFilter(filter));
     const rows = (await this.read({ sql, params, safeIntegers: true })) as Array<Record<string, unknown>>;
     return buildDaily(rows.map((r) => ({ day: r.day, ...sumsOf(r) })));
+  }
+
+  /**
+   * Hourly series (`hour`: start of the UTC hour, ISO 8601), oldest first; only hours with events
+   * appear. Read from the events in the range (by the `ts` index): pass a bounded `since`/`until`.
+   */
+  async hourly(filter: UsageFilter = {}): Promise<HourlyPoint[]> {
+    const { sql, params } = this.aggregate(hourlySql, normalizeFilter(filter));
+    const rows = (await this.read({ sql, params, safeIntegers: true })) as Array<Record<string, unknown>>;
+    return buildHourly(rows.map((r) => ({ hour: r.hour, ...sumsOf(r) })));
   }
 
   /** Waits for the writer thread's commits in progress (inline appends are committed when they return). */
