@@ -2,6 +2,7 @@ import type { CallSubject, PolicyGuard, PolicyReservation } from '../budget/poli
 import type { BudgetLedger, Reservation } from '../budget/types.js';
 import type { Metadata } from '../core/types.js';
 import { estimateTextTokens, tokenProfileForModel } from '../tokens/estimate.js';
+import { startGenAiSpan, type GenAiCallHandle } from '../telemetry/genai-call.js';
 import type { UsageTracker } from '../usage/tracker.js';
 import type { UsageEvent } from '../usage/types.js';
 
@@ -26,6 +27,8 @@ export interface MeteredCallInput {
   estimate: { promptTokens: number; completionTokens: number };
   /** Extra metadata of the usage event (`user_id`, `org_id`, `key_name` are filled in from the subject). */
   metadata?: Metadata | undefined;
+  /** The provider word for the call's OpenTelemetry span (`openai`, `anthropic`, ...), when known up front. */
+  provider?: string | undefined;
 }
 
 /** Who answered, for the usage event. */
@@ -61,6 +64,8 @@ export class MeteredCall {
     private readonly input: MeteredCallInput,
     private readonly thread: Reservation | undefined,
     private readonly policyHold: PolicyReservation | undefined,
+    /** The call's GenAI span (inert without an OpenTelemetry SDK), ended by settle or release. */
+    private readonly span: GenAiCallHandle,
   ) {}
 
   /**
@@ -69,6 +74,14 @@ export class MeteredCall {
    */
   static async start(input: MeteredCallInput): Promise<MeteredCall> {
     const { ledger, policies, subject, estimate } = input;
+    const span = startGenAiSpan({
+      operation: 'chat',
+      requestModel: subject.model,
+      ...(input.provider !== undefined ? { provider: input.provider } : {}),
+      ...(subject.thread !== undefined ? { threadId: subject.thread } : {}),
+      ...(subject.agent !== undefined ? { agentId: subject.agent } : {}),
+      maxTokens: estimate.completionTokens,
+    });
     const tokens = estimate.promptTokens + estimate.completionTokens;
     const [thread, policy] = await Promise.allSettled([
       (async () => (ledger && subject.thread !== undefined ? ledger.reserve(subject.thread, tokens) : undefined))(),
@@ -78,9 +91,12 @@ export class MeteredCall {
       // The hold that was granted must not pin its budget until it lapses.
       if (thread.status === 'fulfilled' && thread.value) await ledger!.release(thread.value).catch(() => undefined);
       if (policy.status === 'fulfilled' && policy.value) await policies!.release(policy.value).catch(() => undefined);
-      throw thread.status === 'rejected' ? thread.reason : (policy as PromiseRejectedResult).reason;
+      const refusal: unknown = thread.status === 'rejected' ? thread.reason : (policy as PromiseRejectedResult).reason;
+      span.failed(refusal);
+      span.end();
+      throw refusal;
     }
-    return new MeteredCall(input, thread.value, policy.value);
+    return new MeteredCall(input, thread.value, policy.value, span);
   }
 
   /** The prompt estimate the call reserved. */
@@ -117,9 +133,24 @@ export class MeteredCall {
     try {
       event = this.record(usage, by);
     } catch (err) {
+      this.span.failed(err);
+      this.span.end();
       await this.freeHolds();
       throw err;
     }
+    this.span.charged({
+      usage: {
+        inputTokens: usage.promptTokens,
+        outputTokens: usage.completionTokens,
+        ...(usage.cachedPromptTokens !== undefined ? { cacheReadInputTokens: usage.cachedPromptTokens } : {}),
+        ...(usage.cacheWriteTokens !== undefined ? { cacheCreationInputTokens: usage.cacheWriteTokens } : {}),
+        ...(usage.reasoningTokens !== undefined ? { reasoningOutputTokens: usage.reasoningTokens } : {}),
+      },
+      provider: by.provider,
+      responseModel: event.model,
+      ...(event.estimatedCost !== undefined ? { costUsd: event.estimatedCost } : {}),
+    });
+    this.span.end();
     const settles: Promise<unknown>[] = [];
     if (thread) {
       const amount = { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
@@ -133,10 +164,15 @@ export class MeteredCall {
     return event;
   }
 
-  /** Frees the holds of a call that is not charged (nothing was delivered). Once; failures are left to the ledgers' TTLs. */
-  async release(): Promise<void> {
+  /**
+   * Frees the holds of a call that is not charged (nothing was delivered). Once; failures are left to the
+   * ledgers' TTLs. `failure`, the error that ended the call, marks its span failed.
+   */
+  async release(failure?: unknown): Promise<void> {
     if (this.done) return;
     this.done = true;
+    if (failure !== undefined) this.span.failed(failure);
+    this.span.end();
     await this.freeHolds();
   }
 

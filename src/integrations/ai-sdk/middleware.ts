@@ -62,7 +62,8 @@ export function tokenwardenBudget(options: TokenwardenBudgetOptions = {}): Langu
     const subject = callSubject(params, model, o);
     const estimate = { promptTokens: estimateAiSdkPrompt(params, model.modelId), completionTokens: params.maxOutputTokens ?? cap };
     const metadata = { ...o.metadata, ...callMetadata(params) };
-    return MeteredCall.start({ ledger: o.ledger, policies: o.policies, subject, tracker: o.tracker ?? getUsageTracker(), estimate, metadata });
+    const provider = answeredBy(model, undefined).provider;
+    return MeteredCall.start({ ledger: o.ledger, policies: o.policies, subject, tracker: o.tracker ?? getUsageTracker(), estimate, metadata, provider });
   };
 
   return {
@@ -77,6 +78,9 @@ export function tokenwardenBudget(options: TokenwardenBudgetOptions = {}): Langu
         const usage = toMeteredUsage(result.usage, estimate) ?? estimate();
         await call.settle(usage, answeredBy(model, result.response?.modelId), onError);
         return result;
+      } catch (err) {
+        await call.release(err);
+        throw err;
       } finally {
         await call.release(); // nothing was charged: the provider failed (or the call was settled: a no-op)
       }
@@ -88,7 +92,7 @@ export function tokenwardenBudget(options: TokenwardenBudgetOptions = {}): Langu
         const result = await doStream();
         return { ...result, stream: meterStream(result.stream, call, answeredBy(model, undefined), onError) };
       } catch (err) {
-        await call.release();
+        await call.release(err);
         throw err;
       }
     },

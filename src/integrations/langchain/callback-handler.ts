@@ -140,8 +140,8 @@ export class TokenwardenCallbackHandler extends BaseCallbackHandler {
     await call.settle(usage, { ...run.by, model: resultModel(output) ?? run.by.model }, this.options.onError ?? defaultOnError);
   }
 
-  override async handleLLMError(_err: unknown, runId: string): Promise<void> {
-    await this.close(this.take(runId));
+  override async handleLLMError(err: unknown, runId: string): Promise<void> {
+    await this.close(this.take(runId), err);
   }
 
   /** Closes every open run (charged what it delivered, or released), e.g. at shutdown. */
@@ -195,10 +195,10 @@ export class TokenwardenCallbackHandler extends BaseCallbackHandler {
   }
 
   /** Charges what a run delivered, or releases it when it delivered nothing. */
-  private async close(run: Run | undefined): Promise<void> {
+  private async close(run: Run | undefined, failure?: unknown): Promise<void> {
     const call = run?.call;
     if (!call) return;
-    if (run.delivered === '') await call.release();
+    if (run.delivered === '') await call.release(failure);
     else await call.settle(call.estimateDelivered(run.delivered), run.by, this.options.onError ?? defaultOnError);
   }
 
