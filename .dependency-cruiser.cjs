@@ -19,6 +19,9 @@ const layers = [
   },
   { name: 'gateway', may: ['router', 'pump', 'budget', 'usage', 'pricing', 'tokens', 'core'], typesOnly: ['providers'] },
   { name: 'alerts', may: ['core'], typesOnly: ['budget'] },
+  // The AI SDK middleware and the LangChain handler: each its own subpath export (`tokenwarden/ai-sdk`,
+  // `tokenwarden/langchain`), so a user without `ai` or `@langchain/core` never loads them.
+  { name: 'integrations', may: ['budget', 'usage', 'pricing', 'tokens', 'core'] },
   { name: 'stores/usage', may: ['usage', 'core'], typesOnly: ['budget'] },
   { name: 'stores/ledgers', may: ['budget', 'core'], typesOnly: ['usage'] },
   { name: 'pump', may: ['budget', 'usage', 'core'], typesOnly: ['router'] },
@@ -32,7 +35,7 @@ const layers = [
 ];
 
 /** What the package root (`src/index.ts`, the `tokenwarden` import) must not pull in. */
-const notInPackageRoot = ['stores', 'server', 'gateway', 'cli'];
+const notInPackageRoot = ['stores', 'server', 'gateway', 'cli', 'integrations'];
 /**
  * The part of server/ the package root does export: the library's words-to-router factory
  * (`parseRouterConfig`, `configureRouter`, `createBackend`). It lives in server/, the one place words become

@@ -8,6 +8,7 @@ import {
   ProviderError,
   RateLimitedError,
   ThreadLimitError,
+  TokenwardenError,
   UnpricedModelError,
   ValidationError,
 } from '../core/errors.js';
@@ -119,6 +120,10 @@ export function toHttpError(err: unknown, ctx: ErrorContext = {}): HttpError {
       return new HttpError(429, 'rate_limit_error', 'too_many_threads', `Cannot open thread ${threadId}: this org already has ${err.limit} live threads (budgets.max_threads_per_org); end threads with DELETE /v1/threads/{id} or let idle ones expire`, null, { 'x-should-retry': 'false' });
     }
     return new HttpError(503, 'server_error', 'too_many_threads', `Cannot open thread ${threadId}: the gateway holds its maximum of ${err.limit} live threads (budgets.max_threads)`, null, { 'retry-after': '60' });
+  }
+  if (err instanceof TokenwardenError && err.code === 'TOO_MANY_BUDGET_ENTITIES') {
+    // The policy ledger is full (a flood of new users or keys): the gateway's capacity, not the caller's fault.
+    return new HttpError(503, 'server_error', 'too_many_budget_entities', err.message, null, { 'retry-after': '60' });
   }
   return new HttpError(500, 'server_error', 'internal_error', 'Internal error in the tokenwarden gateway (see its log)');
 }

@@ -151,7 +151,7 @@ export async function buildRuntime(config: TokenwardenConfig, options: { env?: C
     const tracker = new UsageTracker({ estimateCostNanos: (model, usage) => prices.estimateCostNanos(model, usage) });
     const store = await buildStore(config, cleanups);
     const ledger = await buildLedger(config, store.store, cleanups, warnings);
-    const policies = buildPolicies(config, store.store, prices, cleanups, warnings);
+    const policies = await buildPolicies(config, store.store, prices, cleanups);
     const alerts = policies ? await buildAlerts(config, policies.ledger, cleanups, warnings) : undefined;
     const providers = config.providers ?? providersFromEnv(env);
     const mock = providers === undefined;
@@ -252,26 +252,28 @@ async function buildLedger(
 
 /**
  * The config's budget policies over their ledger: in memory (this process only) beside a memory thread
- * ledger. A budget line the ledger does not hold (after a restart, or idle) is restored from the usage
+ * ledger, in Redis beside a Redis one (same URL, key prefix, hold TTL and fail-open). A budget line the ledger does not hold (after a restart, or idle) is restored from the usage
  * store, which records every call's cost and tokens. `undefined` without policies.
  */
-function buildPolicies(
+async function buildPolicies(
   config: TokenwardenConfig,
   store: UsageStore,
   prices: PriceTable,
   cleanups: Cleanups,
-  warnings: string[],
-): { guard: BudgetPolicies; ledger: PolicyLedger } | undefined {
+): Promise<{ guard: BudgetPolicies; ledger: PolicyLedger } | undefined> {
   const { policies } = config.budgets;
   if (policies.length === 0) return undefined;
-  const ttl = config.ledger.reservationTtlMs !== undefined ? { reservationTtlMs: config.ledger.reservationTtlMs } : {};
+  const l = config.ledger;
+  const ttl = l.reservationTtlMs !== undefined ? { reservationTtlMs: l.reservationTtlMs } : {};
   const restore = storePolicyRestorer(store, policies);
-  // LEAD: with `config.ledger.kind === 'redis'`, build h-redis's RedisPolicyLedger here instead (same url,
-  // key_prefix, reservation TTL, fail-open and restore) so that policies hold across instances.
-  if (config.ledger.kind === 'redis') {
-    warnings.push('budget policies are counted in this process only (the Redis policy ledger is not wired yet): several instances each allow the full limit');
+  let ledger: PolicyLedger;
+  if (l.kind === 'redis') {
+    // Beside a Redis thread ledger, policies live in the same Redis: they hold across every instance.
+    const { RedisPolicyLedger } = await import('../stores/ledgers/redis/policy-ledger.js');
+    ledger = new RedisPolicyLedger({ url: l.url, failOpen: l.failOpen, restore, ...ttl, ...(l.keyPrefix !== undefined ? { keyPrefix: l.keyPrefix } : {}) });
+  } else {
+    ledger = new MemoryPolicyLedger({ ...ttl, restore });
   }
-  const ledger: PolicyLedger = new MemoryPolicyLedger({ ...ttl, restore });
   cleanups.push(() => ledger.close());
   const guard = new BudgetPolicies({ policies, ledger, prices });
   return { guard, ledger };

@@ -57,6 +57,8 @@ describe('the built package', () => {
       './redis': ['RedisBudgetLedger'],
       './gateway': ['createGateway', 'KeyRing', 'GatewayMetrics'],
       './server': ['loadConfig', 'validateConfig', 'buildRuntime', 'InvalidConfigError'],
+      './ai-sdk': ['tokenwardenBudget', 'BudgetExhaustedError'],
+      './langchain': ['TokenwardenCallbackHandler', 'BudgetExhaustedError'],
     };
     const out = runModule(`
       import { readFileSync } from 'node:fs';

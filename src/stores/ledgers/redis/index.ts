@@ -17,3 +17,5 @@ export {
   type RedisLedgerOperation,
 } from './redis-ledger.js';
 export { decodeLedgerState, type LedgerState } from './ledger-state.js';
+export { RedisPolicyLedger, type RedisPolicyLedgerOptions } from './policy-ledger.js';
+export { policyLinesKey, policyTopKey, policyOverridesKey, policyHoldsKey } from './policy-keys.js';

@@ -12,7 +12,14 @@ export type RedisLedgerOperation =
   | 'endThread'
   | 'seed'
   | 'connection'
-  | 'listener';
+  | 'listener'
+  // the policy ledger's (RedisPolicyLedger)
+  | 'standing'
+  | 'top'
+  | 'init'
+  | 'setOverride'
+  | 'deleteOverride'
+  | 'overrides';
 
 /** Helpers of `RedisBudgetLedger`: reply decoding, the reservation check, timeouts, the default error hook. */
 

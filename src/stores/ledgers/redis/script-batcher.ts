@@ -33,20 +33,28 @@ export class ScriptBatcher {
    *   callee may modify); resolves to a flat array holding, per operation in order, the length of its
    *   reply and then the reply's values.
    * @param maxBatch most operations per call (bounds how long one script blocks Redis).
+   * @param earlyAt fewest operations sent before the end of the tick (when at least as many are in flight);
+   *   a script with a higher fixed cost per call gains from a higher one.
    */
   constructor(
     private readonly send: (keys: string[], args: (string | number)[]) => Promise<unknown>,
     private readonly maxBatch: number,
+    private readonly earlyAt: number = EARLY_AT,
   ) {}
 
-  /** Queues one operation on `key`; resolves to its reply (an array), or rejects with the batch's error. */
-  push(key: string, args: readonly (string | number)[]): Promise<unknown[]> {
+  /**
+   * Queues one operation on `key` (or on several keys, in order: the script then learns from the
+   * operation's arguments how many keys it takes); resolves to its reply (an array), or rejects with the
+   * batch's error.
+   */
+  push(key: string | readonly string[], args: readonly (string | number)[]): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
-      this.keys.push(key);
+      if (typeof key === 'string') this.keys.push(key);
+      else for (let i = 0; i < key.length; i++) this.keys.push(key[i]!);
       for (let i = 0; i < args.length; i++) this.args.push(args[i]!);
       this.waiters.push({ resolve, reject });
-      const n = this.keys.length;
-      if (n >= this.maxBatch || (n >= EARLY_AT && n >= this.inFlight)) this.flush();
+      const n = this.waiters.length;
+      if (n >= this.maxBatch || (n >= this.earlyAt && n >= this.inFlight)) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
         process.nextTick(this.onTick);
