@@ -4,17 +4,24 @@
  * - 1,000 concurrent calls of one user under a daily user policy and a monthly org policy never exceed
  *   either; each policy's `spent_usd` equals the stored events' cost exactly (integer nanos); refused
  *   calls never reach the upstream; no hold is left (memory ledger, one process);
+ * - the same with the Redis policy ledger and two gateway processes sharing one PostgreSQL store;
  * - `kill -9` with calls in flight: every standing's spend is the same after a restart, holds are gone;
+ * - a Redis restart (its data lost): every standing's spend is the same, restored from the store;
  * - rate limits: N calls in a minute pass with `x-ratelimit-remaining-requests` counting down, the next
  *   is refused with `Retry-After` to the next UTC minute.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
 import { startServeProcess, type ServeProcess } from '../support/serve-process.js';
+import { DATABASE_URL, REDIS_URL } from '../support/services.js';
+import { startThrowawayRedis, type ThrowawayRedis } from '../stores/ledgers/redis/throwaway-redis.js';
 import {
   chat,
   nanos,
@@ -66,6 +73,47 @@ describe('1,000 concurrent calls of one user (memory ledger, one gateway process
       await pool.close();
     }
   }, 120_000);
+});
+
+const describeRedisAndPostgres = REDIS_URL && DATABASE_URL ? describe : describe.skip;
+
+describeRedisAndPostgres('1,000 concurrent calls of one user split across two gateway processes (Redis ledger, one PostgreSQL store)', () => {
+  const id = randomUUID().slice(0, 8);
+  const prefix = `tw-guar-${id}:`;
+  const table = `tw_guar_${id}`;
+  afterAll(async () => {
+    const redis = new Redis(REDIS_URL!);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+    const db = new pg.Pool({ connectionString: DATABASE_URL });
+    const { rows } = await db.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE $1`, [`${table}%`]);
+    for (const { tablename } of rows) await db.query(`DROP TABLE IF EXISTS "${tablename}" CASCADE`);
+    await db.end();
+  });
+
+  it('never exceed the user or the org policy across both; spent equals the stored cost exactly; refused calls never reach the upstream; no hold is left', async () => {
+    const up = await upstream();
+    const plan = concurrentRunPlan();
+    const config = (name: string): Promise<string> =>
+      writeServeConfig({
+        dir,
+        name,
+        upstream: up.url,
+        policies: plan.policies,
+        store: `{ postgres: "${DATABASE_URL}", table: ${table}, spool: "${join(dir, `${name}.spool`)}" }`,
+        ledger: `{ url: "${REDIS_URL}", key_prefix: "${prefix}" }`,
+      });
+    // One after the other: the first creates the table.
+    const a = await serve(await config('redis-a'));
+    const b = await serve(await config('redis-b'));
+    const pools = [new Pool(a.url, { connections: 128 }), new Pool(b.url, { connections: 128 })];
+    try {
+      await checkConcurrentRun({ urls: [a.url, b.url], pools, upstream: up, plan });
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+    }
+  }, 180_000);
 });
 
 /** Policies over every scope a call of the kill test names, with windows of each kind (day, month, week, lifetime). */
@@ -153,6 +201,60 @@ describe('kill -9 (memory ledger, SQLite)', () => {
     const acmeLine = after.find((s) => s.policy === 'org-monthly' && s.entity === 'acme')!;
     expect({ nanos: nanos(acmeLine.spent_usd), tokens: acmeLine.used_tokens }).toEqual({ nanos: acme.costNanos, tokens: acme.tokens });
     await second.stop('SIGKILL');
+  }, 120_000);
+});
+
+const describeRedis = REDIS_URL ? describe : describe.skip;
+
+describeRedis('a Redis restart (Redis ledger, SQLite)', () => {
+  let redis: ThrowawayRedis | undefined;
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('loses no spend: every standing after Redis comes back empty equals the one before (restored from the store)', async () => {
+    redis = await startThrowawayRedis();
+    const up = await upstream();
+    const file = await writeServeConfig({ dir, name: 'redis-restart', upstream: up.url, policies: KILL_POLICIES, ledger: `{ url: "${redis.url}", key_prefix: "tw-guar-restart:" }` });
+    const gw = await serve(file);
+    const pool = new Pool(gw.url, { connections: 16 });
+    try {
+      up.enqueue(...Array.from({ length: 24 }, (_, i): OpenAIScenario => ({ kind: 'ok', usage: { prompt_tokens: PROMPT_ESTIMATE - (i % 3), completion_tokens: 1 + (i % 9) } })));
+      const answered = await Promise.all(Array.from({ length: 24 }, (_, i) => chat(pool, WHO[i % WHO.length]!, 10)));
+      expect(answered.map((r) => r.status)).toEqual(answered.map(() => 200));
+      const before = await readAll(gw.url);
+      for (const s of before) expect(s.spent_usd > 0 || s.used_tokens > 0, `${s.policy} ${s.entity} has spend`).toBe(true);
+
+      await redis.kill();
+      await redis.start(); // same port, no data
+      const probe = new Redis(redis.url);
+      expect(await probe.dbsize()).toBe(0);
+      await probe.quit();
+      // The gateway reconnects; until then it may answer 503.
+      let after: Standing[] | undefined;
+      await waitFor('the standings to be readable after the Redis restart', async () => {
+        after = await readAll(gw.url).catch(() => undefined);
+        return after !== undefined;
+      }, 30_000);
+      expect(after!.map(kept)).toEqual(before.map(kept));
+      for (const s of after!) expect([s.reserved_usd, s.reserved_tokens]).toEqual([0, 0]);
+      // And the lines go on from there: one more call is charged on top of the restored spend.
+      up.enqueue({ kind: 'ok', usage: { prompt_tokens: PROMPT_ESTIMATE, completion_tokens: 5 } });
+      // Readiness is cached (refreshed every 2 s): calls are refused 503 not_ready until it sees Redis again.
+      let more: ChatResult | undefined;
+      await waitFor('a call to pass after the Redis restart', async () => {
+        more = await chat(pool, WHO[0]!, 10);
+        if (more.status === 503 && more.body.error?.code === 'not_ready') return false;
+        expect(more.status, JSON.stringify(more.body)).toBe(200);
+        return true;
+      });
+      const global = await standing(gw.url, 'all-usd', '*');
+      expect(nanos(global.spent_usd)).toBe((await storedSpend(gw.url, {})).costNanos);
+      expect(global.used_tokens).toBe(before.find((s) => s.policy === 'all-usd')!.used_tokens + more!.body.usage!.total_tokens);
+    } finally {
+      await pool.close();
+      await gw.stop('SIGKILL');
+    }
   }, 120_000);
 });
 
