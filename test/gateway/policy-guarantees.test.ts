@@ -6,6 +6,7 @@
  *   calls never reach the upstream; no hold is left (memory ledger, one process);
  * - the same with the Redis policy ledger and two gateway processes sharing one PostgreSQL store;
  * - `kill -9` with calls in flight: every standing's spend is the same after a restart, holds are gone;
+ *   with a PostgreSQL store whose writes lag, the new process restores only once the spool is written;
  * - a Redis restart (its data lost): every standing's spend is the same, restored from the store;
  * - rate limits: N calls in a minute pass with `x-ratelimit-remaining-requests` counting down, the next
  *   is refused with `Retry-After` to the next UTC minute.
@@ -201,6 +202,54 @@ describe('kill -9 (memory ledger, SQLite)', () => {
     const acmeLine = after.find((s) => s.policy === 'org-monthly' && s.entity === 'acme')!;
     expect({ nanos: nanos(acmeLine.spent_usd), tokens: acmeLine.used_tokens }).toEqual({ nanos: acme.costNanos, tokens: acme.tokens });
     await second.stop('SIGKILL');
+  }, 120_000);
+});
+
+const describePostgres = DATABASE_URL ? describe : describe.skip;
+
+describePostgres('kill -9 with a PostgreSQL store whose writes lag behind (memory ledger)', () => {
+  const table = `tw_guar_lag_${randomUUID().slice(0, 8)}`;
+  const db = DATABASE_URL ? new pg.Pool({ connectionString: DATABASE_URL }) : undefined;
+  afterAll(async () => {
+    await db?.query(`DROP TABLE IF EXISTS "${table}", "${table}_daily", "${table}_migrations" CASCADE`);
+    await db?.end();
+  });
+
+  it('a new process serves only once the spool of the killed one is in the database: no acknowledged call is missing from the restored spend', async () => {
+    const up = await upstream();
+    up.setDefault({ kind: 'ok', usage: { prompt_tokens: PROMPT_ESTIMATE, completion_tokens: 5 } });
+    const store = `{ postgres: "${DATABASE_URL}", table: ${table}, spool: "${join(dir, 'lag.spool')}" }`;
+    const file = await writeServeConfig({ dir, name: 'lag', upstream: up.url, policies: KILL_POLICIES.slice(0, 2), store });
+    const first = await serve(file);
+    const pool = new Pool(first.url, { connections: 4 });
+    const locker = await db!.connect();
+    try {
+      for (let i = 0; i < 3; i++) expect((await chat(pool, WHO[0]!, 10)).status).toBe(200);
+      await storedSpend(first.url, {}); // in the database
+      // Writes to the table wait (reads go on): the next calls are acknowledged from the spool only.
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${table}" IN SHARE MODE`);
+      for (let i = 0; i < 3; i++) expect((await chat(pool, WHO[0]!, 10)).status).toBe(200);
+      const before = await Promise.all([standing(first.url, 'user-daily', 'acme/u-1'), standing(first.url, 'org-monthly', 'acme')]);
+      expect(nanos(before[1].spent_usd)).toBe(6 * (PROMPT_ESTIMATE * 1000 + 5 * 4000));
+      await first.stop('SIGKILL');
+      await pool.destroy();
+
+      const starting = serve(file);
+      const early = await Promise.race([starting, new Promise<undefined>((r) => setTimeout(() => r(undefined), 3_000))]);
+      // Serving while its predecessor's events cannot reach the database would restore spend without them.
+      if (early) expect((await standing(early.url, 'org-monthly', 'acme')).spent_usd).toBe(before[1].spent_usd);
+      await locker.query('COMMIT');
+      const second = await starting;
+      const after = await Promise.all([standing(second.url, 'user-daily', 'acme/u-1'), standing(second.url, 'org-monthly', 'acme')]);
+      expect(after.map(kept)).toEqual(before.map(kept));
+      expect((await storedSpend(second.url, {})).events).toBe(6);
+      await second.stop('SIGKILL');
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      locker.release();
+      await pool.close().catch(() => undefined);
+    }
   }, 120_000);
 });
 
