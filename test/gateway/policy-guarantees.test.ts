@@ -4,7 +4,8 @@
  * - 1,000 concurrent calls of one user under a daily user policy and a monthly org policy never exceed
  *   either; each policy's `spent_usd` equals the stored events' cost exactly (integer nanos); refused
  *   calls never reach the upstream; no hold is left (memory ledger, one process);
- * - the same with the Redis policy ledger and two gateway processes sharing one PostgreSQL store;
+ * - the same with the Redis policy ledger and two gateway processes sharing one PostgreSQL store, and an
+ *   rpm limit shared by both;
  * - `kill -9` with calls in flight: every standing's spend is the same after a restart, holds are gone;
  *   with a PostgreSQL store whose writes lag, the new process restores only once the spool is written;
  * - a Redis restart (its data lost): every standing's spend is the same, restored from the store;
@@ -115,6 +116,35 @@ describeRedisAndPostgres('1,000 concurrent calls of one user split across two ga
       await Promise.all(pools.map((p) => p.close()));
     }
   }, 180_000);
+
+  it('an rpm limit holds across both: of 40 concurrent calls in one minute exactly rpm pass', async () => {
+    const up = await upstream();
+    const rpm = 10;
+    const config = (name: string): Promise<string> =>
+      writeServeConfig({
+        dir,
+        name,
+        upstream: up.url,
+        policies: [`{ name: org-rate, scope: org, rpm: ${rpm} }`],
+        store: `{ postgres: "${DATABASE_URL}", table: ${table}, spool: "${join(dir, `${name}.spool`)}" }`,
+        ledger: `{ url: "${REDIS_URL}", key_prefix: "${prefix}rate:" }`,
+      });
+    const a = await serve(await config('rate-a'));
+    const b = await serve(await config('rate-b'));
+    const pools = [new Pool(a.url, { connections: 20 }), new Pool(b.url, { connections: 20 })];
+    try {
+      while (Date.now() % 60_000 > 40_000) await new Promise((r) => setTimeout(r, 200));
+      const minute = Math.floor(Date.now() / 60_000);
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => chat(pools[i % 2]!, { org: 'acme', user: `u-${i}` }, 10)));
+      expect(Math.floor(Date.now() / 60_000), 'the calls stayed within one UTC minute').toBe(minute);
+      const codes = results.map((r) => (r.status === 200 ? 'ok' : `${r.status} ${String(r.body.error?.code)}`));
+      expect(codes.filter((c) => c === 'ok')).toHaveLength(rpm);
+      expect(codes.filter((c) => c !== 'ok')).toEqual(Array.from({ length: 40 - rpm }, () => '429 rate_limit_exceeded'));
+      expect(up.requests).toHaveLength(rpm);
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+    }
+  }, 120_000);
 });
 
 /** Policies over every scope a call of the kill test names, with windows of each kind (day, month, week, lifetime). */
