@@ -17,20 +17,23 @@ const layers = [
     may: ['gateway', 'alerts', 'stores/usage', 'stores/ledgers', 'pump', 'router', 'providers', 'budget', 'usage',
       'pricing', 'tokens', 'core'],
   },
-  { name: 'gateway', may: ['router', 'pump', 'budget', 'usage', 'pricing', 'tokens', 'core'], typesOnly: ['providers'] },
+  { name: 'gateway', may: ['router', 'pump', 'budget', 'usage', 'pricing', 'tokens', 'telemetry', 'core'], typesOnly: ['providers'] },
   { name: 'alerts', may: ['core'], typesOnly: ['budget'] },
   // The AI SDK middleware and the LangChain handler: each its own subpath export (`tokenwarden/ai-sdk`,
   // `tokenwarden/langchain`), so a user without `ai` or `@langchain/core` never loads them.
-  { name: 'integrations', may: ['budget', 'usage', 'pricing', 'tokens', 'core'] },
+  { name: 'integrations', may: ['budget', 'usage', 'pricing', 'tokens', 'telemetry', 'core'] },
   { name: 'stores/usage', may: ['usage', 'core'], typesOnly: ['budget'] },
   { name: 'stores/ledgers', may: ['budget', 'core'], typesOnly: ['usage'] },
-  { name: 'pump', may: ['budget', 'usage', 'core'], typesOnly: ['router'] },
-  { name: 'router', may: ['providers', 'budget', 'usage', 'pricing', 'tokens', 'core'] },
+  { name: 'pump', may: ['budget', 'usage', 'telemetry', 'core'], typesOnly: ['router'] },
+  { name: 'router', may: ['providers', 'budget', 'usage', 'pricing', 'tokens', 'telemetry', 'core'] },
   { name: 'providers', may: ['tokens', 'pricing', 'core'] },
   { name: 'budget', may: ['pricing', 'core'], typesOnly: ['usage'] },
   { name: 'usage', may: ['pricing', 'core'] },
   { name: 'pricing', may: ['core'] },
   { name: 'tokens', may: ['core'] },
+  // OpenTelemetry spans and metrics (through @opentelemetry/api only): the router, the pump, the gateway and
+  // the integrations report to it.
+  { name: 'telemetry', may: ['core'] },
   { name: 'core', may: [] },
 ];
 

@@ -7,9 +7,12 @@ import { anthropicErrorBody } from './translate/anthropic-errors.js';
 import { methodNotAllowed, notFound, type Exchange, type RouteTable } from './route-table.js';
 import { recordedStatus } from './server-hooks.js';
 import { splitScopedThreadId } from './thread-scope.js';
+import { startServerSpan } from '../telemetry/server-span.js';
 
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 const publicThreadId = (scoped: string): string => splitScopedThreadId(scoped).threadId;
+/** `http.route` of a request: its route's path template; none for `unmatched` or `preflight`. */
+const httpRoute = (label: string): string | undefined => (label.startsWith('/') ? label : undefined);
 
 /**
  * Finds the request's route and runs its handler. Order (the tests pin it): a static path is labelled
@@ -66,13 +69,18 @@ export function createRequestListener(gw: GatewayContext, table: RouteTable): (r
     };
     lifecycle.begin();
     if (lifecycle.closing) res.setHeader('connection', 'close');
+    // A SERVER span continuing the caller's `traceparent` (inert without an OpenTelemetry SDK); the router's
+    // call spans start inside it, so they are its children.
+    const span = startServerSpan(req.method ?? 'GET', ex.path, req.headers);
     // 'close' is emitted once per response; `on` spares the wrapper `once` allocates.
     res.on('close', () => {
       ex.onClose?.();
-      metrics.observeRequest({ route: ex.route, status: recordedStatus(res), durationMs: performance.now() - start });
+      const status = recordedStatus(res);
+      metrics.observeRequest({ route: ex.route, status, durationMs: performance.now() - start });
+      span.end(httpRoute(ex.route), status);
       lifecycle.end();
     });
-    const work = dispatch(gw, table, ex).then(undefined, (err: unknown) => answerError(gw, ex, err));
+    const work = span.run(() => dispatch(gw, table, ex)).then(undefined, (err: unknown) => answerError(gw, ex, err));
     lifecycle.track(work);
   };
 }

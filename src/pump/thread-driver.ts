@@ -1,4 +1,5 @@
 import type { ThreadUsage } from '../budget/types.js';
+import { startAgentStepSpan, type AgentStepSpan } from '../telemetry/agent-span.js';
 import type { AgentCalls } from './agent-calls.js';
 import type { AgentRegistry, RegisteredAgent } from './agent-registry.js';
 import { DeliveryContext } from './delivery-context.js';
@@ -100,14 +101,17 @@ export class ThreadDriver<R extends PumpCompletion> implements RoutingLimits {
   private invoke(t: ThreadState, agent: RegisteredAgent, from: string, kind: 'request' | 'response', payload: unknown): StepOutcome | Promise<StepOutcome> {
     const step = new HandlerStep();
     const ctx = this.context(t, agent, step, from, kind);
+    // An `invoke_agent` span per step (inert without an OpenTelemetry SDK); the handler runs inside it, so
+    // the spans of its LLM calls are its children.
+    const span = startAgentStepSpan({ agentName: agent.name, threadId: t.id, from, kind, step: t.steps });
     this.counters.runningSteps++;
     let value: unknown;
     try {
-      value = agent.handler(payload, ctx);
+      value = span.run(() => agent.handler(payload, ctx));
     } catch (err) {
-      return this.endStep(agent, step, handlerError(agent.name, err));
+      return this.endStep(agent, step, handlerError(agent.name, err), span);
     }
-    if (!isThenable(value)) return this.endStep(agent, step, { kind: 'ok', value });
+    if (!isThenable(value)) return this.endStep(agent, step, { kind: 'ok', value }, span);
     const timeoutMs = agent.timeoutMs ?? this.limits.handlerTimeoutMs;
     return new Promise<StepOutcome>((resolve) => {
       let settled = false;
@@ -117,7 +121,7 @@ export class ThreadDriver<R extends PumpCompletion> implements RoutingLimits {
         clearTimeout(timer);
         this.counters.timers--;
         t.interrupt = undefined;
-        resolve(this.endStep(agent, step, outcome));
+        resolve(this.endStep(agent, step, outcome, span));
       };
       this.counters.timers++;
       const timer = setTimeout(
@@ -132,8 +136,9 @@ export class ThreadDriver<R extends PumpCompletion> implements RoutingLimits {
     });
   }
 
-  private endStep(agent: RegisteredAgent, step: HandlerStep, outcome: StepOutcome): StepOutcome {
+  private endStep(agent: RegisteredAgent, step: HandlerStep, outcome: StepOutcome, span: AgentStepSpan): StepOutcome {
     step.finish(outcome.kind === 'end' ? outcome.error : undefined);
+    span.end(outcome.kind === 'end' ? outcome.error : undefined);
     this.counters.runningSteps--;
     agent.limiter?.release();
     return outcome;

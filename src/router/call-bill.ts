@@ -1,9 +1,11 @@
 import type { PolicyGuard } from '../budget/policy-types.js';
 import type { BudgetLedger, Reservation } from '../budget/types.js';
 import type { Backend, TokenUsage } from '../core/types.js';
+import type { GenAiCallHandle } from '../telemetry/genai-call.js';
 import type { UsageTracker } from '../usage/tracker.js';
 import type { Lease } from './backend-pool.js';
 import type { RouterCall } from './call.js';
+import { chargeFacts } from './call-telemetry.js';
 import { chargeCall, type RouterCharge } from './charge.js';
 import { checkUsage, implausible } from './plausibility.js';
 import { PolicyHold } from './policy-hold.js';
@@ -30,6 +32,8 @@ export class CallBill {
     policies: PolicyGuard | undefined,
     private readonly trackerOf: () => UsageTracker,
     private readonly settleRetries: SettleRetries,
+    /** The call's telemetry (span and metrics), told every charge; none without an OpenTelemetry SDK. */
+    private readonly telemetry?: GenAiCallHandle,
   ) {
     this.policyHold = policies ? new PolicyHold(policies, settleRetries) : undefined;
   }
@@ -119,9 +123,21 @@ export class CallBill {
    * Ends the call's hold if nothing charged it: text delivered by `servedBy` before a break, an abort or an
    * abandoned stream is charged (its estimate, never zero); with nothing delivered the holds (thread and
    * policies) are released. `undefined` when there is nothing to do, so that a call without a thread or
-   * policies pays no extra tick.
+   * policies pays no extra tick. Ends the call's telemetry (its span and duration) once that is done.
    */
   close(servedBy: Backend | undefined, delivered: string): Promise<unknown> | undefined {
+    const closing = this.closeHolds(servedBy, delivered);
+    const telemetry = this.telemetry;
+    if (!telemetry) return closing;
+    // The call's span ends here, after its last charge or release, whichever way that went.
+    if (!closing) {
+      telemetry.end();
+      return undefined;
+    }
+    return closing.finally(() => telemetry.end());
+  }
+
+  private closeHolds(servedBy: Backend | undefined, delivered: string): Promise<unknown> | undefined {
     if (this.charged) return undefined;
     if (servedBy) return this.charge(servedBy, this.call.req.model, this.call.estimateDelivered(delivered), true);
     return this.releaseHolds();
@@ -141,6 +157,12 @@ export class CallBill {
     this.charged = true;
     const { req, startedAt } = this.call;
     const input = { req, model, backend, usage, usageEstimated, startedAt, ledger: this.ledger, reservation: this.reservation, policies: this.policyHold };
-    return chargeCall(input, this.trackerOf(), this.settleRetries);
+    const charged = chargeCall(input, this.trackerOf(), this.settleRetries);
+    const telemetry = this.telemetry;
+    if (!telemetry) return charged;
+    return charged.then((c) => {
+      telemetry.charged(chargeFacts(c));
+      return c;
+    });
   }
 }

@@ -25,6 +25,8 @@ import { validateEmbeddingRequest, type EmbeddingRequest, type RouterEmbedding }
 import { forwardRequestOf, forwardStreamAttempt } from './forward-attempt.js';
 import { validateForwardRequest, type CheckedForward, type ForwardCallRequest, type RouterForward, type RouterForwardChunk } from './forward-request.js';
 import { bodyText } from './body-text.js';
+import { startCallTelemetry } from './call-telemetry.js';
+import type { GenAiCallHandle } from '../telemetry/genai-call.js';
 
 export type { BackendEntry, BackendLimits } from './backend-limits.js';
 export type { RouterBudgetInfo, RouterCharge } from './charge.js';
@@ -32,6 +34,13 @@ export type { LLMRouterOptions } from './router-options.js';
 export type { RouterCallHooks, RouterCompletionRequest } from './call-hooks.js';
 export type { EmbeddingRequest, RouterEmbedding } from './embedding-request.js';
 export type { ForwardCallRequest, RouterForward, RouterForwardChunk, RouterForwardEnd } from './forward-request.js';
+
+/** A call in progress: the call, its bill, and its telemetry (none without an OpenTelemetry SDK). */
+interface CallParts {
+  call: RouterCall;
+  bill: CallBill;
+  telemetry: GenAiCallHandle | undefined;
+}
 
 /** The answer of {@link LLMRouter.complete}. */
 export interface RouterResponse extends LLMResponse, RouterCharge {
@@ -169,17 +178,21 @@ export class LLMRouter {
    * failed retryably), `CallAbortedError` (caller's signal or `timeoutMs`), `ValidationError`.
    */
   async complete(request: RouterCompletionRequest): Promise<RouterResponse> {
-    const { call, bill } = this.startCall(request, false);
+    const { call, bill, telemetry } = this.startCall(request, false);
     try {
       const holding = bill.reserve(); // no await without a thread or policies: the attempt starts in this tick
       if (holding) await holding;
-      const { response, lease } = await this.attempts.complete(call);
+      const { response, lease } = await (telemetry ? telemetry.run(() => this.attempts.complete(call)) : this.attempts.complete(call));
       const model = saneModel(response.model, call.req.model);
+      if (telemetry && typeof response.finishReason === 'string') telemetry.finishReasons([response.finishReason]);
       const charge = await bill.chargeAnswer(lease, response.usage, () => deliveredText(response.content, response.toolCalls), model);
       const result: RouterResponse = { content: response.content, model, finishReason: response.finishReason, ...charge };
       if (response.toolCalls !== undefined) result.toolCalls = response.toolCalls;
       if (response.id !== undefined) result.id = response.id;
       return result;
+    } catch (err) {
+      telemetry?.failed(err);
+      throw err;
     } finally {
       call.dispose();
       const closing = bill.close(undefined, '');
@@ -202,7 +215,7 @@ export class LLMRouter {
    * ```
    */
   async *stream(request: RouterCompletionRequest): AsyncGenerator<RouterStreamChunk, void, undefined> {
-    const { call, bill } = this.startCall(request, true);
+    const { call, bill, telemetry } = this.startCall(request, true);
     const progress = new StreamProgress(call.completionLimit);
     try {
       const holding = bill.reserve(); // no await without a thread or policies: the attempt starts in this tick
@@ -218,11 +231,15 @@ export class LLMRouter {
           throw end.error;
         }
         lease.state.health.recordSuccess();
+        if (telemetry && typeof end.finish?.finishReason === 'string') telemetry.finishReasons([end.finish.finishReason]);
         const charge = await bill.chargeAnswer(lease, end.reported, progress.meter.text, call.req.model);
         if (end.finish) yield end.finish;
         yield { type: 'usage', ...charge };
         return;
       }
+    } catch (err) {
+      telemetry?.failed(err);
+      throw err;
     } finally {
       call.dispose();
       const closing = bill.close(progress.servedBy, progress.meter.text);
@@ -241,16 +258,22 @@ export class LLMRouter {
     const { req, body, inputTokens } = validateEmbeddingRequest(request);
     const settings = { ...this.callSettings, estimatePrompt: () => inputTokens, defaultCompletionReserve: 0 };
     const call = new RouterCall(req, false, this.pool.orderFor(req.model, 'embed'), settings);
-    const bill = new CallBill(call, req.threadId !== undefined ? this.ledger : undefined, this.policies, this.trackerOf, this.settleRetries);
+    const telemetry = startCallTelemetry(call, 'embeddings');
+    const bill = new CallBill(call, req.threadId !== undefined ? this.ledger : undefined, this.policies, this.trackerOf, this.settleRetries, telemetry);
     try {
       const holding = bill.reserve();
       if (holding) await holding;
-      const { response, lease } = await this.attempts.run(call, (l) => {
-        const sent: EmbeddingBackendRequest = withAttemptScope({ model: req.model, body }, l.attempt);
-        return l.backend.embed!(sent);
-      });
+      const attempt = () =>
+        this.attempts.run(call, (l) => {
+          const sent: EmbeddingBackendRequest = withAttemptScope({ model: req.model, body }, l.attempt);
+          return l.backend.embed!(sent);
+        });
+      const { response, lease } = await (telemetry ? telemetry.run(attempt) : attempt());
       const charge = await bill.chargeEmbedding(lease, response.usage?.promptTokens, req.model, embeddingInputCeiling(body.input));
       return { body: response.body, ...charge };
+    } catch (err) {
+      telemetry?.failed(err);
+      throw err;
     } finally {
       call.dispose();
       const closing = bill.close(undefined, '');
@@ -274,16 +297,20 @@ export class LLMRouter {
    */
   async forward(request: ForwardCallRequest): Promise<RouterForward> {
     const f = validateForwardRequest(request);
-    const { call, bill } = this.startForward(f, false, true);
+    const { call, bill, telemetry } = this.startForward(f, false, true);
     try {
       const holding = bill.reserve();
       if (holding) await holding;
-      const { response, lease } = await this.attempts.run(call, (l) => l.backend.forward!(forwardRequestOf(f, l)));
+      const attempt = () => this.attempts.run(call, (l) => l.backend.forward!(forwardRequestOf(f, l)));
+      const { response, lease } = await (telemetry ? telemetry.run(attempt) : attempt());
       const model = saneModel(response.model, call.req.model);
       const charge = await bill.chargeAnswer(lease, response.usage, () => bodyText(response.body), model);
       const result: RouterForward = { body: response.body, model, ...charge };
       if (typeof response.rawBody === 'string') result.rawBody = response.rawBody;
       return result;
+    } catch (err) {
+      telemetry?.failed(err);
+      throw err;
     } finally {
       call.dispose();
       const closing = bill.close(undefined, '');
@@ -319,7 +346,7 @@ export class LLMRouter {
    */
   async *forwardStream(request: ForwardCallRequest): AsyncGenerator<RouterForwardChunk, void, undefined> {
     const f = validateForwardRequest(request);
-    const { call, bill } = this.startForward(f, true, true);
+    const { call, bill, telemetry } = this.startForward(f, true, true);
     const progress = new StreamProgress(call.completionLimit);
     try {
       const holding = bill.reserve();
@@ -337,6 +364,9 @@ export class LLMRouter {
         yield { type: 'usage', ...charge, tail: end.tail };
         return;
       }
+    } catch (err) {
+      telemetry?.failed(err);
+      throw err;
     } finally {
       call.dispose();
       const closing = bill.close(progress.servedBy, progress.meter.text);
@@ -361,7 +391,7 @@ export class LLMRouter {
   }
 
   /** A checked forward request as a call (the backends speaking its API) and its bill. */
-  private startForward(f: CheckedForward, streaming: boolean, metered: boolean): { call: RouterCall; bill: CallBill } {
+  private startForward(f: CheckedForward, streaming: boolean, metered: boolean): CallParts {
     const { req, inputTokens, choices, promptCeiling } = f;
     const s = this.callSettings;
     // Nothing is generated by an uncharged call or by embeddings: no completion is reserved, nor allowed.
@@ -375,14 +405,17 @@ export class LLMRouter {
     };
     const call = new RouterCall(req, streaming, this.pool.orderFor(req.model, { forward: f.api, stream: streaming }), settings);
     const ledger = metered && req.threadId !== undefined ? this.ledger : undefined;
-    return { call, bill: new CallBill(call, ledger, metered ? this.policies : undefined, this.trackerOf, this.settleRetries) };
+    // An uncharged call (count_tokens) is no GenAI operation: no span.
+    const telemetry = metered ? startCallTelemetry(call, { api: f.api }) : undefined;
+    return { call, bill: new CallBill(call, ledger, metered ? this.policies : undefined, this.trackerOf, this.settleRetries, telemetry), telemetry };
   }
 
   /** A checked request as a call (its backends in order) and its bill (the thread's ledger, if any). */
-  private startCall(request: RouterCompletionRequest, streaming: boolean): { call: RouterCall; bill: CallBill } {
+  private startCall(request: RouterCompletionRequest, streaming: boolean): CallParts {
     const req = validateRequest(request);
     const call = new RouterCall(req, streaming, this.pool.orderFor(req.model, streaming ? 'stream' : 'complete'), this.callSettings);
     const ledger = req.threadId !== undefined ? this.ledger : undefined;
-    return { call, bill: new CallBill(call, ledger, this.policies, this.trackerOf, this.settleRetries) };
+    const telemetry = startCallTelemetry(call, 'chat');
+    return { call, bill: new CallBill(call, ledger, this.policies, this.trackerOf, this.settleRetries, telemetry), telemetry };
   }
 }

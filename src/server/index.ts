@@ -24,3 +24,4 @@ export type {
   LedgerConfig,
   KeyConfig,
 } from './config-schema.js';
+export { storePolicyRestorer, policyLineFilter } from './policy-restore.js';
