@@ -195,7 +195,12 @@ export function priceTableOf(prices: readonly ConfiguredPrice[]): PriceTable {
   return table;
 }
 
-/** The usage store: PostgreSQL (opened now, so a bad URL fails the start) or SQLite. */
+/**
+ * The usage store: PostgreSQL (opened now, so a bad URL fails the start) or SQLite. A PostgreSQL store's
+ * spool is replayed into the database before the gateway serves: budgets (threads and policy lines) are
+ * restored from the database on first touch, so events a killed run acknowledged but had not written yet
+ * must be there first, or the restored spend would miss them for good.
+ */
 async function buildStore(config: TokenwardenConfig, cleanups: Cleanups): Promise<{ store: UsageStore; text: string }> {
   if (config.store.kind === 'postgres') {
     const { url, table, spool } = config.store;
@@ -206,7 +211,7 @@ async function buildStore(config: TokenwardenConfig, cleanups: Cleanups): Promis
       ...(spool !== undefined ? { spoolPath: spool } : {}),
     });
     cleanups.push(() => store.close());
-    await store.open();
+    await store.replaySpool(); // opens (migrates) it, then waits for what a killed run left in the spool
     return { store, text: `postgres ${redactUrl(url)}${table ? ` (table ${table})` : ''}` };
   }
   const { SqliteUsageStore } = await import('../stores/usage/sqlite/sqlite-usage-store.js');
