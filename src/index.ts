@@ -134,3 +134,13 @@ export {
   type RestorePolicySpend,
 } from './budget/policy-types.js';
 export { PolicyExhaustedError, RateLimitedError, UnpricedModelError, type PolicyLimitKind, type PolicyRefusalFields } from './core/errors.js';
+// OpenTelemetry GenAI telemetry (through @opentelemetry/api only: inert without a user's SDK)
+export {
+  startGenAiSpan,
+  recordGenAiCall,
+  genAiTelemetryEnabled,
+  type GenAiCallStart,
+  type GenAiCallCharge,
+  type GenAiCallHandle,
+  type GenAiUsage,
+} from './telemetry/index.js';
