@@ -52,17 +52,25 @@ export async function run() {
     for await (const _ of r.textStream);
   };
   for (const [name, make] of [['generateText', gen], ['streamText', stream]]) {
-    // Interleaved rounds, median of each: other processes on the machine shift all three alike.
+    // Interleaved rounds (the order rotates each round, so a GC left by one variant does not always land
+    // on the same next one); the added time is the median of the per-round differences, which a noisy
+    // neighbour shifts far less than either figure alone.
     const runs = { plain: [], empty: [], wrapped: [] };
     const models = { plain, empty, wrapped };
-    for (let round = 0; round < 7; round++) {
-      for (const key of Object.keys(runs)) runs[key].push(await opsPerSecond(make(models[key]), { batch: 25, ms: 400, warmupMs: 100 }));
+    const keys = Object.keys(runs);
+    for (let round = 0; round < 11; round++) {
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[(i + round) % keys.length];
+        runs[key].push(await opsPerSecond(make(models[key]), { batch: 25, ms: 400, warmupMs: 100 }));
+      }
     }
     const [baseline, bare, ops] = [median(runs.plain), median(runs.empty), median(runs.wrapped)];
+    const added = median(runs.wrapped.map((o, r) => 1e6 / o - 1e6 / runs.plain[r]));
+    const overEmpty = median(runs.wrapped.map((o, r) => 1e6 / o - 1e6 / runs.empty[r]));
     row(`${name}() unwrapped (baseline)`, baseline);
     row(`${name}() wrapped, empty middleware`, bare, baseline);
     row(`${name}() wrapped, tokenwardenBudget`, ops, baseline);
-    console.log(`  ${'  tokenwardenBudget adds'.padEnd(48)} ${fmt(1e6 / ops - 1e6 / baseline, 1)} µs per call (${fmt(1e6 / ops - 1e6 / bare, 1)} µs over an empty middleware)`);
+    console.log(`  ${'  tokenwardenBudget adds'.padEnd(48)} ${fmt(added, 1)} µs per call, median of per-round differences (${fmt(overEmpty, 1)} µs over an empty middleware)`);
   }
 }
 
