@@ -3,7 +3,7 @@ import { TokenwardenError } from '../core/errors.js';
 import { errorMessage } from '../core/error-fields.js';
 import { alertEvent } from './alert-event.js';
 import { AlertOutbox, type OutboxMark, type OutboxRecord } from './alert-outbox.js';
-import { FifoQueue } from './fifo-queue.js';
+import { Fifo } from '../core/fifo.js';
 import { deliverWebhook, type DeliveryOutcome } from './webhook-delivery.js';
 import { resolveWebhookOptions, type ResolvedEndpoint, type ResolvedWebhookOptions, type WebhookAlertsOptions } from './webhook-options.js';
 import { randomId, webhookHeaders } from './webhook-signing.js';
@@ -23,7 +23,7 @@ export interface WebhookAlertStats {
 interface Lane {
   endpoint: ResolvedEndpoint;
   /** Jobs due now (a dropped job stays until reached, then is skipped). */
-  ready: FifoQueue<Job>;
+  ready: Fifo<Job>;
   inFlight: number;
 }
 
@@ -80,7 +80,7 @@ export class WebhookAlerts {
       maxFailed: this.o.maxFailed,
       warn: (w) => this.o.warn(w),
     });
-    this.lanes = new Map(this.o.endpoints.map((endpoint) => [endpoint.url, { endpoint, ready: new FifoQueue<Job>(), inFlight: 0 }]));
+    this.lanes = new Map(this.o.endpoints.map((endpoint) => [endpoint.url, { endpoint, ready: new Fifo<Job>(), inFlight: 0 }]));
   }
 
   /**
@@ -153,7 +153,7 @@ export class WebhookAlerts {
     const wasStarted = this.state === 'started';
     this.state = 'closed';
     for (const job of this.jobs.values()) clearTimeout(job.timer);
-    for (const lane of this.lanes.values()) lane.ready.clear();
+    for (const lane of this.lanes.values()) lane.ready.drain();
     if (this.inFlight.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const bound = new Promise<void>((done) => (timer = setTimeout(done, this.o.closeTimeoutMs)));
@@ -177,7 +177,7 @@ export class WebhookAlerts {
       this.drop(old);
     }
     // Dropped jobs leave stale entries in `ready` (skipped when reached); sweep them so it stays bounded too.
-    if (job.lane.ready.size > 2 * this.o.maxQueued) job.lane.ready.retain((j) => this.jobs.get(j.record.id) === j);
+    if (job.lane.ready.length > 2 * this.o.maxQueued) job.lane.ready.retain((j) => this.jobs.get(j.record.id) === j);
   }
 
   private drop(job: Job): void {
@@ -197,7 +197,7 @@ export class WebhookAlerts {
   /** Starts ready jobs of each lane while fewer than `concurrency` of its own are in flight. */
   private pump(only?: Lane): void {
     for (const lane of only === undefined ? this.lanes.values() : [only]) {
-      while (this.state === 'started' && lane.inFlight < this.o.concurrency && lane.ready.size > 0) {
+      while (this.state === 'started' && lane.inFlight < this.o.concurrency && lane.ready.length > 0) {
         const job = lane.ready.shift()!;
         if (this.jobs.get(job.record.id) !== job || job.inFlight) continue;
         job.inFlight = true;

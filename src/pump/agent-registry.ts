@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
 import { assertPositiveInteger } from '../core/validate.js';
-import { Fifo } from './fifo.js';
+import { Fifo } from '../core/fifo.js';
 import { EXTERNAL_SENDER, type AgentDefinition, type AgentHandler, type BudgetWarning, type PumpCompletion } from './types.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;

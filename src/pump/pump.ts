@@ -7,7 +7,7 @@ import { assertPositiveInteger } from '../core/validate.js';
 import { AgentCalls } from './agent-calls.js';
 import { AgentRegistry } from './agent-registry.js';
 import { PumpClosedError, QueueFullError } from './errors.js';
-import { Fifo } from './fifo.js';
+import { Fifo } from '../core/fifo.js';
 import { toError } from './handler-outcome.js';
 import { PumpCounters } from './pump-counters.js';
 import { PumpEvents } from './pump-events.js';

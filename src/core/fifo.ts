@@ -1,6 +1,7 @@
 /**
  * A first-in first-out queue with O(1) amortised push and shift (an array with a moving head that is
- * compacted as it grows), used for the pump's inbound queue and waiters.
+ * compacted as it grows): the pump's inbound queue and waiters, the alert deliveries waiting per endpoint.
+ * `Array.prototype.shift` would copy every entry each time, and such queues may hold thousands.
  *
  * @example
  * ```ts
@@ -47,6 +48,12 @@ export class Fifo<T> {
       this.head = 0;
     }
     return true;
+  }
+
+  /** Keeps only the items `keep` accepts, in order. */
+  retain(keep: (item: T) => boolean): void {
+    this.items = (this.items.slice(this.head) as T[]).filter(keep);
+    this.head = 0;
   }
 
   /** Removes and returns every item, oldest first. */

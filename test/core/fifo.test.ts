@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createBudgetWarning } from '../../src/pump/budget-warning.js';
-import { Fifo } from '../../src/pump/fifo.js';
+import { Fifo } from '../../src/core/fifo.js';
 
 describe('Fifo', () => {
   it('keeps order across compactions, removals and drains', () => {
