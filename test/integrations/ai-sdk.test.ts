@@ -16,7 +16,7 @@ import { estimateTextTokens, tokenProfileForModel } from '../../src/tokens/estim
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
-import { RecordingGuard } from './recording-guard.js';
+import { RecordingGuard } from '../support/recording-guard.js';
 
 const MODEL = 'gpt-4o-mini';
 

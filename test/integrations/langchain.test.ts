@@ -17,7 +17,7 @@ import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
 import { startFakeAnthropicServer, type AnthropicScenario } from '../support/fake-anthropic-server.js';
 import { startFakeOpenAIServer, type FakeServer, type OpenAIScenario } from '../support/fake-openai-server.js';
-import { RecordingGuard } from './recording-guard.js';
+import { RecordingGuard } from '../support/recording-guard.js';
 
 let openaiSrv: FakeServer<OpenAIScenario>;
 let anthropicSrv: FakeServer<AnthropicScenario>;

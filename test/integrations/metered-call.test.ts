@@ -9,7 +9,7 @@ import { MeteredCall, type MeteredCallInput } from '../../src/integrations/meter
 import { estimateAiSdkPrompt } from '../../src/integrations/ai-sdk/prompt-estimate.js';
 import { UsageTracker } from '../../src/usage/tracker.js';
 import type { UsageEvent } from '../../src/usage/types.js';
-import { RecordingGuard } from './recording-guard.js';
+import { RecordingGuard } from '../support/recording-guard.js';
 
 function setup(maxTokens = 10_000) {
   const ledger = new MemoryBudgetLedger({ maxTokensPerThread: maxTokens });
