@@ -50,6 +50,8 @@ export type { RedisPolicyLedgerOptions } from './policy-options.js';
 
 /** Fewest operations of a tick sent before its end (see `ScriptBatcher`). */
 const EARLY_BATCH = 64;
+/** Line keys outlive their window by a hold TTL and this much (a settle may come up to a hold TTL later). */
+const LINE_GRACE_MS = 60_000;
 
 /**
  * A {@link PolicyLedger} in Redis, shared by every process that points at the same Redis and key prefix:
@@ -103,11 +105,11 @@ export class RedisPolicyLedger implements PolicyLedger {
     this.keyPrefix = o.keyPrefix;
     this.now = o.now;
     this.ttlMs = o.reservationTtlMs;
-    this.graceMs = o.reservationTtlMs + 60_000;
+    this.graceMs = o.reservationTtlMs + LINE_GRACE_MS;
     this.restore = o.restore;
     this.failOpen = o.failOpen;
     this.onError = o.onError;
-    const scripts = buildPolicyScripts(policyHoldsKey(o.keyPrefix), policyLapsedKey(o.keyPrefix), policyOverridesKey(o.keyPrefix), o.reservationTtlMs);
+    const scripts = buildPolicyScripts(policyHoldsKey(o.keyPrefix), policyLapsedKey(o.keyPrefix), policyOverridesKey(o.keyPrefix), o.reservationTtlMs, this.graceMs);
     const supplied = o.client === undefined ? undefined : definePolicyCommands(o.client, scripts);
     this.connection = new LedgerConnection({
       client: o.client,
@@ -142,7 +144,7 @@ export class RedisPolicyLedger implements PolicyLedger {
       return { reservation: { id, lines: [], amount: { ...amount }, expiresAt: this.clock() + this.ttlMs }, standings: [] };
     }
     const keys = this.lineKeys(lines);
-    const args = reserveArgs(lines, amount, holdMember(id, amount, lines, keys), this.restore !== undefined, this.graceMs);
+    const args = reserveArgs(lines, amount, holdMember(id, amount, lines, keys), this.restore !== undefined);
     let reply: unknown[];
     try {
       reply = await this.reserveOnce(keys, args, id);
