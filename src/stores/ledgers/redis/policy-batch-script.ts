@@ -102,6 +102,8 @@ local function slotOf(h, e)
   if not j then t = t + 1; j = t; hs[e] = j; HK[j], EN[j] = h, e end
   return j
 end
+-- Whether any override exists (most deployments have none: then no line looks one up).
+local HASOV = redis.call('EXISTS', OVERRIDES) == 1
 -- The override field of budget line slot j ('<policy>\\0<entity>'; the policy is the hash key's
 -- second-to-last part: policy names hold no ':').
 local function overrideOf(j)
@@ -130,7 +132,7 @@ while a <= nargs do
     local b = la + i * per
     local j = slotOf(KEYS[k + i], ARGV[b + ent])
     ls[i + 1] = j
-    if code ~= 'L' and kindOf(ARGV[b])[1] then overrideOf(j) end
+    if HASOV and code ~= 'L' and kindOf(ARGV[b])[1] then overrideOf(j) end
   end
   LS[nops] = ls
   k = k + nl
@@ -184,7 +186,7 @@ end
 -- The limits in force of line slot j (override applied to budget lines).
 local function limits(kd, b, j)
   local ln, lt = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
-  if kd[1] then
+  if HASOV and kd[1] then
     local o = OV[OVF[j]]
     if o then ln, lt = o[1] or ln, o[2] or lt end
   end
@@ -214,6 +216,8 @@ local function drop(m)
   if f == 1 then GONE[#GONE + 1] = m elseif f == 2 then NEWGONE[m] = true else LGONE[#LGONE + 1] = m end
   return f
 end
+-- A reserve's limits per line, between its check and its hold (scratch: every reserve overwrites what it reads).
+local LN, LT, LR = {}, {}, {}
 local function reserve(code, a, ls, nl)
   local m, hn, ht = ARGV[a + 2], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   local la = a + 5
@@ -232,7 +236,6 @@ local function reserve(code, a, ls, nl)
       return
     end
   end
-  local LN, LT, LR = {}, {}, {}
   for i = 0, nl - 1 do
     local b = la + i * 6
     local j = ls[i + 1]
