@@ -11,7 +11,11 @@ export const POP_RESERVE_CREATE = 'C';
 export const POP_SETTLE = 'S';
 export const POP_RELEASE = 'L';
 
-/** Line kinds: budget or rate meter, priced (nanos counted) or not. */
+/**
+ * Line kinds: budget or rate meter, priced (nanos counted) or not. In the batch script's arguments the kind
+ * is followed by the line's scope (`buser`), so that a line created by the script gets its meta without
+ * sending it each call.
+ */
 export const KIND_BUDGET = 'b';
 export const KIND_BUDGET_UNPRICED = 'u';
 export const KIND_RATE = 'r';
@@ -20,12 +24,16 @@ export const KIND_RATE_UNPRICED = 'q';
 /** Arguments before the lines' (code, line count, hold member, hold nanos, hold tokens; settle adds actual nanos, tokens). */
 export const HEAD_ARGS = { R: 5, C: 5, S: 7, L: 5 } as const;
 /**
- * Arguments per line (whose key, in KEYS, is the hash of its policy, meter and window). Reserve: kind,
- * nanos limit, tokens limit, requests limit (`''` absent), override field (`''` for rate lines), meta, key
- * expiry (epoch ms, `''`: none), `+` if the line is in its policy's top (`''` for rate lines), entity.
- * Settle: kind, nanos limit, tokens limit, override field, `+` or `''` (top), entity. Release: kind, entity.
+ * Arguments per line (whose key, in KEYS, is the hash of its policy, meter and window). Reserve: kind and
+ * scope, nanos limit, tokens limit, requests limit (`''` absent), resetsAt (epoch ms, `''`: lifetime),
+ * entity. Settle: kind and scope, nanos limit, tokens limit, alert thresholds (percents joined by `,`; `''`:
+ * none), entity. Release: kind and scope, entity.
+ * The script derives the rest once per line and batch rather than per call: a budget line's override field
+ * (`<policy>\0<entity>`, the policy read from its hash key), that it is in its policy's top, and, for a
+ * line it creates, its meta (`<scope>|<resetsAt>|<nanos limit>|<tokens limit>`) and key expiry (resetsAt
+ * plus `graceMs`).
  */
-export const LINE_ARGS = { R: 9, C: 9, S: 6, L: 2 } as const;
+export const LINE_ARGS = { R: 6, C: 6, S: 5, L: 2 } as const;
 
 /** Values per line standing in replies: spent nanos, used tokens, requests, held nanos, held tokens, holds, nanos/tokens/requests limit (-1: none). */
 export const STANDING_VALUES = 9;
@@ -46,16 +54,44 @@ export const STANDING_VALUES = 9;
  * a microsecond and the script's fixed cost several, so this is what a call costs.
  */
 // eslint-disable-next-line max-lines-per-function -- one Lua program: its passes share the locals of one script
-export function buildPolicyBatchScript(holdsKey: string, lapsedKey: string, overridesKey: string, holdTtlMs: number): string {
+export function buildPolicyBatchScript(holdsKey: string, lapsedKey: string, overridesKey: string, holdTtlMs: number, graceMs: number): string {
   return `${policyCommon(holdsKey, lapsedKey, overridesKey)}
 local now = tonumber(ARGV[1])
 local expires = now + ${holdTtlMs}
 local expiresArg = int(expires)
-local HEAD, PER = {R = 5, C = 5, S = 7, L = 5}, {R = 9, C = 9, S = 6, L = 2}
-local ENT = {R = 8, C = 8, S = 5, L = 1}
+local HEAD, PER = {R = 5, C = 5, S = 7, L = 5}, {R = 6, C = 6, S = 5, L = 2}
+local ENT = {R = 5, C = 5, S = 4, L = 1}
+-- A kind argument ('b' + scope...) as {budget, priced, scope}, parsed once per batch.
+local KD = {}
+local function kindOf(arg)
+  local d = KD[arg]
+  if not d then
+    local c = sub(arg, 1, 1)
+    d = {BUDGET[c] or false, PRICED[c] or false, sub(arg, 2)}
+    KD[arg] = d
+  end
+  return d
+end
+-- A thresholds argument ('75,90,95') as numbers, parsed once per batch.
+local TH = {}
+-- Whether a threshold of \`arg\` lies in (before, after]: only then does a settle reply its percents (formatting
+-- them costs more than the rest of a line).
+local function crossed(arg, before, after)
+  local th = TH[arg]
+  if not th then
+    th = {}
+    for x in gmatch(arg, '[^,]+') do th[#th + 1] = tonumber(x) end
+    TH[arg] = th
+  end
+  for i = 1, #th do
+    local x = th[i]
+    if x > before and x <= after then return true end
+  end
+  return false
+end
 -- Pass 1: the lines touched (slot j: hash HK[j], entity EN[j]; LS[n] lists operation n's slots), the
--- holds settles and releases look up, the overrides needed.
-local HS, HORDER, HK, EN, LS = {}, {}, {}, {}, {}
+-- holds settles and releases look up, the overrides needed (OVF[j]: slot j's override field).
+local HS, HORDER, HK, EN, LS, OVF, POL = {}, {}, {}, {}, {}, {}, {}
 local OVN, OVL, LOOKN, LOOK = {}, {}, {}, {}
 local OPA = {}
 local a, k, t, nops, nargs = 2, 1, 0, 0, #ARGV
@@ -65,6 +101,22 @@ local function slotOf(h, e)
   local j = hs[e]
   if not j then t = t + 1; j = t; hs[e] = j; HK[j], EN[j] = h, e end
   return j
+end
+-- Whether any override exists (most deployments have none: then no line looks one up).
+local HASOV = redis.call('EXISTS', OVERRIDES) == 1
+-- The override field of budget line slot j ('<policy>\\0<entity>'; the policy is the hash key's
+-- second-to-last part: policy names hold no ':').
+local function overrideOf(j)
+  local f = OVF[j]
+  if not f then
+    local h = HK[j]
+    local p = POL[h]
+    if not p then p = smatch(h, ':([^:]*):[^:]*$'); POL[h] = p end
+    f = p .. '\\0' .. EN[j]
+    OVF[j] = f
+    if not OVN[f] then OVN[f] = true; OVL[#OVL + 1] = f end
+  end
+  return f
 end
 while a <= nargs do
   local code, nl = ARGV[a], tonumber(ARGV[a + 1])
@@ -78,11 +130,9 @@ while a <= nargs do
   local ls = {}
   for i = 0, nl - 1 do
     local b = la + i * per
-    ls[i + 1] = slotOf(KEYS[k + i], ARGV[b + ent])
-    if code ~= 'L' and BUDGET[ARGV[b]] then
-      local ov = ARGV[b + (code == 'S' and 3 or 4)]
-      if not OVN[ov] then OVN[ov] = true; OVL[#OVL + 1] = ov end
-    end
+    local j = slotOf(KEYS[k + i], ARGV[b + ent])
+    ls[i + 1] = j
+    if HASOV and code ~= 'L' and kindOf(ARGV[b])[1] then overrideOf(j) end
   end
   LS[nops] = ls
   k = k + nl
@@ -133,11 +183,11 @@ if #OVL > 0 then
   local v = redis.call('HMGET', OVERRIDES, unpack(OVL))
   for i = 1, #OVL do OV[OVL[i]] = parseOverride(v[i]) end
 end
--- The limits in force of a line (override applied to budget lines).
-local function limits(kind, b, ovAt)
+-- The limits in force of line slot j (override applied to budget lines).
+local function limits(kd, b, j)
   local ln, lt = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
-  if BUDGET[kind] then
-    local o = OV[ARGV[b + ovAt]]
+  if HASOV and kd[1] then
+    local o = OV[OVF[j]]
     if o then ln, lt = o[1] or ln, o[2] or lt end
   end
   return ln, lt
@@ -148,10 +198,13 @@ local function standing(s, ln, lt, lr)
   out[o + 7], out[o + 8], out[o + 9] = ln or -1, lt or -1, lr or -1
   o = o + 9
 end
-local function create(j, b)
-  local s = fresh(tonumber(ARGV[b + 6]))
-  ST[j], META[j], DIRTY[j], NEW[j] = s, ARGV[b + 5], true, true
-  if ARGV[b + 7] ~= '' then TOP[j] = {HK[j] .. ':top', ARGV[b + 8]} end
+-- Creates line slot j of a reserve (b: its arguments; kd: its kind) at zero, with its meta and expiry.
+local function create(j, b, kd)
+  local resets = ARGV[b + 4]
+  local s = fresh(resets ~= '' and tonumber(resets) + ${graceMs} or 0)
+  ST[j], DIRTY[j], NEW[j] = s, true, true
+  META[j] = kd[3] .. '|' .. resets .. '|' .. ARGV[b + 1] .. '|' .. ARGV[b + 2]
+  if kd[1] then TOP[j] = true end
   return s
 end
 local NEWH, NEWGONE, LGONE = {}, {}, {}
@@ -163,13 +216,15 @@ local function drop(m)
   if f == 1 then GONE[#GONE + 1] = m elseif f == 2 then NEWGONE[m] = true else LGONE[#LGONE + 1] = m end
   return f
 end
+-- A reserve's limits per line, between its check and its hold (scratch: every reserve overwrites what it reads).
+local LN, LT, LR = {}, {}, {}
 local function reserve(code, a, ls, nl)
   local m, hn, ht = ARGV[a + 2], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   local la = a + 5
   if code == 'R' then
     local miss
     for i = 0, nl - 1 do
-      if BUDGET[ARGV[la + i * 9]] and not ST[ls[i + 1]] then
+      if kindOf(ARGV[la + i * 6])[1] and not ST[ls[i + 1]] then
         if not miss then miss = {} end
         miss[#miss + 1] = i + 1
       end
@@ -181,21 +236,20 @@ local function reserve(code, a, ls, nl)
       return
     end
   end
-  local LN, LT, LR = {}, {}, {}
   for i = 0, nl - 1 do
-    local b = la + i * 9
+    local b = la + i * 6
     local j = ls[i + 1]
-    local kind = ARGV[b]
+    local kd = kindOf(ARGV[b])
     local s = ST[j] or fresh()
-    local ln, lt = limits(kind, b, 4)
+    local ln, lt = limits(kd, b, j)
     local lr = tonumber(ARGV[b + 3])
     LN[i], LT[i], LR[i] = ln, lt, lr
     local r
-    if ln and PRICED[kind] and s[1] + s[4] + hn > ln then r = {1, ln, s[1], s[4], hn}
+    if ln and kd[2] and s[1] + s[4] + hn > ln then r = {1, ln, s[1], s[4], hn}
     elseif lt and s[2] + s[5] + ht > lt then r = {2, lt, s[2], s[5], ht}
     elseif lr and s[3] + s[8] + 1 > lr then r = {3, lr, s[3], s[8], 1} end
     if r then
-      if not ST[j] then s = create(j, b) end
+      if not ST[j] then s = create(j, b, kd) end
       local first = 0
       if s[9] == 0 then s[9], first, DIRTY[j] = 1, 1, true end
       out[o + 1], out[o + 2], out[o + 3] = 17, 2, i + 1
@@ -209,11 +263,11 @@ local function reserve(code, a, ls, nl)
   out[o + 1], out[o + 2], out[o + 3] = 2 + 9 * nl, 1, expires
   o = o + 3
   for i = 0, nl - 1 do
-    local b = la + i * 9
+    local b = la + i * 6
     local j = ls[i + 1]
-    local kind = ARGV[b]
-    local s = ST[j] or create(j, b)
-    if PRICED[kind] then s[4] = s[4] + hn end
+    local kd = kindOf(ARGV[b])
+    local s = ST[j] or create(j, b, kd)
+    if kd[2] then s[4] = s[4] + hn end
     s[5], s[8] = s[5] + ht, s[8] + 1
     DIRTY[j] = true
     standing(s, LN[i], LT[i], LR[i])
@@ -228,34 +282,34 @@ local function settle(a, ls, nl)
   out[o + 1] = 12 * nl
   o = o + 1
   for i = 0, nl - 1 do
-    local b = la + i * 6
+    local b = la + i * 5
     local j = ls[i + 1]
-    local kind = ARGV[b]
+    local kd = kindOf(ARGV[b])
     local s = ST[j]
-    local ln, lt = limits(kind, b, 3)
+    local ln, lt = limits(kd, b, j)
     local before, after = 0, 0
     local charged = found and s
     if charged then
       if found ~= 3 then
-        if PRICED[kind] then s[4] = s[4] - hn end
+        if kd[2] then s[4] = s[4] - hn end
         s[5], s[8] = s[5] - ht, s[8] - 1
       end
-      if PRICED[kind] then s[1] = s[1] + an end
+      if kd[2] then s[1] = s[1] + an end
       s[2], s[3] = s[2] + at, s[3] + 1
       DIRTY[j] = true
-      if BUDGET[kind] then
+      if kd[1] then
         before, after = s[7], percent(s, ln, lt)
         if after > before then s[7] = after end
-        if ARGV[b + 4] ~= '' then TOP[j] = {HK[j] .. ':top', ARGV[b + 5]} end
+        TOP[j] = true
       end
     end
     out[o + 1] = charged and 1 or 0
     o = o + 1
     standing(s or fresh(), ln, lt, nil)
-    if after > before then
+    if after > before and crossed(ARGV[b + 3], before, after) then
       out[o + 1], out[o + 2] = fmt('%.17g', before), fmt('%.17g', after)
     else
-      out[o + 1], out[o + 2] = '0', '0' -- no threshold can have been crossed
+      out[o + 1], out[o + 2] = 0, 0 -- no threshold crossed
     end
     o = o + 2
   end
@@ -269,7 +323,7 @@ local function release(a, ls, nl)
       local j = ls[i + 1]
       local s = ST[j]
       if s then
-        if PRICED[ARGV[a + 5 + 2 * i]] then s[4] = s[4] - hn end
+        if kindOf(ARGV[a + 5 + 2 * i])[2] then s[4] = s[4] - hn end
         s[5], s[8] = s[5] - ht, s[8] - 1
         DIRTY[j] = true
         freed = freed + 1
@@ -298,13 +352,13 @@ for x = 1, #HORDER do
       args[n + 1], args[n + 2] = e, encode(s, META[j])
       n = n + 2
       if NEW[j] and s[6] > 0 then expiry = s[6] end
-      local top = TOP[j]
-      if top then
-        local z = TOPS[top[1]]
-        if not z then z = {}; TOPS[top[1]] = z end
-        z[#z + 1] = fmt('%.17g', s[1] + s[2] / (s[2] + 1))
-        z[#z + 1] = top[2]
-        if s[6] > 0 then TOPX[top[1]] = s[6] end
+      if TOP[j] then
+        local tk = h .. ':top'
+        local z = TOPS[tk]
+        if not z then z = {}; TOPS[tk] = z end
+        z[#z + 1] = s[1] + s[2] / (s[2] + 1) -- a number: Redis formats it (as %.17g) cheaper than Lua
+        z[#z + 1] = e
+        if s[6] > 0 then TOPX[tk] = s[6] end
       end
     end
   end

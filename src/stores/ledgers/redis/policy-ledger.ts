@@ -15,6 +15,7 @@ import type {
   RestorePolicySpend,
 } from '../../../budget/policy-types.js';
 import { LedgerConnection } from './ledger-connection.js';
+import { HeldKeys } from './policy-held-keys.js';
 import { delay } from './ledger-support.js';
 import type { RedisLedgerOperation } from './ledger-support.js';
 import { PendingCancels } from './pending-cancels.js';
@@ -50,6 +51,8 @@ export type { RedisPolicyLedgerOptions } from './policy-options.js';
 
 /** Fewest operations of a tick sent before its end (see `ScriptBatcher`). */
 const EARLY_BATCH = 64;
+/** Line keys outlive their window by a hold TTL and this much (a settle may come up to a hold TTL later). */
+const LINE_GRACE_MS = 60_000;
 
 /**
  * A {@link PolicyLedger} in Redis, shared by every process that points at the same Redis and key prefix:
@@ -97,17 +100,19 @@ export class RedisPolicyLedger implements PolicyLedger {
   /** Releases of reserves that failed on this side (the script may still run), by reservation id. */
   private readonly cancelOps = new Map<string, { keys: string[]; args: (string | number)[] }>();
   private readonly cancels: PendingCancels;
+  /** What reserve built for each reservation it returned (settle and release reuse it). */
+  private readonly held = new HeldKeys((lines) => this.lineKeys(lines));
 
   constructor(options: RedisPolicyLedgerOptions = {}) {
     const o = resolvePolicyLedgerOptions(options);
     this.keyPrefix = o.keyPrefix;
     this.now = o.now;
     this.ttlMs = o.reservationTtlMs;
-    this.graceMs = o.reservationTtlMs + 60_000;
+    this.graceMs = o.reservationTtlMs + LINE_GRACE_MS;
     this.restore = o.restore;
     this.failOpen = o.failOpen;
     this.onError = o.onError;
-    const scripts = buildPolicyScripts(policyHoldsKey(o.keyPrefix), policyLapsedKey(o.keyPrefix), policyOverridesKey(o.keyPrefix), o.reservationTtlMs);
+    const scripts = buildPolicyScripts(policyHoldsKey(o.keyPrefix), policyLapsedKey(o.keyPrefix), policyOverridesKey(o.keyPrefix), o.reservationTtlMs, this.graceMs);
     const supplied = o.client === undefined ? undefined : definePolicyCommands(o.client, scripts);
     this.connection = new LedgerConnection({
       client: o.client,
@@ -142,7 +147,8 @@ export class RedisPolicyLedger implements PolicyLedger {
       return { reservation: { id, lines: [], amount: { ...amount }, expiresAt: this.clock() + this.ttlMs }, standings: [] };
     }
     const keys = this.lineKeys(lines);
-    const args = reserveArgs(lines, amount, holdMember(id, amount, lines, keys), this.restore !== undefined, this.graceMs);
+    const member = holdMember(id, amount, lines, keys);
+    const args = reserveArgs(lines, amount, member, this.restore !== undefined);
     let reply: unknown[];
     try {
       reply = await this.reserveOnce(keys, args, id);
@@ -162,6 +168,7 @@ export class RedisPolicyLedger implements PolicyLedger {
     }
     const standings = lines.map((line, i) => standingAt(line, reply, 2 + i * STANDING_VALUES));
     const reservation: PolicyReservation = { id, lines: [...lines], amount: { nanos: amount.nanos, tokens: amount.tokens }, expiresAt: Number(reply[1]) };
+    this.held.keep(reservation, keys, member);
     return { reservation, standings };
   }
 
@@ -172,10 +179,9 @@ export class RedisPolicyLedger implements PolicyLedger {
   async settle(reservation: PolicyReservation, actual: PolicyAmount): Promise<PolicyStanding[]> {
     assertPolicyReservation(reservation);
     assertAmount('actual', actual);
-    const { lines, amount } = reservation;
+    const { lines } = reservation;
     if (lines.length === 0 || isFailOpenPolicyReservation(reservation)) return [];
-    const keys = this.lineKeys(lines);
-    const member = holdMember(reservation.id, amount, lines, keys);
+    const { keys, member } = this.held.of(reservation);
     let reply: unknown[];
     try {
       reply = await this.batched('settle', keys, settleArgs(reservation, member, actual));
@@ -208,8 +214,8 @@ export class RedisPolicyLedger implements PolicyLedger {
   async release(reservation: PolicyReservation): Promise<void> {
     assertPolicyReservation(reservation);
     if (reservation.lines.length === 0 || isFailOpenPolicyReservation(reservation)) return;
-    const keys = this.lineKeys(reservation.lines);
-    const args = releaseArgs(reservation.lines, reservation.amount, holdMember(reservation.id, reservation.amount, reservation.lines, keys));
+    const { keys, member } = this.held.of(reservation);
+    const args = releaseArgs(reservation.lines, reservation.amount, member);
     try {
       await this.batched('release', keys, args);
     } catch (err) {
@@ -304,10 +310,7 @@ export class RedisPolicyLedger implements PolicyLedger {
 
   /** Sends a reserve; if it fails once sent, its hold (if the script still runs) is released later. */
   private reserveOnce(keys: string[], args: (string | number)[], id: string): Promise<unknown[]> {
-    return this.batched('reserve', keys, args).catch((err: unknown) => {
-      this.queueCancel(id, keys, releaseOfReserve(args, keys.length));
-      throw err;
-    });
+    return this.batched('reserve', keys, args, () => this.queueCancel(id, keys, releaseOfReserve(args, keys.length)));
   }
 
   private queueCancel(id: string, keys: string[], args: (string | number)[]): void {
@@ -353,10 +356,11 @@ export class RedisPolicyLedger implements PolicyLedger {
     return Math.floor(this.now());
   }
 
-  /** Queues one operation of the batch script (sent with the others of this tick). */
-  private batched(name: RedisLedgerOperation, keys: string[], args: (string | number)[]): Promise<unknown[]> {
+  /** Queues one operation of the batch script (sent with the others of this tick); `failed` runs if it fails once queued. */
+  private batched(name: RedisLedgerOperation, keys: string[], args: (string | number)[], failed?: () => void): Promise<unknown[]> {
     this.connection.assertConnected(name);
     return this.batcher.push(keys, args).catch((err: unknown) => {
+      failed?.();
       throw this.unavailable(name, err);
     });
   }

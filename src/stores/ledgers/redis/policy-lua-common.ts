@@ -13,6 +13,8 @@ export const LAPSED_KEEP_MS = 86_400_000;
 export function policyCommon(holdsKey: string, lapsedKey: string, overridesKey: string): string {
   return `
 local fmt, sub, smatch, gmatch, spack, sunpack = string.format, string.sub, string.match, string.gmatch, struct.pack, struct.unpack
+-- Globals used per line as locals (a global is a table lookup each time, a local a register).
+local ARGV, KEYS, tonumber, unpack, pairs, redis = ARGV, KEYS, tonumber, unpack, pairs, redis
 local FMT = '>dddddddI4I4'
 local HOLDS, LAPSED, OVERRIDES = '${holdsKey}', '${lapsedKey}', '${overridesKey}'
 local function int(x) return fmt('%d', x) end

@@ -36,11 +36,11 @@ export interface PolicyScripts {
 /** Per line of `init`: spent nanos, used tokens, requests, nanos limit, tokens limit, override field, meta, key expiry, (unused), entity. */
 export const INIT_LINE_ARGS = 10;
 
-/** Builds the scripts for one key layout and hold TTL. */
-export function buildPolicyScripts(holdsKey: string, lapsedKey: string, overridesKey: string, holdTtlMs: number): PolicyScripts {
+/** Builds the scripts for one key layout, hold TTL and grace of line keys after their window (see `LINE_ARGS`). */
+export function buildPolicyScripts(holdsKey: string, lapsedKey: string, overridesKey: string, holdTtlMs: number, graceMs: number): PolicyScripts {
   const common = policyCommon(holdsKey, lapsedKey, overridesKey);
   return {
-    ops: buildPolicyBatchScript(holdsKey, lapsedKey, overridesKey, holdTtlMs),
+    ops: buildPolicyBatchScript(holdsKey, lapsedKey, overridesKey, holdTtlMs, graceMs),
     init: initScript(common),
     standing: standingScript(common),
     top: topScript(common),
