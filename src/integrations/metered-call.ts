@@ -193,6 +193,7 @@ export class MeteredCall {
       threadId: subject.thread ?? null,
       agentId: subject.agent ?? null,
       model: by.model ?? subject.model,
+      pricedAs: subject.model,
       provider: by.provider || 'unknown',
       promptTokens: usage.promptTokens,
       completionTokens: usage.completionTokens,

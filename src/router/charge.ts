@@ -110,6 +110,7 @@ function recordEvent(input: ChargeInput, tracker: UsageTracker, latencyMs: numbe
     threadId: req.threadId ?? null,
     agentId: req.agentId ?? null,
     model: input.model,
+    pricedAs: req.model,
     provider: backend.provider || 'unknown',
     promptTokens: usage.promptTokens,
     completionTokens: usage.completionTokens,

@@ -27,6 +27,12 @@ export interface RecordInput {
   overspendTokens?: number;
   /** Epoch ms; default now. */
   timestamp?: number;
+  /**
+   * The model to price the call at when `model` (the one that answered, e.g. `/models/llama-70b-awq` or a
+   * dated name) has no price: the model the caller asked for. A call is then billed at the requested
+   * model's rates rather than at none, so a USD budget is never charged $0 for a priced model.
+   */
+  pricedAs?: string;
 }
 
 /** Options of {@link UsageTracker}. */
@@ -203,7 +209,11 @@ export class UsageTracker {
     if (overspend !== undefined) assertTokenCount('overspendTokens', overspend);
     const timestamp = input.timestamp ?? this.now();
     assertFiniteAtMost('timestamp', timestamp, MAX_TIMESTAMP);
-    const costNanos = this.priceNanos(model, usage);
+    let costNanos = this.priceNanos(model, usage);
+    if (costNanos === undefined && input.pricedAs !== undefined && input.pricedAs !== model) {
+      assertEventText('pricedAs', input.pricedAs);
+      costNanos = this.priceNanos(input.pricedAs, usage);
+    }
     if (costNanos !== undefined && (!Number.isSafeInteger(costNanos) || costNanos < 0)) {
       throw new ValidationError('costNanos', costNanos, `the cost of this usage of ${model} must be a whole number of nano-USD from 0 to 2^53 - 1`);
     }
