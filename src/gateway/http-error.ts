@@ -147,6 +147,12 @@ function policyRefusal(err: PolicyExhaustedError | RateLimitedError, ctx: ErrorC
     return new HttpError(429, 'budget_exhausted', `${err.scope}_budget_exhausted`, shown.message, null, { 'x-should-retry': 'false' }, details);
   }
   const shown = entity === err.entity ? err : new RateLimitedError({ ...fields, resetsAt: err.resetsAt, now: err.resetsAt - err.retryAfterMs });
+  if (err.requested > err.max) {
+    // This request alone is above the per-minute limit: no wait makes it pass, so no Retry-After (SDKs
+    // would retry forever); the client must send less (a smaller max_tokens or prompt).
+    const message = `${shown.message}. The request alone is above the limit: send a smaller request (max_tokens, prompt)`;
+    return new HttpError(429, 'rate_limit_error', 'rate_limit_exceeded', message, null, { 'x-should-retry': 'false' }, { ...details, request_too_large: true });
+  }
   const kind = err.limit === 'tokens' ? 'tokens' : 'requests';
   const headers: Record<string, string> = {
     'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))),

@@ -8,7 +8,7 @@ import type { LLMRouter } from '../router/router.js';
 import { MemoryBudgetLedger, type MemoryBudgetLedgerOptions } from '../budget/memory-ledger.js';
 import { MemoryPolicyLedger } from '../budget/memory-policy-ledger.js';
 import { BudgetPolicies } from '../budget/policies.js';
-import type { PolicyLedger } from '../budget/policy-types.js';
+import type { PolicyAlert, PolicyLedger } from '../budget/policy-types.js';
 import type { RedisBudgetLedgerOptions } from '../stores/ledgers/redis/redis-ledger.js';
 import type { UsageStore } from '../usage/usage-store.js';
 import { storePolicyRestorer } from './policy-restore.js';
@@ -296,13 +296,27 @@ async function buildAlerts(config: TokenwardenConfig, ledger: PolicyLedger, clea
     onWarning: (w) => process.stderr.write(`[tokenwarden] alerts: ${w.message}\n`),
   });
   const { resumed } = await alerts.start();
-  const off = ledger.onAlert((alert) => void alerts.send(alert));
+  const off = ledger.onAlert((alert) => {
+    if (worthAlerting(alert)) void alerts.send(alert);
+  });
   cleanups.push(async () => {
     off();
     await alerts.close();
   });
   if (resumed > 0) warnings.push(`${resumed} undelivered budget alert(s) from an earlier run are being delivered again`);
   return alerts;
+}
+
+/**
+ * Whether an alert goes out as a webhook: every threshold crossing, and a refusal of a budget the entity
+ * has spent from. A rate limit's refusals (up to one per entity per minute) and refusals of entities that
+ * never spent (a flood of new user ids, each refused by another line) would make a tenant able to fill the
+ * outbox and every receiver; they are counted in `/metrics` and the dashboard instead.
+ */
+export function worthAlerting(alert: PolicyAlert): boolean {
+  if (alert.type === 'threshold') return true;
+  const s = alert.standing;
+  return s.meter === 'budget' && (s.spentNanos > 0 || s.usedTokens > 0);
 }
 
 /** The router of the `providers` section; its problems (e.g. a key variable not set) are config problems. */

@@ -25,3 +25,19 @@ describe('a full policy ledger at the gateway', () => {
     await ledger.close();
   });
 });
+
+describe('a rate limit the request alone exceeds', () => {
+  it('is a 429 without Retry-After and with x-should-retry: false (no wait would let it pass)', async () => {
+    const { RateLimitedError } = await import('../../src/core/errors.js');
+    const now = Date.UTC(2026, 10, 30, 12, 0, 30);
+    const base = { policy: 'key-rate', scope: 'key', entity: 'k1', limit: 'tokens' as const, max: 10_000, used: 0, reserved: 0, resetsAt: now + 30_000, now };
+    const tooLarge = toHttpError(new RateLimitedError({ ...base, requested: 20_000 }));
+    expect(tooLarge.status).toBe(429);
+    expect(tooLarge.code).toBe('rate_limit_exceeded');
+    expect(tooLarge.headers?.['retry-after']).toBeUndefined();
+    expect(tooLarge.headers).toMatchObject({ 'x-should-retry': 'false' });
+    expect(tooLarge.message).toContain('request alone is above the limit');
+    const waitable = toHttpError(new RateLimitedError({ ...base, used: 9_000, requested: 2_000 }));
+    expect(waitable.headers).toMatchObject({ 'retry-after': '30' });
+  });
+});
