@@ -166,21 +166,29 @@ export class MeteredCall {
 
   /**
    * Frees the holds of a call that is not charged (nothing was delivered). Once; failures are left to the
-   * ledgers' TTLs. `failure`, the error that ended the call, marks its span failed.
+   * ledgers' TTLs. `failure`, the error the provider ended the call with, marks its span failed and
+   * counts the call's request against rate limits (its policies are settled at zero).
    */
   async release(failure?: unknown): Promise<void> {
     if (this.done) return;
     this.done = true;
     if (failure !== undefined) this.span.failed(failure);
     this.span.end();
-    await this.freeHolds();
+    await this.freeHolds(failure !== undefined);
   }
 
-  private async freeHolds(): Promise<void> {
+  /**
+   * Frees the holds. A call that failed at its provider (`attempted`) settles its policies at zero instead:
+   * nothing spent, one request counted, so a rate limit also bounds failing calls (as the router does).
+   */
+  private async freeHolds(attempted = false): Promise<void> {
     const { input, thread, policyHold } = this;
+    const policies = input.policies;
     await Promise.all([
       thread ? input.ledger!.release(thread).catch(() => undefined) : undefined,
-      policyHold ? input.policies!.release(policyHold).catch(() => undefined) : undefined,
+      policyHold && policies
+        ? (attempted ? policies.settle(policyHold, { nanos: 0, tokens: 0 }) : policies.release(policyHold)).catch(() => undefined)
+        : undefined,
     ]);
   }
 

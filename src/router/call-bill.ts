@@ -148,7 +148,7 @@ export class CallBill {
     const held = this.reservation;
     this.reservation = undefined;
     const thread = this.ledger && held ? this.ledger.release(held).catch(() => undefined) : undefined;
-    const policies = this.policyHold?.release();
+    const policies = this.policyHold?.release(this.call.tried.size > 0);
     if (!thread) return policies;
     return policies ? Promise.all([thread, policies]) : thread;
   }

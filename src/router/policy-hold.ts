@@ -49,10 +49,16 @@ export class PolicyHold {
     }
   }
 
-  /** Frees the hold of a call that is not charged; a failure is left to the ledger's TTL. `undefined` when nothing is held. */
-  release(): Promise<void> | undefined {
+  /**
+   * Frees the hold of a call that is not charged; a failure is left to the ledger's TTL. `undefined` when
+   * nothing is held. A call that reached a provider (`attempted`) and failed is settled at zero instead: it
+   * spends nothing but counts its request, so a rate limit (`rpm`) also bounds the calls a tenant sends to a
+   * shared upstream key that fail there.
+   */
+  release(attempted = false): Promise<unknown> | undefined {
     const reservation = this.take();
     if (!reservation) return undefined;
+    if (attempted) return this.policies.settle(reservation, { nanos: 0, tokens: 0 }).catch(() => undefined);
     return this.policies.release(reservation).catch(() => undefined);
   }
 

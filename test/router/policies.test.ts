@@ -150,7 +150,7 @@ describe('router policies: reserve', () => {
 });
 
 describe('router policies: every way out ends the hold exactly once', () => {
-  it('all backends failed, a non-retryable error, a timeout and an abort: released, nothing settled', async () => {
+  it('all backends failed, a non-retryable error, a timeout and an abort: nothing spent, each counted as one request (settled at zero), no event', async () => {
     const r = router();
     srv.enqueue({ kind: 'status', status: 503 }, { kind: 'status', status: 503 });
     await expect(r.complete({ model: 'gpt-4o', messages: HELLO, threadId: 't' })).rejects.toMatchObject({ code: 'ALL_BACKENDS_FAILED' });
@@ -162,8 +162,9 @@ describe('router policies: every way out ends the hold exactly once', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
     await expect(r.complete({ model: 'gpt-4o', messages: HELLO, signal: controller.signal })).rejects.toBeInstanceOf(CallAbortedError);
-    expect(guard.endings()).toEqual(['released', 'released', 'released', 'released']);
-    expect(guard.settles).toEqual([]);
+    // Each reached the provider: settled at zero (a request counted for rate limits), never released too.
+    expect(guard.endings()).toEqual(['settled', 'settled', 'settled', 'settled']);
+    expect(guard.settles.map((x) => x.actual)).toEqual(Array(4).fill({ nanos: 0, tokens: 0 }));
     expect(events).toHaveLength(0);
     expect(await ledger.usage('t')).toMatchObject({ reservedTokens: 0 });
   });
@@ -202,7 +203,7 @@ describe('router policies: every way out ends the hold exactly once', () => {
     expect(guard.endings()).toEqual(['settled']);
   });
 
-  it('a stream that breaks mid-answer is charged and settled once; one that breaks before its first delta is released', async () => {
+  it('a stream that breaks mid-answer is charged and settled once; one that fails before its first delta is settled at zero', async () => {
     const r = router({ retries: { maxAttempts: 1 } });
     srv.enqueue({ kind: 'truncated-stream', chunks: 2 });
     await expect((async () => {
@@ -213,7 +214,8 @@ describe('router policies: every way out ends the hold exactly once', () => {
     await expect((async () => {
       for await (const c of r.stream({ model: 'gpt-4o', messages: HELLO })) void c;
     })()).rejects.toBeDefined();
-    expect(guard.endings()).toEqual(['settled', 'released']);
+    expect(guard.endings()).toEqual(['settled', 'settled']);
+    expect(guard.settles[1]!.actual).toEqual({ nanos: 0, tokens: 0 });
     expect(events).toHaveLength(1);
   });
 
@@ -234,7 +236,9 @@ describe('router policies: every way out ends the hold exactly once', () => {
     expect(guard.granted).toHaveLength(20);
     expect(guard.endings().every((e) => e === 'settled' || e === 'released')).toBe(true);
     const ok = results.filter((x) => x.status === 'fulfilled').length;
-    expect(guard.settles).toHaveLength(ok);
+    // Every call reached the upstream: the failed ones are settled at zero, the answered ones to their event.
+    expect(guard.settles).toHaveLength(20);
+    expect(guard.settles.filter((x) => x.actual.tokens > 0)).toHaveLength(ok);
     expect(events).toHaveLength(ok);
     const settledNanos = guard.settles.reduce((a, s) => a + s.actual.nanos, 0);
     expect(settledNanos).toBe(events.reduce((a, e) => a + (e.costNanos ?? 0), 0));

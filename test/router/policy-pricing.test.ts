@@ -50,3 +50,20 @@ it('prices the event at the requested model when the answered name has no price,
   expect(answered).toBeGreaterThanOrEqual(2);
   expect(answered).toBeLessThan(20);
 });
+
+it('counts calls that reached the provider and failed against a rate limit: a tenant cannot drain a shared key by failing calls', async () => {
+  const ledger = new MemoryPolicyLedger();
+  const policies = new BudgetPolicies({ policies: [{ name: 'key-rate', scope: 'key', rpm: 5 }], ledger, prices: new PriceTable() });
+  const backend = new OpenAICompatibleBackend({ name: 'up', baseUrl: srv.url, apiKey: 'k', models: ['*'] });
+  const router = new LLMRouter({ backends: [backend], tracker: new UsageTracker(), policies });
+  srv.setDefault({ kind: 'status', status: 400, body: { error: { message: 'bad request', type: 'invalid_request_error' } } });
+  const toNextMinute = 60_000 - (Date.now() % 60_000);
+  if (toNextMinute < 3_000) await new Promise((r) => setTimeout(r, toNextMinute + 50)); // all calls in one UTC minute
+  const codes: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const err = (await router.complete({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], metadata: { key_name: 'k1' } }).catch((e: unknown) => e)) as { code?: string };
+    codes.push(err.code ?? 'ok');
+  }
+  expect(codes).toEqual([...Array(5).fill('INVALID_REQUEST'), ...Array(3).fill('RATE_LIMITED')]);
+  expect(srv.requests).toHaveLength(5);
+});
