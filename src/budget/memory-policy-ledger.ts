@@ -115,7 +115,12 @@ export class MemoryPolicyLedger implements PolicyLedger {
       // hand-written checks: a zod parse per call would cost more than the accounting
       if (!Array.isArray(lines)) throw new ValidationError('lines', lines, 'must be an array of policy lines');
       checkAmount('amount', amount);
-      if (this.restore !== undefined && this.missing(lines)) return this.restoreMissing(lines).then(() => this.reserveNow(lines, amount));
+      if (this.restore !== undefined && this.missing(lines)) {
+        // A line already held that refuses now refuses before any store query (a flood of new entities
+        // refused by, say, a key's rpm costs no restore each).
+        this.precheck(lines, amount);
+        return this.restoreMissing(lines).then(() => this.reserveNow(lines, amount));
+      }
       return Promise.resolve(this.reserveNow(lines, amount));
     } catch (err) {
       return Promise.reject(err as Error);
@@ -138,12 +143,23 @@ export class MemoryPolicyLedger implements PolicyLedger {
     freeHold(hold);
   }
 
+  /**
+   * Where a line stands. A budget line not in memory is shown as restored without being brought into
+   * memory: reading any entity (the budgets API) never grows the ledger.
+   */
   async standing(line: PolicyLine): Promise<PolicyStanding> {
     this.holds.expire(this.tick());
-    if (this.restore !== undefined && line.meter === 'budget' && this.table.find(line) === undefined) await this.restoreLine(line);
-    const meter = this.table.find(line);
-    if (meter === undefined) return zeroStanding(line, this.limitsFor(line.policy, line.entity, line.meter, line.limits));
-    return meter.standing(this.limitsOf(meter));
+    const held = this.table.find(line);
+    if (held !== undefined) return held.standing(this.limitsOf(held));
+    const limits = this.limitsFor(line.policy, line.entity, line.meter, line.limits);
+    const zero = zeroStanding(line, limits);
+    if (this.restore === undefined || line.meter !== 'budget') return zero;
+    const spent = checkSpent(await this.restore(line).catch((err: unknown) => {
+      throw new LedgerUnavailableError(`restoring the spend of policy ${JSON.stringify(line.policy)} from the usage record failed: ${errorMessage(err)}`, { cause: err });
+    }));
+    const again = this.table.find(line); // brought in by a call meanwhile: that is the truth
+    if (again !== undefined) return again.standing(this.limitsOf(again));
+    return spent === undefined ? zero : { ...zero, spentNanos: spent.nanos, usedTokens: spent.tokens, requests: spent.requests };
   }
 
   async top(policy: string, windowStart: number, limit: number): Promise<PolicyStanding[]> {
@@ -196,16 +212,22 @@ export class MemoryPolicyLedger implements PolicyLedger {
     const { nanos, tokens } = amount;
     const meters = new Array<PolicyMeter>(count);
     let unpriced: boolean[] | undefined;
+    let created: PolicyMeter[] | undefined;
     for (let i = 0; i < count; i++) {
       const line = lines[i]!;
-      const meter = this.table.find(line) ?? this.create(line, now);
+      let meter = this.table.find(line);
+      if (meter === undefined) (created ??= []).push((meter = this.create(line, now)));
       if (meter.lineLimits !== line.limits) {
         meter.lineLimits = line.limits;
         meter.effectiveVersion = -1;
       }
       const lim = this.limitsOf(meter);
       const refusal = meter.refusal(lim, line.priced ? nanos : 0, tokens);
-      if (refusal !== undefined) this.refuse(meter, lim, refusal, now);
+      if (refusal !== undefined) {
+        // Lines this refused call created (holding nothing) leave again: refusals never grow the ledger.
+        if (created !== undefined) for (const fresh of created) if (fresh !== meter) this.table.remove(fresh);
+        this.refuse(meter, lim, refusal, now);
+      }
       meters[i] = meter;
       if (!line.priced) (unpriced ??= new Array<boolean>(count).fill(false))[i] = true;
     }
@@ -287,6 +309,18 @@ export class MemoryPolicyLedger implements PolicyLedger {
   private sweep(now: number, count: number): void {
     this.sweepNow = now;
     this.table.sweep(count, this.droppable);
+  }
+
+  /** Throws the refusal of the first line already in memory that cannot take `amount` (nothing held, nothing created). */
+  private precheck(lines: readonly PolicyLine[], amount: PolicyAmount): void {
+    const now = this.tick();
+    for (const line of lines) {
+      const meter = this.table.find(line);
+      if (meter === undefined) continue;
+      const lim = this.limitsOf(meter);
+      const refusal = meter.refusal(lim, line.priced ? amount.nanos : 0, amount.tokens);
+      if (refusal !== undefined) this.refuse(meter, lim, refusal, now);
+    }
   }
 
   private missing(lines: readonly PolicyLine[]): boolean {

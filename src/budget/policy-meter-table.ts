@@ -78,7 +78,8 @@ export class PolicyMeterTable {
     }
   }
 
-  private remove(meter: PolicyMeter): void {
+  /** Drops a line (one a refused call created, holding nothing). */
+  remove(meter: PolicyMeter): void {
     const { line } = meter;
     this.all.delete(meter);
     const meters = this.byPolicy.get(line.policy);

@@ -143,3 +143,35 @@ describe('MemoryPolicyLedger: checks and failures', () => {
     expect(await ledger.standing(line)).toMatchObject({ usedTokens: 7, reservedTokens: 0, requests: 1 });
   });
 });
+
+describe('MemoryPolicyLedger: refusals and reads never grow it (a flood of new entities)', () => {
+  it('a refused call leaves none of the lines it created, and a line already held refuses before any restore', async () => {
+    const t = NOON;
+    let restores = 0;
+    const restore: RestorePolicySpend = async () => (restores++, { nanos: 0, tokens: 0, requests: 0 });
+    const ledger = new MemoryPolicyLedger({ now: () => t, restore });
+    const rate = { ...minuteLine('key-rate', 'k1', t), limits: { requests: 1 } };
+    await ledger.reserve([rate], { nanos: 0, tokens: 1 }); // the key's one request this minute
+    expect(ledger.stats().lines).toBe(1);
+    for (let i = 0; i < 500; i++) {
+      const err = await ledger.reserve([dayLine('user-daily', `acme/new-${i}`, t), rate], { nanos: 0, tokens: 1 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'RATE_LIMITED' });
+    }
+    expect(ledger.stats().lines).toBe(1);
+    expect(restores).toBe(0);
+    // Without restore, the lines a refused call created in the same pass leave too.
+    const plain = new MemoryPolicyLedger({ now: () => t });
+    await plain.reserve([rate], { nanos: 0, tokens: 1 });
+    for (let i = 0; i < 100; i++) await plain.reserve([dayLine('user-daily', `u-${i}`, t), rate], { nanos: 0, tokens: 1 }).catch(() => undefined);
+    expect(plain.stats().lines).toBe(1);
+  });
+
+  it('reading an entity not in memory shows its restored spend without keeping it', async () => {
+    const restore: RestorePolicySpend = async () => ({ nanos: 5, tokens: 7, requests: 1 });
+    const ledger = new MemoryPolicyLedger({ now: () => NOON, restore });
+    for (let i = 0; i < 50; i++) {
+      expect(await ledger.standing(dayLine('user-daily', `u-${i}`, NOON))).toMatchObject({ spentNanos: 5, usedTokens: 7, requests: 1, reservedTokens: 0 });
+    }
+    expect(ledger.stats().lines).toBe(0);
+  });
+});

@@ -473,10 +473,14 @@ export function runPolicyLedgerContract(name: string, make: MakePolicyLedger): v
         const rate = rateLine(c.now(), { policy: policyName('rr'), limits: { requests: 10 } });
         expect(await ledger.standing(line)).toMatchObject({ spentNanos: 300, usedTokens: 30, requests: 3 });
         const { reservation } = await ledger.reserve([line, rate], amount(700, 70));
+        // A read may or may not keep the restored line (the memory ledger does not, so reads never grow
+        // it); the first reserve restores at most once more, and nothing after it does.
+        const restores = calls.length;
+        expect(restores).toBeLessThanOrEqual(2);
         expect(await rejectionOf(ledger.reserve([line], amount(1, 0)))).toMatchObject({ limit: 'usd', used: 300 / 1e9, reserved: 700 / 1e9 });
         await ledger.settle(reservation, amount(100, 10));
         expect(await ledger.standing(line)).toMatchObject({ spentNanos: 400, usedTokens: 40, requests: 4 });
-        expect(calls).toHaveLength(1);
+        expect(calls).toHaveLength(restores);
         expect(calls[0]).toMatchObject({ policy: line.policy, entity: 'u-1', meter: 'budget', windowStart: line.windowStart });
       });
 
