@@ -186,6 +186,15 @@ describe('ChatOpenAI', () => {
     await expectNoHolds(budget);
   });
 
+  it('charges a non-streamed call that runs longer than abandonAfterMs when it ends (no abandonment without a stream)', async () => {
+    openaiSrv.enqueue({ kind: 'ok', delayMs: 300, usage: { prompt_tokens: 21, completion_tokens: 9 } });
+    const budget = handler({ abandonAfterMs: 50 });
+    await openai(budget).invoke('Hi');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ promptTokens: 21, completionTokens: 9 });
+    await expectNoHolds(budget);
+  });
+
   it('meters a LangGraph-style loop of calls on one thread, with tool calls and results', async () => {
     openaiSrv.enqueue(
       { kind: 'ok', content: null, toolCalls: [{ id: 'call_1', type: 'function', function: { name: 'search', arguments: '{"q":"oslo"}' } }], usage: { prompt_tokens: 40, completion_tokens: 12 } },

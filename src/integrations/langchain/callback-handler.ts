@@ -37,7 +37,10 @@ interface Run {
   by: AnsweredBy;
   delivered: string;
   batch: Batch;
+  /** Armed by the first streamed token: a stream silent this long was left unread (see `abandonAfterMs`). */
   timer: NodeJS.Timeout | undefined;
+  /** Charges what the run delivered, or releases it, once (abort, abandonment). */
+  abandon: (() => void) | undefined;
   /** Stops listening to the call's abort signal. */
   unlisten: (() => void) | undefined;
 }
@@ -129,7 +132,8 @@ export class TokenwardenCallbackHandler extends BaseCallbackHandler {
     run.delivered += token;
     const chunks = loose(loose(fields?.chunk).message).tool_call_chunks;
     if (Array.isArray(chunks)) for (const chunk of chunks) run.delivered += toolCallText(chunk);
-    run.timer?.refresh();
+    if (run.timer !== undefined) run.timer.refresh();
+    else if (run.abandon !== undefined) run.timer = setTimeout(run.abandon, this.abandonAfterMs).unref();
   }
 
   override async handleLLMEnd(output: LLMResult, runId: string): Promise<void> {
@@ -165,7 +169,7 @@ export class TokenwardenCallbackHandler extends BaseCallbackHandler {
       key: o.keyName,
     };
     const estimate = { promptTokens, completionTokens: outputCap(invocation, meta, o.maxOutputTokensDefault ?? DEFAULT_MAX_OUTPUT_TOKENS) };
-    const run: Run = { call: undefined, by: { provider: provider(meta), model }, delivered: '', batch, timer: undefined, unlisten: undefined };
+    const run: Run = { call: undefined, by: { provider: provider(meta), model }, delivered: '', batch, timer: undefined, abandon: undefined, unlisten: undefined };
     this.runs.set(runId, run);
     batch.runs.add(runId);
     let call: MeteredCall;
@@ -184,7 +188,9 @@ export class TokenwardenCallbackHandler extends BaseCallbackHandler {
     }
     run.call = call;
     const end = (): void => void this.close(this.take(runId)).catch(defaultOnError);
-    run.timer = setTimeout(end, this.abandonAfterMs).unref();
+    // No timer until the first token: a call that does not stream always gets its end or error reported,
+    // however long it runs, and closing it early would leave that answer unbilled.
+    run.abandon = end;
     // A stream aborted by its caller is left suspended by LangChain: neither its end nor its error is reported.
     const signal = loose(extraParams?.options).signal;
     if (signal instanceof AbortSignal) {
