@@ -51,6 +51,12 @@ export class PolicyMatcher {
   private rateSpan: WindowSpan | undefined;
   private readonly budgetCache = new LineCache();
   private readonly rateCache = new LineCache();
+  /**
+   * The qualified entity (`acme/u-7`) last built for each bare id, with its org: the same string each time
+   * (a fresh one would cost a concatenation, a flatten and a hash on every lookup keyed by it). A user
+   * seen under another org gets its entry rebuilt.
+   */
+  private readonly qualified = new Map<string, QualifiedEntity>();
 
   constructor(readonly policy: NormalizedPolicy) {
     this.tests = Object.entries(policy.match ?? {}).map(([attribute, value]) => {
@@ -82,7 +88,17 @@ export class PolicyMatcher {
       if (test.prefix ? !value.startsWith(test.value) : value !== test.value) return undefined;
     }
     const scope = this.policy.scope;
-    if ((scope === 'user' || scope === 'agent') && typeof subject.org === 'string' && subject.org !== '') return `${subject.org}/${entity}`;
+    if ((scope === 'user' || scope === 'agent') && typeof subject.org === 'string' && subject.org !== '') return this.qualify(subject.org, entity);
+    return entity;
+  }
+
+  /** `org/id`, the same string each time for the same pair (its hash is then cached by the maps keyed by it). */
+  private qualify(org: string, id: string): string {
+    const cached = this.qualified.get(id);
+    if (cached !== undefined && cached.org === org) return cached.entity;
+    if (this.qualified.size >= LINE_CACHE_SIZE) this.qualified.clear();
+    const entity = `${org}/${id}`;
+    this.qualified.set(id, { org, entity });
     return entity;
   }
 
@@ -143,6 +159,12 @@ export class PolicyMatcher {
       policy, scope, entity, org, meter, windowStart: span?.start ?? 0, resetsAt: span?.resetsAt ?? null, window, limits, priced, thresholds,
     });
   }
+}
+
+/** A bare id's qualified entity, and the org it was qualified by. */
+interface QualifiedEntity {
+  readonly org: string;
+  readonly entity: string;
 }
 
 /** Lines of one meter of a policy for one window, by entity; emptied when the window changes or it is full. */

@@ -116,6 +116,9 @@ describe('BudgetPolicies: lines and windows', () => {
     expect(acme.map((l) => [l.entity, l.org])).toEqual([['acme/u-7', 'acme'], ['acme/u-7', 'acme']]);
     expect(beta.map((l) => l.entity)).toEqual(['beta/u-7', 'beta/u-7']);
     expect(none.map((l) => [l.entity, l.org])).toEqual([['u-7', undefined], ['u-7', undefined]]);
+    // The qualified name is cached per id: an id seen under another org in between is qualified anew.
+    expect(guard.linesFor({ model: 'm', user: 'u-7', org: 'acme' }, NOW).map((l) => l.entity)).toEqual(['acme/u-7', 'acme/u-7']);
+    expect(guard.linesFor({ model: 'm', agent: 'u-7', user: 'u-7', org: 'beta' }, NOW).map((l) => l.entity)).toEqual(['beta/u-7', 'beta/u-7']);
     // What the HTTP API asks for by the qualified name is the same line as a call's.
     expect(guard.lineFor('daily', 'acme/u-7', NOW)).toEqual(acme[0]);
   });
