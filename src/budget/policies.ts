@@ -4,6 +4,7 @@ import { functionOption } from '../core/option-schemas.js';
 import { optionsPrefix, parseOptions } from '../core/options.js';
 import { assertTokenCount } from '../core/validate.js';
 import type { PriceTable } from '../pricing/price-table.js';
+import { MemoryPolicyLedger } from './memory-policy-ledger.js';
 import { PolicyMatcher } from './policy-match.js';
 import { parsePolicies, type NormalizedPolicy } from './policy-schema.js';
 import type {
@@ -84,6 +85,8 @@ export class BudgetPolicies implements PolicyGuard {
   private readonly now: () => number;
   private readonly matchers: readonly PolicyMatcher[];
   private readonly byName: ReadonlyMap<string, PolicyMatcher>;
+  /** The ledger, when it is a memory ledger reading the same clock as this. */
+  private readonly memory: MemoryPolicyLedger | undefined;
 
   constructor(options: BudgetPoliciesOptions) {
     const o = parseOptions(Options, options, optionsPrefix(options));
@@ -93,6 +96,7 @@ export class BudgetPolicies implements PolicyGuard {
     this.now = o.now;
     this.matchers = Object.freeze(this.policies.map((p) => new PolicyMatcher(p)));
     this.byName = new Map(this.matchers.map((m) => [m.policy.name, m]));
+    this.memory = this.ledger instanceof MemoryPolicyLedger && this.ledger.usesClock(this.now) ? this.ledger : undefined;
   }
 
   /** The policy named `name`, or `undefined`. */
@@ -155,7 +159,9 @@ export class BudgetPolicies implements PolicyGuard {
     let nanos: number | undefined;
     let priced = true;
     let pricedKnown = false;
-    for (const matcher of this.matchers) {
+    const matchers = this.matchers;
+    for (let i = 0; i < matchers.length; i++) {
+      const matcher = matchers[i]!;
       const entity = matcher.entityOf(subject);
       if (entity === undefined) continue;
       if (matcher.limitsUsd && !pricedKnown) {
@@ -169,7 +175,9 @@ export class BudgetPolicies implements PolicyGuard {
     if (lines.length === 0) return NOTHING;
     // Lines not limiting USD still record the call's cost (their standings show it); an unknown price counts 0.
     if (!pricedKnown) nanos = this.estimateNanos(subject.model, promptTokens, completionTokens);
-    return this.ledger.reserve(lines, { nanos: nanos ?? 0, tokens: promptTokens + completionTokens });
+    const total = { nanos: nanos ?? 0, tokens: promptTokens + completionTokens };
+    // A memory ledger on the same clock takes this reading instead of reading the clock again.
+    return this.memory !== undefined ? this.memory.reserveAt(lines, total, now) : this.ledger.reserve(lines, total);
   }
 
   settle(reservation: PolicyReservation, actual: PolicyAmount): Promise<PolicyStanding[]> {

@@ -82,7 +82,9 @@ export class PolicyMatcher {
   entityOf(subject: CallSubject): string | undefined {
     const entity = this.readEntity(subject);
     if (typeof entity !== 'string' || entity === '') return undefined;
-    for (const test of this.tests) {
+    const tests = this.tests;
+    for (let i = 0; i < tests.length; i++) {
+      const test = tests[i]!;
       const value = test.read(subject);
       if (typeof value !== 'string') return undefined;
       if (test.prefix ? !value.startsWith(test.value) : value !== test.value) return undefined;

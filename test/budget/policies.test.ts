@@ -217,6 +217,20 @@ describe('BudgetPolicies: reserve, settle, release', () => {
     expect(await ledger.standing(guard.lineFor('user-daily', 'u', NOW)!)).toMatchObject({ reservedNanos: 0, reservedRequests: 0 });
   });
 
+  it('reads the clock once per reserve when its memory ledger shares the clock, twice when not', async () => {
+    let reads = 0;
+    const clock = (): number => (reads++, NOW + reads);
+    const { guard } = make([{ name: 'u', scope: 'user', maxTokens: 100 }], clock);
+    const held = await guard.reserve({ model: 'acme-gpt', user: 'u' }, { promptTokens: 1, completionTokens: 0 });
+    expect(reads).toBe(1);
+    // The ledger took the guard's reading: the hold lapses a TTL after it.
+    expect(held!.reservation.expiresAt).toBe(NOW + 1 + 600_000);
+    const own = new BudgetPolicies({ policies: [{ name: 'u', scope: 'user', maxTokens: 100 }], ledger: new MemoryPolicyLedger({ now: clock }), prices, now: () => NOW });
+    reads = 0;
+    await own.reserve({ model: 'acme-gpt', user: 'u' }, { promptTokens: 1, completionTokens: 0 });
+    expect(reads).toBe(1); // the ledger's own clock, read by the ledger
+  });
+
   it('checks each call cheaply but names bad arguments', async () => {
     const { guard } = make([{ name: 'u', scope: 'user', maxTokens: 10 }]);
     await expect(guard.reserve({ model: 'acme-gpt', user: 'u' }, { promptTokens: -1, completionTokens: 0 })).rejects.toThrow(/estimate\.promptTokens/);
