@@ -62,7 +62,8 @@ describe('MemoryPolicyLedger: bounded memory', () => {
     expect(ledger.stats().lines).toBe(1);
   });
 
-  it('with restore, a budget line idle past idleTtlMs leaves memory and comes back with its recorded spend', async () => {
+  // A frozen line (as BudgetPolicies hands out) is remembered by identity: it must not lead to the dropped meter.
+  it.each([['a plain', false], ['a frozen', true]])('with restore, %s budget line idle past idleTtlMs leaves memory and comes back with its recorded spend', async (_, frozen) => {
     let t = NOON;
     const restored: string[] = [];
     const ledger = new MemoryPolicyLedger({
@@ -73,13 +74,16 @@ describe('MemoryPolicyLedger: bounded memory', () => {
         return { nanos: 0, tokens: 40, requests: 2 };
       },
     });
-    const line = dayLine('p', 'idle', t);
+    const line = frozen ? Object.freeze(dayLine('p', 'idle', t)) : dayLine('p', 'idle', t);
     await ledger.settle((await ledger.reserve([line], { nanos: 0, tokens: 10 })).reservation, { nanos: 0, tokens: 10 });
     expect(await ledger.standing(line)).toMatchObject({ usedTokens: 50, requests: 3 });
     t += 61_000;
     for (let i = 0; i < 32; i++) await ledger.reserve([dayLine('p', 'other', t)], { nanos: 0, tokens: 0 });
     expect(ledger.stats().lines).toBe(1);
     expect(await ledger.standing(line)).toMatchObject({ usedTokens: 40, requests: 2 }); // as recorded by the store
+    expect(restored).toEqual(['idle', 'other', 'idle']);
+    const again = await ledger.reserve([line], { nanos: 0, tokens: 5 });
+    expect(again.standings[0]).toMatchObject({ usedTokens: 40, reservedTokens: 5, requests: 2 });
     expect(restored).toEqual(['idle', 'other', 'idle']);
   });
 });
