@@ -114,10 +114,10 @@ export class BudgetPolicies implements PolicyGuard {
     const out: PolicyLine[] = [];
     let priced: boolean | undefined;
     for (const matcher of this.matchers) {
-      const entity = matcher.entityOf(subject);
-      if (entity === undefined) continue;
+      const entry = matcher.entryOf(subject);
+      if (entry === undefined) continue;
       if (matcher.limitsUsd) priced ??= this.prices.estimateCostNanos(subject.model, { promptTokens: 0, completionTokens: 0 }) !== undefined;
-      matcher.lines(entity, now, priced ?? true, out);
+      matcher.linesOf(entry, now, priced ?? true, out);
     }
     return out;
   }
@@ -162,15 +162,15 @@ export class BudgetPolicies implements PolicyGuard {
     const matchers = this.matchers;
     for (let i = 0; i < matchers.length; i++) {
       const matcher = matchers[i]!;
-      const entity = matcher.entityOf(subject);
-      if (entity === undefined) continue;
+      const entry = matcher.entryOf(subject);
+      if (entry === undefined) continue;
       if (matcher.limitsUsd && !pricedKnown) {
         nanos = this.estimateNanos(subject.model, promptTokens, completionTokens);
         priced = nanos !== undefined;
         pricedKnown = true;
       }
       if (matcher.limitsUsd && !priced && matcher.policy.unpriced === 'refuse') throw new UnpricedModelError(subject.model, matcher.policy.name);
-      matcher.lines(entity, now, priced, lines);
+      matcher.linesOf(entry, now, priced, lines);
     }
     if (lines.length === 0) return NOTHING;
     // Lines not limiting USD still record the call's cost (their standings show it); an unknown price counts 0.

@@ -123,6 +123,27 @@ describe('BudgetPolicies: lines and windows', () => {
     expect(guard.lineFor('daily', 'acme/u-7', NOW)).toEqual(acme[0]);
   });
 
+  it('hands out the same frozen line objects for an entity within a window, new ones after it rolls over', () => {
+    const { guard } = make([
+      { name: 'daily', scope: 'user', maxUsd: 1, window: '1d', unpriced: 'allow' },
+      { name: 'rate', scope: 'key', rpm: 10 },
+    ]);
+    const subject = { model: 'acme-gpt', user: 'u-7', org: 'acme', key: 'k' };
+    const first = guard.linesFor(subject, NOW);
+    const again = guard.linesFor({ ...subject }, NOW + 1_000);
+    expect(again[0]).toBe(first[0]);
+    expect(again[1]).toBe(first[1]);
+    expect(Object.isFrozen(first[0])).toBe(true);
+    // The next minute: a new rate line, the same budget line.
+    const later = guard.linesFor(subject, NOW + 60_000);
+    expect(later[0]).toBe(first[0]);
+    expect(later[1]).not.toBe(first[1]);
+    expect(later[1]!.windowStart).toBe(first[1]!.windowStart + 60_000);
+    // An unpriced model gets its own unpriced line, and the priced one is still the cached one after.
+    expect(guard.linesFor({ ...subject, model: 'nope' }, NOW)[0]).toMatchObject({ entity: 'acme/u-7', priced: false });
+    expect(guard.linesFor(subject, NOW)[0]).toBe(first[0]);
+  });
+
   it('normalizes: maxUsd in integer nanos, window kept as written, default unpriced refuse', () => {
     const { guard } = make([{ name: 'p', scope: 'user', maxUsd: 0.1 + 0.2, window: '1w' }]);
     expect(guard.policy('p')).toMatchObject({ maxUsd: 0.1 + 0.2, maxNanos: 300_000_000, window: '1w', unpriced: 'refuse', budgetWindow: { count: 1, unit: 'w' } });
