@@ -111,6 +111,14 @@ export class MemoryPolicyLedger implements PolicyLedger {
   }
 
   reserve(lines: readonly PolicyLine[], amount: PolicyAmount): Promise<PolicyReserved> {
+    return this.reserveAt(lines, amount, undefined);
+  }
+
+  /**
+   * `reserve`, with this ledger's clock just read by the caller as `now` (see {@link usesClock}): one clock
+   * read per call instead of two. A call that must restore lines first reads the clock after the restore.
+   */
+  reserveAt(lines: readonly PolicyLine[], amount: PolicyAmount, now: number | undefined): Promise<PolicyReserved> {
     try {
       // hand-written checks: a zod parse per call would cost more than the accounting
       if (!Array.isArray(lines)) throw new ValidationError('lines', lines, 'must be an array of policy lines');
@@ -119,12 +127,17 @@ export class MemoryPolicyLedger implements PolicyLedger {
         // A line already held that refuses now refuses before any store query (a flood of new entities
         // refused by, say, a key's rpm costs no restore each).
         this.precheck(lines, amount);
-        return this.restoreMissing(lines).then(() => this.reserveNow(lines, amount));
+        return this.restoreMissing(lines).then(() => this.reserveNow(lines, amount, this.tick()));
       }
-      return Promise.resolve(this.reserveNow(lines, amount));
+      return Promise.resolve(this.reserveNow(lines, amount, now === undefined ? this.tick() : (this.lastNow = now)));
     } catch (err) {
       return Promise.reject(err as Error);
     }
+  }
+
+  /** Whether `clock` is this ledger's clock (the same function): then its reading may be handed to {@link reserveAt}. */
+  usesClock(clock: () => number): boolean {
+    return clock === this.now;
   }
 
   settle(reservation: PolicyReservation, actual: PolicyAmount): Promise<PolicyStanding[]> {
@@ -203,8 +216,7 @@ export class MemoryPolicyLedger implements PolicyLedger {
   }
 
   /** The check and the hold, with no `await` between them. */
-  private reserveNow(lines: readonly PolicyLine[], amount: PolicyAmount): PolicyReserved {
-    const now = this.tick();
+  private reserveNow(lines: readonly PolicyLine[], amount: PolicyAmount, now: number): PolicyReserved {
     this.holds.expire(now);
     // Amortized: a few lines looked at per call, in batches.
     if ((++this.calls & 15) === 0) this.sweep(now, 16 * SWEEP_PER_CALL);
@@ -225,7 +237,7 @@ export class MemoryPolicyLedger implements PolicyLedger {
       const refusal = meter.refusal(lim, line.priced ? nanos : 0, tokens);
       if (refusal !== undefined) {
         // Lines this refused call created (holding nothing) leave again: refusals never grow the ledger.
-        if (created !== undefined) for (const fresh of created) if (fresh !== meter) this.table.remove(fresh);
+        if (created !== undefined) for (const fresh of created) this.table.remove(fresh);
         this.refuse(meter, lim, refusal, now);
       }
       meters[i] = meter;

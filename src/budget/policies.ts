@@ -4,6 +4,7 @@ import { functionOption } from '../core/option-schemas.js';
 import { optionsPrefix, parseOptions } from '../core/options.js';
 import { assertTokenCount } from '../core/validate.js';
 import type { PriceTable } from '../pricing/price-table.js';
+import { MemoryPolicyLedger } from './memory-policy-ledger.js';
 import { PolicyMatcher } from './policy-match.js';
 import { parsePolicies, type NormalizedPolicy } from './policy-schema.js';
 import type {
@@ -84,6 +85,8 @@ export class BudgetPolicies implements PolicyGuard {
   private readonly now: () => number;
   private readonly matchers: readonly PolicyMatcher[];
   private readonly byName: ReadonlyMap<string, PolicyMatcher>;
+  /** The ledger, when it is a memory ledger reading the same clock as this. */
+  private readonly memory: MemoryPolicyLedger | undefined;
 
   constructor(options: BudgetPoliciesOptions) {
     const o = parseOptions(Options, options, optionsPrefix(options));
@@ -93,6 +96,7 @@ export class BudgetPolicies implements PolicyGuard {
     this.now = o.now;
     this.matchers = Object.freeze(this.policies.map((p) => new PolicyMatcher(p)));
     this.byName = new Map(this.matchers.map((m) => [m.policy.name, m]));
+    this.memory = this.ledger instanceof MemoryPolicyLedger && this.ledger.usesClock(this.now) ? this.ledger : undefined;
   }
 
   /** The policy named `name`, or `undefined`. */
@@ -110,10 +114,10 @@ export class BudgetPolicies implements PolicyGuard {
     const out: PolicyLine[] = [];
     let priced: boolean | undefined;
     for (const matcher of this.matchers) {
-      const entity = matcher.entityOf(subject);
-      if (entity === undefined) continue;
+      const entry = matcher.entryOf(subject);
+      if (entry === undefined) continue;
       if (matcher.limitsUsd) priced ??= this.prices.estimateCostNanos(subject.model, { promptTokens: 0, completionTokens: 0 }) !== undefined;
-      matcher.lines(entity, now, priced ?? true, out);
+      matcher.linesOf(entry, now, priced ?? true, out);
     }
     return out;
   }
@@ -155,21 +159,25 @@ export class BudgetPolicies implements PolicyGuard {
     let nanos: number | undefined;
     let priced = true;
     let pricedKnown = false;
-    for (const matcher of this.matchers) {
-      const entity = matcher.entityOf(subject);
-      if (entity === undefined) continue;
+    const matchers = this.matchers;
+    for (let i = 0; i < matchers.length; i++) {
+      const matcher = matchers[i]!;
+      const entry = matcher.entryOf(subject);
+      if (entry === undefined) continue;
       if (matcher.limitsUsd && !pricedKnown) {
         nanos = this.estimateNanos(subject.model, promptTokens, completionTokens);
         priced = nanos !== undefined;
         pricedKnown = true;
       }
       if (matcher.limitsUsd && !priced && matcher.policy.unpriced === 'refuse') throw new UnpricedModelError(subject.model, matcher.policy.name);
-      matcher.lines(entity, now, priced, lines);
+      matcher.linesOf(entry, now, priced, lines);
     }
     if (lines.length === 0) return NOTHING;
     // Lines not limiting USD still record the call's cost (their standings show it); an unknown price counts 0.
     if (!pricedKnown) nanos = this.estimateNanos(subject.model, promptTokens, completionTokens);
-    return this.ledger.reserve(lines, { nanos: nanos ?? 0, tokens: promptTokens + completionTokens });
+    const total = { nanos: nanos ?? 0, tokens: promptTokens + completionTokens };
+    // A memory ledger on the same clock takes this reading instead of reading the clock again.
+    return this.memory !== undefined ? this.memory.reserveAt(lines, total, now) : this.ledger.reserve(lines, total);
   }
 
   settle(reservation: PolicyReservation, actual: PolicyAmount): Promise<PolicyStanding[]> {

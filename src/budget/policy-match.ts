@@ -51,6 +51,12 @@ export class PolicyMatcher {
   private rateSpan: WindowSpan | undefined;
   private readonly budgetCache = new LineCache();
   private readonly rateCache = new LineCache();
+  /**
+   * Per bare id (the call's scope attribute): its entity, qualified (`acme/u-7`) by the org it was last seen
+   * with, built once (a fresh string would cost a concatenation, a flatten and a hash at every lookup keyed
+   * by it), and its lines as of the spans they were built for: one lookup per policy and call.
+   */
+  private readonly entries = new Map<string, EntityEntry>();
 
   constructor(readonly policy: NormalizedPolicy) {
     this.tests = Object.entries(policy.match ?? {}).map(([attribute, value]) => {
@@ -74,16 +80,58 @@ export class PolicyMatcher {
    * `acme/u-7`), or `undefined` when the policy does not apply to it. `match` compares the bare ids.
    */
   entityOf(subject: CallSubject): string | undefined {
-    const entity = this.readEntity(subject);
-    if (typeof entity !== 'string' || entity === '') return undefined;
-    for (const test of this.tests) {
+    return this.entryOf(subject)?.entity;
+  }
+
+  /** The cached entry of the entity the call is counted as (see {@link entityOf}), or `undefined` when the policy does not apply. */
+  entryOf(subject: CallSubject): EntityEntry | undefined {
+    const id = this.readEntity(subject);
+    if (typeof id !== 'string' || id === '') return undefined;
+    const tests = this.tests;
+    for (let i = 0; i < tests.length; i++) {
+      const test = tests[i]!;
       const value = test.read(subject);
       if (typeof value !== 'string') return undefined;
       if (test.prefix ? !value.startsWith(test.value) : value !== test.value) return undefined;
     }
     const scope = this.policy.scope;
-    if ((scope === 'user' || scope === 'agent') && typeof subject.org === 'string' && subject.org !== '') return `${subject.org}/${entity}`;
-    return entity;
+    const org = (scope === 'user' || scope === 'agent') && typeof subject.org === 'string' && subject.org !== '' ? subject.org : undefined;
+    let entry = this.entries.get(id);
+    if (entry === undefined || entry.org !== org) {
+      // An id seen under another org (or none) gets its entry rebuilt.
+      if (this.entries.size >= LINE_CACHE_SIZE) this.entries.clear();
+      entry = { org, entity: org === undefined ? id : `${org}/${id}`, budget: undefined, budgetSpan: undefined, rate: undefined, rateSpan: undefined };
+      this.entries.set(id, entry);
+    }
+    return entry;
+  }
+
+  /** Appends to `out` the lines of an entry at `now` (as {@link lines} does), reusing those it holds for the current spans. */
+  linesOf(entry: EntityEntry, now: number, priced: boolean, out: PolicyLine[]): void {
+    if (this.budgetLimits !== undefined) {
+      const window = this.policy.budgetWindow;
+      const span = window === undefined ? undefined : (this.budgetSpan = spanAt(window, now, this.budgetSpan));
+      const isPriced = priced || !this.limitsUsd;
+      if (isPriced && entry.budget !== undefined && entry.budgetSpan === span) out.push(entry.budget);
+      else {
+        const line = this.line('budget', entry.entity, now, isPriced)!;
+        if (isPriced) {
+          entry.budget = line;
+          entry.budgetSpan = span;
+        }
+        out.push(line);
+      }
+    }
+    if (this.rateLimits !== undefined) {
+      const span = (this.rateSpan = spanAt(MINUTE, now, this.rateSpan));
+      if (entry.rate !== undefined && entry.rateSpan === span) out.push(entry.rate);
+      else {
+        const line = this.line('rate', entry.entity, now, true)!;
+        entry.rate = line;
+        entry.rateSpan = span;
+        out.push(line);
+      }
+    }
   }
 
   /** Whether the policy has a `budget` meter (`maxUsd`/`maxTokens`) and a `rate` meter (`rpm`/`tpm`). */
@@ -143,6 +191,16 @@ export class PolicyMatcher {
       policy, scope, entity, org, meter, windowStart: span?.start ?? 0, resetsAt: span?.resetsAt ?? null, window, limits, priced, thresholds,
     });
   }
+}
+
+/** A bare id's entity under one policy (qualified by `org` when set), and its lines in the spans they were built for. */
+export interface EntityEntry {
+  readonly org: string | undefined;
+  readonly entity: string;
+  budget: PolicyLine | undefined;
+  budgetSpan: WindowSpan | undefined;
+  rate: PolicyLine | undefined;
+  rateSpan: WindowSpan | undefined;
 }
 
 /** Lines of one meter of a policy for one window, by entity; emptied when the window changes or it is full. */

@@ -32,6 +32,8 @@ export class PolicyMeter {
   lastUsed = 0;
   /** The same entity's line in an older window (a table chains them newest first). */
   older: PolicyMeter | undefined = undefined;
+  /** Set when the meter left its table (a line remembering it must look its meter up again). */
+  dropped = false;
   /** The limits of the line as last seen (the policy's; an override is applied on top). */
   lineLimits: LineLimits;
   /** The limits in force, cached by a ledger for its overrides' `version` (-1: to compute). */

@@ -62,7 +62,8 @@ describe('MemoryPolicyLedger: bounded memory', () => {
     expect(ledger.stats().lines).toBe(1);
   });
 
-  it('with restore, a budget line idle past idleTtlMs leaves memory and comes back with its recorded spend', async () => {
+  // A frozen line (as BudgetPolicies hands out) is remembered by identity: it must not lead to the dropped meter.
+  it.each([['a plain', false], ['a frozen', true]])('with restore, %s budget line idle past idleTtlMs leaves memory and comes back with its recorded spend', async (_, frozen) => {
     let t = NOON;
     const restored: string[] = [];
     const ledger = new MemoryPolicyLedger({
@@ -73,7 +74,7 @@ describe('MemoryPolicyLedger: bounded memory', () => {
         return { nanos: 0, tokens: 40, requests: 2 };
       },
     });
-    const line = dayLine('p', 'idle', t);
+    const line = frozen ? Object.freeze(dayLine('p', 'idle', t)) : dayLine('p', 'idle', t);
     await ledger.settle((await ledger.reserve([line], { nanos: 0, tokens: 10 })).reservation, { nanos: 0, tokens: 10 });
     expect(await ledger.standing(line)).toMatchObject({ usedTokens: 50, requests: 3 });
     t += 61_000;
@@ -81,6 +82,10 @@ describe('MemoryPolicyLedger: bounded memory', () => {
     expect(ledger.stats().lines).toBe(1);
     expect(await ledger.standing(line)).toMatchObject({ usedTokens: 40, requests: 2 }); // as recorded by the store
     expect(restored).toEqual(['idle', 'other', 'idle']);
+    const again = await ledger.reserve([line], { nanos: 0, tokens: 5 });
+    expect(again.standings[0]).toMatchObject({ usedTokens: 40, reservedTokens: 5, requests: 2 });
+    // The read did not keep the line (reads never grow the ledger): the reserve restored it again.
+    expect(restored).toEqual(['idle', 'other', 'idle', 'idle']);
   });
 });
 
@@ -171,6 +176,17 @@ describe('MemoryPolicyLedger: refusals and reads never grow it (a flood of new e
     const ledger = new MemoryPolicyLedger({ now: () => NOON, restore });
     for (let i = 0; i < 50; i++) {
       expect(await ledger.standing(dayLine('user-daily', `u-${i}`, NOON))).toMatchObject({ spentNanos: 5, usedTokens: 7, requests: 1, reservedTokens: 0 });
+    }
+    expect(ledger.stats().lines).toBe(0);
+  });
+});
+
+describe('MemoryPolicyLedger: a new entity refused by its own line', () => {
+  it('leaves no line behind (a flood of requests each above the limit does not grow it)', async () => {
+    const ledger = new MemoryPolicyLedger({ now: () => NOON });
+    for (let i = 0; i < 200; i++) {
+      const err = await ledger.reserve([dayLine('user-daily', `u-${i}`, NOON, { tokens: 100 })], { nanos: 0, tokens: 1_000 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'POLICY_BUDGET_EXHAUSTED' });
     }
     expect(ledger.stats().lines).toBe(0);
   });

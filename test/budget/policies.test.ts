@@ -116,8 +116,32 @@ describe('BudgetPolicies: lines and windows', () => {
     expect(acme.map((l) => [l.entity, l.org])).toEqual([['acme/u-7', 'acme'], ['acme/u-7', 'acme']]);
     expect(beta.map((l) => l.entity)).toEqual(['beta/u-7', 'beta/u-7']);
     expect(none.map((l) => [l.entity, l.org])).toEqual([['u-7', undefined], ['u-7', undefined]]);
+    // The qualified name is cached per id: an id seen under another org in between is qualified anew.
+    expect(guard.linesFor({ model: 'm', user: 'u-7', org: 'acme' }, NOW).map((l) => l.entity)).toEqual(['acme/u-7', 'acme/u-7']);
+    expect(guard.linesFor({ model: 'm', agent: 'u-7', user: 'u-7', org: 'beta' }, NOW).map((l) => l.entity)).toEqual(['beta/u-7', 'beta/u-7']);
     // What the HTTP API asks for by the qualified name is the same line as a call's.
     expect(guard.lineFor('daily', 'acme/u-7', NOW)).toEqual(acme[0]);
+  });
+
+  it('hands out the same frozen line objects for an entity within a window, new ones after it rolls over', () => {
+    const { guard } = make([
+      { name: 'daily', scope: 'user', maxUsd: 1, window: '1d', unpriced: 'allow' },
+      { name: 'rate', scope: 'key', rpm: 10 },
+    ]);
+    const subject = { model: 'acme-gpt', user: 'u-7', org: 'acme', key: 'k' };
+    const first = guard.linesFor(subject, NOW);
+    const again = guard.linesFor({ ...subject }, NOW + 1_000);
+    expect(again[0]).toBe(first[0]);
+    expect(again[1]).toBe(first[1]);
+    expect(Object.isFrozen(first[0])).toBe(true);
+    // The next minute: a new rate line, the same budget line.
+    const later = guard.linesFor(subject, NOW + 60_000);
+    expect(later[0]).toBe(first[0]);
+    expect(later[1]).not.toBe(first[1]);
+    expect(later[1]!.windowStart).toBe(first[1]!.windowStart + 60_000);
+    // An unpriced model gets its own unpriced line, and the priced one is still the cached one after.
+    expect(guard.linesFor({ ...subject, model: 'nope' }, NOW)[0]).toMatchObject({ entity: 'acme/u-7', priced: false });
+    expect(guard.linesFor(subject, NOW)[0]).toBe(first[0]);
   });
 
   it('normalizes: maxUsd in integer nanos, window kept as written, default unpriced refuse', () => {
@@ -212,6 +236,20 @@ describe('BudgetPolicies: reserve, settle, release', () => {
     const err = await guard.reserve(subject, { promptTokens: 900, completionTokens: 200 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ policy: 'org-cap', limit: 'tokens' });
     expect(await ledger.standing(guard.lineFor('user-daily', 'u', NOW)!)).toMatchObject({ reservedNanos: 0, reservedRequests: 0 });
+  });
+
+  it('reads the clock once per reserve when its memory ledger shares the clock, twice when not', async () => {
+    let reads = 0;
+    const clock = (): number => (reads++, NOW + reads);
+    const { guard } = make([{ name: 'u', scope: 'user', maxTokens: 100 }], clock);
+    const held = await guard.reserve({ model: 'acme-gpt', user: 'u' }, { promptTokens: 1, completionTokens: 0 });
+    expect(reads).toBe(1);
+    // The ledger took the guard's reading: the hold lapses a TTL after it.
+    expect(held!.reservation.expiresAt).toBe(NOW + 1 + 600_000);
+    const own = new BudgetPolicies({ policies: [{ name: 'u', scope: 'user', maxTokens: 100 }], ledger: new MemoryPolicyLedger({ now: clock }), prices, now: () => NOW });
+    reads = 0;
+    await own.reserve({ model: 'acme-gpt', user: 'u' }, { promptTokens: 1, completionTokens: 0 });
+    expect(reads).toBe(1); // the ledger's own clock, read by the ledger
   });
 
   it('checks each call cheaply but names bad arguments', async () => {
