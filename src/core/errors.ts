@@ -227,12 +227,8 @@ function refusalText(f: PolicyRefusalFields): string {
     `used ${amount(f.used)} of ${amount(f.max)}${f.reserved > 0 ? `, ${amount(f.reserved)} reserved by calls in flight` : ''}; ${reset}`;
 }
 
-/**
- * A budget policy (`maxUsd`/`maxTokens`) cannot afford a call. Thrown before any provider is contacted.
- * Code `POLICY_BUDGET_EXHAUSTED`; the gateway answers 429 with code `<scope>_budget_exhausted`. The
- * message contains `budget exhausted`.
- */
-export class PolicyExhaustedError extends TokenwardenError {
+/** What a policy refusal carries (the fields of {@link PolicyRefusalFields}), shared by both kinds. */
+abstract class PolicyRefusalError extends TokenwardenError {
   readonly policy: string;
   readonly scope: string;
   readonly entity: string;
@@ -243,8 +239,8 @@ export class PolicyExhaustedError extends TokenwardenError {
   readonly requested: number;
   readonly resetsAt: number | null;
 
-  constructor(fields: PolicyRefusalFields) {
-    super('POLICY_BUDGET_EXHAUSTED', `${fields.scope} budget exhausted: ${refusalText(fields)}`);
+  protected constructor(code: string, message: string, fields: PolicyRefusalFields) {
+    super(code, message);
     this.policy = fields.policy;
     this.scope = fields.scope;
     this.entity = fields.entity;
@@ -258,33 +254,27 @@ export class PolicyExhaustedError extends TokenwardenError {
 }
 
 /**
+ * A budget policy (`maxUsd`/`maxTokens`) cannot afford a call. Thrown before any provider is contacted.
+ * Code `POLICY_BUDGET_EXHAUSTED`; the gateway answers 429 with code `<scope>_budget_exhausted`. The
+ * message contains `budget exhausted`.
+ */
+export class PolicyExhaustedError extends PolicyRefusalError {
+  constructor(fields: PolicyRefusalFields) {
+    super('POLICY_BUDGET_EXHAUSTED', `${fields.scope} budget exhausted: ${refusalText(fields)}`, fields);
+  }
+}
+
+/**
  * A rate limit (`rpm`/`tpm`) of a policy refuses a call. Thrown before any provider is contacted. Code
  * `RATE_LIMITED`; the gateway answers 429 `rate_limit_exceeded` with `Retry-After`.
  */
-export class RateLimitedError extends TokenwardenError {
-  readonly policy: string;
-  readonly scope: string;
-  readonly entity: string;
-  readonly limit: PolicyLimitKind;
-  readonly max: number;
-  readonly used: number;
-  readonly reserved: number;
-  readonly requested: number;
-  readonly resetsAt: number;
+export class RateLimitedError extends PolicyRefusalError {
+  declare readonly resetsAt: number;
   /** Milliseconds from the refusal until the minute resets (at least 1). */
   readonly retryAfterMs: number;
 
   constructor(fields: PolicyRefusalFields & { resetsAt: number; now: number }) {
-    super('RATE_LIMITED', `Rate limit exceeded: ${refusalText(fields)}`);
-    this.policy = fields.policy;
-    this.scope = fields.scope;
-    this.entity = fields.entity;
-    this.limit = fields.limit;
-    this.max = fields.max;
-    this.used = fields.used;
-    this.reserved = fields.reserved;
-    this.requested = fields.requested;
-    this.resetsAt = fields.resetsAt;
+    super('RATE_LIMITED', `Rate limit exceeded: ${refusalText(fields)}`, fields);
     this.retryAfterMs = Math.max(1, fields.resetsAt - fields.now);
   }
 }
