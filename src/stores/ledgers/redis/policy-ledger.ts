@@ -97,6 +97,8 @@ export class RedisPolicyLedger implements PolicyLedger {
   private readonly listeners = new Set<(alert: PolicyAlert) => void>();
   /** Restores in flight, by line (concurrent first touches share one). */
   private readonly restoring = new Map<string, Promise<void>>();
+  /** Restores of lines read or reserved on this instance, in flight, by key and entity (shared). */
+  private readonly reading = new Map<string, Promise<Awaited<ReturnType<RestorePolicySpend>>>>();
   /** Releases of reserves that failed on this side (the script may still run), by reservation id. */
   private readonly cancelOps = new Map<string, { keys: string[]; args: (string | number)[] }>();
   private readonly cancels: PendingCancels;
@@ -240,12 +242,15 @@ export class RedisPolicyLedger implements PolicyLedger {
         budget ? overrideField(line.policy, line.entity) : '',
         line.entity,
       ]);
-    let reply = await ask(budget && this.restore !== undefined);
-    if (reply.length === 0) {
-      await this.bringBack(line, key);
-      reply = await ask(false);
-    }
-    return standingAt(line, reply, 0);
+    const reply = await ask(budget && this.restore !== undefined);
+    if (reply.length > 0) return standingAt(line, reply, 0);
+    // Not in Redis: shown as restored without being written, so reading any entity (the budgets API)
+    // never grows Redis; a line a call brought in meanwhile is read as it is.
+    const spent = await this.restoreSpend(line, key);
+    const again = await ask(true);
+    if (again.length > 0) return standingAt(line, again, 0);
+    const zero = standingAt(line, await ask(false), 0);
+    return { ...zero, spentNanos: spent.nanos, usedTokens: spent.tokens, requests: spent.requests };
   }
 
   /** Budget lines of `policy` in the window starting at `windowStart` with the most spent (nanos, then tokens). */
@@ -336,13 +341,26 @@ export class RedisPolicyLedger implements PolicyLedger {
     return pending;
   }
 
-  private async restoreLine(line: PolicyLine, key: string): Promise<void> {
-    let spent: Awaited<ReturnType<RestorePolicySpend>>;
-    try {
-      spent = await this.restore!(line);
-    } catch (err) {
-      throw new LedgerUnavailableError(`restoring a policy line's spend from the usage record failed: ${errorMessage(err)}`, { cause: err });
+  /**
+   * The line's recorded spend from `restore` (a failure is `LedgerUnavailableError`); concurrent reads and
+   * first reserves of one line on this instance share one query.
+   */
+  private restoreSpend(line: PolicyLine, key: string): Promise<Awaited<ReturnType<RestorePolicySpend>>> {
+    const id = `${key}\0${line.entity}`;
+    let pending = this.reading.get(id);
+    if (pending === undefined) {
+      pending = this.restore!(line)
+        .catch((err: unknown) => {
+          throw new LedgerUnavailableError(`restoring a policy line's spend from the usage record failed: ${errorMessage(err)}`, { cause: err });
+        })
+        .finally(() => this.reading.delete(id));
+      this.reading.set(id, pending);
     }
+    return pending;
+  }
+
+  private async restoreLine(line: PolicyLine, key: string): Promise<void> {
+    const spent = await this.restoreSpend(line, key);
     const expireAt = line.resetsAt === null ? '' : line.resetsAt + this.graceMs;
     const args = restoredArgs(line, spent, lineMeta(line), expireAt, '+');
     await this.exec('init', [key], [this.clock(), ...args]);

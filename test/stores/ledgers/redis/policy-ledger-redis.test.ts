@@ -123,6 +123,15 @@ describeRedis('RedisPolicyLedger across instances and Redis failures', () => {
     expect(restores).toBe(2);
   });
 
+  it('reading entities not in Redis shows their restored spend and writes nothing (reads never grow Redis)', async () => {
+    const client = newClient(server.url);
+    const ledger = newLedger({ client, restore: async () => ({ nanos: 7, tokens: 3, requests: 1 }) });
+    const policy = `readers-${randomUUID().slice(0, 8)}`;
+    const lines = Array.from({ length: 50 }, () => dailyLine(policy, `reader-${randomUUID()}`, { nanos: USD }));
+    for (const line of lines) expect(await ledger.standing(line)).toMatchObject({ spentNanos: 7, usedTokens: 3, requests: 1, reservedNanos: 0 });
+    expect(await client.exists(policyLinesKey(PREFIX, lines[0]!))).toBe(0);
+  });
+
   it('holds of an instance that died lapse after the TTL (injected clock)', async () => {
     let now = Date.now();
     const clock = () => now;
