@@ -1,4 +1,4 @@
-import { ValidationError } from '../../../core/errors.js';
+import { LedgerUnavailableError, ValidationError } from '../../../core/errors.js';
 import type { Reservation, Threshold, ThresholdEvent, ThreadUsage } from '../../../budget/types.js';
 import { assertThreadId } from '../../../core/validate.js';
 
@@ -105,4 +105,23 @@ export function rateLimitedWarn(): (error: Error, operation: RedisLedgerOperatio
     suppressed = 0;
     console.warn(`[tokenwarden] Redis budget ledger (${operation}): ${error.message}${more}`);
   };
+}
+
+/** Hands `err` to a ledger's `onError` hook; a hook that throws must not break accounting. */
+export function reportLedgerError(onError: (error: Error, operation: RedisLedgerOperation) => void, err: unknown, operation: RedisLedgerOperation): void {
+  try {
+    onError(err instanceof Error ? err : new Error(String(err)), operation);
+  } catch {
+    // Ignored: see above.
+  }
+}
+
+/**
+ * Whether a call that failed with `err` goes on unmetered: only with `failOpen`, on a ledger not closed,
+ * when Redis could not be reached (`LedgerUnavailableError`); such an error is reported first.
+ */
+export function failsOpen(failOpen: boolean, closed: boolean, err: unknown, report: (err: unknown) => void): boolean {
+  if (!failOpen || closed || !(err instanceof LedgerUnavailableError)) return false;
+  report(err);
+  return true;
 }

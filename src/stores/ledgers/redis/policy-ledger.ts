@@ -16,7 +16,7 @@ import type {
 } from '../../../budget/policy-types.js';
 import { LedgerConnection } from './ledger-connection.js';
 import { HeldKeys } from './policy-held-keys.js';
-import { delay } from './ledger-support.js';
+import { delay, failsOpen, reportLedgerError } from './ledger-support.js';
 import type { RedisLedgerOperation } from './ledger-support.js';
 import { PendingCancels } from './pending-cancels.js';
 import { POP_RESERVE_CREATE, STANDING_VALUES } from './policy-batch-script.js';
@@ -403,17 +403,11 @@ export class RedisPolicyLedger implements PolicyLedger {
   }
 
   private failingOpen(err: unknown, operation: RedisLedgerOperation): boolean {
-    if (!this.failOpen || this.connection.closed || !(err instanceof LedgerUnavailableError)) return false;
-    this.report(err, operation);
-    return true;
+    return failsOpen(this.failOpen, this.connection.closed, err, (e) => this.report(e, operation));
   }
 
   private report(err: unknown, operation: RedisLedgerOperation): void {
-    try {
-      this.onError(err instanceof Error ? err : new Error(String(err)), operation);
-    } catch {
-      // A failing error hook must not break accounting.
-    }
+    reportLedgerError(this.onError, err, operation);
   }
 
   private emit(alerts: readonly PolicyAlert[]): void {

@@ -28,7 +28,7 @@ import {
   type ResolvedRedisLedgerOptions,
 } from './ledger-options.js';
 import { holdId } from './ledger-state.js';
-import { assertReservation, crossedThresholds, delay, toUsage } from './ledger-support.js';
+import { assertReservation, crossedThresholds, delay, failsOpen, reportLedgerError, toUsage } from './ledger-support.js';
 import { PendingCancels } from './pending-cancels.js';
 import { defineScriptCommands, type ScriptCommand, type ScriptName } from './script-commands.js';
 import { ScriptBatcher } from './script-batcher.js';
@@ -353,17 +353,11 @@ export class RedisBudgetLedger implements BudgetLedger {
   }
 
   private failingOpen(err: unknown, operation: RedisLedgerOperation): boolean {
-    if (!this.failOpen || this.connection.closed || !(err instanceof LedgerUnavailableError)) return false;
-    this.report(err, operation);
-    return true;
+    return failsOpen(this.failOpen, this.connection.closed, err, (e) => this.report(e, operation));
   }
 
   private report(err: unknown, operation: RedisLedgerOperation): void {
-    try {
-      this.onError(err instanceof Error ? err : new Error(String(err)), operation);
-    } catch {
-      // A failing error hook must not break accounting either.
-    }
+    reportLedgerError(this.onError, err, operation);
   }
 
   private emit(events: ThresholdEvent[]): void {
